@@ -1,0 +1,12 @@
+/**
+ * @rmb/librmb — the mail model on the RADOS contract: users, mailbox lists, per-mailbox omap
+ * indexes with UIDs, flags, modseqs and a change log, and immutable mail objects with their
+ * MIME metadata.
+ */
+export * from './errors.js';
+export * from './types.js';
+export * from './mime.js';
+export { MailObjects, type StoredMeta, type Logger, META_VERSION } from './mail.js';
+export { Mailbox, applyFlags, uidKey, logKey, indexOid, type StoreMode, type StoreResult } from './mailbox.js';
+export { MailStore, UserStore, normalizeName, SEPARATOR, DEFAULT_MAILBOXES, type MailStoreOptions } from './store.js';
+export { withRetry, DEFAULT_RETRY, type RetryPolicy } from './retry.js';

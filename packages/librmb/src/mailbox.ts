@@ -1,0 +1,311 @@
+/**
+ * A mailbox index in omap, one object `i.<mailbox id>` per mailbox:
+ *   h            Counters (JSON): UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, MESSAGES, UNSEEN, bytes
+ *   u:<uid>      IndexEntry (JSON), uid zero-padded to 10 digits so omap order is UID order
+ *   l:<modseq>   LogEntry (JSON), modseq zero-padded to 16 digits: the change log
+ * Every change is ONE compound write guarded by omapCmp on `h`, retried on ECANCELED, so UIDs
+ * stay unique and ascending and counters exact with any number of writers. After a commit the
+ * index object is notified (watch/notify) so other sessions and front ends learn of the change.
+ */
+import { type IoCtx, ReadOp, type OmapPage, WriteOp } from '@rmb/rados';
+import { fromStoreError } from './errors.js';
+import type { MailObjects } from './mail.js';
+import { withRetry } from './retry.js';
+import type { Counters, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
+
+export const uidKey = (uid: number): string => `u:${String(uid).padStart(10, '0')}`;
+export const logKey = (modseq: number): string => `l:${String(modseq).padStart(16, '0')}`;
+export const indexOid = (mailboxId: string): string => `i.${mailboxId}`;
+
+/** Initial counters of a new mailbox. */
+export function newCounters(uidvalidity: number): Counters {
+  return { uidvalidity, uidnext: 1, highestModseq: 1, messages: 0, unseen: 0, bytes: 0, firstRecent: 1 };
+}
+
+/** What a planned index change writes; returned by the planner given the current state. */
+interface Plan<T> {
+  counters: Counters;
+  set: Record<string, string>;
+  rm: string[];
+  result: T;
+}
+
+/** Flag change modes of STORE (RFC 3501 §6.4.6). */
+export type StoreMode = 'add' | 'remove' | 'replace';
+
+/** Result of STORE: entries whose flags changed, and UIDs that failed UNCHANGEDSINCE (RFC 7162). */
+export interface StoreResult {
+  changed: IndexEntry[];
+  modified: number[];
+  /** Entries that matched but were unchanged (for FETCH responses without .SILENT). */
+  unchanged: IndexEntry[];
+}
+
+const SEEN = '\\Seen';
+
+/** Operations on one mailbox's index. Cheap to construct; holds no state but its identity. */
+export class Mailbox {
+  readonly oid: string;
+  constructor(readonly io: IoCtx, readonly info: MailboxInfo, private readonly mails: MailObjects) {
+    this.oid = indexOid(info.id);
+  }
+
+  get id(): string { return this.info.id; }
+  get name(): string { return this.info.name; }
+
+  /** Current counters (1 round trip). Throws NotFound-like Unavailable when the index is gone. */
+  async counters(): Promise<Counters> {
+    try {
+      const got = await this.io.omapGetByKeys(this.oid, ['h']);
+      return JSON.parse(got.get('h')!.toString()) as Counters;
+    } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+  }
+
+  /** All index entries with uid >= fromUid, in UID order (1 round trip per 1000 entries). */
+  async entries(fromUid = 1): Promise<IndexEntry[]> {
+    const out: IndexEntry[] = [];
+    let after = fromUid > 1 ? uidKey(fromUid - 1) : undefined;
+    for (;;) {
+      let page: OmapPage;
+      try { page = await this.io.omapList(this.oid, { prefix: 'u:', startAfter: after, max: 1000 }); }
+      catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+      for (const v of page.entries.values()) out.push(JSON.parse(v.toString()) as IndexEntry);
+      if (!page.more) return out;
+      after = [...page.entries.keys()].pop();
+    }
+  }
+
+  /** Counters and all entries in one compound read (SELECT's single round trip up to 1000 mails). */
+  async snapshot(): Promise<{ counters: Counters; entries: IndexEntry[] }> {
+    let res;
+    try {
+      res = await this.io.operateRead(this.oid, new ReadOp().omapGetByKeys(['h']).omapList({ prefix: 'u:', max: 1000 }));
+    } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+    const counters = JSON.parse((res[0] as Map<string, Buffer>).get('h')!.toString()) as Counters;
+    const page = res[1] as OmapPage;
+    const entries = [...page.entries.values()].map((v) => JSON.parse(v.toString()) as IndexEntry);
+    if (page.more) entries.push(...(await this.entries(entries[entries.length - 1].uid + 1)));
+    return { counters, entries };
+  }
+
+  /** Entries for the given UIDs that exist (1 round trip). */
+  async entriesByUid(uids: number[]): Promise<IndexEntry[]> {
+    if (!uids.length) return [];
+    try {
+      const got = await this.io.omapGetByKeys(this.oid, uids.map(uidKey));
+      return [...got.values()].map((v) => JSON.parse(v.toString()) as IndexEntry).sort((a, b) => a.uid - b.uid);
+    } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+  }
+
+  /** Change-log records with modseq > since, in order, and the counters read with them. */
+  async changesSince(since: number): Promise<{ counters: Counters; log: LogEntry[] }> {
+    const log: LogEntry[] = [];
+    let after = logKey(since);
+    let counters: Counters | undefined;
+    for (;;) {
+      const op = new ReadOp().omapList({ prefix: 'l:', startAfter: after, max: 1000 });
+      if (!counters) op.omapGetByKeys(['h']);
+      let res;
+      try { res = await this.io.operateRead(this.oid, op); } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+      const page = res[0] as OmapPage;
+      if (!counters) counters = JSON.parse((res[1] as Map<string, Buffer>).get('h')!.toString()) as Counters;
+      for (const v of page.entries.values()) log.push(JSON.parse(v.toString()) as LogEntry);
+      if (!page.more) return { counters, log };
+      after = [...page.entries.keys()].pop()!;
+    }
+  }
+
+  /**
+   * The core of every index change: read `h` and `keys`, let `plan` compute the new state, and
+   * write it in one compound op guarded by omapCmp(h). `before` (e.g. the mail objects' writes)
+   * is awaited before the commit, overlapping the first read. Retried on a lost race.
+   */
+  private async update<T>(what: string, keys: string[], plan: (c: Counters, got: Map<string, Buffer>) => Plan<T>, before?: Promise<unknown>): Promise<T> {
+    try {
+      const result = await withRetry(what, async (n) => {
+        const read = this.io.omapGetByKeys(this.oid, ['h', ...keys]);
+        const [got] = await Promise.all([read, n === 0 ? before : undefined]);
+        const raw = got.get('h');
+        if (!raw) throw new Error(`index of ${this.name} has no counters`);
+        const p = plan(JSON.parse(raw.toString()) as Counters, got);
+        const op = new WriteOp().omapCmp('h', 'eq', raw).omapSet({ ...p.set, h: JSON.stringify(p.counters) }).omapRm(p.rm);
+        await this.io.operate(this.oid, op);
+        this.io.notify(this.oid, String(p.counters.highestModseq), 1000).catch(() => undefined);
+        return p.result;
+      });
+      return result;
+    } catch (e) { throw fromStoreError(e, `${what} in ${this.name}`); }
+  }
+
+  /**
+   * Save messages (APPEND, MULTIAPPEND, LMTP delivery): the mail objects are written first, then
+   * one guarded index commit assigns their UIDs. Durable when resolved.
+   */
+  async append(messages: NewMessage[]): Promise<SavedMessage[]> {
+    const now = Date.now();
+    const prepared = messages.map((m) => this.mails.prepare(m.data, {
+      mailbox: this.id, flags: m.flags ?? [], internalDate: m.internalDate ?? now, saveDate: now,
+    }));
+    const written = Promise.all(prepared.map((p) => this.mails.write(p)));
+    const saved = await this.update('append', [], (c) => {
+      const counters = { ...c };
+      const modseq = ++counters.highestModseq;
+      const set: Record<string, string> = {};
+      const result: SavedMessage[] = [];
+      prepared.forEach((p, i) => {
+        const uid = counters.uidnext++;
+        const flags = dedupe(messages[i].flags ?? []);
+        const entry: IndexEntry = { uid, mail: p.oid, flags, modseq, internalDate: p.internalDate, size: p.data.length, saveDate: now };
+        set[uidKey(uid)] = JSON.stringify(entry);
+        counters.messages++;
+        counters.bytes += entry.size;
+        if (!flags.includes(SEEN)) counters.unseen++;
+        result.push({ uid, uidvalidity: c.uidvalidity, mail: p.oid });
+      });
+      set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'append', uids: result.map((r) => r.uid) } satisfies LogEntry);
+      return { counters, set, rm: [], result };
+    }, written);
+    for (const s of saved) this.mails.recordUid(s.mail, this.id, s.uid);
+    return saved;
+  }
+
+  /** STORE flags on `uids`; with `unchangedSince`, entries with a higher modseq are left alone. */
+  async store(uids: number[], mode: StoreMode, flags: string[], unchangedSince?: number): Promise<StoreResult> {
+    return this.update('store', uids.map(uidKey), (c, got) => {
+      const counters = { ...c };
+      const modseq = counters.highestModseq + 1;
+      const res: StoreResult = { changed: [], modified: [], unchanged: [] };
+      const set: Record<string, string> = {};
+      for (const uid of uids) {
+        const raw = got.get(uidKey(uid));
+        if (!raw) continue;
+        const e = JSON.parse(raw.toString()) as IndexEntry;
+        if (unchangedSince !== undefined && e.modseq > unchangedSince) { res.modified.push(uid); continue; }
+        const next = applyFlags(e.flags, mode, flags);
+        if (sameFlags(next, e.flags)) { res.unchanged.push(e); continue; }
+        const wasSeen = e.flags.includes(SEEN), isSeen = next.includes(SEEN);
+        if (wasSeen && !isSeen) counters.unseen++;
+        if (!wasSeen && isSeen) counters.unseen--;
+        const ne = { ...e, flags: next, modseq };
+        set[uidKey(uid)] = JSON.stringify(ne);
+        res.changed.push(ne);
+      }
+      if (res.changed.length) {
+        counters.highestModseq = modseq;
+        set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'flags', uids: res.changed.map((e) => e.uid) } satisfies LogEntry);
+      }
+      return { counters, set, rm: [], result: res };
+    });
+  }
+
+  /** Remove `uids` from the index (EXPUNGE); then release their mail objects. Returns removed UIDs. */
+  async expunge(uids: number[]): Promise<number[]> {
+    const removed = await this.update('expunge', uids.map(uidKey), (c, got) => {
+      const counters = { ...c };
+      const gone: IndexEntry[] = [];
+      for (const uid of uids) {
+        const raw = got.get(uidKey(uid));
+        if (raw) gone.push(JSON.parse(raw.toString()) as IndexEntry);
+      }
+      if (!gone.length) return { counters: c, set: {}, rm: [], result: gone };
+      const modseq = ++counters.highestModseq;
+      for (const e of gone) {
+        counters.messages--;
+        counters.bytes -= e.size;
+        if (!e.flags.includes(SEEN)) counters.unseen--;
+      }
+      return {
+        counters,
+        set: { [logKey(modseq)]: JSON.stringify({ modseq, kind: 'expunge', uids: gone.map((e) => e.uid) } satisfies LogEntry) },
+        rm: gone.map((e) => uidKey(e.uid)),
+        result: gone,
+      };
+    });
+    await Promise.all(removed.map((e) => this.mails.release(e.mail)));
+    return removed.map((e) => e.uid).sort((a, b) => a - b);
+  }
+
+  /**
+   * COPY `uids` into `target`, referencing the same mail objects (no bytes copied): references are
+   * taken first, then one guarded commit on the target. Returns [sourceUid, targetUid] pairs.
+   */
+  async copyTo(uids: number[], target: Mailbox): Promise<{ pairs: [number, number][]; uidvalidity: number }> {
+    const src = await this.entriesByUid(uids);
+    if (!src.length) return { pairs: [], uidvalidity: (await target.counters()).uidvalidity };
+    await Promise.all(src.map((e) => this.mails.retain(e.mail)));
+    return target.addEntries(src);
+  }
+
+  /** Insert copies of entries (from another mailbox) with new UIDs, keeping flags and dates. */
+  private async addEntries(src: IndexEntry[]): Promise<{ pairs: [number, number][]; uidvalidity: number }> {
+    const now = Date.now();
+    return this.update('copy', [], (c) => {
+      const counters = { ...c };
+      const modseq = ++counters.highestModseq;
+      const set: Record<string, string> = {};
+      const pairs: [number, number][] = [];
+      for (const e of src) {
+        const uid = counters.uidnext++;
+        const ne: IndexEntry = { ...e, uid, modseq, saveDate: now };
+        set[uidKey(uid)] = JSON.stringify(ne);
+        counters.messages++;
+        counters.bytes += ne.size;
+        if (!ne.flags.includes(SEEN)) counters.unseen++;
+        pairs.push([e.uid, uid]);
+      }
+      set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'append', uids: pairs.map((p) => p[1]) } satisfies LogEntry);
+      return { counters, set, rm: [], result: { pairs, uidvalidity: c.uidvalidity } };
+    });
+  }
+
+  /** MOVE: copy to `target`, then expunge here (RFC 6851). Same objects, no bytes copied. */
+  async moveTo(uids: number[], target: Mailbox): Promise<{ pairs: [number, number][]; uidvalidity: number }> {
+    const res = await this.copyTo(uids, target);
+    await this.expunge(res.pairs.map((p) => p[0]));
+    return res;
+  }
+
+  /**
+   * Claim the UIDs not yet reported \Recent (RFC 3501 §2.3.2): the first session to select the
+   * mailbox after a delivery gets them. Returns the lowest recent UID for this session.
+   */
+  async claimRecent(): Promise<number> {
+    return this.update('recent', [], (c) => {
+      if (c.firstRecent >= c.uidnext) return { counters: c, set: {}, rm: [], result: c.uidnext };
+      return { counters: { ...c, firstRecent: c.uidnext }, set: {}, rm: [], result: c.firstRecent };
+    });
+  }
+
+  /** Watch the index for changes; `onChange` gets the new HIGHESTMODSEQ. */
+  async watch(onChange: (modseq: number) => void): Promise<{ unwatch(): Promise<void> }> {
+    try {
+      return await this.io.watch(this.oid, (ev) => onChange(Number(ev.payload.toString())));
+    } catch (e) { throw fromStoreError(e, `watch ${this.name}`); }
+  }
+}
+
+function dedupe(flags: string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const f of flags) {
+    const k = f.toLowerCase();
+    if (!seen.has(k)) { seen.add(k); out.push(f); }
+  }
+  return out;
+}
+
+/** Apply a STORE mode to a flag list; flag names compare case-insensitively (RFC 3501 §2.3.2). */
+export function applyFlags(cur: string[], mode: StoreMode, flags: string[]): string[] {
+  if (mode === 'replace') return dedupe(flags);
+  const lower = new Set(flags.map((f) => f.toLowerCase()));
+  if (mode === 'remove') return cur.filter((f) => !lower.has(f.toLowerCase()));
+  return dedupe([...cur, ...flags]);
+}
+
+function sameFlags(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a.map((f) => f.toLowerCase()));
+  return b.every((f) => s.has(f.toLowerCase()));
+}
+
+export { WriteOp };

@@ -1,0 +1,319 @@
+/**
+ * MIME structure of a message, computed once at save (RFC 2045/2046, RFC 3501 §6.4.5 / §7.4.2):
+ * byte offsets of every part's header and body (so FETCH BODY[section] is one ranged read), the
+ * fields BODYSTRUCTURE and ENVELOPE are built from, and the decoded header fields SEARCH needs.
+ * Header values are parsed with `libmime` and addresses with nodemailer's `addressparser`; the
+ * structural split (where parts start and end) is done here because IMAP needs exact offsets
+ * into the unmodified bytes. Broken MIME never throws: it yields the best structure possible.
+ */
+import libmime from 'libmime';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
+
+/** An IMAP address: (name adl mailbox host); a group start has host null and mailbox = group name. */
+export interface ImapAddress {
+  name: string | null;
+  adl: null;
+  mailbox: string | null;
+  host: string | null;
+}
+
+/** The ENVELOPE fields (RFC 3501 §7.4.2), strings as they appear in the header (unfolded). */
+export interface Envelope {
+  date: string | null;
+  subject: string | null;
+  from: ImapAddress[] | null;
+  sender: ImapAddress[] | null;
+  replyTo: ImapAddress[] | null;
+  to: ImapAddress[] | null;
+  cc: ImapAddress[] | null;
+  bcc: ImapAddress[] | null;
+  inReplyTo: string | null;
+  messageId: string | null;
+}
+
+/** One MIME part. Offsets are bytes from the start of the whole message. */
+export interface MimePart {
+  /** Offset of the part's header (its MIME header for a body part). */
+  headerStart: number;
+  /** Offset of the body (just after the blank line ending the header). */
+  bodyStart: number;
+  /** Offset just past the body. */
+  bodyEnd: number;
+  /** Body lines (LF count, +1 for a last line without LF). */
+  lines: number;
+  /** Lower-case media type and subtype, e.g. "text", "plain". */
+  type: string;
+  subtype: string;
+  /** Content-Type parameters, names lower-cased, in header order. */
+  params: [string, string][];
+  id: string | null;
+  description: string | null;
+  /** Content-Transfer-Encoding as given (upper-cased), default "7BIT". */
+  encoding: string;
+  md5: string | null;
+  disposition: { type: string; params: [string, string][] } | null;
+  language: string[] | null;
+  location: string | null;
+  /** Sub-parts of a multipart. */
+  children?: MimePart[];
+  /** The encapsulated message of a message/rfc822 (or message/global) part. */
+  message?: { envelope: Envelope; root: MimePart };
+}
+
+/** Decoded header values SEARCH and SORT use (RFC 3501 §6.4.4, RFC 5256). */
+export interface SearchFields {
+  from: string;
+  to: string;
+  cc: string;
+  bcc: string;
+  subject: string;
+  /** Date header as ms since epoch, null when missing or unparseable. */
+  date: number | null;
+  messageId: string;
+  inReplyTo: string;
+  references: string;
+}
+
+/** Everything about a message computed at save; stored as the mail object's `rmb.meta` xattr. */
+export interface MessageMeta {
+  size: number;
+  envelope: Envelope;
+  root: MimePart;
+  search: SearchFields;
+}
+
+interface HeaderField { name: string; value: string }
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const LFLF = Buffer.from('\n\n');
+
+/** Find the end of the header block starting at `start`: returns [headerEnd, bodyStart]. */
+function headerBounds(buf: Buffer, start: number, end: number): [number, number] {
+  if (start >= end) return [end, end];
+  if (buf[start] === 0x0a) return [start, start + 1];
+  if (buf[start] === 0x0d && buf[start + 1] === 0x0a) return [start, start + 2];
+  const a = buf.indexOf(CRLFCRLF, start);
+  const b = buf.indexOf(LFLF, start);
+  const ca = a >= 0 && a + 4 <= end ? a : -1;
+  const cb = b >= 0 && b + 2 <= end ? b : -1;
+  if (ca >= 0 && (cb < 0 || ca <= cb)) return [ca + 2, ca + 4];
+  if (cb >= 0) return [cb + 1, cb + 2];
+  return [end, end];
+}
+
+/** Split a header block into unfolded fields (names as written). Tolerates junk lines. */
+export function parseHeaderFields(block: Buffer): HeaderField[] {
+  const text = block.toString('binary');
+  const out: HeaderField[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (!line) continue;
+    if ((line[0] === ' ' || line[0] === '\t') && out.length) {
+      out[out.length - 1].value += line;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    out.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim() });
+  }
+  // header bytes are read as latin1; re-decode as UTF-8 where valid (RFC 6532 headers)
+  for (const f of out) {
+    const raw = Buffer.from(f.value, 'binary');
+    const utf8 = raw.toString('utf8');
+    if (!utf8.includes('\ufffd')) f.value = utf8;
+  }
+  return out;
+}
+
+function first(fields: HeaderField[], name: string): string | null {
+  const f = fields.find((x) => x.name.toLowerCase() === name);
+  return f ? f.value : null;
+}
+
+function paramList(params: Record<string, string>): [string, string][] {
+  return Object.entries(params).map(([k, v]) => [k.toLowerCase(), String(v)]);
+}
+
+function toImapAddresses(value: string | null): ImapAddress[] | null {
+  if (value === null || !value.trim()) return null;
+  let parsed: ReturnType<typeof addressparser>;
+  try { parsed = addressparser(value); } catch { return null; }
+  const out: ImapAddress[] = [];
+  const one = (a: { name?: string; address?: string }) => {
+    const addr = a.address ?? '';
+    const at = addr.lastIndexOf('@');
+    out.push({
+      name: a.name ? a.name : null,
+      adl: null,
+      mailbox: at >= 0 ? addr.slice(0, at) : addr || null,
+      host: at >= 0 ? addr.slice(at + 1) : null,
+    });
+  };
+  for (const a of parsed) {
+    if ('group' in a && Array.isArray(a.group)) {
+      out.push({ name: null, adl: null, mailbox: a.name ?? '', host: null });
+      for (const g of a.group) one(g);
+      out.push({ name: null, adl: null, mailbox: null, host: null });
+    } else one(a as { name?: string; address?: string });
+  }
+  return out.length ? out : null;
+}
+
+function envelopeOf(fields: HeaderField[]): Envelope {
+  const from = toImapAddresses(first(fields, 'from'));
+  return {
+    date: first(fields, 'date'),
+    subject: first(fields, 'subject'),
+    from,
+    sender: toImapAddresses(first(fields, 'sender')) ?? from,
+    replyTo: toImapAddresses(first(fields, 'reply-to')) ?? from,
+    to: toImapAddresses(first(fields, 'to')),
+    cc: toImapAddresses(first(fields, 'cc')),
+    bcc: toImapAddresses(first(fields, 'bcc')),
+    inReplyTo: first(fields, 'in-reply-to'),
+    messageId: first(fields, 'message-id'),
+  };
+}
+
+/** Decode RFC 2047 encoded words; never throws. */
+export function decodeWords(s: string): string {
+  try { return libmime.decodeWords(s); } catch { return s; }
+}
+
+function countLines(buf: Buffer, start: number, end: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(0x0a, start); i >= 0 && i < end; i = buf.indexOf(0x0a, i + 1)) n++;
+  if (end > start && buf[end - 1] !== 0x0a) n++;
+  return n;
+}
+
+/** Locate the delimiter lines of `boundary` in [start, end): child part ranges. */
+function splitMultipart(buf: Buffer, start: number, end: number, boundary: string): [number, number][] {
+  const delim = Buffer.from(`--${boundary}`, 'binary');
+  const parts: [number, number][] = [];
+  let partStart = -1;
+  let pos = start;
+  while (pos < end) {
+    const i = buf.indexOf(delim, pos);
+    if (i < 0 || i + delim.length > end) break;
+    const atLineStart = i === start || buf[i - 1] === 0x0a;
+    let j = i + delim.length;
+    const close = buf[j] === 0x2d && buf[j + 1] === 0x2d;
+    if (close) j += 2;
+    let k = j;
+    while (k < end && (buf[k] === 0x20 || buf[k] === 0x09 || buf[k] === 0x0d)) k++;
+    const lineOk = k >= end || buf[k] === 0x0a;
+    if (!atLineStart || !lineOk) { pos = i + 1; continue; }
+    if (partStart >= 0) {
+      let pEnd = i;
+      if (pEnd > partStart && buf[pEnd - 1] === 0x0a) pEnd--;
+      if (pEnd > partStart && buf[pEnd - 1] === 0x0d) pEnd--;
+      parts.push([partStart, Math.max(partStart, pEnd)]);
+    }
+    if (close) return parts;
+    partStart = Math.min(end, k + 1);
+    pos = partStart;
+  }
+  if (partStart >= 0) parts.push([partStart, end]);
+  return parts;
+}
+
+function parsePart(buf: Buffer, start: number, end: number, defaultType: string, depth: number): { part: MimePart; fields: HeaderField[] } {
+  const [hEnd, bodyStart] = headerBounds(buf, start, end);
+  const fields = parseHeaderFields(buf.subarray(start, hEnd));
+  const ctRaw = first(fields, 'content-type');
+  let type = defaultType.split('/')[0];
+  let subtype = defaultType.split('/')[1];
+  let params: [string, string][] = [];
+  if (ctRaw) {
+    const ct = libmime.parseHeaderValue(ctRaw);
+    const [t, s] = String(ct.value || '').toLowerCase().split('/');
+    if (t && s) { type = t.trim(); subtype = s.trim(); }
+    params = paramList(ct.params);
+  }
+  if (type === 'text' && !params.some(([k]) => k === 'charset')) params.unshift(['charset', 'us-ascii']);
+  const dispRaw = first(fields, 'content-disposition');
+  let disposition: MimePart['disposition'] = null;
+  if (dispRaw) {
+    const d = libmime.parseHeaderValue(dispRaw);
+    if (d.value) disposition = { type: String(d.value), params: paramList(d.params) };
+  }
+  const lang = first(fields, 'content-language');
+  const part: MimePart = {
+    headerStart: start,
+    bodyStart,
+    bodyEnd: end,
+    lines: 0,
+    type,
+    subtype,
+    params,
+    id: first(fields, 'content-id'),
+    description: first(fields, 'content-description'),
+    encoding: (first(fields, 'content-transfer-encoding') ?? '7BIT').toUpperCase(),
+    md5: first(fields, 'content-md5'),
+    disposition,
+    language: lang ? lang.split(/[\s,]+/).filter(Boolean) : null,
+    location: first(fields, 'content-location'),
+  };
+  const boundary = params.find(([k]) => k === 'boundary')?.[1];
+  if (type === 'multipart' && boundary && depth < 100) {
+    const childDefault = subtype === 'digest' ? 'message/rfc822' : 'text/plain';
+    part.children = splitMultipart(buf, bodyStart, end, boundary).map(([s, e]) => parsePart(buf, s, e, childDefault, depth + 1).part);
+  } else if (type === 'multipart') {
+    part.children = [];
+  } else if (type === 'message' && (subtype === 'rfc822' || subtype === 'global') && depth < 100) {
+    const inner = parsePart(buf, bodyStart, end, 'text/plain', depth + 1);
+    part.message = { envelope: envelopeOf(inner.fields), root: inner.part };
+    part.lines = countLines(buf, bodyStart, end);
+  }
+  if (type === 'text') part.lines = countLines(buf, bodyStart, end);
+  return { part, fields };
+}
+
+function joinAddresses(v: string | null): string {
+  return v ? decodeWords(v) : '';
+}
+
+/** Parse a whole message. Never throws; `buf` is the exact stored bytes. */
+export function parseMessage(buf: Buffer): MessageMeta {
+  const { part, fields } = parsePart(buf, 0, buf.length, 'text/plain', 0);
+  const dateRaw = first(fields, 'date');
+  const date = dateRaw ? Date.parse(dateRaw.replace(/\s*\([^)]*\)\s*$/, '')) : NaN;
+  return {
+    size: buf.length,
+    envelope: envelopeOf(fields),
+    root: part,
+    search: {
+      from: joinAddresses(first(fields, 'from')),
+      to: joinAddresses(first(fields, 'to')),
+      cc: joinAddresses(first(fields, 'cc')),
+      bcc: joinAddresses(first(fields, 'bcc')),
+      subject: decodeWords(first(fields, 'subject') ?? ''),
+      date: Number.isFinite(date) ? date : null,
+      messageId: first(fields, 'message-id') ?? '',
+      inReplyTo: first(fields, 'in-reply-to') ?? '',
+      references: first(fields, 'references') ?? '',
+    },
+  };
+}
+
+/**
+ * The part addressed by an IMAP section part number (RFC 3501 §6.4.5), e.g. [1, 2]; [] is the
+ * whole message. Returns null when no such part exists. For a non-multipart message, part 1 is
+ * its body; parts of an encapsulated message/rfc822 continue into that message.
+ */
+export function findPart(root: MimePart, path: number[]): MimePart | null {
+  let cur: MimePart = root;
+  for (const n of path) {
+    let container: MimePart = cur;
+    if (container.message) container = container.message.root;
+    if (container.children) {
+      const next = container.children[n - 1];
+      if (!next) return null;
+      cur = next;
+    } else {
+      if (n !== 1) return null;
+      cur = container;
+    }
+  }
+  return cur;
+}

@@ -1,0 +1,315 @@
+/**
+ * Users and their mailbox lists.
+ *   pool namespace ""      object `users`: omap <username> -> user id (stable; namespaces use it)
+ *   namespace u.<user id>  object `mailboxes`: omap m:<name> -> MailboxInfo JSON,
+ *                          s:<name> -> "" (subscriptions), c:uidvalidity -> last UIDVALIDITY
+ * List changes are compound ops guarded by the list object's version (assertVersion), retried.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Cluster, type IoCtx, ReadOp, WriteOp, isErrno, type ObjectStat, type OmapPage } from '@rmb/rados';
+import { LRUCache } from 'lru-cache';
+import { AlreadyExists, InvalidName, NotAllowed, NotFound, fromStoreError } from './errors.js';
+import { type Logger, MailObjects, type StoredMeta } from './mail.js';
+import { Mailbox, indexOid, newCounters } from './mailbox.js';
+import { withRetry } from './retry.js';
+import type { MailboxInfo } from './types.js';
+
+/** Hierarchy separator of mailbox names. */
+export const SEPARATOR = '/';
+
+/** Mailboxes every new user gets, with their RFC 6154 special-use attribute. */
+export const DEFAULT_MAILBOXES: [string, string | null][] = [
+  ['INBOX', null], ['Drafts', '\\Drafts'], ['Sent', '\\Sent'], ['Trash', '\\Trash'], ['Junk', '\\Junk'], ['Archive', '\\Archive'],
+];
+
+/** Limits and options of the mail store. */
+export interface MailStoreOptions {
+  /** RADOS pool holding all mail (default "mail"). */
+  pool?: string;
+  /** Longest mailbox name in UTF-8 bytes (default 512). */
+  maxMailboxNameBytes?: number;
+  /** Deepest mailbox hierarchy (default 32 levels). */
+  maxMailboxDepth?: number;
+  /** Entries in the metadata cache (default 10000). */
+  metaCacheEntries?: number;
+  log?: Logger;
+}
+
+/** The entry point of librmb: users on a RADOS cluster. */
+export class MailStore {
+  private readonly metaCache: LRUCache<string, StoredMeta>;
+  private constructor(readonly cluster: Cluster, readonly root: IoCtx, readonly opts: Required<Omit<MailStoreOptions, 'log'>> & { log?: Logger }) {
+    this.metaCache = new LRUCache({ max: opts.metaCacheEntries });
+  }
+
+  /** Open the store on `cluster` (no I/O until a user is used). */
+  static async open(cluster: Cluster, o: MailStoreOptions = {}): Promise<MailStore> {
+    const opts = { pool: o.pool ?? 'mail', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, log: o.log };
+    return new MailStore(cluster, await cluster.ioCtx(opts.pool, ''), opts);
+  }
+
+  /** The user's id, or null when the user has no mail store yet (1 round trip). */
+  async userId(username: string): Promise<string | null> {
+    try {
+      const got = await this.root.omapGetByKeys('users', [username]);
+      return got.get(username)?.toString() ?? null;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return null;
+      throw fromStoreError(e, 'look up user');
+    }
+  }
+
+  /**
+   * The user's store; created on first use with the default mailboxes when `create` is set.
+   * Throws NotFound for an unknown user without `create`.
+   */
+  async user(username: string, create = true): Promise<UserStore> {
+    let id = await this.userId(username);
+    if (!id) {
+      if (!create) throw new NotFound(`no such user ${username}`);
+      const fresh = randomUUID();
+      id = await withRetry('create user', async () => {
+        let ver: number | undefined;
+        let existing: string | undefined;
+        try {
+          const res = await this.root.operateRead('users', new ReadOp().stat().omapGetByKeys([username]));
+          ver = (res[0] as ObjectStat).version;
+          existing = (res[1] as Map<string, Buffer>).get(username)?.toString();
+        } catch (e) { if (!isErrno(e, 'ENOENT')) throw e; }
+        if (existing) return existing;
+        const op = ver === undefined ? new WriteOp().create(true) : new WriteOp().assertVersion(ver);
+        await this.root.operate('users', op.omapSet({ [username]: fresh }));
+        return fresh;
+      }).catch((e) => { throw fromStoreError(e, 'create user'); });
+    }
+    const u = new UserStore(this, username, id, this.root.withNamespace(`u.${id}`), this.metaCache);
+    await u.ensureDefaults();
+    return u;
+  }
+
+  /** Usernames that have a mail store, sorted. */
+  async users(): Promise<string[]> {
+    try {
+      const out: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const p = await this.root.omapList('users', { startAfter: after });
+        out.push(...p.entries.keys());
+        if (!p.more) return out;
+        after = out[out.length - 1];
+      }
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return [];
+      throw fromStoreError(e, 'list users');
+    }
+  }
+}
+
+/** Normalise a mailbox name: INBOX case-insensitively, validity checks (RFC 3501 §5.1). */
+export function normalizeName(name: string, maxBytes = 512, maxDepth = 32): string {
+  if (/^inbox$/i.test(name)) return 'INBOX';
+  if (/^inbox\//i.test(name)) name = 'INBOX' + name.slice(5);
+  if (!name || name.startsWith(SEPARATOR) || name.endsWith(SEPARATOR) || name.includes(SEPARATOR + SEPARATOR)) {
+    throw new InvalidName(`invalid mailbox name ${JSON.stringify(name)}`);
+  }
+  if (/[\u0000-\u001f\u007f*%]/.test(name) || name.includes('\ufffd')) throw new InvalidName('mailbox name contains invalid characters');
+  if (Buffer.byteLength(name) > maxBytes) throw new InvalidName('mailbox name too long');
+  if (name.split(SEPARATOR).length > maxDepth) throw new InvalidName('mailbox hierarchy too deep');
+  return name;
+}
+
+/** One user's mail: mailbox list, subscriptions, mailboxes. */
+export class UserStore {
+  readonly mails: MailObjects;
+  private readonly listOid = 'mailboxes';
+  constructor(readonly store: MailStore, readonly username: string, readonly id: string, readonly io: IoCtx, cache: LRUCache<string, StoredMeta>) {
+    this.mails = new MailObjects(io, cache, store.opts.log);
+  }
+
+  /** Read the whole list object: version, mailboxes, subscriptions. */
+  private async readList(): Promise<{ version?: number; boxes: Map<string, MailboxInfo>; subs: Set<string>; lastUidvalidity: number }> {
+    const boxes = new Map<string, MailboxInfo>();
+    const subs = new Set<string>();
+    let lastUidvalidity = 0;
+    let version: number | undefined;
+    let after: string | undefined;
+    try {
+      for (;;) {
+        const op = new ReadOp().omapList({ startAfter: after, max: 1000 });
+        if (version === undefined) op.stat();
+        const res = await this.io.operateRead(this.listOid, op);
+        const page = res[0] as OmapPage;
+        if (version === undefined) version = (res[1] as ObjectStat).version;
+        for (const [k, v] of page.entries) {
+          if (k.startsWith('m:')) boxes.set(k.slice(2), JSON.parse(v.toString()) as MailboxInfo);
+          else if (k.startsWith('s:')) subs.add(k.slice(2));
+          else if (k === 'c:uidvalidity') lastUidvalidity = Number(v.toString());
+        }
+        if (!page.more) break;
+        after = [...page.entries.keys()].pop();
+      }
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'read mailbox list');
+    }
+    return { version, boxes, subs, lastUidvalidity };
+  }
+
+  /** Apply a change to the list in one op guarded by the version read. */
+  private async changeList<T>(what: string, fn: (l: Awaited<ReturnType<UserStore['readList']>>, op: WriteOp) => T | Promise<T>): Promise<T> {
+    try {
+      return await withRetry(what, async () => {
+        const l = await this.readList();
+        const op = l.version === undefined ? new WriteOp().create(true) : new WriteOp().assertVersion(l.version);
+        const r = await fn(l, op);
+        if (op.steps.length > 1) await this.io.operate(this.listOid, op);
+        return r;
+      });
+    } catch (e) {
+      if (isErrno(e, 'EEXIST')) return this.changeList(what, fn);
+      throw fromStoreError(e, what);
+    }
+  }
+
+  /** Create the default mailboxes if the user has none (first login or delivery). */
+  async ensureDefaults(): Promise<void> {
+    const l = await this.readList();
+    if (l.boxes.has('INBOX')) return;
+    for (const [name, use] of DEFAULT_MAILBOXES) {
+      try { await this.createMailbox(name, use, true); } catch (e) { if (!(e instanceof AlreadyExists)) throw e; }
+    }
+  }
+
+  /** All mailboxes, sorted by name. */
+  async mailboxes(): Promise<MailboxInfo[]> {
+    const l = await this.readList();
+    return [...l.boxes.values()].sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Subscribed names (RFC 3501 §6.3.6), which may name mailboxes that do not exist. */
+  async subscriptions(): Promise<string[]> {
+    return [...(await this.readList()).subs].sort();
+  }
+
+  private norm(name: string): string {
+    return normalizeName(name, this.store.opts.maxMailboxNameBytes, this.store.opts.maxMailboxDepth);
+  }
+
+  /** Open a mailbox by name. Throws NotFound. */
+  async mailbox(name: string): Promise<Mailbox> {
+    const n = this.norm(name);
+    let info: MailboxInfo | undefined;
+    try {
+      const got = await this.io.omapGetByKeys(this.listOid, [`m:${n}`]);
+      const raw = got.get(`m:${n}`);
+      if (raw) info = JSON.parse(raw.toString()) as MailboxInfo;
+    } catch (e) { if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'open mailbox'); }
+    if (!info) throw new NotFound(`mailbox ${n} does not exist`);
+    return new Mailbox(this.io, info, this.mails);
+  }
+
+  /**
+   * Create a mailbox (and missing parents). The index object is created first, then the list
+   * entry: a crash in between leaves an unlisted empty index, never a listed mailbox without one.
+   * Throws AlreadyExists, InvalidName.
+   */
+  async createMailbox(name: string, specialUse: string | null = null, subscribe = false): Promise<MailboxInfo> {
+    const n = this.norm(name);
+    const parts = n.split(SEPARATOR);
+    const names = parts.map((_, i) => parts.slice(0, i + 1).join(SEPARATOR));
+    const created = new Map<string, MailboxInfo>();
+    return this.changeList('create mailbox', async (l, op) => {
+      if (l.boxes.has(n)) throw new AlreadyExists(`mailbox ${n} already exists`);
+      let uv = Math.max(Math.floor(Date.now() / 1000), l.lastUidvalidity + 1);
+      let mine: MailboxInfo | undefined;
+      for (const nm of names) {
+        if (l.boxes.has(nm)) continue;
+        let info = created.get(nm);
+        if (!info) {
+          info = { name: nm, id: randomUUID(), uidvalidity: 0, specialUse: nm === n ? specialUse : null };
+          created.set(nm, info);
+        }
+        info.uidvalidity = uv++;
+        await this.io.operate(indexOid(info.id), new WriteOp().create(false).omapSet({ h: JSON.stringify(newCounters(info.uidvalidity)) }));
+        op.omapSet({ [`m:${nm}`]: JSON.stringify(info) });
+        if (subscribe) op.omapSet({ [`s:${nm}`]: '' });
+        if (nm === n) mine = info;
+      }
+      op.omapSet({ 'c:uidvalidity': String(uv - 1) });
+      return mine!;
+    });
+  }
+
+  /**
+   * Delete a mailbox: the list entry goes first, then the index and the mail references.
+   * Throws NotFound, NotAllowed (INBOX, or a mailbox with children).
+   */
+  async deleteMailbox(name: string): Promise<void> {
+    const n = this.norm(name);
+    if (n === 'INBOX') throw new NotAllowed('INBOX cannot be deleted');
+    const info = await this.changeList('delete mailbox', (l, op) => {
+      const info = l.boxes.get(n);
+      if (!info) throw new NotFound(`mailbox ${n} does not exist`);
+      if ([...l.boxes.keys()].some((k) => k.startsWith(n + SEPARATOR))) throw new NotAllowed(`mailbox ${n} has children, delete them first`);
+      op.omapRm([`m:${n}`]);
+      return info;
+    });
+    const mb = new Mailbox(this.io, info, this.mails);
+    try {
+      const entries = await mb.entries();
+      await Promise.all(entries.map((e) => this.mails.release(e.mail)));
+      await this.io.remove(indexOid(info.id));
+    } catch (e) {
+      this.store.opts.log?.warn({ err: e, mailbox: n }, 'cleanup after DELETE incomplete; gc will reclaim');
+    }
+  }
+
+  /**
+   * Rename a mailbox and its children in one op, keeping ids and UIDVALIDITY. Renaming INBOX
+   * moves its messages to the new name and leaves an empty INBOX (RFC 3501 §6.3.5).
+   * Throws NotFound, AlreadyExists.
+   */
+  async renameMailbox(from: string, to: string): Promise<void> {
+    const f = this.norm(from), t = this.norm(to);
+    if (t === 'INBOX' || t.startsWith('INBOX/') && f !== 'INBOX' && false) throw new AlreadyExists('INBOX already exists');
+    const freshInbox = f === 'INBOX' ? { name: 'INBOX', id: randomUUID(), uidvalidity: 0, specialUse: null } as MailboxInfo : undefined;
+    await this.changeList('rename mailbox', async (l, op) => {
+      const info = l.boxes.get(f);
+      if (!info) throw new NotFound(`mailbox ${f} does not exist`);
+      if (l.boxes.has(t)) throw new AlreadyExists(`mailbox ${t} already exists`);
+      if (t.startsWith(f + SEPARATOR)) throw new InvalidName('cannot rename a mailbox into itself');
+      const moves: [string, MailboxInfo][] = [];
+      for (const [k, v] of l.boxes) {
+        if (k === f || (f !== 'INBOX' && k.startsWith(f + SEPARATOR))) moves.push([k, v]);
+      }
+      const tParts = t.split(SEPARATOR);
+      let uv = Math.max(Math.floor(Date.now() / 1000), l.lastUidvalidity + 1);
+      for (let i = 1; i < tParts.length; i++) {
+        const parent = tParts.slice(0, i).join(SEPARATOR);
+        if (!l.boxes.has(parent) && !moves.some(([k]) => k === parent)) {
+          const pi: MailboxInfo = { name: parent, id: randomUUID(), uidvalidity: uv++, specialUse: null };
+          await this.io.operate(indexOid(pi.id), new WriteOp().create(false).omapSet({ h: JSON.stringify(newCounters(pi.uidvalidity)) }));
+          op.omapSet({ [`m:${parent}`]: JSON.stringify(pi) });
+        }
+      }
+      for (const [k, v] of moves) {
+        const nk = t + k.slice(f.length);
+        op.omapRm([`m:${k}`]);
+        op.omapSet({ [`m:${nk}`]: JSON.stringify({ ...v, name: nk }) });
+      }
+      if (freshInbox) {
+        freshInbox.uidvalidity = uv++;
+        await this.io.operate(indexOid(freshInbox.id), new WriteOp().create(false).omapSet({ h: JSON.stringify(newCounters(freshInbox.uidvalidity)) }));
+        op.omapSet({ 'm:INBOX': JSON.stringify(freshInbox) });
+      }
+      op.omapSet({ 'c:uidvalidity': String(uv - 1) });
+    });
+  }
+
+  /** Add or remove a subscription (RFC 3501 §6.3.6). */
+  async setSubscribed(name: string, on: boolean): Promise<void> {
+    const n = this.norm(name);
+    await this.changeList('subscribe', (_l, op) => {
+      if (on) op.omapSet({ [`s:${n}`]: '' }); else op.omapRm([`s:${n}`]);
+    });
+  }
+}

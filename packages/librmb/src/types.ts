@@ -1,0 +1,62 @@
+/** Shapes of the mail model's records as stored in omap (JSON) and returned to callers. */
+
+/** One message in a mailbox index (omap key `u:<uid>` of the index object). */
+export interface IndexEntry {
+  uid: number;
+  /** Object id of the mail object (its bytes and immutable metadata). */
+  mail: string;
+  /** System flags (\Seen ...) and keywords, in the order set. */
+  flags: string[];
+  modseq: number;
+  /** INTERNALDATE, ms since epoch. */
+  internalDate: number;
+  /** RFC822.SIZE in bytes. */
+  size: number;
+  /** SAVEDATE, ms since epoch. */
+  saveDate: number;
+}
+
+/** Per-mailbox counters (omap key `h` of the index object); every index change rewrites it. */
+export interface Counters {
+  uidvalidity: number;
+  uidnext: number;
+  highestModseq: number;
+  messages: number;
+  unseen: number;
+  /** Sum of RFC822.SIZE in bytes. */
+  bytes: number;
+  /** Lowest UID not yet reported as \Recent to a session. */
+  firstRecent: number;
+}
+
+/** One change-log record (omap key `l:<modseq>`): what changed at that modseq. */
+export interface LogEntry {
+  modseq: number;
+  kind: 'append' | 'flags' | 'expunge';
+  uids: number[];
+}
+
+/** A mailbox as listed in the user's mailbox list. */
+export interface MailboxInfo {
+  /** Full name, UTF-8, hierarchy separator "/"; "INBOX" for the inbox. */
+  name: string;
+  /** Stable id; the index object is `i.<id>`. */
+  id: string;
+  uidvalidity: number;
+  /** RFC 6154 special-use attribute, e.g. "\\Sent", or null. */
+  specialUse: string | null;
+}
+
+/** A message to save: exact bytes, initial flags, INTERNALDATE (ms since epoch). */
+export interface NewMessage {
+  data: Buffer;
+  flags?: string[];
+  internalDate?: number;
+}
+
+/** Where a saved message went: its UID and the mailbox's UIDVALIDITY (RFC 4315 APPENDUID). */
+export interface SavedMessage {
+  uid: number;
+  uidvalidity: number;
+  mail: string;
+}

@@ -1,0 +1,123 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type Cluster } from '@rmb/rados';
+import { MailStore, NotFound, AlreadyExists, NotAllowed, findPart, parseMessage } from '../src/index.js';
+
+const msg = (subject: string, body = 'hello\r\n') => Buffer.from(`From: A <a@example.org>\r\nTo: b@example.org\r\nSubject: ${subject}\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n${body}`);
+
+let cluster: Cluster;
+let store: MailStore;
+beforeEach(async () => { cluster = await connect({ backend: 'memory' }); store = await MailStore.open(cluster); });
+afterEach(async () => { await cluster.close(); });
+
+test('a new user gets the default mailboxes with special-use, and a stable id', async () => {
+  const u = await store.user('alice');
+  const names = (await u.mailboxes()).map((m) => `${m.name}:${m.specialUse ?? ''}`);
+  expect(names).toEqual(['INBOX:', 'Archive:\\Archive', 'Drafts:\\Drafts', 'Junk:\\Junk', 'Sent:\\Sent', 'Trash:\\Trash']);
+  expect((await store.user('alice')).id).toBe(u.id);
+  await expect(store.user('nobody', false)).rejects.toBeInstanceOf(NotFound);
+});
+
+test('append assigns ascending UIDs, keeps counters exact, and the index points at the exact bytes', async () => {
+  const u = await store.user('bob');
+  const inbox = await u.mailbox('inbox');
+  const saved = await inbox.append([{ data: msg('one') }, { data: msg('two'), flags: ['\\Seen'] }]);
+  expect(saved.map((s) => s.uid)).toEqual([1, 2]);
+  const c = await inbox.counters();
+  expect(c).toMatchObject({ uidnext: 3, messages: 2, unseen: 1, bytes: msg('one').length + msg('two').length });
+  const [e1] = await inbox.entriesByUid([1]);
+  expect((await u.mails.read(e1.mail)).equals(msg('one'))).toBe(true);
+  expect((await u.mails.meta(e1.mail)).envelope.subject).toBe('one');
+});
+
+test('concurrent appends from many writers: every UID unique and ascending, MESSAGES exact', async () => {
+  const u = await store.user('carol');
+  const inbox = await u.mailbox('INBOX');
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => inbox.append([{ data: msg(`m${i}`) }])));
+  const uids = results.map((r) => r[0].uid).sort((a, b) => a - b);
+  expect(uids).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  expect((await inbox.counters()).messages).toBe(40);
+});
+
+test('store, copy, move and expunge keep flags, modseqs, the change log and object references right', async () => {
+  const u = await store.user('dave');
+  const inbox = await u.mailbox('INBOX');
+  const trash = await u.mailbox('Trash');
+  await inbox.append([{ data: msg('a') }, { data: msg('b') }, { data: msg('c') }]);
+  const before = (await inbox.counters()).highestModseq;
+  const r = await inbox.store([1, 2], 'add', ['\\Seen', '$Label1']);
+  expect(r.changed.map((e) => e.uid)).toEqual([1, 2]);
+  expect(r.changed[0].flags).toEqual(['\\Seen', '$Label1']);
+  expect(r.changed[0].modseq).toBe(before + 1);
+  const cond = await inbox.store([1, 3], 'add', ['\\Flagged'], before);
+  expect(cond.modified).toEqual([1]);
+  expect((await inbox.counters()).unseen).toBe(1);
+  const copied = await inbox.copyTo([1], trash);
+  expect(copied.pairs).toEqual([[1, 1]]);
+  const [src] = await inbox.entriesByUid([1]);
+  const [dst] = await trash.entriesByUid([1]);
+  expect(dst.mail).toBe(src.mail);
+  expect(dst.flags).toEqual(src.flags);
+  const moved = await inbox.moveTo([2], trash);
+  expect(moved.pairs).toEqual([[2, 2]]);
+  expect((await inbox.entries()).map((e) => e.uid)).toEqual([1, 3]);
+  const log = (await inbox.changesSince(before)).log;
+  expect(log.map((l) => l.kind)).toEqual(['flags', 'flags', 'expunge']);
+  // the shared object survives expunge from one mailbox and goes when the last reference does
+  expect(await inbox.expunge([1])).toEqual([1]);
+  expect((await u.mails.read(dst.mail)).length).toBeGreaterThan(0);
+  await trash.expunge([1]);
+  await expect(u.mails.read(dst.mail)).rejects.toThrow();
+});
+
+test('create, rename (subtree and INBOX), delete rules', async () => {
+  const u = await store.user('erin');
+  await u.createMailbox('Projects/2024/Q1');
+  await expect(u.createMailbox('Projects')).rejects.toBeInstanceOf(AlreadyExists);
+  const q1 = await u.mailbox('Projects/2024/Q1');
+  await u.renameMailbox('Projects', 'Work');
+  const moved = await u.mailbox('Work/2024/Q1');
+  expect(moved.info.uidvalidity).toBe(q1.info.uidvalidity);
+  await expect(u.mailbox('Projects/2024')).rejects.toBeInstanceOf(NotFound);
+  await expect(u.deleteMailbox('Work')).rejects.toBeInstanceOf(NotAllowed);
+  const inbox = await u.mailbox('INBOX');
+  await inbox.append([{ data: msg('keep') }]);
+  await u.renameMailbox('INBOX', 'Old');
+  expect((await (await u.mailbox('Old')).counters()).messages).toBe(1);
+  const fresh = await u.mailbox('INBOX');
+  expect((await fresh.counters()).messages).toBe(0);
+  expect(fresh.info.uidvalidity).not.toBe(inbox.info.uidvalidity);
+  await u.deleteMailbox('Work/2024/Q1');
+  await expect(u.mailbox('Work/2024/Q1')).rejects.toBeInstanceOf(NotFound);
+});
+
+test('MIME: part offsets address the exact bytes of every corpus message part; parsing never throws', () => {
+  const root = join(process.cwd(), '..', 'shared', 'corpus');
+  let files: string[] = [];
+  try { files = readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')); } catch { /* checked below */ }
+  expect(files.length).toBeGreaterThan(100);
+  let parts = 0;
+  for (const f of files) {
+    const buf = readFileSync(join(root, f));
+    const meta = parseMessage(buf);
+    expect(meta.size).toBe(buf.length);
+    const walk = (p: ReturnType<typeof findPart>) => {
+      if (!p) return;
+      parts++;
+      expect(p.headerStart).toBeLessThanOrEqual(p.bodyStart);
+      expect(p.bodyStart).toBeLessThanOrEqual(p.bodyEnd);
+      expect(p.bodyEnd).toBeLessThanOrEqual(buf.length);
+      for (const c of p.children ?? []) walk(c);
+      if (p.message) walk(p.message.root);
+    };
+    walk(meta.root);
+  }
+  expect(parts).toBeGreaterThan(files.length);
+  const m = Buffer.from('Content-Type: multipart/mixed; boundary=XX\r\n\r\npre\r\n--XX\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--XX\r\n\r\nsecond\r\n--XX--\r\nepi\r\n');
+  const meta = parseMessage(m);
+  const p1 = findPart(meta.root, [1])!, p2 = findPart(meta.root, [2])!;
+  expect(m.subarray(p1.bodyStart, p1.bodyEnd).toString()).toBe('first');
+  expect(m.subarray(p2.headerStart, p2.bodyEnd).toString()).toBe('\r\nsecond');
+  expect(m.subarray(p2.bodyStart, p2.bodyEnd).toString()).toBe('second');
+  expect(findPart(meta.root, [3])).toBeNull();
+});
