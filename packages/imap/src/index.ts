@@ -1,0 +1,10 @@
+/**
+ * @rmb/imap — the IMAP server: a pure protocol layer (protocol/: reader, tokenizer, parsers,
+ * encoders, capability table) and the server (server/: sessions, one module per command).
+ */
+export { createImapServer } from './server/server.js';
+export { Session, isLoopback, type SessionEnv, type ImapLimits, type Log } from './server/session.js';
+export { CommandReader, type ReaderLimits, type ReaderEvent } from './protocol/reader.js';
+export { tokenize, ParseError } from './protocol/tokens.js';
+export { CAPABILITIES, capabilityList } from './protocol/capabilities.js';
+export { encodeMailboxName, decodeMailboxName } from './protocol/utf7.js';

@@ -1,0 +1,48 @@
+/**
+ * The capability table, as data (RFC 3501 §6.1.1, RFC 9051 §7.2.2): each capability with the
+ * RFC defining it and the states in which it is advertised. Only what is implemented and tested
+ * is listed.
+ */
+
+export type State = 'not-authenticated' | 'authenticated' | 'selected' | 'logout';
+
+/** A capability row. `when` decides advertisement from session facts. */
+export interface Capability {
+  name: string;
+  rfc: string;
+  states: State[];
+  /** Extra condition, e.g. only before TLS (STARTTLS) or only when LOGIN is allowed. */
+  when?: (f: CapabilityFacts) => boolean;
+}
+
+/** What the advertisement depends on. */
+export interface CapabilityFacts {
+  tls: boolean;
+  tlsAvailable: boolean;
+  plaintextAuthAllowed: boolean;
+}
+
+const ANY: State[] = ['not-authenticated', 'authenticated', 'selected'];
+const AUTHED: State[] = ['authenticated', 'selected'];
+
+export const CAPABILITIES: Capability[] = [
+  { name: 'IMAP4rev1', rfc: 'RFC 3501', states: ANY },
+  { name: 'LITERAL+', rfc: 'RFC 7888', states: ANY },
+  { name: 'SASL-IR', rfc: 'RFC 4959', states: ['not-authenticated'] },
+  { name: 'ID', rfc: 'RFC 2971', states: ANY },
+  { name: 'ENABLE', rfc: 'RFC 5161', states: ANY },
+  { name: 'IDLE', rfc: 'RFC 2177', states: ANY },
+  { name: 'NAMESPACE', rfc: 'RFC 2342', states: ANY },
+  { name: 'UNSELECT', rfc: 'RFC 3691', states: ANY },
+  { name: 'UIDPLUS', rfc: 'RFC 4315', states: ANY },
+  { name: 'MOVE', rfc: 'RFC 6851', states: ANY },
+  { name: 'SPECIAL-USE', rfc: 'RFC 6154', states: ANY },
+  { name: 'STARTTLS', rfc: 'RFC 3501 §6.2.1', states: ['not-authenticated'], when: (f) => f.tlsAvailable && !f.tls },
+  { name: 'LOGINDISABLED', rfc: 'RFC 3501 §6.2.3', states: ['not-authenticated'], when: (f) => !f.tls && !f.plaintextAuthAllowed },
+  { name: 'AUTH=PLAIN', rfc: 'RFC 4616', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },
+];
+
+/** The capability list for a session's state and facts. */
+export function capabilityList(state: State, f: CapabilityFacts): string[] {
+  return CAPABILITIES.filter((c) => c.states.includes(state) && (!c.when || c.when(f))).map((c) => c.name);
+}

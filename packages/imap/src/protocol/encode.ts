@@ -1,0 +1,83 @@
+/**
+ * IMAP response encoding (RFC 3501 §7, §9): strings as quoted or literal, NIL, lists, and the
+ * ENVELOPE and BODYSTRUCTURE forms built from librmb's stored MIME metadata. Responses are
+ * arrays of chunks (strings and Buffers) so message bytes are never turned into strings. Pure.
+ */
+import type { Envelope, ImapAddress, MimePart } from '@rmb/librmb';
+
+/** A response value: text, raw bytes (sent as a literal), a list, null (NIL) or a raw atom. */
+export type Value = string | number | Buffer | null | Value[] | { atom: string } | { literal: Buffer; binary?: boolean };
+
+/** Raw atom (sent as is). */
+export const atom = (s: string): { atom: string } => ({ atom: s });
+
+/** Encode a text string as a quoted string when safe, else as a literal. */
+function encodeString(s: string, out: (string | Buffer)[]): void {
+  if (s.length < 1024 && !/[\r\n\0"\\\u0080-\uffff]/.test(s)) { out.push(`"${s}"`); return; }
+  if (s.length < 1024 && !/[\r\n\0\u0080-\uffff]/.test(s)) { out.push(`"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`); return; }
+  const b = Buffer.from(s, 'utf8');
+  out.push(`{${b.length}}\r\n`, b);
+}
+
+/** Serialize a value into chunks. */
+export function encodeValue(v: Value, out: (string | Buffer)[] = []): (string | Buffer)[] {
+  if (v === null) out.push('NIL');
+  else if (typeof v === 'number') out.push(String(v));
+  else if (typeof v === 'string') encodeString(v, out);
+  else if (Buffer.isBuffer(v)) out.push(`{${v.length}}\r\n`, v);
+  else if (Array.isArray(v)) {
+    out.push('(');
+    v.forEach((x, i) => { if (i) out.push(' '); encodeValue(x, out); });
+    out.push(')');
+  } else if ('atom' in v) out.push(v.atom);
+  else out.push(`${v.binary ? '~' : ''}{${v.literal.length}}\r\n`, v.literal);
+  return out;
+}
+
+function addresses(list: ImapAddress[] | null): Value {
+  if (!list || !list.length) return null;
+  return list.map((a) => [a.name, a.adl, a.mailbox, a.host]);
+}
+
+/** ENVELOPE (RFC 3501 §7.4.2). */
+export function envelopeValue(e: Envelope): Value {
+  return [e.date, e.subject, addresses(e.from), addresses(e.sender), addresses(e.replyTo), addresses(e.to),
+    addresses(e.cc), addresses(e.bcc), e.inReplyTo, e.messageId];
+}
+
+function params(p: [string, string][]): Value {
+  if (!p.length) return null;
+  const out: Value[] = [];
+  for (const [k, v] of p) out.push(k.toUpperCase(), v);
+  return out;
+}
+
+/** BODYSTRUCTURE (extensible = true) or BODY (false), RFC 3501 §7.4.2. */
+export function bodyStructureValue(p: MimePart, extensible: boolean): Value {
+  const ext = (): Value[] => [
+    p.disposition ? [p.disposition.type.toUpperCase(), params(p.disposition.params)] : null,
+    p.language ? (p.language.length === 1 ? p.language[0] : p.language) : null,
+    p.location,
+  ];
+  if (p.type === 'multipart') {
+    const kids = (p.children ?? []).map((c) => bodyStructureValue(c, extensible));
+    const out: Value[] = kids.length ? kids : [[ 'TEXT', 'PLAIN', ['CHARSET', 'US-ASCII'], null, null, '7BIT', 0, 0 ]];
+    const sub = p.subtype.toUpperCase();
+    if (!extensible) return [...out, sub];
+    return [...out, sub, params(p.params), ...ext()];
+  }
+  const size = p.bodyEnd - p.bodyStart;
+  const base: Value[] = [p.type.toUpperCase(), p.subtype.toUpperCase(), params(p.params), p.id, p.description, p.encoding, size];
+  if (p.type === 'message' && p.message) {
+    base.push(envelopeValue(p.message.envelope), bodyStructureValue(p.message.root, extensible), p.lines);
+  } else if (p.type === 'text') {
+    base.push(p.lines);
+  }
+  if (extensible) base.push(p.md5, ...ext());
+  return base;
+}
+
+/** Quote a string for a response's text (e.g. mailbox names in LIST): quoted or literal. */
+export function str(s: string): string {
+  return encodeValue(s).map((c) => (typeof c === 'string' ? c : c.toString('utf8'))).join('');
+}

@@ -1,0 +1,139 @@
+/**
+ * Incremental IMAP command reader (RFC 3501 §2.2, §4.3; RFC 7888 LITERAL+/LITERAL-).
+ * Bytes go in with `push`; out come events: a complete command line (with its literals as Buffers,
+ * never decoded into strings), a request to send a continuation `+` for a synchronising literal,
+ * or an error (line too long, literal too big) that the session answers with BAD/NO. Limits are
+ * checked before `+` is sent, so a refused literal is never transferred. Pure: no I/O.
+ */
+
+/** Limits of the reader, all in bytes. */
+export interface ReaderLimits {
+  /** Longest command line without its literals (default 64 KiB). */
+  maxLineBytes: number;
+  /** Largest single literal (default 64 MiB, the APPEND limit). */
+  maxLiteralBytes: number;
+  /** Largest total of literals in one command (default 2 * maxLiteralBytes). */
+  maxCommandBytes: number;
+}
+
+/** A command's raw form: text segments with literals between them. */
+export interface RawCommand {
+  /** The line segments; `literals[i]` sits between `parts[i]` and `parts[i+1]`. */
+  parts: string[];
+  literals: Buffer[];
+}
+
+export type ReaderEvent =
+  | { type: 'command'; cmd: RawCommand }
+  | { type: 'continue'; size: number }
+  | { type: 'error'; kind: 'line-too-long' | 'literal-too-big'; tag: string; message: string };
+
+const LITERAL_AT_END = /\{(\d{1,20})(\+?)\}$/;
+
+/**
+ * The reader. Call `push(chunk)` for each chunk received; it returns the events the chunk completed.
+ * While `rawLineMode` is set (IDLE, AUTHENTICATE), lines are returned as commands with one part.
+ */
+export class CommandReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private parts: string[] = [];
+  private literals: Buffer[] = [];
+  private literalLeft = 0;
+  private literalChunks: Buffer[] = [];
+  private skipping = 0;
+  private skipError: ReaderEvent | null = null;
+  private discardLine = false;
+  private commandBytes = 0;
+  constructor(readonly limits: ReaderLimits) {}
+
+  /** Feed bytes; returns completed events in order. */
+  push(chunk: Buffer): ReaderEvent[] {
+    const out: ReaderEvent[] = [];
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    for (;;) {
+      if (this.skipping > 0) {
+        const n = Math.min(this.skipping, this.buf.length);
+        this.skipping -= n;
+        this.buf = this.buf.subarray(n);
+        if (this.skipping > 0) return out;
+        // the rest of that command line is discarded too
+        this.discardLine = true;
+        continue;
+      }
+      if (this.literalLeft > 0) {
+        const n = Math.min(this.literalLeft, this.buf.length);
+        if (n === 0) return out;
+        this.literalChunks.push(Buffer.from(this.buf.subarray(0, n)));
+        this.literalLeft -= n;
+        this.buf = this.buf.subarray(n);
+        if (this.literalLeft > 0) return out;
+        this.literals.push(Buffer.concat(this.literalChunks));
+        this.literalChunks = [];
+        continue;
+      }
+      const nl = this.buf.indexOf(0x0a);
+      if (nl < 0) {
+        if (this.buf.length > this.limits.maxLineBytes) {
+          if (!this.discardLine) out.push({ type: 'error', kind: 'line-too-long', tag: this.tagOf(this.buf), message: 'Command line too long' });
+          this.discardLine = true;
+          this.reset();
+          this.buf = Buffer.alloc(0);
+        }
+        return out;
+      }
+      let line = this.buf.subarray(0, nl);
+      this.buf = this.buf.subarray(nl + 1);
+      if (this.discardLine) {
+        this.discardLine = false;
+        if (this.skipError) { out.push(this.skipError); this.skipError = null; }
+        this.reset();
+        continue;
+      }
+      if (line.length && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+      if (line.length > this.limits.maxLineBytes) {
+        out.push({ type: 'error', kind: 'line-too-long', tag: this.tagOf(line), message: 'Command line too long' });
+        this.reset();
+        continue;
+      }
+      const text = line.toString('utf8');
+      const m = LITERAL_AT_END.exec(text);
+      if (m) {
+        const size = Number(m[1]);
+        const nonSync = m[2] === '+';
+        const tag = this.parts.length ? this.tagOf(Buffer.from(this.parts[0])) : this.tagOf(line);
+        if (size > this.limits.maxLiteralBytes || this.commandBytes + size > this.limits.maxCommandBytes) {
+          const ev: ReaderEvent = { type: 'error', kind: 'literal-too-big', tag, message: `Literal of ${size} bytes exceeds the limit of ${this.limits.maxLiteralBytes}` };
+          if (nonSync) { this.skipping = size; this.skipError = ev; if (size === 0) { this.discardLine = true; } }
+          else { out.push(ev); this.reset(); }
+          continue;
+        }
+        this.parts.push(text.slice(0, m.index));
+        this.commandBytes += size;
+        this.literalLeft = size;
+        if (size === 0) this.literals.push(Buffer.alloc(0));
+        if (!nonSync) out.push({ type: 'continue', size });
+        continue;
+      }
+      this.parts.push(text);
+      out.push({ type: 'command', cmd: { parts: this.parts, literals: this.literals } });
+      this.reset();
+    }
+  }
+
+  /** True while a command is partly received (between a literal header and its end). */
+  get midCommand(): boolean { return this.parts.length > 0 || this.literalLeft > 0; }
+
+  private reset(): void {
+    this.parts = [];
+    this.literals = [];
+    this.literalChunks = [];
+    this.literalLeft = 0;
+    this.commandBytes = 0;
+  }
+
+  private tagOf(b: Buffer): string {
+    const s = b.subarray(0, 64).toString('latin1');
+    const m = /^([^\s(){%*"\\\]]+)/.exec(s);
+    return m ? m[1] : '*';
+  }
+}

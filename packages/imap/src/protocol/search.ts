@@ -1,0 +1,131 @@
+/**
+ * SEARCH key parsing (RFC 3501 §6.4.4, CHARSET UTF-8 / US-ASCII; RFC 7162 MODSEQ). Produces a
+ * key tree that the server evaluates against the index and the stored metadata. Pure.
+ */
+import { parseSeqSet, type SeqSet } from './sequence.js';
+import { ParseError, type Token } from './tokens.js';
+
+/** A search key. Dates are UTC day starts in ms since epoch (compared by calendar day). */
+export type SearchKey =
+  | { k: 'all' }
+  | { k: 'flag'; flag: string; set: boolean }
+  | { k: 'new' } | { k: 'old' } | { k: 'recent' }
+  | { k: 'header'; field: string; value: string }
+  | { k: 'body'; value: string } | { k: 'text'; value: string }
+  | { k: 'date'; which: 'internal' | 'sent'; op: 'before' | 'on' | 'since'; day: number }
+  | { k: 'size'; op: 'larger' | 'smaller'; n: number }
+  | { k: 'seq'; set: SeqSet } | { k: 'uid'; set: SeqSet }
+  | { k: 'modseq'; n: number }
+  | { k: 'not'; key: SearchKey } | { k: 'or'; a: SearchKey; b: SearchKey } | { k: 'and'; keys: SearchKey[] };
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+/** Parse an IMAP date ("1-Feb-1994") to the UTC midnight of that day, ms. Throws ParseError. */
+export function parseSearchDate(s: string): number {
+  const m = /^(\d{1,2})-([A-Za-z]{3})-(\d{4})$/.exec(s);
+  const mon = m ? MONTHS.indexOf(m[2].toLowerCase()) : -1;
+  if (!m || mon < 0) throw new ParseError(`Invalid date ${s.slice(0, 30)}`);
+  return Date.UTC(Number(m[3]), mon, Number(m[1]));
+}
+
+const FLAG_KEYS: Record<string, [string, boolean]> = {
+  ANSWERED: ['\\Answered', true], UNANSWERED: ['\\Answered', false],
+  DELETED: ['\\Deleted', true], UNDELETED: ['\\Deleted', false],
+  DRAFT: ['\\Draft', true], UNDRAFT: ['\\Draft', false],
+  FLAGGED: ['\\Flagged', true], UNFLAGGED: ['\\Flagged', false],
+  SEEN: ['\\Seen', true], UNSEEN: ['\\Seen', false],
+};
+const HEADER_KEYS = new Set(['FROM', 'TO', 'CC', 'BCC', 'SUBJECT']);
+
+class Stream {
+  i = 0;
+  constructor(readonly toks: Token[]) {}
+  next(what: string): Token {
+    const t = this.toks[this.i++];
+    if (!t) throw new ParseError(`Missing ${what} in SEARCH`);
+    return t;
+  }
+  text(what: string): string {
+    const t = this.next(what);
+    if (t.type === 'list') throw new ParseError(`Expected ${what} in SEARCH`);
+    return t.type === 'atom' ? t.value : t.value.toString('utf8');
+  }
+  number(what: string): number {
+    const s = this.text(what);
+    if (!/^\d{1,20}$/.test(s)) throw new ParseError(`Invalid number ${s.slice(0, 20)}`);
+    return Number(s);
+  }
+  get done(): boolean { return this.i >= this.toks.length; }
+}
+
+function key(s: Stream): SearchKey {
+  const t = s.next('search key');
+  if (t.type === 'list') {
+    const inner = new Stream(t.value);
+    const keys: SearchKey[] = [];
+    while (!inner.done) keys.push(key(inner));
+    if (!keys.length) throw new ParseError('Empty search key list');
+    return keys.length === 1 ? keys[0] : { k: 'and', keys };
+  }
+  if (t.type === 'string') throw new ParseError('Unexpected string in SEARCH');
+  const name = t.value.toUpperCase();
+  if (/^[\d*$]/.test(name)) return { k: 'seq', set: parseSeqSet(t.value) };
+  if (FLAG_KEYS[name]) return { k: 'flag', flag: FLAG_KEYS[name][0], set: FLAG_KEYS[name][1] };
+  if (HEADER_KEYS.has(name)) return { k: 'header', field: name.toLowerCase(), value: s.text('string') };
+  switch (name) {
+    case 'ALL': return { k: 'all' };
+    case 'NEW': return { k: 'new' };
+    case 'OLD': return { k: 'old' };
+    case 'RECENT': return { k: 'recent' };
+    case 'KEYWORD': return { k: 'flag', flag: s.text('keyword'), set: true };
+    case 'UNKEYWORD': return { k: 'flag', flag: s.text('keyword'), set: false };
+    case 'HEADER': { const field = s.text('header name'); return { k: 'header', field: field.toLowerCase(), value: s.text('string') }; }
+    case 'BODY': return { k: 'body', value: s.text('string') };
+    case 'TEXT': return { k: 'text', value: s.text('string') };
+    case 'BEFORE': case 'ON': case 'SINCE':
+      return { k: 'date', which: 'internal', op: name.toLowerCase() as 'before', day: parseSearchDate(s.text('date')) };
+    case 'SENTBEFORE': case 'SENTON': case 'SENTSINCE':
+      return { k: 'date', which: 'sent', op: name.slice(4).toLowerCase() as 'before', day: parseSearchDate(s.text('date')) };
+    case 'LARGER': return { k: 'size', op: 'larger', n: s.number('size') };
+    case 'SMALLER': return { k: 'size', op: 'smaller', n: s.number('size') };
+    case 'UID': return { k: 'uid', set: parseSeqSet(s.text('UID set')) };
+    case 'NOT': return { k: 'not', key: key(s) };
+    case 'OR': { const a = key(s); return { k: 'or', a, b: key(s) }; }
+    case 'MODSEQ': {
+      // MODSEQ [entry-name entry-type] mod-sequence-valzer (RFC 7162 §3.1.5)
+      const first = s.text('modseq');
+      if (!/^\d+$/.test(first)) { s.text('entry type'); return { k: 'modseq', n: s.number('modseq') }; }
+      return { k: 'modseq', n: Number(first) };
+    }
+    default: throw new ParseError(`Unknown search key ${name.slice(0, 30)}`);
+  }
+}
+
+/** Result options of ESEARCH (RFC 4731), when given with RETURN (...). */
+export interface SearchProgram {
+  charset: string;
+  key: SearchKey;
+  returnOpts: string[] | null;
+}
+
+/** Parse SEARCH arguments: [RETURN (opts)] [CHARSET x] keys... Throws ParseError. */
+export function parseSearch(args: Token[]): SearchProgram {
+  const s = new Stream(args);
+  let returnOpts: string[] | null = null;
+  let charset = 'UTF-8';
+  const peekAtom = () => { const t = args[s.i]; return t && t.type === 'atom' ? t.value.toUpperCase() : ''; };
+  if (peekAtom() === 'RETURN') {
+    s.i++;
+    const l = s.next('RETURN options');
+    if (l.type !== 'list') throw new ParseError('RETURN needs a list');
+    returnOpts = l.value.map((x) => (x.type === 'atom' ? x.value.toUpperCase() : '')).filter(Boolean);
+  }
+  if (peekAtom() === 'CHARSET') {
+    s.i++;
+    charset = s.text('charset').toUpperCase();
+  }
+  const keys: SearchKey[] = [];
+  while (!s.done) keys.push(key(s));
+  if (!keys.length) throw new ParseError('Missing search keys');
+  return { charset, key: keys.length === 1 ? keys[0] : { k: 'and', keys }, returnOpts };
+}

@@ -1,0 +1,24 @@
+/** Shared login step of LOGIN and AUTHENTICATE: check, count failures, enter authenticated state. */
+import type { Session } from '../session.js';
+import { no } from '../errors.js';
+
+/** Verify credentials and log in; throws NO [AUTHENTICATIONFAILED] (RFC 5530) on failure. */
+export async function completeLogin(session: Session, tag: string, username: string, password: string): Promise<void> {
+  const canonical = await session.env.authenticate(username, password);
+  if (!canonical) {
+    session.authFailures++;
+    session.env.log.info({ session: session.id, user: username.slice(0, 100), remote: session.remoteAddress }, 'authentication failed');
+    // a short delay slows password guessing
+    await new Promise((r) => setTimeout(r, 200));
+    if (session.authFailures >= session.env.limits.maxAuthFailures) {
+      session.write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`);
+      session.write('* BYE Too many authentication failures\r\n');
+      session.close();
+      return;
+    }
+    throw no('AUTHENTICATIONFAILED', 'Authentication failed.');
+  }
+  await session.login(canonical);
+  session.env.log.info({ session: session.id, user: canonical }, 'logged in');
+  session.write(`${tag} OK [CAPABILITY ${session.capabilities().join(' ')}] Logged in\r\n`);
+}

@@ -1,0 +1,48 @@
+/**
+ * COPY and MOVE, with their UID forms (RFC 3501 §6.4.7, RFC 6851, COPYUID of RFC 4315). The
+ * target references the same mail objects: no message bytes are copied.
+ */
+import type { CommandContext, CommandSpec } from '../context.js';
+import { asText, expectArgs } from '../../protocol/tokens.js';
+import { parseSeqSet, toSeqString } from '../../protocol/sequence.js';
+import { no } from '../errors.js';
+
+async function copyOrMove(ctx: CommandContext, move: boolean): Promise<void> {
+  const { session, tag, args, uid } = ctx;
+  expectArgs(args, 2);
+  const v = session.selected!;
+  const targets = v.resolve(parseSeqSet(asText(args[0], 'sequence set')), uid);
+  const dest = await session.user!.mailbox(session.mailboxArg(args[1]));
+  if (move && v.readOnly) throw no('READ-ONLY', 'Mailbox is read-only.');
+  const uids = targets.map(([, u]) => u);
+  if (!uids.length) { await session.ok(tag, `${ctx.name} completed.`); return; }
+  const res = move ? await v.mailbox.moveTo(uids, dest) : await v.mailbox.copyTo(uids, dest);
+  const code = res.pairs.length ? `COPYUID ${res.uidvalidity} ${toSeqString(res.pairs.map((p) => p[0]))} ${toSeqString(res.pairs.map((p) => p[1]))}` : undefined;
+  if (move) {
+    if (code) session.write(`* OK [${code}] Moved\r\n`);
+    const seqs = v.removeOwn(res.pairs.map((p) => p[0]));
+    session.write(seqs.map((s) => `* ${s} EXPUNGE\r\n`));
+    await session.sendUpdates(dest.id === v.mailbox.id);
+    session.write(`${tag} OK ${ctx.name} completed.\r\n`);
+    return;
+  }
+  await session.sendUpdates(dest.id === v.mailbox.id);
+  session.write(`${tag} OK ${code ? `[${code}] ` : ''}${ctx.name} completed.\r\n`);
+}
+
+export const copy: CommandSpec = {
+  name: 'COPY',
+  states: ['selected'],
+  usesSequenceNumbers: true,
+  uidForm: true,
+  run: (ctx) => copyOrMove(ctx, false),
+};
+
+export const move: CommandSpec = {
+  name: 'MOVE',
+  states: ['selected'],
+  usesSequenceNumbers: true,
+  breaksSequenceNumbers: true,
+  uidForm: true,
+  run: (ctx) => copyOrMove(ctx, true),
+};

@@ -1,0 +1,15 @@
+/** DELETE (RFC 3501 §6.3.4): INBOX and mailboxes with children cannot be deleted. */
+import type { CommandSpec } from '../context.js';
+import { expectArgs } from '../../protocol/tokens.js';
+
+export const del: CommandSpec = {
+  name: 'DELETE',
+  states: ['authenticated', 'selected'],
+  async run({ session, tag, args }) {
+    expectArgs(args, 1);
+    const name = session.mailboxArg(args[0]);
+    if (session.selected && session.selected.mailbox.name === name) await session.select(undefined);
+    await session.user!.deleteMailbox(name);
+    await session.ok(tag, 'Delete completed.');
+  },
+};

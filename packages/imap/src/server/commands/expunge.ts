@@ -1,0 +1,43 @@
+/** EXPUNGE and UID EXPUNGE (RFC 3501 §6.4.3, RFC 4315 §2.1), and CLOSE (§6.4.2). */
+import type { CommandContext, CommandSpec } from '../context.js';
+import { asText } from '../../protocol/tokens.js';
+import { parseSeqSet } from '../../protocol/sequence.js';
+import { no } from '../errors.js';
+
+/** Expunge \Deleted messages (optionally only within a UID set); returns sequence numbers removed. */
+export async function expungeDeleted(ctx: CommandContext, uidSet?: string, silent = false): Promise<void> {
+  const v = ctx.session.selected!;
+  if (v.readOnly) throw no('READ-ONLY', 'Mailbox is read-only.');
+  await v.refresh();
+  let targets = [...v.entries.values()].filter((e) => e.flags.includes('\\Deleted')).map((e) => e.uid);
+  if (uidSet !== undefined) {
+    const allowed = new Set(v.resolve(parseSeqSet(uidSet), true).map(([, u]) => u));
+    targets = targets.filter((u) => allowed.has(u));
+  }
+  const removed = targets.length ? await v.mailbox.expunge(targets) : [];
+  const seqs = v.removeOwn(removed);
+  if (!silent) ctx.session.write(seqs.map((s) => `* ${s} EXPUNGE\r\n`));
+}
+
+export const expunge: CommandSpec = {
+  name: 'EXPUNGE',
+  states: ['selected'],
+  breaksSequenceNumbers: true,
+  uidForm: true,
+  async run(ctx) {
+    await expungeDeleted(ctx, ctx.uid ? asText(ctx.args[0], 'UID set') : undefined);
+    await ctx.session.ok(ctx.tag, 'Expunge completed.');
+  },
+};
+
+export const close: CommandSpec = {
+  name: 'CLOSE',
+  states: ['selected'],
+  breaksSequenceNumbers: true,
+  async run(ctx) {
+    const v = ctx.session.selected!;
+    if (!v.readOnly) await expungeDeleted(ctx, undefined, true).catch(() => undefined);
+    await ctx.session.select(undefined);
+    ctx.session.write(`${ctx.tag} OK Close completed.\r\n`);
+  },
+};

@@ -1,0 +1,174 @@
+/**
+ * FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2). FLAGS, UID, sizes and dates come from the
+ * index; ENVELOPE and BODYSTRUCTURE from the mail object's stored metadata (no message bytes
+ * read); a body section is one ranged read of the mail object.
+ */
+import { findPart, type IndexEntry, type MimePart, type StoredMeta, type UserStore } from '@rmb/librmb';
+import type { CommandSpec } from '../context.js';
+import { asText } from '../../protocol/tokens.js';
+import { parseSeqSet } from '../../protocol/sequence.js';
+import { type FetchItem, parseFetchItems, setsSeen, type Section } from '../../protocol/fetch.js';
+import { atom, bodyStructureValue, encodeValue, envelopeValue, type Value } from '../../protocol/encode.js';
+import { bad } from '../errors.js';
+import { decodeBinary } from './binary.js';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Format ms since epoch as an IMAP date-time in UTC ("02-Jan-2023 10:00:00 +0000"). */
+export function formatDateTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+/** Keep or drop header fields of a header block (HEADER.FIELDS / .NOT), case-insensitively. */
+export function filterHeader(block: Buffer, fields: string[], not: boolean): Buffer {
+  const want = new Set(fields.map((f) => f.toLowerCase()));
+  const text = block.toString('binary');
+  const lines = text.split(/(?<=\n)/);
+  const out: string[] = [];
+  let keep = false;
+  for (const line of lines) {
+    if (line === '\r\n' || line === '\n') break;
+    if (line[0] === ' ' || line[0] === '\t') { if (keep) out.push(line); continue; }
+    const colon = line.indexOf(':');
+    const name = (colon > 0 ? line.slice(0, colon) : line).trim().toLowerCase();
+    keep = colon > 0 && want.has(name) !== not;
+    if (keep) out.push(line.endsWith('\n') ? line : `${line}\r\n`);
+  }
+  out.push('\r\n');
+  return Buffer.from(out.join(''), 'binary');
+}
+
+/** The byte range [start, end) of a section, or null when the part does not exist. */
+function sectionRange(meta: StoredMeta, s: Section): { start: number; end: number; headerOf?: MimePart } | null {
+  const part = findPart(meta.root, s.path);
+  if (!part) return null;
+  if (!s.path.length) {
+    switch (s.spec) {
+      case '': return { start: 0, end: meta.size };
+      case 'TEXT': return { start: part.bodyStart, end: part.bodyEnd };
+      default: return { start: part.headerStart, end: part.bodyStart, headerOf: part };
+    }
+  }
+  switch (s.spec) {
+    case '': return { start: part.bodyStart, end: part.bodyEnd };
+    case 'MIME': return { start: part.headerStart, end: part.bodyStart };
+    case 'TEXT': case 'HEADER': case 'HEADER.FIELDS': case 'HEADER.FIELDS.NOT': {
+      const inner = part.message?.root;
+      if (!inner) return null;
+      if (s.spec === 'TEXT') return { start: inner.bodyStart, end: inner.bodyEnd };
+      return { start: inner.headerStart, end: inner.bodyStart, headerOf: inner };
+    }
+  }
+}
+
+function partial(buf: Buffer, p?: [number, number]): Buffer {
+  if (!p) return buf;
+  return buf.subarray(Math.min(p[0], buf.length), Math.min(p[0] + p[1], buf.length));
+}
+
+async function bodySection(user: UserStore, e: IndexEntry, meta: StoredMeta, item: FetchItem & { kind: 'body' }): Promise<Value> {
+  const r = sectionRange(meta, item.section);
+  const label = item.partial ? `${item.label}<${item.partial[0]}>` : item.label;
+  if (!r) return [atom(label), ''];
+  let data: Buffer;
+  if (item.section.spec === 'HEADER.FIELDS' || item.section.spec === 'HEADER.FIELDS.NOT') {
+    data = partial(filterHeader(await user.mails.read(e.mail, r.start, r.end - r.start), item.section.fields, item.section.spec === 'HEADER.FIELDS.NOT'), item.partial);
+  } else if (item.partial) {
+    const [off, len] = item.partial;
+    const start = Math.min(r.start + off, r.end);
+    data = await user.mails.read(e.mail, start, Math.min(len, r.end - start));
+  } else {
+    data = await user.mails.read(e.mail, r.start, r.end - r.start);
+  }
+  return [atom(label), { literal: data }];
+}
+
+async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items: FetchItem[], flags: string[], withModseq: boolean): Promise<(string | Buffer)[]> {
+  const needsMeta = items.some((i) => i.kind !== 'simple' || ['ENVELOPE', 'BODY', 'BODYSTRUCTURE'].includes(i.name));
+  const meta = needsMeta ? await user.mails.meta(e.mail) : undefined;
+  const vals: Value[] = [];
+  const seen = new Set<string>();
+  const add = (k: string, v: Value) => { if (!seen.has(k)) { seen.add(k); vals.push(atom(k), v); } };
+  for (const it of items) {
+    switch (it.kind) {
+      case 'simple':
+        switch (it.name) {
+          case 'UID': add('UID', e.uid); break;
+          case 'FLAGS': add('FLAGS', flags.map((f) => atom(f))); break;
+          case 'INTERNALDATE': add('INTERNALDATE', formatDateTime(e.internalDate)); break;
+          case 'RFC822.SIZE': add('RFC822.SIZE', e.size); break;
+          case 'ENVELOPE': add('ENVELOPE', envelopeValue(meta!.envelope)); break;
+          case 'BODY': add('BODY', bodyStructureValue(meta!.root, false)); break;
+          case 'BODYSTRUCTURE': add('BODYSTRUCTURE', bodyStructureValue(meta!.root, true)); break;
+          case 'MODSEQ': add('MODSEQ', [e.modseq]); break;
+          case 'SAVEDATE': add('SAVEDATE', formatDateTime(e.saveDate)); break;
+          case 'EMAILID': add('EMAILID', [atom(e.mail.replace(/^m\./, 'M'))]); break;
+        }
+        break;
+      case 'rfc822': {
+        const m = meta!;
+        const [s, en] = it.name === 'RFC822' ? [0, m.size] : it.name === 'RFC822.HEADER' ? [0, m.root.bodyStart] : [m.root.bodyStart, m.size];
+        add(it.name, { literal: await user.mails.read(e.mail, s, en - s) });
+        break;
+      }
+      case 'body': {
+        const [label, val] = (await bodySection(user, e, meta!, it)) as [Value, Value];
+        add((label as { atom: string }).atom, val);
+        break;
+      }
+      case 'binary': {
+        const part = findPart(meta!.root, it.path);
+        if (!part || part.children || (part.message && it.path.length)) throw bad('Invalid BINARY section');
+        const start = it.path.length ? part.bodyStart : 0;
+        const end = part.bodyEnd;
+        const raw = await user.mails.read(e.mail, start, end - start);
+        const decoded = it.path.length ? decodeBinary(raw, part.encoding) : raw;
+        if (it.size) add(it.label, decoded.length);
+        else {
+          const data = partial(decoded, it.partial);
+          add(it.partial ? `${it.label}<${it.partial[0]}>` : it.label, { literal: data, binary: data.includes(0) });
+        }
+        break;
+      }
+    }
+  }
+  if (withModseq) add('MODSEQ', [e.modseq]);
+  return [`* ${seq} FETCH `, ...encodeValue(vals), '\r\n'];
+}
+
+export const fetch: CommandSpec = {
+  name: 'FETCH',
+  states: ['selected'],
+  usesSequenceNumbers: true,
+  uidForm: true,
+  async run({ session, tag, args, uid }) {
+    if (args.length < 2) throw bad('FETCH needs a sequence set and items');
+    const v = session.selected!;
+    const items = parseFetchItems(args[1]);
+    if (uid && !items.some((i) => i.kind === 'simple' && i.name === 'UID')) items.unshift({ kind: 'simple', name: 'UID' });
+    const targets = v.resolve(parseSeqSet(asText(args[0], 'sequence set')), uid);
+    const user = session.user!;
+    if (setsSeen(items) && !v.readOnly) {
+      const unseen = targets.filter(([, u]) => !v.entries.get(u)!.flags.includes('\\Seen')).map(([, u]) => u);
+      if (unseen.length) {
+        const r = await v.mailbox.store(unseen, 'add', ['\\Seen']);
+        for (const e of r.changed) v.update(e);
+        if (!items.some((i) => i.kind === 'simple' && i.name === 'FLAGS')) items.push({ kind: 'simple', name: 'FLAGS' });
+      }
+    }
+    const withModseq = session.enabled.has('CONDSTORE');
+    // fetch metadata for many messages concurrently, write in order
+    const batch = 32;
+    for (let i = 0; i < targets.length; i += batch) {
+      const slice = targets.slice(i, i + batch);
+      const rendered = await Promise.all(slice.map(([seq, u]) => {
+        const e = v.entries.get(u)!;
+        return buildResponse(user, seq, e, items, v.flagsOf(e), withModseq);
+      }));
+      for (const r of rendered) session.write(r);
+    }
+    await session.ok(tag, 'Fetch completed.');
+  },
+};

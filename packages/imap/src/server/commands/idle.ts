@@ -1,0 +1,28 @@
+/** IDLE (RFC 2177): push mailbox updates until the client sends DONE. */
+import type { CommandSpec } from '../context.js';
+
+export const idle: CommandSpec = {
+  name: 'IDLE',
+  states: ['authenticated', 'selected'],
+  async run({ session, tag }) {
+    session.write('+ idling\r\n');
+    await session.sendUpdates(true);
+    let wake: () => void = () => undefined;
+    session.idleWake = () => wake();
+    const done = session.nextLine();
+    let finished = false;
+    void done.then(() => { finished = true; wake(); });
+    while (!finished && !session.isClosed) {
+      await new Promise<void>((r) => { wake = r; });
+      if (!finished) await session.sendUpdates(true);
+    }
+    session.idleWake = undefined;
+    if (session.isClosed) return;
+    const line = await done;
+    if (line.trim().toUpperCase() !== 'DONE') {
+      session.write(`${tag} BAD Expected DONE.\r\n`);
+      return;
+    }
+    await session.ok(tag, 'Idle completed.');
+  },
+};

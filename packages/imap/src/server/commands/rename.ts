@@ -1,0 +1,13 @@
+/** RENAME (RFC 3501 §6.3.5): a subtree moves in one operation; renaming INBOX moves its mail. */
+import type { CommandSpec } from '../context.js';
+import { expectArgs } from '../../protocol/tokens.js';
+
+export const rename: CommandSpec = {
+  name: 'RENAME',
+  states: ['authenticated', 'selected'],
+  async run({ session, tag, args }) {
+    expectArgs(args, 2);
+    await session.user!.renameMailbox(session.mailboxArg(args[0]), session.mailboxArg(args[1]));
+    await session.ok(tag, 'Rename completed.');
+  },
+};

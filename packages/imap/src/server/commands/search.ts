@@ -1,0 +1,139 @@
+/**
+ * SEARCH and UID SEARCH (RFC 3501 §6.4.4). Flags, sizes, dates and UIDs are matched from the
+ * index; address and subject keys from the stored SEARCH fields; other headers from a ranged
+ * read of the header; BODY and TEXT decode the text parts (transfer encoding and charset).
+ * Strings match case-insensitively as substrings.
+ */
+import iconv from 'iconv-lite';
+import { decodeWords, findPart, type IndexEntry, type MimePart, parseHeaderFields, type StoredMeta, type UserStore } from '@rmb/librmb';
+import type { CommandSpec } from '../context.js';
+import { inSet } from '../../protocol/sequence.js';
+import { parseSearch, type SearchKey } from '../../protocol/search.js';
+import { no } from '../errors.js';
+import type { SelectedView } from '../selected.js';
+import { decodeBinary } from './binary.js';
+
+const DAY = 86400000;
+
+/** Lazily loaded facts about one message during a search. */
+class Candidate {
+  private metaP?: Promise<StoredMeta>;
+  private dataP?: Promise<Buffer>;
+  constructor(readonly user: UserStore, readonly seq: number, readonly e: IndexEntry) {}
+  meta(): Promise<StoredMeta> { return (this.metaP ??= this.user.mails.meta(this.e.mail)); }
+  data(): Promise<Buffer> { return (this.dataP ??= this.user.mails.read(this.e.mail)); }
+}
+
+const fold = (s: string) => s.toLowerCase();
+
+function textParts(p: MimePart, out: MimePart[] = []): MimePart[] {
+  if (p.children) for (const c of p.children) textParts(c, out);
+  else if (p.message) { out.push({ ...p, type: '__header' }); textParts(p.message.root, out); }
+  else if (p.type === 'text' || p.type === 'message') out.push(p);
+  return out;
+}
+
+async function bodyText(c: Candidate): Promise<string> {
+  const meta = await c.meta();
+  const data = await c.data();
+  const chunks: string[] = [];
+  for (const p of textParts(meta.root)) {
+    if (p.type === '__header') continue;
+    const raw = decodeBinary(data.subarray(p.bodyStart, p.bodyEnd), p.encoding);
+    const charset = p.params.find(([k]) => k === 'charset')?.[1] ?? 'utf-8';
+    chunks.push(iconv.encodingExists(charset) ? iconv.decode(raw, charset) : raw.toString('utf8'));
+  }
+  return chunks.join('\n');
+}
+
+async function headerValues(c: Candidate, field: string): Promise<string[] | null> {
+  const meta = await c.meta();
+  const s = meta.search;
+  const quick: Record<string, string> = { from: s.from, to: s.to, cc: s.cc, bcc: s.bcc, subject: s.subject };
+  if (field in quick) {
+    const raw = field === 'subject' ? meta.envelope.subject : null;
+    return quick[field] || raw ? [quick[field]] : [];
+  }
+  const header = (await c.data()).subarray(0, meta.root.bodyStart);
+  return parseHeaderFields(header).filter((f) => f.name.toLowerCase() === field).map((f) => decodeWords(f.value));
+}
+
+function dayOf(ms: number): number { return Math.floor(ms / DAY) * DAY; }
+
+async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boolean> {
+  const e = c.e;
+  switch (k.k) {
+    case 'all': return true;
+    case 'flag': return e.flags.some((f) => f.toLowerCase() === k.flag.toLowerCase()) === k.set;
+    case 'recent': return e.uid >= v.recentFrom;
+    case 'new': return e.uid >= v.recentFrom && !e.flags.includes('\\Seen');
+    case 'old': return e.uid < v.recentFrom;
+    case 'size': return k.op === 'larger' ? e.size > k.n : e.size < k.n;
+    case 'seq': return inSet(k.set as { ranges: [number, number][] }, c.seq, v.exists);
+    case 'uid': {
+      if ('saved' in k.set) return v.saved.includes(e.uid);
+      const max = v.uids.length ? v.uids[v.uids.length - 1] : 0;
+      return inSet(k.set, e.uid, max);
+    }
+    case 'modseq': return e.modseq >= k.n;
+    case 'date': {
+      let t: number | null = e.internalDate;
+      if (k.which === 'sent') {
+        t = (await c.meta()).search.date;
+        if (t === null) t = e.internalDate;
+      }
+      const d = dayOf(t);
+      return k.op === 'before' ? d < k.day : k.op === 'on' ? d === k.day : d >= k.day;
+    }
+    case 'header': {
+      const vals = await headerValues(c, k.field);
+      if (vals === null || !vals.length) return false;
+      const needle = fold(k.value);
+      return vals.some((x) => fold(x).includes(needle));
+    }
+    case 'body': return fold(await bodyText(c)).includes(fold(k.value));
+    case 'text': {
+      const meta = await c.meta();
+      const header = (await c.data()).subarray(0, meta.root.bodyStart);
+      const headerText = parseHeaderFields(header).map((f) => `${f.name}: ${decodeWords(f.value)}`).join('\n');
+      const needle = fold(k.value);
+      return fold(headerText).includes(needle) || fold(await bodyText(c)).includes(needle);
+    }
+    case 'not': return !(await matches(k.key, c, v));
+    case 'or': return (await matches(k.a, c, v)) || (await matches(k.b, c, v));
+    case 'and':
+      for (const x of k.keys) if (!(await matches(x, c, v))) return false;
+      return true;
+  }
+}
+
+/** Run a search over the selected mailbox; returns matching [seq, uid] pairs. */
+export async function runSearch(key: SearchKey, user: UserStore, v: SelectedView): Promise<[number, number][]> {
+  const out: [number, number][] = [];
+  const pairs = v.uids.map((u, i): [number, number] => [i + 1, u]);
+  const batch = 32;
+  for (let i = 0; i < pairs.length; i += batch) {
+    const slice = pairs.slice(i, i + batch);
+    const res = await Promise.all(slice.map(([seq, u]) => matches(key, new Candidate(user, seq, v.entries.get(u)!), v)));
+    res.forEach((ok, j) => { if (ok) out.push(slice[j]); });
+  }
+  return out;
+}
+
+export const search: CommandSpec = {
+  name: 'SEARCH',
+  states: ['selected'],
+  usesSequenceNumbers: true,
+  uidForm: true,
+  async run({ session, tag, args, uid }) {
+    const prog = parseSearch(args);
+    if (prog.charset !== 'UTF-8' && prog.charset !== 'US-ASCII') throw no('BADCHARSET (UTF-8 US-ASCII)', 'Unsupported charset');
+    const v = session.selected!;
+    const found = await runSearch(prog.key, session.user!, v);
+    const nums = found.map(([seq, u]) => (uid ? u : seq));
+    session.write(`* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}\r\n`);
+    await session.ok(tag, 'Search completed.');
+  },
+};
+
+export { findPart };

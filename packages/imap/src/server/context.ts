@@ -1,0 +1,30 @@
+/**
+ * What a command module sees: its tag, name, arguments, and the session's helpers. Command
+ * modules (one file per command under commands/) export a CommandSpec.
+ */
+import type { State } from '../protocol/capabilities.js';
+import type { Token } from '../protocol/tokens.js';
+import type { Session } from './session.js';
+
+/** A command module's declaration (Dovecot-style command flags as data). */
+export interface CommandSpec {
+  name: string;
+  /** States in which the command is valid (RFC 3501 §6). */
+  states: State[];
+  /** Uses message sequence numbers: no EXPUNGE response may be sent during it (RFC 3501 §7.4.1). */
+  usesSequenceNumbers?: boolean;
+  /** Changes sequence numbers itself (EXPUNGE, CLOSE, MOVE). */
+  breaksSequenceNumbers?: boolean;
+  /** Has a UID form ("UID FETCH ..."). */
+  uidForm?: boolean;
+  run(ctx: CommandContext): Promise<void>;
+}
+
+export interface CommandContext {
+  session: Session;
+  tag: string;
+  name: string;
+  args: Token[];
+  /** Invoked as "UID <name>". */
+  uid: boolean;
+}

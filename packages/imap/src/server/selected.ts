@@ -1,0 +1,164 @@
+/**
+ * The selected mailbox as one session sees it (RFC 3501 §7.3-7.4): the sequence-number to UID
+ * map, flags, and the updates not yet reported. Changes come from the mailbox's change log
+ * (driven by watch/notify); EXPUNGE responses are held back while a command that uses sequence
+ * numbers runs.
+ */
+import type { IndexEntry, Mailbox } from '@rmb/librmb';
+import { inSet, type SeqSet } from '../protocol/sequence.js';
+import { CommandError } from './errors.js';
+
+export class SelectedView {
+  /** UIDs in sequence order (index = seq - 1). */
+  uids: number[] = [];
+  readonly entries = new Map<number, IndexEntry>();
+  modseq = 0;
+  uidnext = 1;
+  uidvalidity = 0;
+  recentFrom = Infinity;
+  dirty = false;
+  private pendingExpunge = new Set<number>();
+  private pendingFlags = new Set<number>();
+  private announcedExists = 0;
+  /** Saved search result (SEARCHRES), UIDs. */
+  saved: number[] = [];
+  private unwatch?: () => Promise<void>;
+
+  constructor(readonly mailbox: Mailbox, readonly readOnly: boolean) {}
+
+  /** Load the index (SELECT): one compound read for up to 1000 messages. */
+  async load(onChange: () => void): Promise<void> {
+    const { counters, entries } = await this.mailbox.snapshot();
+    for (const e of entries) { this.uids.push(e.uid); this.entries.set(e.uid, e); }
+    this.modseq = counters.highestModseq;
+    this.uidnext = counters.uidnext;
+    this.uidvalidity = counters.uidvalidity;
+    this.announcedExists = this.uids.length;
+    const w = await this.mailbox.watch(() => { this.dirty = true; onChange(); });
+    this.unwatch = () => w.unwatch();
+  }
+
+  async close(): Promise<void> { await this.unwatch?.(); }
+
+  get exists(): number { return this.uids.length; }
+  get recentCount(): number { return this.uids.filter((u) => u >= this.recentFrom).length; }
+
+  /** The first unseen message's sequence number, or 0. */
+  firstUnseen(): number {
+    const i = this.uids.findIndex((u) => !this.entries.get(u)!.flags.includes('\\Seen'));
+    return i + 1;
+  }
+
+  /** Read the change log since our modseq and stage the updates. */
+  async refresh(): Promise<void> {
+    this.dirty = false;
+    const { counters, log } = await this.mailbox.changesSince(this.modseq);
+    if (!log.length && counters.uidnext === this.uidnext) { this.modseq = Math.max(this.modseq, counters.highestModseq); return; }
+    const flagUids = new Set<number>();
+    for (const l of log) {
+      if (l.kind === 'flags') for (const u of l.uids) flagUids.add(u);
+      if (l.kind === 'expunge') for (const u of l.uids) if (this.entries.has(u)) this.pendingExpunge.add(u);
+    }
+    if (counters.uidnext > this.uidnext) {
+      const fresh = await this.mailbox.entries(this.uidnext);
+      for (const e of fresh) {
+        if (this.entries.has(e.uid)) continue;
+        this.uids.push(e.uid);
+        this.entries.set(e.uid, e);
+      }
+      this.uidnext = counters.uidnext;
+    }
+    const changed = [...flagUids].filter((u) => this.entries.has(u) && !this.pendingExpunge.has(u));
+    for (const e of await this.mailbox.entriesByUid(changed)) {
+      const old = this.entries.get(e.uid)!;
+      this.entries.set(e.uid, e);
+      if (old.flags.join(' ') !== e.flags.join(' ')) this.pendingFlags.add(e.uid);
+    }
+    this.modseq = counters.highestModseq;
+  }
+
+  /** Produce the untagged updates to send now; expunges only when `allowExpunge`. */
+  flush(allowExpunge: boolean, withModseq = false): string[] {
+    const out: string[] = [];
+    for (const uid of this.pendingFlags) {
+      const seq = this.uids.indexOf(uid) + 1;
+      const e = this.entries.get(uid);
+      if (!seq || !e) continue;
+      out.push(`* ${seq} FETCH (UID ${uid} FLAGS (${this.flagsOf(e).join(' ')})${withModseq ? ` MODSEQ (${e.modseq})` : ''})`);
+    }
+    this.pendingFlags.clear();
+    if (allowExpunge && this.pendingExpunge.size) {
+      for (const uid of [...this.pendingExpunge].sort((a, b) => b - a)) {
+        const i = this.uids.indexOf(uid);
+        if (i < 0) continue;
+        out.push(`* ${i + 1} EXPUNGE`);
+        this.uids.splice(i, 1);
+        this.entries.delete(uid);
+        this.announcedExists--;
+      }
+      this.pendingExpunge.clear();
+    }
+    if (this.uids.length !== this.announcedExists) {
+      if (this.uids.length > this.announcedExists) {
+        out.push(`* ${this.uids.length} EXISTS`);
+        const r = this.recentCount;
+        if (r) out.push(`* ${r} RECENT`);
+      }
+      this.announcedExists = this.uids.length;
+    }
+    return out;
+  }
+
+  /** Flags to show for a message, with \Recent for this session's recent messages. */
+  flagsOf(e: IndexEntry): string[] {
+    return e.uid >= this.recentFrom ? [...e.flags, '\\Recent'] : e.flags;
+  }
+
+  /** Record our own change of an entry (after STORE), so no duplicate update is sent. */
+  update(e: IndexEntry): void {
+    if (this.entries.has(e.uid)) this.entries.set(e.uid, e);
+  }
+
+  /** Forget UIDs we expunged ourselves, returning the sequence numbers (descending order of removal). */
+  removeOwn(uids: number[]): number[] {
+    const seqs: number[] = [];
+    for (const uid of [...uids].sort((a, b) => b - a)) {
+      const i = this.uids.indexOf(uid);
+      if (i < 0) continue;
+      seqs.push(i + 1);
+      this.uids.splice(i, 1);
+      this.entries.delete(uid);
+      this.pendingExpunge.delete(uid);
+      this.announcedExists--;
+    }
+    return seqs;
+  }
+
+  /**
+   * Resolve a sequence set (or UID set when `byUid`) to [seq, uid] pairs in ascending order.
+   * Non-UID sets naming numbers beyond EXISTS are an error (RFC 3501 §9: BAD); UID sets ignore misses.
+   */
+  resolve(set: SeqSet, byUid: boolean): [number, number][] {
+    if ('saved' in set) {
+      const s = new Set(this.saved);
+      return this.uids.map((u, i): [number, number] => [i + 1, u]).filter(([, u]) => s.has(u));
+    }
+    const out: [number, number][] = [];
+    if (byUid) {
+      const max = this.uids.length ? this.uids[this.uids.length - 1] : 0;
+      this.uids.forEach((u, i) => { if (inSet(set, u, max)) out.push([i + 1, u]); });
+      if (!out.length && max) {
+        // "n:*" always includes the highest UID (RFC 3501 §6.4.8)
+        if (set.ranges.some(([, b]) => b === Infinity)) out.push([this.uids.length, max]);
+      }
+      return out;
+    }
+    const n = this.uids.length;
+    for (const [a, b] of set.ranges) {
+      for (const x of [a, b]) if (x !== Infinity && x > n) throw new CommandError('BAD', null, 'Invalid message sequence number');
+      if (!n && (a === Infinity || b === Infinity)) throw new CommandError('BAD', null, 'No messages');
+    }
+    this.uids.forEach((u, i) => { if (inSet(set, i + 1, n)) out.push([i + 1, u]); });
+    return out;
+  }
+}

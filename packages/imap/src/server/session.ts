@@ -1,0 +1,309 @@
+/**
+ * One IMAP connection: reads commands with the pure CommandReader, runs them one at a time
+ * (pipelined commands queue up), writes responses, and delivers untagged updates of the
+ * selected mailbox. STARTTLS upgrades the socket in place (RFC 3501 §6.2.1).
+ */
+import { isIP } from 'node:net';
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { MailStore, UserStore } from '@rmb/librmb';
+import { capabilityList, type State } from '../protocol/capabilities.js';
+import { CommandReader, type RawCommand, type ReaderEvent } from '../protocol/reader.js';
+import { tokenize, type ParsedCommand, asAstring, type Token } from '../protocol/tokens.js';
+import { decodeMailboxName, encodeMailboxName } from '../protocol/utf7.js';
+import { COMMANDS } from './commands/index.js';
+import { toResponse } from './errors.js';
+import { SelectedView } from './selected.js';
+
+/** Logger shape (pino-compatible). */
+export interface Log {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+/** Limits of the IMAP server; every one is a named config setting. */
+export interface ImapLimits {
+  /** Longest command line in bytes, literals excluded. */
+  maxLineBytes: number;
+  /** Largest literal in bytes (and so the largest APPEND). */
+  maxLiteralBytes: number;
+  /** Idle time before an unauthenticated connection is closed, ms. */
+  preAuthTimeoutMs: number;
+  /** Idle time before an authenticated connection is closed, ms (RFC 3501 §5.4: at least 30 min). */
+  authTimeoutMs: number;
+  /** Failed authentications before the connection is closed. */
+  maxAuthFailures: number;
+}
+
+/** Everything a session needs from the server. */
+export interface SessionEnv {
+  store: MailStore;
+  /** Check credentials; returns the canonical username or null. */
+  authenticate(username: string, password: string): Promise<string | null>;
+  tlsContext?: SecureContext;
+  /** Whether cleartext LOGIN/AUTHENTICATE is allowed for this peer (e.g. trusted network). */
+  plaintextAllowed(remoteAddress: string): boolean;
+  limits: ImapLimits;
+  log: Log;
+  serverName: string;
+}
+
+export class Session {
+  state: State = 'not-authenticated';
+  user?: UserStore;
+  username?: string;
+  selected?: SelectedView;
+  tls: boolean;
+  utf8 = false;
+  enabled = new Set<string>();
+  authFailures = 0;
+  readonly id: string;
+  private reader: CommandReader;
+  private queue: ReaderEvent[] = [];
+  private running = false;
+  private lineHandler?: (line: string) => void;
+  private closed = false;
+  private timer?: NodeJS.Timeout;
+  /** Set while IDLE: called when the selected mailbox changed. */
+  idleWake?: () => void;
+  /** Whether the current command allows EXPUNGE responses. */
+  private allowExpunge = true;
+
+  constructor(public socket: Socket, readonly env: SessionEnv, tls: boolean, id: string) {
+    this.tls = tls;
+    this.id = id;
+    this.reader = new CommandReader({ maxLineBytes: env.limits.maxLineBytes, maxLiteralBytes: env.limits.maxLiteralBytes, maxCommandBytes: env.limits.maxLiteralBytes * 2 });
+    this.attach(socket);
+    this.write(`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${env.serverName} ready.\r\n`);
+    this.touch();
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('error', (e) => { this.env.log.debug({ err: e, session: this.id }, 'socket error'); });
+    socket.on('close', () => { void this.cleanup(); });
+  }
+
+  get remoteAddress(): string { return this.socket.remoteAddress ?? ''; }
+
+  /** Capabilities for the current state (from the capability table). */
+  capabilities(): string[] {
+    return capabilityList(this.state, {
+      tls: this.tls,
+      tlsAvailable: !!this.env.tlsContext,
+      plaintextAuthAllowed: this.plaintextAllowed(),
+    });
+  }
+
+  plaintextAllowed(): boolean { return this.tls || this.env.plaintextAllowed(this.remoteAddress); }
+
+  private touch(): void {
+    clearTimeout(this.timer);
+    const ms = this.state === 'not-authenticated' ? this.env.limits.preAuthTimeoutMs : this.env.limits.authTimeoutMs;
+    this.timer = setTimeout(() => {
+      this.write('* BYE Disconnected for inactivity.\r\n');
+      this.close();
+    }, ms);
+    this.timer.unref();
+  }
+
+  private onData(d: Buffer): void {
+    if (this.closed) return;
+    this.touch();
+    let events: ReaderEvent[];
+    try { events = this.reader.push(d); } catch (e) {
+      this.env.log.error({ err: e }, 'reader failure');
+      this.write('* BYE Internal error\r\n');
+      this.close();
+      return;
+    }
+    for (const ev of events) {
+      if (ev.type === 'continue') { this.write('+ Ready for literal data\r\n'); continue; }
+      this.queue.push(ev);
+    }
+    this.pumpWhileWaiting();
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length && !this.closed) {
+        const ev = this.queue.shift()!;
+        if (ev.type === 'error') {
+          this.write(ev.kind === 'literal-too-big' ? `${ev.tag} NO [TOOBIG] ${ev.message}\r\n` : `${ev.tag} BAD ${ev.message}\r\n`);
+          continue;
+        }
+        if (ev.type !== 'command') continue;
+        if (this.lineHandler) {
+          const h = this.lineHandler;
+          h(ev.cmd.parts.join(''));
+          continue;
+        }
+        await this.execute(ev.cmd);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Route the next raw line to `h` instead of the command parser (IDLE's DONE, SASL responses). */
+  nextLine(): Promise<string> {
+    return new Promise((resolve) => {
+      this.lineHandler = (line) => { this.lineHandler = undefined; resolve(line); };
+      // lines already queued are delivered by drain(), which we are inside of: poll the queue
+      const ev = this.queue.find((e) => e.type === 'command');
+      if (ev) {
+        this.queue.splice(this.queue.indexOf(ev), 1);
+        const h = this.lineHandler;
+        h((ev as { cmd: RawCommand }).cmd.parts.join(''));
+      }
+    });
+  }
+
+  /** While a command awaits nextLine inside drain, new lines must still reach the handler. */
+  private pumpWhileWaiting(): void {
+    while (this.lineHandler && this.queue.length) {
+      const ev = this.queue.shift()!;
+      if (ev.type === 'command') this.lineHandler(ev.cmd.parts.join(''));
+    }
+  }
+
+  private async execute(raw: RawCommand): Promise<void> {
+    let cmd: ParsedCommand;
+    try { cmd = tokenize(raw); } catch (e) {
+      const tag = (e as { tag?: string }).tag ?? '*';
+      this.write(`${tag} BAD ${(e as Error).message}\r\n`);
+      return;
+    }
+    let name = cmd.name;
+    let args = cmd.args;
+    let uid = false;
+    if (name === 'UID') {
+      const sub = args[0];
+      if (!sub || sub.type !== 'atom') { this.write(`${cmd.tag} BAD Missing UID command\r\n`); return; }
+      name = sub.value.toUpperCase();
+      args = args.slice(1);
+      uid = true;
+    }
+    const spec = COMMANDS.get(name);
+    if (!spec || (uid && !spec.uidForm)) { this.write(`${cmd.tag} BAD Unknown command ${(uid ? 'UID ' : '') + name}\r\n`.slice(0, 200)); return; }
+    if (!spec.states.includes(this.state)) {
+      this.write(`${cmd.tag} BAD Command ${name} not valid in state ${this.state}\r\n`);
+      return;
+    }
+    this.allowExpunge = !(spec.usesSequenceNumbers && !uid);
+    const started = Date.now();
+    try {
+      await spec.run({ session: this, tag: cmd.tag, name, args, uid });
+    } catch (e) {
+      const r = toResponse(e, name === 'APPEND' || name === 'COPY' || name === 'MOVE');
+      if (r.internal) this.env.log.warn({ err: e, session: this.id, command: name }, 'command failed');
+      await this.sendUpdates();
+      this.write(`${cmd.tag} ${r.status} ${r.code ? `[${r.code}] ` : ''}${r.text}\r\n`);
+    } finally {
+      this.allowExpunge = true;
+      this.env.log.debug({ session: this.id, command: name, ms: Date.now() - started }, 'command');
+    }
+  }
+
+  /** Send the pending untagged updates of the selected mailbox (EXPUNGE only when allowed). */
+  async sendUpdates(forceRefresh = false): Promise<void> {
+    const v = this.selected;
+    if (!v) return;
+    if (v.dirty || forceRefresh) {
+      try { await v.refresh(); } catch (e) { this.env.log.warn({ err: e }, 'refresh failed'); }
+    }
+    for (const line of v.flush(this.allowExpunge, this.enabled.has('CONDSTORE'))) this.write(`${line}\r\n`);
+  }
+
+  /** Tagged OK after the pending updates. */
+  async ok(tag: string, text: string, code?: string): Promise<void> {
+    await this.sendUpdates();
+    this.write(`${tag} OK ${code ? `[${code}] ` : ''}${text}\r\n`);
+  }
+
+  /** Write a response line or chunks (strings as UTF-8, Buffers as is). */
+  write(data: string | Buffer | (string | Buffer)[]): void {
+    if (this.closed || this.socket.destroyed) return;
+    if (Array.isArray(data)) {
+      this.socket.write(Buffer.concat(data.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c))));
+    } else this.socket.write(data);
+  }
+
+  /** Decode a mailbox name argument (modified UTF-7 unless UTF8=ACCEPT). */
+  mailboxArg(t: Token | undefined): string {
+    return decodeMailboxName(asAstring(t, 'mailbox name'), this.utf8);
+  }
+
+  /** Encode a mailbox name for a response. */
+  mailboxOut(name: string): string { return encodeMailboxName(name, this.utf8); }
+
+  /** Enter the authenticated state for `username`. */
+  async login(username: string): Promise<void> {
+    this.user = await this.env.store.user(username, true);
+    this.username = username;
+    this.state = 'authenticated';
+    this.touch();
+  }
+
+  /** Select (or examine) a mailbox, replacing any selection. */
+  async select(view: SelectedView | undefined): Promise<void> {
+    const old = this.selected;
+    this.selected = undefined;
+    if (old) await old.close();
+    if (view) {
+      this.selected = view;
+      this.state = 'selected';
+    } else if (this.state === 'selected') this.state = 'authenticated';
+  }
+
+  /** Called by the view when its mailbox changed; wakes IDLE. */
+  onMailboxChange(): void { this.idleWake?.(); }
+
+  /** Upgrade to TLS (STARTTLS); the reader restarts so no plaintext data leaks into TLS. */
+  startTls(): void {
+    const ctx = this.env.tlsContext!;
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: ctx });
+    this.socket = secure;
+    this.tls = true;
+    this.reader = new CommandReader(this.reader.limits);
+    this.queue = [];
+    this.attach(secure);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    void this.cleanup();
+  }
+
+  get isClosed(): boolean { return this.closed; }
+
+  private async cleanup(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.idleWake?.();
+    const v = this.selected;
+    this.selected = undefined;
+    if (v) await v.close().catch(() => undefined);
+  }
+
+  /** Make queued lines reach a pending nextLine() (used while a command is waiting). */
+  pump(): void { this.pumpWhileWaiting(); }
+}
+
+/** True for loopback peers (127.0.0.0/8, ::1, ::ffff:127.x). */
+export function isLoopback(addr: string): boolean {
+  if (!isIP(addr)) return false;
+  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
+}
