@@ -41,6 +41,7 @@ function readAtom(c: Cursor): string {
   let depth = 0;
   while (c.pos < t.length) {
     const ch = t[c.pos];
+    if (ch === '\\' && c.pos === start) { c.pos++; if (t[c.pos] === '*') { c.pos++; break; } continue; }
     if (ch === '[') depth++;
     else if (ch === ']') depth = Math.max(0, depth - 1);
     else if (depth === 0 && (ATOM_SPECIALS.has(ch) || ch === ')')) break;

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * The rmb command line: `rmb serve` (the daemon) and `rmb user add|list|passwd` (admin).
+ */
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { loadConfig } from './config.js';
+import { PasswdFile } from './passwd.js';
+import { serve } from './serve.js';
+
+const program = new Command();
+program.name('rmb').description('rmb: IMAP and LMTP mail store on RADOS').version('0.1.0');
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+const common = (c: Command) => c.option('-c, --config <file>', 'YAML config file').option('-s, --set <key=value>', 'override a config setting (repeatable)', collect, []);
+
+common(program.command('serve').description('run the IMAP, IMAPS and LMTP listeners'))
+  .option('--demo', 'create a demo user (demo / demo) if the passwd file has none')
+  .action(async (o: { config?: string; set: string[]; demo?: boolean }) => {
+    const cfg = loadConfig(o.config, o.set);
+    const passwd = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    if (o.demo && !passwd.find('demo')) passwd.set('demo', 'demo');
+    const r = await serve(cfg);
+    process.stdout.write([
+      '',
+      `rmb is running (data in ${cfg.dataDir}).`,
+      `  IMAP     ${cfg.imap.host}:${r.ports.imap} (STARTTLS)${r.ports.imaps ? `, IMAPS ${cfg.imap.host}:${r.ports.imaps}` : ''}`,
+      r.ports.lmtp ? `  LMTP     ${cfg.lmtp.host}:${r.ports.lmtp}   (Postfix: mailbox_transport = lmtp:inet:${cfg.lmtp.host}:${r.ports.lmtp})` : '',
+      o.demo ? '  Log in as demo / demo (self-signed certificate).' : '',
+      `READY imap=${r.ports.imap} imaps=${r.ports.imaps ?? ''} lmtp=${r.ports.lmtp ?? ''}`,
+      '',
+    ].filter((l) => l !== '').join('\n') + '\n');
+    const stop = () => { void r.stop().then(() => process.exit(0)); };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+
+const user = program.command('user').description('manage users in the passwd file');
+common(user.command('add <name>').description('add a user').requiredOption('-p, --password <password>', 'password').option('--scheme <scheme>', 'SHA512-CRYPT or BLF-CRYPT', 'SHA512-CRYPT'))
+  .action((name: string, o: { config?: string; set: string[]; password: string; scheme: 'SHA512-CRYPT' | 'BLF-CRYPT' }) => {
+    const cfg = loadConfig(o.config, o.set);
+    const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    if (p.find(name)) { process.stderr.write(`user ${name} exists\n`); process.exit(1); }
+    p.set(name, o.password, o.scheme);
+    process.stdout.write(`added ${name}\n`);
+  });
+common(user.command('passwd <name>').description("change a user's password").requiredOption('-p, --password <password>', 'new password'))
+  .action((name: string, o: { config?: string; set: string[]; password: string }) => {
+    const cfg = loadConfig(o.config, o.set);
+    const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    if (!p.find(name)) { process.stderr.write(`no such user ${name}\n`); process.exit(1); }
+    p.set(p.find(name)!, o.password);
+    process.stdout.write(`password of ${name} changed\n`);
+  });
+common(user.command('list').description('list users'))
+  .action((o: { config?: string; set: string[] }) => {
+    const cfg = loadConfig(o.config, o.set);
+    const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    for (const u of p.list()) process.stdout.write(`${u}\n`);
+  });
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  process.stderr.write(`rmb: ${e.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,91 @@
+/**
+ * rmb configuration: defaults, then a YAML file, then RMB_* environment variables, then command
+ * line flags. Every limit is a named setting here (sizes in bytes, times in ms).
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import YAML from 'yaml';
+
+export interface Config {
+  /** Directory for the embedded store, passwd file and generated TLS certificate. */
+  dataDir: string;
+  store: { backend: 'embedded' | 'memory'; path?: string; pool: string };
+  imap: {
+    host: string; port: number; tlsPort: number | null;
+    maxLineBytes: number; maxLiteralBytes: number; preAuthTimeoutMs: number; authTimeoutMs: number; maxAuthFailures: number;
+  };
+  lmtp: { host: string; port: number | null; maxMessageBytes: number; maxClients: number };
+  tls: { cert?: string; key?: string };
+  auth: {
+    passwdFile?: string;
+    /** Cleartext LOGIN/AUTHENTICATE without TLS: from loopback peers only, always, or never. */
+    plaintextAuth: 'loopback' | 'always' | 'never';
+  };
+  log: { level: string };
+  serverName: string;
+}
+
+export const DEFAULTS: Config = {
+  dataDir: './data',
+  store: { backend: 'embedded', pool: 'mail' },
+  imap: {
+    host: '127.0.0.1', port: 1143, tlsPort: 1993,
+    maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3,
+  },
+  lmtp: { host: '127.0.0.1', port: 2424, maxMessageBytes: 64 * 1024 * 1024, maxClients: 100 },
+  tls: {},
+  auth: { plaintextAuth: 'loopback' },
+  log: { level: 'info' },
+  serverName: 'rmb',
+};
+
+type Dict = { [k: string]: unknown };
+
+function merge(base: Dict, over: Dict): Dict {
+  const out: Dict = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object') out[k] = merge(base[k] as Dict, v as Dict);
+    else if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+function coerce(v: string): unknown {
+  if (v === 'null') return null;
+  if (v === 'true' || v === 'false') return v === 'true';
+  if (/^\d+$/.test(v)) return Number(v);
+  return v;
+}
+
+/** Parse "a.b.c=value" overrides into a nested object. */
+function overridesFrom(pairs: [string, string][]): Dict {
+  const out: Dict = {};
+  for (const [path, value] of pairs) {
+    const keys = path.split('.');
+    let cur = out;
+    keys.slice(0, -1).forEach((k) => { cur = (cur[k] ??= {}) as Dict; });
+    cur[keys[keys.length - 1]] = coerce(value);
+  }
+  return out;
+}
+
+/**
+ * Load the configuration. `file` is a YAML path (optional); env RMB_IMAP__PORT=1143 style
+ * variables (double underscore = nesting) and `sets` ("imap.port=1143") override it.
+ * Throws on an unreadable file or invalid values.
+ */
+export function loadConfig(file?: string, sets: string[] = [], env: NodeJS.ProcessEnv = process.env): Config {
+  let cfg = DEFAULTS as unknown as Dict;
+  if (file) cfg = merge(cfg, (YAML.parse(readFileSync(file, 'utf8')) ?? {}) as Dict);
+  const envPairs: [string, string][] = Object.entries(env)
+    .filter(([k, v]) => k.startsWith('RMB_') && v !== undefined && k !== 'RMB_CORPUS')
+    .map(([k, v]) => [k.slice(4).toLowerCase().split('__').map((p) => p.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())).join('.'), v!]);
+  cfg = merge(cfg, overridesFrom(envPairs));
+  cfg = merge(cfg, overridesFrom(sets.map((s) => { const i = s.indexOf('='); if (i < 0) throw new Error(`--set needs key=value: ${s}`); return [s.slice(0, i), s.slice(i + 1)]; })));
+  const c = cfg as unknown as Config;
+  c.dataDir = resolve(c.dataDir);
+  if (!['embedded', 'memory'].includes(c.store.backend)) throw new Error(`store.backend must be embedded or memory, not ${c.store.backend}`);
+  if (!['loopback', 'always', 'never'].includes(c.auth.plaintextAuth)) throw new Error('auth.plaintextAuth must be loopback, always or never');
+  for (const [k, v] of Object.entries(c.imap)) if (k !== 'host' && v !== null && typeof v !== 'number') throw new Error(`imap.${k} must be a number`);
+  return c;
+}

@@ -1,0 +1,101 @@
+/**
+ * `rmb serve`: open the store, start the IMAP (plain + STARTTLS), IMAPS and LMTP listeners.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { generate } from 'selfsigned';
+import pino from 'pino';
+import { connect, type Cluster } from '@rmb/rados';
+import { MailStore } from '@rmb/librmb';
+import { createImapServer, isLoopback } from '@rmb/imap';
+import { createLmtpServer } from '@rmb/lmtp';
+import type { Config } from './config.js';
+import { PasswdFile } from './passwd.js';
+
+/** A running rmb: its listeners' bound ports and a stop function. */
+export interface Running {
+  ports: { imap: number; imaps: number | null; lmtp: number | null };
+  stop(): Promise<void>;
+}
+
+/** Load or create (self-signed, 2048-bit RSA) the TLS certificate. */
+async function tlsContext(cfg: Config): Promise<SecureContext> {
+  let cert = cfg.tls.cert, key = cfg.tls.key;
+  if (!cert || !key) {
+    const dir = join(cfg.dataDir, 'tls');
+    cert = join(dir, 'cert.pem');
+    key = join(dir, 'key.pem');
+    if (!existsSync(cert) || !existsSync(key)) {
+      mkdirSync(dir, { recursive: true });
+      const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, algorithm: 'sha256', days: 825 } as never);
+      writeFileSync(key, pems.private, { mode: 0o600 });
+      writeFileSync(cert, pems.cert);
+    }
+  }
+  return createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : port);
+    });
+  });
+}
+
+/** Start every listener of `cfg`. Throws when the store cannot be opened or a port is taken. */
+export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): Promise<Running> {
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const cluster: Cluster = cfg.store.backend === 'memory'
+    ? await connect({ backend: 'memory' })
+    : await connect({ backend: 'embedded', path: cfg.store.path ?? join(cfg.dataDir, 'store') });
+  const store = await MailStore.open(cluster, { pool: cfg.store.pool, log });
+  const passwd = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+  const tls = await tlsContext(cfg);
+  const env = {
+    store,
+    authenticate: async (u: string, p: string) => passwd.authenticate(u, p),
+    tlsContext: tls,
+    plaintextAllowed: (addr: string) => cfg.auth.plaintextAuth === 'always' || (cfg.auth.plaintextAuth === 'loopback' && isLoopback(addr)),
+    limits: cfg.imap,
+    log,
+    serverName: cfg.serverName,
+  };
+  const servers: Server[] = [];
+  const imap = createImapServer(env, false);
+  servers.push(imap);
+  const imapPort = await listen(imap, cfg.imap.port, cfg.imap.host);
+  let imapsPort: number | null = null;
+  if (cfg.imap.tlsPort !== null) {
+    const imaps = createImapServer(env, true);
+    servers.push(imaps);
+    imapsPort = await listen(imaps, cfg.imap.tlsPort, cfg.imap.host);
+  }
+  let lmtpPort: number | null = null;
+  let lmtp: ReturnType<typeof createLmtpServer> | undefined;
+  if (cfg.lmtp.port !== null) {
+    lmtp = createLmtpServer({
+      store,
+      lookupUser: async (addr) => passwd.find(addr) ?? passwd.find(addr.split('@')[0]),
+      maxMessageBytes: cfg.lmtp.maxMessageBytes,
+      maxClients: cfg.lmtp.maxClients,
+      serverName: cfg.serverName,
+      log,
+    });
+    lmtpPort = await listen(lmtp.server as unknown as Server, cfg.lmtp.port, cfg.lmtp.host);
+  }
+  log.info({ imap: imapPort, imaps: imapsPort, lmtp: lmtpPort, backend: cluster.backend }, 'rmb started');
+  return {
+    ports: { imap: imapPort, imaps: imapsPort, lmtp: lmtpPort },
+    async stop() {
+      for (const s of servers) s.close();
+      if (lmtp) await new Promise<void>((r) => lmtp!.close(() => r()));
+      await cluster.close();
+    },
+  };
+}
