@@ -9,9 +9,9 @@ import { Conflict } from './errors.js';
 export interface RetryPolicy { maxAttempts: number; baseDelayMs: number; maxDelayMs: number }
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 200, baseDelayMs: 1, maxDelayMs: 50 };
 
-/** True when `e` says another writer won the race on a guarded op. */
+/** True when `e` says another writer won the race on a guarded op (incl. an exclusive create). */
 export function lostRace(e: unknown): boolean {
-  return isErrno(e, 'ECANCELED') || isErrno(e, 'ERANGE');
+  return isErrno(e, 'ECANCELED') || isErrno(e, 'ERANGE') || isErrno(e, 'EEXIST');
 }
 
 /** Run `attempt(n)` until it returns without losing a race. Throws Conflict past the budget. */

@@ -78,6 +78,8 @@ export function createLmtpServer(o: LmtpOptions): SMTPServer & Server {
     rejectOversized: true,
     maxClients: o.maxClients,
     logger: false,
+    // no DNS on the delivery path: MTAs connect from known hosts
+    disableReverseLookup: true,
     async onRcptTo(address, session: SMTPServerSession & { users?: Map<string, string> }, cb) {
       try {
         const user = await o.lookupUser(address.address);

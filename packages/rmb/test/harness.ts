@@ -1,0 +1,120 @@
+/**
+ * Test harness: runs `rmb serve` as a child process on a temporary data directory with ports
+ * chosen by the OS, and helpers to talk to it (raw sockets, the shared corpus).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PasswdFile } from '../src/passwd.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, '..', '..', '..', '..');
+export const cli = join(repoRoot, 'packages', 'rmb', 'dist', 'src', 'cli.js');
+
+/** A running server child. */
+export interface ServerChild {
+  proc: ChildProcess;
+  dataDir: string;
+  imap: number;
+  imaps: number;
+  lmtp: number;
+  stop(): Promise<void>;
+}
+
+/** A new data directory with users (name -> password) in its passwd file. */
+export function newDataDir(users: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rmb-e2e-'));
+  const p = new PasswdFile(join(dir, 'passwd'));
+  for (const [u, pw] of Object.entries(users)) p.set(u, pw);
+  return dir;
+}
+
+/** Start `rmb serve` on `dataDir` with extra `--set` overrides; resolves once it prints READY. */
+export function startServer(dataDir: string, sets: string[] = []): Promise<ServerChild> {
+  const args = [cli, 'serve', '-s', `dataDir=${dataDir}`, '-s', 'imap.port=0', '-s', 'imap.tlsPort=0', '-s', 'lmtp.port=0', '-s', 'log.level=warn', ...sets.flatMap((s) => ['-s', s])];
+  return waitReady(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }), dataDir);
+}
+
+/** Wait for the READY line of a starting server process. */
+export function waitReady(proc: ChildProcess, dataDir: string): Promise<ServerChild> {
+  return new Promise((resolvePromise, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out} ${err}`)), 60000);
+    proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY imap=(\d+) imaps=(\d*) lmtp=(\d*)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise({
+          proc, dataDir, imap: Number(m[1]), imaps: Number(m[2]), lmtp: Number(m[3]),
+          stop: () => new Promise<void>((r) => {
+            if (proc.exitCode !== null) return r();
+            proc.once('exit', () => r());
+            proc.kill('SIGTERM');
+          }),
+        });
+      }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${out} ${err}`)); });
+  });
+}
+
+/** A line-oriented raw client for protocol tests. */
+export class RawClient {
+  private buf = '';
+  private waiters: (() => void)[] = [];
+  constructor(readonly sock: Socket) {
+    sock.on('data', (d: Buffer) => { this.buf += d.toString('latin1'); for (const w of this.waiters.splice(0)) w(); });
+  }
+  static open(port: number): Promise<RawClient> {
+    return new Promise((r, j) => { const s = connect(port, '127.0.0.1', () => r(new RawClient(s))); s.once('error', j); });
+  }
+  send(s: string | Buffer): void { this.sock.write(s); }
+  /** Wait until the received text matches `re`; returns everything received so far and clears it. */
+  async until(re: RegExp, ms = 10000): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (!re.test(this.buf)) {
+      if (Date.now() > deadline) throw new Error(`timeout waiting for ${re}; got: ${this.buf.slice(-500)}`);
+      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100); });
+    }
+    const out = this.buf;
+    this.buf = '';
+    return out;
+  }
+  /** Received text not yet consumed. */
+  peek(): string { return this.buf; }
+  close(): void { this.sock.destroy(); }
+}
+
+/** The shared corpus directory (RMB_CORPUS or ../shared/corpus next to the repository). */
+export function corpusDir(): string {
+  return process.env.RMB_CORPUS ?? resolve(repoRoot, '..', 'shared', 'corpus');
+}
+
+/** Every .eml under the corpus, sorted by path. Throws loudly if the corpus is missing. */
+export function corpusFiles(): { path: string; data: Buffer }[] {
+  const dir = corpusDir();
+  if (!existsSync(dir)) throw new Error(`corpus not found at ${dir}: set RMB_CORPUS`);
+  return readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')).sort()
+    .map((f) => ({ path: f, data: readFileSync(join(dir, f)) }));
+}
+
+/** What an LMTP client transfers: CRLF line endings and a final CRLF. */
+export function asTransferred(b: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, i + 1)) {
+    if (i === 0 || b[i - 1] !== 0x0d) { parts.push(b.subarray(start, i), Buffer.from('\r\n')); start = i + 1; }
+  }
+  parts.push(b.subarray(start));
+  let out = Buffer.concat(parts);
+  // a final lone CR becomes the CR of the line break the client adds before the closing dot
+  if (out[out.length - 1] === 0x0d) out = Buffer.concat([out, Buffer.from('\n')]);
+  else if (!out.subarray(-2).equals(Buffer.from('\r\n'))) out = Buffer.concat([out, Buffer.from('\r\n')]);
+  return out;
+}
