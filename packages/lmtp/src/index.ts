@@ -80,6 +80,8 @@ export function createLmtpServer(o: LmtpOptions): SMTPServer & Server {
     logger: false,
     // no DNS on the delivery path: MTAs connect from known hosts
     disableReverseLookup: true,
+    // RFC 2034 enhanced status codes on every reply (5.1.1 unknown user, 4.3.0 store failure...)
+    hideENHANCEDSTATUSCODES: false,
     async onRcptTo(address, session: SMTPServerSession & { users?: Map<string, string> }, cb) {
       try {
         const user = await o.lookupUser(address.address);
