@@ -1,0 +1,80 @@
+/**
+ * A3: mbsync (Debian isync) syncs the whole account to a local Maildir over STARTTLS, then pushes
+ * a new mail and a flag change back; the server shows both.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import { newDataDir, startServer, type ServerChild } from './harness.js';
+
+const MBSYNC = '/usr/bin/mbsync';
+let dataDir: string;
+let srv: ServerChild;
+
+beforeAll(async () => {
+  if (!existsSync(MBSYNC)) throw new Error('mbsync is not installed: apt-get install isync (.ci/run does this)');
+  dataDir = newDataDir({ erin: 'erin-pw' });
+  srv = await startServer(dataDir);
+}, 60000);
+afterAll(async () => { await srv?.stop(); rmSync(dataDir, { recursive: true, force: true }); });
+
+function mbsync(rc: string): string {
+  return execFileSync(MBSYNC, ['-c', rc, '-a'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+test('mbsync pulls the account, then pushes a new mail and a flag change back', async () => {
+  const t = nodemailer.createTransport({ lmtp: true, host: '127.0.0.1', port: srv.lmtp, secure: false, ignoreTLS: true, pool: true } as never);
+  for (let i = 1; i <= 5; i++) await t.sendMail({ envelope: { from: 'x@example.org', to: ['erin@example.org'] }, raw: `Subject: pull ${i}\r\nMessage-ID: <pull${i}@example.org>\r\n\r\nbody ${i}\r\n` });
+  t.close();
+  const local = join(dataDir, 'maildir');
+  mkdirSync(local, { recursive: true });
+  const rc = join(dataDir, 'mbsyncrc');
+  writeFileSync(rc, `IMAPAccount rmb
+Host 127.0.0.1
+Port ${srv.imap}
+User erin
+Pass erin-pw
+SSLType STARTTLS
+CertificateFile ${join(dataDir, 'tls', 'cert.pem')}
+
+IMAPStore remote
+Account rmb
+
+MaildirStore local
+Path ${local}/
+Inbox ${local}/INBOX
+SubFolders Verbatim
+
+Channel all
+Far :remote:
+Near :local:
+Patterns *
+Create Both
+SyncState *
+Sync All
+Expunge None
+`);
+  mbsync(rc);
+  const cur = (box: string) => ['cur', 'new'].flatMap((d) => { const p = join(local, box, d); return existsSync(p) ? readdirSync(p).map((f) => join(p, f)) : []; });
+  expect(cur('INBOX').length).toBe(5);
+  for (const b of ['Sent', 'Drafts', 'Trash', 'Junk', 'Archive']) expect(existsSync(join(local, b))).toBe(true);
+  // flag a pulled mail as seen+flagged locally, and add a new local mail to Sent
+  const first = cur('INBOX').sort()[0];
+  const base = first.split('/').pop()!.split(':2,')[0];
+  renameSync(first, join(local, 'INBOX', 'cur', `${base}:2,FS`));
+  writeFileSync(join(local, 'Sent', 'new', `${Date.now()}.1.rmbtest`), 'From: erin@example.org\r\nSubject: pushed by mbsync\r\nMessage-ID: <push1@example.org>\r\n\r\nhello\r\n');
+  mbsync(rc);
+  const c = new ImapFlow({ host: '127.0.0.1', port: srv.imap, secure: false, doSTARTTLS: false, auth: { user: 'erin', pass: 'erin-pw' }, logger: false });
+  await c.connect();
+  let lock = await c.getMailboxLock('Sent');
+  const sent = await c.search({ subject: 'pushed by mbsync' });
+  expect((sent || []).length).toBe(1);
+  lock.release();
+  lock = await c.getMailboxLock('INBOX');
+  const flagged = await c.search({ flagged: true, seen: true });
+  expect((flagged || []).length).toBe(1);
+  lock.release();
+  await c.logout();
+}, 120000);
