@@ -1,0 +1,69 @@
+/** Pure protocol layer: reader (literals, limits), tokenizer, sequence sets, FETCH/SEARCH parsers, UTF-7. */
+import { CommandReader, type ReaderEvent } from '../src/protocol/reader.js';
+import { tokenize, ParseError } from '../src/protocol/tokens.js';
+import { parseSeqSet, inSet, toSeqString } from '../src/protocol/sequence.js';
+import { parseFetchItems } from '../src/protocol/fetch.js';
+import { parseSearch } from '../src/protocol/search.js';
+import { decodeMailboxName, encodeMailboxName } from '../src/protocol/utf7.js';
+import { isLoopback } from '../src/server/session.js';
+
+const limits = { maxLineBytes: 100, maxLiteralBytes: 50, maxCommandBytes: 80 };
+const feed = (r: CommandReader, ...chunks: string[]): ReaderEvent[] => chunks.flatMap((c) => r.push(Buffer.from(c)));
+
+test('reader: synchronising literal asks for continuation, keeps bytes exact, split across chunks', () => {
+  const r = new CommandReader(limits);
+  const ev = feed(r, 'a1 APPEND INBOX {5}\r\n');
+  expect(ev).toEqual([{ type: 'continue', size: 5 }]);
+  const ev2 = feed(r, 'he', 'l\r\n', ')\r\n');
+  expect(ev2.length).toBe(1);
+  const cmd = (ev2[0] as { cmd: { parts: string[]; literals: Buffer[] } }).cmd;
+  expect(cmd.literals[0].toString('latin1')).toBe('hel\r\n');
+  expect(cmd.parts).toEqual(['a1 APPEND INBOX ', ')']);
+});
+
+test('reader: LITERAL+ needs no continuation; oversized literals are refused before +, non-sync ones skipped', () => {
+  const r = new CommandReader(limits);
+  expect(feed(r, 'a1 X {3+}\r\nabc\r\n').map((e) => e.type)).toEqual(['command']);
+  const big = feed(r, 'a2 APPEND INBOX {51}\r\n');
+  expect(big).toEqual([{ type: 'error', kind: 'literal-too-big', tag: 'a2', message: expect.stringMatching(/exceeds/) }]);
+  const skipped = feed(r, `a3 APPEND INBOX {60+}\r\n${'x'.repeat(60)}\r\n`, 'a4 NOOP\r\n');
+  expect(skipped.map((e) => e.type)).toEqual(['error', 'command']);
+  expect(feed(r, `a5 ${'y'.repeat(200)}\r\na6 NOOP\r\n`).map((e) => e.type)).toEqual(['error', 'command']);
+});
+
+test('tokenizer: atoms, quoted strings with escapes, nested lists, sections kept whole, errors carry the tag', () => {
+  const c = tokenize({ parts: ['t1 FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100>) "a \\"q\\" \\\\"'], literals: [] });
+  expect(c.tag).toBe('t1');
+  expect(c.name).toBe('FETCH');
+  expect(c.args[1]).toEqual({ type: 'list', value: [{ type: 'atom', value: 'FLAGS' }, { type: 'atom', value: 'BODY.PEEK[HEADER.FIELDS (From To)]<0.100>' }] });
+  expect((c.args[2] as { value: Buffer }).value.toString()).toBe('a "q" \\');
+  expect(tokenize({ parts: ['t2 STORE 1 +FLAGS (\\Seen \\Deleted)'], literals: [] }).args[2]).toEqual({ type: 'list', value: [{ type: 'atom', value: '\\Seen' }, { type: 'atom', value: '\\Deleted' }] });
+  for (const bad of ['t3 LIST "x', 't4 FETCH (a', 't5 X )', '']) {
+    let e: unknown;
+    try { tokenize({ parts: [bad], literals: [] }); } catch (x) { e = x; }
+    expect(e).toBeInstanceOf(ParseError);
+  }
+});
+
+test('sequence sets, FETCH items and SEARCH keys parse; invalid ones throw', () => {
+  const s = parseSeqSet('1:3,7,10:*') as { ranges: [number, number][] };
+  expect([1, 3, 5, 7, 12].map((n) => inSet(s, n, 12))).toEqual([true, true, false, true, true]);
+  expect(toSeqString([5, 1, 2, 3, 9])).toBe('1:3,5,9');
+  expect(() => parseSeqSet('0')).toThrow(ParseError);
+  expect(() => parseSeqSet('1:2:3')).toThrow(ParseError);
+  const items = parseFetchItems({ type: 'atom', value: 'FULL' });
+  expect(items.map((i) => (i.kind === 'simple' ? i.name : i.kind))).toEqual(['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY']);
+  expect(() => parseFetchItems({ type: 'atom', value: 'BODY[1.MIMEX]' })).toThrow(ParseError);
+  const p = parseSearch([{ type: 'atom', value: 'CHARSET' }, { type: 'atom', value: 'UTF-8' }, { type: 'atom', value: 'OR' }, { type: 'atom', value: 'UNSEEN' }, { type: 'atom', value: 'LARGER' }, { type: 'atom', value: '100' }, { type: 'atom', value: 'SINCE' }, { type: 'atom', value: '1-Feb-2020' }]);
+  expect(p.key).toEqual({ k: 'and', keys: [{ k: 'or', a: { k: 'flag', flag: '\\Seen', set: false }, b: { k: 'size', op: 'larger', n: 100 } }, { k: 'date', which: 'internal', op: 'since', day: Date.UTC(2020, 1, 1) }] });
+  expect(() => parseSearch([{ type: 'atom', value: 'SINCE' }, { type: 'atom', value: '31-Foo-2020' }])).toThrow(ParseError);
+});
+
+test('mailbox names: modified UTF-7 round trip, invalid input refused; loopback detection', () => {
+  expect(encodeMailboxName('Entwürfe', false)).toBe('Entw&APw-rfe');
+  expect(decodeMailboxName('Entw&APw-rfe', false)).toBe('Entwürfe');
+  expect(encodeMailboxName('☺!', false)).toBe('&Jjo-!');
+  expect(encodeMailboxName('Entwürfe', true)).toBe('Entwürfe');
+  expect(() => decodeMailboxName('bad&name', false)).toThrow(ParseError);
+  expect(['127.0.0.1', '::1', '::ffff:127.0.0.1', '192.0.2.1', '10.0.0.1', 'junk'].map(isLoopback)).toEqual([true, true, true, false, false, false]);
+});
