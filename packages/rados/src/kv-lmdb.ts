@@ -26,6 +26,8 @@ export class LmdbKv implements KvEngine {
       mapSize: opts.mapSizeBytes ?? 64 * 1024 ** 3,
       // commits are flushed before their promise resolves (see write()).
       noSync: false,
+      // several processes may share one directory: commit synchronously, no overlapping sync
+      overlappingSync: false,
     });
     const db = this.db;
     this.txn = {
