@@ -270,7 +270,7 @@ export class UserStore {
    */
   async renameMailbox(from: string, to: string): Promise<void> {
     const f = this.norm(from), t = this.norm(to);
-    if (t === 'INBOX' || t.startsWith('INBOX/') && f !== 'INBOX' && false) throw new AlreadyExists('INBOX already exists');
+    if (t === 'INBOX') throw new AlreadyExists('INBOX already exists');
     const freshInbox = f === 'INBOX' ? { name: 'INBOX', id: randomUUID(), uidvalidity: 0, specialUse: null } as MailboxInfo : undefined;
     await this.changeList('rename mailbox', async (l, op) => {
       const info = l.boxes.get(f);

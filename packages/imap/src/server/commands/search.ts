@@ -5,7 +5,7 @@
  * Strings match case-insensitively as substrings.
  */
 import iconv from 'iconv-lite';
-import { decodeWords, findPart, type IndexEntry, type MimePart, parseHeaderFields, type StoredMeta, type UserStore } from '@rmb/librmb';
+import { decodeWords, type IndexEntry, type MimePart, parseHeaderFields, type StoredMeta, type UserStore } from '@rmb/librmb';
 import type { CommandSpec } from '../context.js';
 import { inSet } from '../../protocol/sequence.js';
 import { parseSearch, type SearchKey } from '../../protocol/search.js';
@@ -136,4 +136,3 @@ export const search: CommandSpec = {
   },
 };
 
-export { findPart };

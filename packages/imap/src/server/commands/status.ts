@@ -18,7 +18,7 @@ export const status: CommandSpec = {
     for (const it of items) {
       switch (it) {
         case 'MESSAGES': out.push(`MESSAGES ${c.messages}`); break;
-        case 'RECENT': out.push(`RECENT ${Math.max(0, c.uidnext - c.firstRecent) && c.messages ? Math.min(c.messages, c.uidnext - c.firstRecent) : 0}`); break;
+        case 'RECENT': out.push(`RECENT ${Math.max(0, Math.min(c.messages, c.uidnext - c.firstRecent))}`); break;
         case 'UIDNEXT': out.push(`UIDNEXT ${c.uidnext}`); break;
         case 'UIDVALIDITY': out.push(`UIDVALIDITY ${c.uidvalidity}`); break;
         case 'UNSEEN': out.push(`UNSEEN ${c.unseen}`); break;
