@@ -308,4 +308,3 @@ function sameFlags(a: string[], b: string[]): boolean {
   return b.every((f) => s.has(f.toLowerCase()));
 }
 
-export { WriteOp };

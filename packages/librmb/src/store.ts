@@ -65,6 +65,7 @@ export class MailStore {
    */
   async user(username: string, create = true): Promise<UserStore> {
     let id = await this.userId(username);
+    const isNew = !id;
     if (!id) {
       if (!create) throw new NotFound(`no such user ${username}`);
       const fresh = randomUUID();
@@ -83,7 +84,8 @@ export class MailStore {
       }).catch((e) => { throw fromStoreError(e, 'create user'); });
     }
     const u = new UserStore(this, username, id, this.root.withNamespace(`u.${id}`), this.metaCache);
-    await u.ensureDefaults();
+    // defaults are made once, at creation; mailbox('INBOX') repairs a creation cut short
+    if (isNew) await u.ensureDefaults();
     return u;
   }
 
@@ -203,6 +205,10 @@ export class UserStore {
       const raw = got.get(`m:${n}`);
       if (raw) info = JSON.parse(raw.toString()) as MailboxInfo;
     } catch (e) { if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'open mailbox'); }
+    if (!info && n === 'INBOX') {
+      await this.ensureDefaults();
+      return this.mailbox(n);
+    }
     if (!info) throw new NotFound(`mailbox ${n} does not exist`);
     return new Mailbox(this.io, info, this.mails);
   }

@@ -154,13 +154,8 @@ export class Session {
   nextLine(): Promise<string> {
     return new Promise((resolve) => {
       this.lineHandler = (line) => { this.lineHandler = undefined; resolve(line); };
-      // lines already queued are delivered by drain(), which we are inside of: poll the queue
-      const ev = this.queue.find((e) => e.type === 'command');
-      if (ev) {
-        this.queue.splice(this.queue.indexOf(ev), 1);
-        const h = this.lineHandler;
-        h((ev as { cmd: RawCommand }).cmd.parts.join(''));
-      }
+      // a line may already be queued (pipelined after the command): deliver it now
+      this.pumpWhileWaiting();
     });
   }
 
@@ -298,8 +293,6 @@ export class Session {
     if (v) await v.close().catch(() => undefined);
   }
 
-  /** Make queued lines reach a pending nextLine() (used while a command is waiting). */
-  pump(): void { this.pumpWhileWaiting(); }
 }
 
 /** True for loopback peers (127.0.0.0/8, ::1, ::ffff:127.x). */
