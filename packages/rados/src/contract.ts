@@ -7,6 +7,8 @@
 
 /** Comparison operators of `cmpxattr` / `omap_cmp` (LIBRADOS_CMPXATTR_OP_*). */
 export type CmpOp = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte';
+/** The subset `omap_cmp` supports on a Ceph OSD (others are EINVAL there). */
+export type OmapCmpOp = 'eq' | 'lt' | 'gt';
 
 /** Result of `stat`: size in bytes, mtime in ms since epoch, object version. */
 export interface ObjectStat {
@@ -21,7 +23,7 @@ export type WriteStep =
   | { op: 'create'; exclusive: boolean }
   | { op: 'assertVersion'; version: number }
   | { op: 'cmpXattr'; name: string; cmp: CmpOp; value: Buffer }
-  | { op: 'omapCmp'; key: string; cmp: CmpOp; value: Buffer }
+  | { op: 'omapCmp'; key: string; cmp: OmapCmpOp; value: Buffer }
   | { op: 'writeFull'; data: Buffer }
   | { op: 'write'; offset: number; data: Buffer }
   | { op: 'append'; data: Buffer }
@@ -46,12 +48,14 @@ export class WriteOp {
   create(exclusive: boolean): this { this.steps.push({ op: 'create', exclusive }); return this; }
   /** Fail with ERANGE unless the object's version equals `version`. */
   assertVersion(version: number): this { this.steps.push({ op: 'assertVersion', version }); return this; }
-  /** Fail with ECANCELED unless `stored <cmp> value` holds for xattr `name` (missing = fail). */
+  /** Fail with ECANCELED unless `stored <cmp> value` holds for xattr `name`; a missing
+   * xattr compares as the empty value, as on a Ceph OSD. */
   cmpXattr(name: string, cmp: CmpOp, value: Buffer | string): this {
     this.steps.push({ op: 'cmpXattr', name, cmp, value: toBuf(value) }); return this;
   }
-  /** Fail with ECANCELED unless `stored <cmp> value` holds for omap key `key` (missing = fail). */
-  omapCmp(key: string, cmp: CmpOp, value: Buffer | string): this {
+  /** Fail with ECANCELED unless `stored <cmp> value` holds for omap key `key`; a missing
+   * key compares as the empty value, as on a Ceph OSD. */
+  omapCmp(key: string, cmp: OmapCmpOp, value: Buffer | string): this {
     this.steps.push({ op: 'omapCmp', key, cmp, value: toBuf(value) }); return this;
   }
   /** Replace the object's data. */
@@ -84,7 +88,7 @@ export class WriteOp {
 export type ReadStep =
   | { op: 'assertExists' }
   | { op: 'assertVersion'; version: number }
-  | { op: 'omapCmp'; key: string; cmp: CmpOp; value: Buffer }
+  | { op: 'omapCmp'; key: string; cmp: OmapCmpOp; value: Buffer }
   | { op: 'stat' }
   | { op: 'read'; offset: number; length: number }
   | { op: 'getXattrs' }
@@ -96,7 +100,7 @@ export class ReadOp {
   readonly steps: ReadStep[] = [];
   assertExists(): this { this.steps.push({ op: 'assertExists' }); return this; }
   assertVersion(version: number): this { this.steps.push({ op: 'assertVersion', version }); return this; }
-  omapCmp(key: string, cmp: CmpOp, value: Buffer | string): this {
+  omapCmp(key: string, cmp: OmapCmpOp, value: Buffer | string): this {
     this.steps.push({ op: 'omapCmp', key, cmp, value: toBuf(value) }); return this;
   }
   /** Result: ObjectStat. */

@@ -8,19 +8,33 @@ import type { Cluster } from './contract.js';
 import { LmdbKv } from './kv-lmdb.js';
 import { MemoryKv } from './kv-memory.js';
 import { LocalCluster } from './local.js';
+import { type LibradosConfig, LibradosCluster } from './librados.js';
 
 export * from './contract.js';
 export * from './errors.js';
 export { LocalCluster, CHUNK } from './local.js';
+export { LibradosCluster, type LibradosConfig, loadAddon } from './librados.js';
 
 /** How to reach a store. `path` is the data directory of the embedded backend. */
 export type ClusterConfig =
   | { backend: 'memory' }
-  | { backend: 'embedded'; path: string; mapSizeBytes?: number };
+  | { backend: 'embedded'; path: string; mapSizeBytes?: number }
+  | LibradosConfig;
 
 /**
- * Connect to the store described by `cfg`. The embedded backend creates its directory.
- * Throws InvalidArgument for an unknown backend.
+ * The Ceph cluster named by the environment, for test suites and tools: RMB_CEPH_CONF (path of
+ * ceph.conf; required), RMB_CEPH_CLIENT (default client.admin), RMB_CEPH_POOL (default "mail").
+ * Returns undefined when RMB_CEPH_CONF is not set. `scripts/ceph-local.sh start` prints these.
+ */
+export function cephFromEnv(env: NodeJS.ProcessEnv = process.env): (LibradosConfig & { pool: string }) | undefined {
+  if (!env.RMB_CEPH_CONF) return undefined;
+  return { backend: 'librados', conf: env.RMB_CEPH_CONF, client: env.RMB_CEPH_CLIENT || 'client.admin', pool: env.RMB_CEPH_POOL || 'mail' };
+}
+
+/**
+ * Connect to the store described by `cfg`. The embedded backend creates its directory; librados
+ * connects to the cluster (throws an Error saying what failed: addon missing, conf, network).
+ * Throws for an unknown backend.
  */
 export async function connect(cfg: ClusterConfig): Promise<Cluster> {
   switch (cfg.backend) {
@@ -29,6 +43,8 @@ export async function connect(cfg: ClusterConfig): Promise<Cluster> {
     case 'embedded':
       mkdirSync(cfg.path, { recursive: true });
       return new LocalCluster('embedded', new LmdbKv({ path: cfg.path, mapSizeBytes: cfg.mapSizeBytes }));
+    case 'librados':
+      return LibradosCluster.connect(cfg);
     default:
       throw new Error(`unknown store backend ${(cfg as { backend: string }).backend}`);
   }

@@ -203,8 +203,8 @@ class LocalIoCtx implements IoCtx {
             if (m.version !== st.version) throw new VersionMismatch(`${oid} is at version ${m.version}`);
             return null;
           case 'omapCmp': {
-            const v = t.get(this.k('K', oid, st.key));
-            if (!v || !cmpHolds(v, st.cmp, st.value)) throw new OpCanceled(`omap ${st.key} of ${oid}`);
+            const v = t.get(this.k('K', oid, st.key)) ?? Buffer.alloc(0);
+            if (!cmpHolds(v, st.cmp, st.value)) throw new OpCanceled(`omap ${st.key} of ${oid}`);
             return null;
           }
           case 'stat': return { ...m };
@@ -255,14 +255,14 @@ class LocalIoCtx implements IoCtx {
             break;
           case 'cmpXattr': {
             if (!m) throw new ObjectNotFound(`${this.namespace}/${oid}`);
-            const v = t.get(this.k('X', oid, st.name));
-            if (!v || !cmpHolds(v, st.cmp, st.value)) throw new OpCanceled(`xattr ${st.name} of ${oid}`);
+            const v = t.get(this.k('X', oid, st.name)) ?? Buffer.alloc(0);
+            if (!cmpHolds(v, st.cmp, st.value)) throw new OpCanceled(`xattr ${st.name} of ${oid}`);
             break;
           }
           case 'omapCmp': {
             if (!m) throw new ObjectNotFound(`${this.namespace}/${oid}`);
-            const v = t.get(this.k('K', oid, st.key));
-            if (!v || !cmpHolds(v, st.cmp, st.value)) throw new OpCanceled(`omap ${st.key} of ${oid}`);
+            const v = t.get(this.k('K', oid, st.key)) ?? Buffer.alloc(0);
+            if (!cmpHolds(v, st.cmp, st.value)) throw new OpCanceled(`omap ${st.key} of ${oid}`);
             break;
           }
           case 'writeFull': {

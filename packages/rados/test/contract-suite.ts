@@ -130,6 +130,19 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
       expect((await io.omapGetByKeys('c', ['h'])).get('h')?.toString()).toBe('2');
     });
 
+    test('comparison direction: the stored value is the left operand (stored > given)', async () => {
+      await io.operate('d', new WriteOp().omapSet({ v: '5' }).setXattr('x', '5'));
+      await io.operate('d', new WriteOp().omapCmp('v', 'gt', '3').cmpXattr('x', 'gt', '3').cmpXattr('x', 'gte', '5').omapSet({ ok1: '1' }));
+      await io.operate('d', new WriteOp().omapCmp('v', 'lt', '7').cmpXattr('x', 'lt', '7').cmpXattr('x', 'lte', '5').cmpXattr('x', 'ne', '4').omapSet({ ok2: '1' }));
+      await rejectsWith(io.operate('d', new WriteOp().omapCmp('v', 'gt', '7').omapSet({ bad: '1' })), 'ECANCELED');
+      await rejectsWith(io.operate('d', new WriteOp().cmpXattr('x', 'lt', '3').omapSet({ bad: '1' })), 'ECANCELED');
+      // a missing xattr or omap key compares as the empty value (Ceph's rule)
+      await rejectsWith(io.operate('d', new WriteOp().cmpXattr('nope', 'eq', '5').omapSet({ bad: '1' })), 'ECANCELED');
+      await rejectsWith(io.operate('d', new WriteOp().omapCmp('nope', 'eq', '5').omapSet({ bad: '1' })), 'ECANCELED');
+      await io.operate('d', new WriteOp().cmpXattr('nope', 'eq', '').omapCmp('nope', 'eq', '').omapSet({ ok3: '1' }));
+      expect([...(await io.omapList('d')).entries.keys()].sort()).toEqual(['ok1', 'ok2', 'ok3', 'v']);
+    });
+
     test('compound read: guards, stat, ranged read, xattrs and omap in one op', async () => {
       await io.operate('r', new WriteOp().writeFull(Buffer.from('0123456789')).setXattr('m', 'meta').omapSet({ h: 'H', 'u:1': 'one' }));
       const res = await io.operateRead('r', new ReadOp().omapCmp('h', 'eq', 'H').stat().read(2, 3).getXattrs().omapGetByKeys(['h']).omapList({ prefix: 'u:' }));
