@@ -32,6 +32,12 @@ export interface MailStoreOptions {
   maxMailboxDepth?: number;
   /** Entries in the metadata cache (default 10000). */
   metaCacheEntries?: number;
+  /**
+   * RADOS namespace of this store's user directory, also prefixed to every user's namespace
+   * (default "": directory in "", users in "u.<id>"). Lets several independent stores share a
+   * pool (tests, tenants).
+   */
+  namespace?: string;
   log?: Logger;
 }
 
@@ -44,8 +50,20 @@ export class MailStore {
 
   /** Open the store on `cluster` (no I/O until a user is used). */
   static async open(cluster: Cluster, o: MailStoreOptions = {}): Promise<MailStore> {
-    const opts = { pool: o.pool ?? 'mail', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, log: o.log };
-    return new MailStore(cluster, await cluster.ioCtx(opts.pool, ''), opts);
+    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, log: o.log };
+    return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);
+  }
+
+  /**
+   * Check that the store answers: one read of the user directory object (absent is fine).
+   * Throws the store's typed error (e.g. Unavailable on a timeout) when it does not.
+   */
+  async check(): Promise<void> {
+    try {
+      await this.root.stat('users');
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'store check');
+    }
   }
 
   /** The user's id, or null when the user has no mail store yet (1 round trip). */
@@ -83,7 +101,7 @@ export class MailStore {
         return fresh;
       }).catch((e) => { throw fromStoreError(e, 'create user'); });
     }
-    const u = new UserStore(this, username, id, this.root.withNamespace(`u.${id}`), this.metaCache);
+    const u = new UserStore(this, username, id, this.root.withNamespace(`${this.opts.namespace}u.${id}`), this.metaCache);
     // defaults are made once, at creation; mailbox('INBOX') repairs a creation cut short
     if (isNew) await u.ensureDefaults();
     return u;

@@ -9,7 +9,17 @@ import YAML from 'yaml';
 export interface Config {
   /** Directory for the embedded store, passwd file and generated TLS certificate. */
   dataDir: string;
-  store: { backend: 'embedded' | 'memory'; path?: string; pool: string };
+  /**
+   * Where mail lives: `embedded` (LMDB under dataDir/store or `path`), `memory` (tests) or
+   * `librados` (a Ceph cluster: `ceph.conf` path, client name, optional keyring, and the
+   * timeout of every RADOS operation in ms). `pool` must exist on Ceph.
+   */
+  store: {
+    backend: 'embedded' | 'memory' | 'librados'; path?: string; pool: string;
+    /** RADOS namespace prefix of this store inside the pool (several stores can share one). */
+    namespace: string;
+    ceph: { conf?: string; client: string; keyring?: string; opTimeoutMs: number };
+  };
   imap: {
     host: string; port: number; tlsPort: number | null;
     maxLineBytes: number; maxLiteralBytes: number; preAuthTimeoutMs: number; authTimeoutMs: number; maxAuthFailures: number;
@@ -27,7 +37,7 @@ export interface Config {
 
 export const DEFAULTS: Config = {
   dataDir: './data',
-  store: { backend: 'embedded', pool: 'mail' },
+  store: { backend: 'embedded', pool: 'mail', namespace: '', ceph: { client: 'client.admin', opTimeoutMs: 10_000 } },
   imap: {
     host: '127.0.0.1', port: 1143, tlsPort: 1993,
     maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3,
@@ -84,7 +94,10 @@ export function loadConfig(file?: string, sets: string[] = [], env: NodeJS.Proce
   cfg = merge(cfg, overridesFrom(sets.map((s) => { const i = s.indexOf('='); if (i < 0) throw new Error(`--set needs key=value: ${s}`); return [s.slice(0, i), s.slice(i + 1)]; })));
   const c = cfg as unknown as Config;
   c.dataDir = resolve(c.dataDir);
-  if (!['embedded', 'memory'].includes(c.store.backend)) throw new Error(`store.backend must be embedded or memory, not ${c.store.backend}`);
+  if (!['embedded', 'memory', 'librados'].includes(c.store.backend)) {
+    throw new Error(`store.backend must be embedded, memory or librados, not ${c.store.backend}`);
+  }
+  if (typeof c.store.ceph.opTimeoutMs !== 'number' || c.store.ceph.opTimeoutMs < 1000) throw new Error('store.ceph.opTimeoutMs must be a number >= 1000');
   if (!['loopback', 'always', 'never'].includes(c.auth.plaintextAuth)) throw new Error('auth.plaintextAuth must be loopback, always or never');
   for (const [k, v] of Object.entries(c.imap)) if (k !== 'host' && v !== null && typeof v !== 'number') throw new Error(`imap.${k} must be a number`);
   return c;

@@ -48,13 +48,33 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
+/** Connect to the configured store. Throws an Error naming the backend and what failed. */
+async function openCluster(cfg: Config): Promise<Cluster> {
+  const s = cfg.store;
+  try {
+    switch (s.backend) {
+      case 'memory': return await connect({ backend: 'memory' });
+      case 'librados':
+        return await connect({ backend: 'librados', conf: s.ceph.conf, client: s.ceph.client, keyring: s.ceph.keyring, opTimeoutMs: s.ceph.opTimeoutMs });
+      default: return await connect({ backend: 'embedded', path: s.path ?? join(cfg.dataDir, 'store') });
+    }
+  } catch (e) {
+    throw new Error(`store.backend ${s.backend}: ${(e as Error).message}`);
+  }
+}
+
 /** Start every listener of `cfg`. Throws when the store cannot be opened or a port is taken. */
 export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): Promise<Running> {
   mkdirSync(cfg.dataDir, { recursive: true });
-  const cluster: Cluster = cfg.store.backend === 'memory'
-    ? await connect({ backend: 'memory' })
-    : await connect({ backend: 'embedded', path: cfg.store.path ?? join(cfg.dataDir, 'store') });
-  const store = await MailStore.open(cluster, { pool: cfg.store.pool, log });
+  const cluster = await openCluster(cfg);
+  let store: MailStore;
+  try {
+    store = await MailStore.open(cluster, { pool: cfg.store.pool, namespace: String(cfg.store.namespace), log });
+    await store.check();
+  } catch (e) {
+    await cluster.close().catch(() => undefined);
+    throw new Error(`store check failed (${cfg.store.backend}, pool ${cfg.store.pool}): ${(e as Error).message}`);
+  }
   const passwd = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
   const tls = await tlsContext(cfg);
   const env = {

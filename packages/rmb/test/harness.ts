@@ -8,6 +8,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { cephFromEnv } from '@rmb/rados';
 import { PasswdFile } from '../src/passwd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -22,6 +24,21 @@ export interface ServerChild {
   imaps: number;
   lmtp: number;
   stop(): Promise<void>;
+}
+
+/** Store backends the end-to-end suites run on. */
+export type Backend = 'embedded' | 'librados';
+
+/**
+ * `--set` overrides that put a server on `backend`: for librados the cluster from the
+ * environment (RMB_CEPH_CONF, RMB_CEPH_POOL) and a fresh RADOS namespace, so runs sharing a pool
+ * never see each other's users. Reuse the result for restarts of the same store.
+ */
+export function storeSets(backend: Backend): string[] {
+  if (backend === 'embedded') return [];
+  const ceph = cephFromEnv();
+  if (!ceph) throw new Error('RMB_CEPH_CONF is not set');
+  return ['store.backend=librados', `store.ceph.conf=${ceph.conf}`, `store.ceph.client=${ceph.client}`, `store.pool=${ceph.pool}`, `store.namespace=t-${randomUUID()}.`];
 }
 
 /** A new data directory with users (name -> password) in its passwd file. */

@@ -1,11 +1,15 @@
 /**
+ * Test support shared by every package's suites (import from "@rmb/rados/testing"; uses Jest's
+ * globals, so only test code may import it).
+ *
  * Gate for suites that need a real Ceph cluster (RMB_CEPH_CONF, see scripts/ceph-local.sh).
  * Without one, the suite is registered as skipped and a loud notice is printed (Jest reports
  * the skipped tests, and the ceph-notice reporter repeats it after the run); with
  * RMB_CEPH_REQUIRED=1 (set by .ci/run) a missing cluster fails instead.
  */
-import { cephFromEnv } from '../src/index.js';
+import { cephFromEnv } from './index.js';
 
+/** Register `fn` as describe(name) when a Ceph cluster is configured (see above). */
 export function cephSuite(name: string, fn: () => void): void {
   if (cephFromEnv()) { describe(name, fn); return; }
   if (process.env.RMB_CEPH_REQUIRED === '1') {
