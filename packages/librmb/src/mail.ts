@@ -110,6 +110,11 @@ export class MailObjects {
     try { await this.adjust(oid, +1); } catch (e) { throw fromStoreError(e, 'copy message'); }
   }
 
+  /** Remove an object no index entry refers to (a save that was not committed); errors ignored. */
+  async discard(oid: string): Promise<void> {
+    await this.io.remove(oid).catch(() => undefined);
+  }
+
   /** Drop one reference (after an index entry was removed); removes the object at 0. */
   async release(oid: string): Promise<void> {
     try { await this.adjust(oid, -1); } catch (e) { this.log?.warn({ err: e, oid }, 'release of mail object failed; gc will reclaim it'); }

@@ -28,6 +28,8 @@ interface Plan<T> {
   set: Record<string, string>;
   rm: string[];
   result: T;
+  /** Nothing to write: skip the commit (and the notify). */
+  unchanged?: boolean;
 }
 
 /** Flag change modes of STORE (RFC 3501 §6.4.6). */
@@ -42,6 +44,9 @@ export interface StoreResult {
 }
 
 const SEEN = '\\Seen';
+
+/** Internal: the mailbox an append guessed is not (or no longer) the one named. */
+class StaleMailbox extends Error {}
 
 /** Operations on one mailbox's index. Cheap to construct; holds no state but its identity. */
 export class Mailbox {
@@ -128,6 +133,7 @@ export class Mailbox {
         const raw = got.get('h');
         if (!raw) throw new Error(`index of ${this.name} has no counters`);
         const p = plan(JSON.parse(raw.toString()) as Counters, got);
+        if (p.unchanged) return p.result;
         const op = new WriteOp().omapCmp('h', 'eq', raw).omapSet({ ...p.set, h: JSON.stringify(p.counters) }).omapRm(p.rm);
         await this.io.operate(this.oid, op);
         this.io.notify(this.oid, String(p.counters.highestModseq), 1000).catch(() => undefined);
@@ -142,12 +148,27 @@ export class Mailbox {
    * one guarded index commit assigns their UIDs. Durable when resolved.
    */
   async append(messages: NewMessage[]): Promise<SavedMessage[]> {
+    return (await this.appendIfCurrent(messages)).saved;
+  }
+
+  /**
+   * append() for UserStore.appendTo: `confirm`, when given, resolves whether this mailbox is still the one meant (UserStore's
+   * lookup, run alongside); when it says no, nothing is committed, the objects written are
+   * removed and the result is `{ stale: true }`.
+   */
+  async appendIfCurrent(messages: NewMessage[], confirm?: Promise<boolean>): Promise<{ stale: boolean; saved: SavedMessage[] }> {
     const now = Date.now();
     const prepared = messages.map((m) => this.mails.prepare(m.data, {
       mailbox: this.id, flags: m.flags ?? [], internalDate: m.internalDate ?? now, saveDate: now,
     }));
     const written = Promise.all(prepared.map((p) => this.mails.write(p)));
-    const saved = await this.update('append', [], (c) => {
+    let stale = false;
+    const before = !confirm ? written : Promise.all([written, confirm]).then(([, ok]) => {
+      if (!ok) { stale = true; throw new StaleMailbox(); }
+    });
+    let saved: SavedMessage[];
+    try {
+      saved = await this.update('append', [], (c) => {
       const counters = { ...c };
       const modseq = ++counters.highestModseq;
       const set: Record<string, string> = {};
@@ -164,9 +185,16 @@ export class Mailbox {
       });
       set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'append', uids: result.map((r) => r.uid) } satisfies LogEntry);
       return { counters, set, rm: [], result };
-    }, written);
+      }, before);
+    } catch (e) {
+      if (stale || (confirm && !(await confirm.catch(() => true)))) {
+        await Promise.all(prepared.map((p) => this.mails.discard(p.oid)));
+        return { stale: true, saved: [] };
+      }
+      throw e;
+    }
     for (const s of saved) this.mails.recordUid(s.mail, this.id, s.uid);
-    return saved;
+    return { stale: false, saved };
   }
 
   /** STORE flags on `uids`; with `unchangedSince`, entries with a higher modseq are left alone. */
@@ -269,17 +297,23 @@ export class Mailbox {
    * Claim the UIDs not yet reported \Recent (RFC 3501 §2.3.2): the first session to select the
    * mailbox after a delivery gets them. Returns the lowest recent UID for this session.
    */
-  async claimRecent(): Promise<number> {
-    return this.update('recent', [], (c) => {
-      if (c.firstRecent >= c.uidnext) return { counters: c, set: {}, rm: [], result: c.uidnext };
+  async claimRecent(): Promise<{ from: number; counters: Counters }> {
+    let seen!: Counters;
+    const from = await this.update('recent', [], (c) => {
+      seen = c;
+      if (c.firstRecent >= c.uidnext) return { counters: c, set: {}, rm: [], result: c.uidnext, unchanged: true };
       return { counters: { ...c, firstRecent: c.uidnext }, set: {}, rm: [], result: c.firstRecent };
     });
+    return { from, counters: seen };
   }
 
-  /** Watch the index for changes; `onChange` gets the new HIGHESTMODSEQ. */
-  async watch(onChange: (modseq: number) => void): Promise<{ unwatch(): Promise<void> }> {
+  /**
+   * Watch the index for changes; `onChange` gets the new HIGHESTMODSEQ, or undefined when the
+   * store cannot tell (the watch was re-established: anything may have changed).
+   */
+  async watch(onChange: (modseq: number | undefined) => void): Promise<{ unwatch(): Promise<void> }> {
     try {
-      return await this.io.watch(this.oid, (ev) => onChange(Number(ev.payload.toString())));
+      return await this.io.watch(this.oid, (ev) => onChange(ev.payload.length ? Number(ev.payload.toString()) : undefined));
     } catch (e) { throw fromStoreError(e, `watch ${this.name}`); }
   }
 }

@@ -12,7 +12,7 @@ import { AlreadyExists, InvalidName, NotAllowed, NotFound, fromStoreError } from
 import { type Logger, MailObjects, type StoredMeta } from './mail.js';
 import { Mailbox, indexOid, newCounters } from './mailbox.js';
 import { withRetry } from './retry.js';
-import type { MailboxInfo } from './types.js';
+import type { MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
 /** Hierarchy separator of mailbox names. */
 export const SEPARATOR = '/';
@@ -44,8 +44,17 @@ export interface MailStoreOptions {
 /** The entry point of librmb: users on a RADOS cluster. */
 export class MailStore {
   private readonly metaCache: LRUCache<string, StoredMeta>;
+  /** username -> user id. Ids never change once made, so this needs no invalidation. */
+  private readonly userIds: LRUCache<string, string>;
+  /**
+   * "<user id>\0<mailbox name>" -> MailboxInfo last seen. A hint only: appendTo checks it
+   * against the mailbox list in the same round trip as its other work (see UserStore.appendTo).
+   */
+  readonly boxHints: LRUCache<string, MailboxInfo>;
   private constructor(readonly cluster: Cluster, readonly root: IoCtx, readonly opts: Required<Omit<MailStoreOptions, 'log'>> & { log?: Logger }) {
     this.metaCache = new LRUCache({ max: opts.metaCacheEntries });
+    this.userIds = new LRUCache({ max: opts.metaCacheEntries });
+    this.boxHints = new LRUCache({ max: opts.metaCacheEntries });
   }
 
   /** Open the store on `cluster` (no I/O until a user is used). */
@@ -66,11 +75,15 @@ export class MailStore {
     }
   }
 
-  /** The user's id, or null when the user has no mail store yet (1 round trip). */
+  /** The user's id, or null when the user has no mail store yet (1 round trip, 0 when cached). */
   async userId(username: string): Promise<string | null> {
+    const known = this.userIds.get(username);
+    if (known) return known;
     try {
       const got = await this.root.omapGetByKeys('users', [username]);
-      return got.get(username)?.toString() ?? null;
+      const id = got.get(username)?.toString() ?? null;
+      if (id) this.userIds.set(username, id);
+      return id;
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return null;
       throw fromStoreError(e, 'look up user');
@@ -100,6 +113,7 @@ export class MailStore {
         await this.root.operate('users', op.omapSet({ [username]: fresh }));
         return fresh;
       }).catch((e) => { throw fromStoreError(e, 'create user'); });
+      this.userIds.set(username, id!);
     }
     const u = new UserStore(this, username, id, this.root.withNamespace(`${this.opts.namespace}u.${id}`), this.metaCache);
     // defaults are made once, at creation; mailbox('INBOX') repairs a creation cut short
@@ -227,8 +241,38 @@ export class UserStore {
       await this.ensureDefaults();
       return this.mailbox(n);
     }
-    if (!info) throw new NotFound(`mailbox ${n} does not exist`);
+    if (!info) {
+      this.store.boxHints.delete(this.hintKey(n));
+      throw new NotFound(`mailbox ${n} does not exist`);
+    }
+    this.store.boxHints.set(this.hintKey(n), info);
     return new Mailbox(this.io, info, this.mails);
+  }
+
+  private hintKey(name: string): string { return `${this.id}\0${name}`; }
+
+  /**
+   * Save messages into mailbox `name` (APPEND, LMTP delivery); resolves once the mail objects
+   * and their index entries are durable. With a mailbox id seen before by this process, the
+   * mailbox list lookup, the mail object writes and the index read run in ONE round trip, then
+   * the guarded index commit: 2 serial round trips (docs/cost-model.md). If the lookup shows the
+   * mailbox was renamed or deleted meanwhile, nothing is committed, the written objects are
+   * removed and the save starts again from the lookup. Throws NotFound (no such mailbox).
+   */
+  async appendTo(name: string, messages: NewMessage[]): Promise<{ mailbox: Mailbox; saved: SavedMessage[] }> {
+    const n = this.norm(name);
+    const hint = this.store.boxHints.get(this.hintKey(n));
+    if (hint) {
+      const guess = new Mailbox(this.io, hint, this.mails);
+      const confirm = this.io.omapGetByKeys(this.listOid, [`m:${n}`]).then(
+        (got) => { const raw = got.get(`m:${n}`); return !!raw && (JSON.parse(raw.toString()) as MailboxInfo).id === hint.id; },
+        (e) => { if (isErrno(e, 'ENOENT')) return false; throw fromStoreError(e, 'open mailbox'); });
+      const stale = await guess.appendIfCurrent(messages, confirm);
+      if (!stale.stale) return { mailbox: guess, saved: stale.saved };
+      this.store.boxHints.delete(this.hintKey(n));
+    }
+    const mb = await this.mailbox(n);
+    return { mailbox: mb, saved: await mb.append(messages) };
   }
 
   /**

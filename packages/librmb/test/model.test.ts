@@ -39,6 +39,33 @@ test('concurrent appends from many writers: every UID unique and ascending, MESS
   expect((await inbox.counters()).messages).toBe(40);
 });
 
+test('appendTo with a stale mailbox hint (renamed, deleted, re-created by another front end) never saves into the wrong mailbox', async () => {
+  const other = await MailStore.open(cluster); // a second front end: its own caches
+  const mine = await store.user('dave');
+  await mine.createMailbox('Work');
+  const first = await mine.appendTo('Work', [{ data: msg('w1') }]); // now hinted
+  expect(first.saved[0].uid).toBe(1);
+  const theirs = await other.user('dave');
+  await theirs.renameMailbox('Work', 'Old');
+  await expect(mine.appendTo('Work', [{ data: msg('w2') }])).rejects.toBeInstanceOf(NotFound);
+  await theirs.createMailbox('Work');
+  const again = await mine.appendTo('Work', [{ data: msg('w3') }]);
+  const fresh = await theirs.mailbox('Work');
+  expect(again.mailbox.id).toBe(fresh.id);
+  expect((await fresh.counters()).messages).toBe(1);
+  expect((await (await theirs.mailbox('Old')).counters()).messages).toBe(1);
+  // hinted at the re-created Work; it moves away and another Work appears: the save follows the name
+  await theirs.renameMailbox('Work', 'Older');
+  const newest = await theirs.createMailbox('Work');
+  const last = await mine.appendTo('Work', [{ data: msg('w4') }]);
+  expect(last.mailbox.id).toBe(newest.id);
+  expect((await (await theirs.mailbox('Older')).counters()).messages).toBe(1);
+  expect((await (await theirs.mailbox('Work')).counters()).messages).toBe(1);
+  // the objects of the refused saves were removed: only w1, w3 and w4 remain
+  const objects = (await mine.io.list()).objects.filter((o) => o.oid.startsWith('m.'));
+  expect(objects.length).toBe(3);
+});
+
 test('store, copy, move and expunge keep flags, modseqs, the change log and object references right', async () => {
   const u = await store.user('dave');
   const inbox = await u.mailbox('INBOX');

@@ -61,8 +61,7 @@ export function toCrlf(b: Buffer): Buffer {
 export async function deliver(store: MailStore, username: string, envelopeFrom: string, rcpt: string, body: Buffer): Promise<{ uid: number }> {
   const trace = Buffer.from(`Return-Path: <${envelopeFrom}>\r\nDelivered-To: ${rcpt}\r\n`);
   const user = await store.user(username, true);
-  const inbox = await user.mailbox('INBOX');
-  const [saved] = await inbox.append([{ data: Buffer.concat([trace, body]) }]);
+  const { saved: [saved] } = await user.appendTo('INBOX', [{ data: Buffer.concat([trace, body]) }]);
   return { uid: saved.uid };
 }
 

@@ -77,7 +77,9 @@ class Client : public Napi::ObjectWrap<Client> {
       InstanceMethod("openPool", &Client::OpenPool),
       InstanceMethod("writeOp", &Client::WriteOpM),
       InstanceMethod("readOp", &Client::ReadOpM),
-      InstanceMethod("list", &Client::List),
+      InstanceMethod("listOpen", &Client::ListOpen),
+      InstanceMethod("listNext", &Client::ListNext),
+      InstanceMethod("listClose", &Client::ListClose),
       InstanceMethod("watch", &Client::Watch),
       InstanceMethod("unwatch", &Client::Unwatch),
       InstanceMethod("notify", &Client::Notify),
@@ -150,7 +152,9 @@ class Client : public Napi::ObjectWrap<Client> {
   Napi::Value OpenPool(const Napi::CallbackInfo& info);
   Napi::Value WriteOpM(const Napi::CallbackInfo& info);
   Napi::Value ReadOpM(const Napi::CallbackInfo& info);
-  Napi::Value List(const Napi::CallbackInfo& info);
+  Napi::Value ListOpen(const Napi::CallbackInfo& info);
+  Napi::Value ListNext(const Napi::CallbackInfo& info);
+  Napi::Value ListClose(const Napi::CallbackInfo& info);
   Napi::Value Watch(const Napi::CallbackInfo& info);
   Napi::Value Unwatch(const Napi::CallbackInfo& info);
   Napi::Value Notify(const Napi::CallbackInfo& info);
@@ -475,47 +479,33 @@ Napi::Value Client::ReadOpM(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// ---- listing: list(pool, ns, pos, skip, max) on the thread pool ----
-// A page ends at a placement-group hash position plus the number of entries already taken from
-// that position; RADOS lists each PG in a stable order, so this resumes where the page ended
-// (objects created or removed meanwhile may be seen or missed, as with any RADOS listing).
+// ---- listing: listOpen(pool, ns) -> handle; listNext(handle, max) on the thread pool ----
+// A listing keeps its own ioctx and rados_list_ctx_t between pages (RADOS cursors are not
+// portable through the C API); the JS side closes it at the end or after it sat idle.
+struct ListState {
+  rados_ioctx_t io = nullptr;
+  rados_list_ctx_t ctx = nullptr;
+  bool busy = false;
+};
+
 class ListWorker : public Napi::AsyncWorker {
  public:
-  ListWorker(Napi::Env env, Client* c, rados_ioctx_t base, std::string ns, uint32_t pos, uint32_t skip, uint32_t max)
-      : Napi::AsyncWorker(env), d(Napi::Promise::Deferred::New(env)), c(c), base(base), ns(std::move(ns)),
-        pos(pos), skip(skip), max(max) {}
+  ListWorker(Napi::Env env, ListState* st, uint32_t max)
+      : Napi::AsyncWorker(env), d(Napi::Promise::Deferred::New(env)), st(st), max(max) {}
   Napi::Promise::Deferred d;
   void Execute() override {
-    rados_ioctx_t io = nullptr;
-    r = rados_ioctx_create2(c->cluster, rados_ioctx_get_id(base), &io);
-    if (r < 0) return;
-    rados_ioctx_set_namespace(io, ns == "\x01" ? LIBRADOS_ALL_NSPACES : ns.c_str());
-    rados_list_ctx_t ctx = nullptr;
-    r = rados_nobjects_list_open(io, &ctx);
-    if (r < 0) { rados_ioctx_destroy(io); return; }
-    rados_nobjects_list_seek(ctx, pos);
-    uint32_t curPos = pos, taken = skip, toSkip = skip;
-    for (;;) {
+    while (objs.size() < max) {
       const char *entry = nullptr, *key = nullptr, *nspace = nullptr;
       size_t el = 0, kl = 0, nl = 0;
-      uint32_t before = rados_nobjects_list_get_pg_hash_position(ctx);
-      int n = rados_nobjects_list_next2(ctx, &entry, &key, &nspace, &el, &kl, &nl);
+      int n = rados_nobjects_list_next2(st->ctx, &entry, &key, &nspace, &el, &kl, &nl);
       if (n == -ENOENT) { end = true; break; }
       if (n < 0) { r = n; break; }
-      uint32_t at = rados_nobjects_list_get_pg_hash_position(ctx);
-      (void)before;
-      if (at != curPos) { curPos = at; taken = 0; toSkip = 0; }
-      if (toSkip > 0) { toSkip--; continue; }
-      taken++;
       objs.emplace_back(std::string(nspace ? nspace : "", nl), std::string(entry, el));
-      if (objs.size() >= max) { nextPos = curPos; nextSkip = taken; break; }
     }
-    rados_nobjects_list_close(ctx);
-    rados_ioctx_destroy(io);
-    r = r < 0 ? r : 0;
   }
   void OnOK() override {
     Napi::Env env = Env();
+    st->busy = false;
     if (r < 0) { d.Reject(ErrnoError(env, -r, "listing objects").Value()); return; }
     Napi::Object page = Napi::Object::New(env);
     Napi::Array a = Napi::Array::New(env, objs.size());
@@ -526,32 +516,54 @@ class ListWorker : public Napi::AsyncWorker {
       a.Set(i, o);
     }
     page.Set("objects", a);
-    if (!end) {
-      page.Set("pos", Napi::Number::New(env, nextPos));
-      page.Set("skip", Napi::Number::New(env, nextSkip));
-    }
+    page.Set("end", Napi::Boolean::New(env, end));
     d.Resolve(page);
   }
-  void OnError(const Napi::Error& e) override { d.Reject(e.Value()); }
-  Client* c;
-  rados_ioctx_t base;
-  std::string ns;
-  uint32_t pos, skip, max, nextPos = 0, nextSkip = 0;
+  void OnError(const Napi::Error& e) override { st->busy = false; d.Reject(e.Value()); }
+  ListState* st;
+  uint32_t max;
   bool end = false;
   int r = 0;
   std::vector<std::pair<std::string, std::string>> objs;
 };
 
-Napi::Value Client::List(const Napi::CallbackInfo& info) {
+Napi::Value Client::ListOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!connected) throw Napi::Error::New(env, "not connected");
   uint32_t i = info[0].As<Napi::Number>().Uint32Value();
   if (i >= pools.size()) throw Napi::Error::New(env, "bad pool handle");
-  auto* w = new ListWorker(env, this, pools[i], info[1].ToString().Utf8Value(), info[2].As<Napi::Number>().Uint32Value(),
-                           info[3].As<Napi::Number>().Uint32Value(), info[4].As<Napi::Number>().Uint32Value());
+  std::string ns = info[1].ToString().Utf8Value();
+  auto* st = new ListState();
+  int r = rados_ioctx_create2(cluster, rados_ioctx_get_id(pools[i]), &st->io);
+  if (r < 0) { delete st; throw ErrnoError(env, -r, "listing ioctx"); }
+  rados_ioctx_set_namespace(st->io, ns == "\x01" ? LIBRADOS_ALL_NSPACES : ns.c_str());
+  r = rados_nobjects_list_open(st->io, &st->ctx);
+  if (r < 0) { rados_ioctx_destroy(st->io); delete st; throw ErrnoError(env, -r, "opening a listing"); }
+  return Napi::External<ListState>::New(env, st);
+}
+
+Napi::Value Client::ListNext(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* st = info[0].As<Napi::External<ListState>>().Data();
+  if (!st->ctx) throw Napi::Error::New(env, "listing closed");
+  if (st->busy) throw Napi::Error::New(env, "listing page already in progress");
+  st->busy = true;
+  auto* w = new ListWorker(env, st, info[1].As<Napi::Number>().Uint32Value());
   auto promise = w->d.Promise();
   w->Queue();
   return promise;
+}
+
+Napi::Value Client::ListClose(const Napi::CallbackInfo& info) {
+  auto* st = info[0].As<Napi::External<ListState>>().Data();
+  if (st->busy) throw Napi::Error::New(info.Env(), "listing page in progress");
+  if (st->ctx) {
+    rados_nobjects_list_close(st->ctx);
+    rados_ioctx_destroy(st->io);
+    st->ctx = nullptr;
+    delete st;
+  }
+  return info.Env().Undefined();
 }
 
 // ---- watch/notify ----

@@ -31,12 +31,17 @@ export interface LibradosConfig {
  * blocking) and let deletes through, so EXPUNGE can free space. */
 const FULL_TRY = 64;
 
+/** How long an unfinished object listing stays open between pages, in ms. */
+const LIST_IDLE_MS = 5 * 60_000;
+
 interface NativeClient {
   connect(o: { name: string; conf?: string; sets: [string, string][] }): Promise<void>;
   openPool(name: string): Promise<number>;
   writeOp(pool: number, ns: string, oid: string, steps: unknown[], flags: number): Promise<number>;
   readOp(pool: number, ns: string, oid: string, steps: unknown[], flags: number): Promise<{ version: number; results: unknown[] }>;
-  list(pool: number, ns: string, pos: number, skip: number, max: number): Promise<{ objects: { namespace: string; oid: string }[]; pos?: number; skip?: number }>;
+  listOpen(pool: number, ns: string): object;
+  listNext(handle: object, max: number): Promise<{ objects: { namespace: string; oid: string }[]; end: boolean }>;
+  listClose(handle: object): void;
   watch(pool: number, ns: string, oid: string, cb: (err: number | null, payload?: Buffer, notifier?: string) => void, timeoutSec: number): Promise<object>;
   unwatch(handle: object): Promise<void>;
   notify(pool: number, ns: string, oid: string, payload: Buffer, timeoutMs: number): Promise<NotifyResult>;
@@ -89,6 +94,31 @@ export class LibradosCluster implements Cluster {
   readonly stats = new Stats();
   private readonly pools = new Map<string, Promise<number>>();
   readonly watches = new Map<string, SharedWatch>();
+  /** Open listings by cursor id; closed at their end, on close(), or after LIST_IDLE_MS idle. */
+  readonly listings = new Map<string, { handle: object; timer?: NodeJS.Timeout }>();
+  private nextListing = 1;
+
+  /** A listing handle for `cursor` (or a new one); the id to pass back as the next cursor. */
+  listing(pool: number, ns: string, cursor?: string): { id: string; handle: object } {
+    if (cursor) {
+      const l = this.listings.get(cursor);
+      if (!l) throw new InvalidArgument(`listing cursor ${cursor} expired or unknown (cursors live ${LIST_IDLE_MS / 1000} s in this process)`);
+      clearTimeout(l.timer);
+      return { id: cursor, handle: l.handle };
+    }
+    const id = `L${this.nextListing++}`;
+    const handle = this.native.listOpen(pool, ns);
+    this.listings.set(id, { handle });
+    return { id, handle };
+  }
+  /** Keep listing `id` for another page, or close it. */
+  listingDone(id: string, end: boolean): void {
+    const l = this.listings.get(id);
+    if (!l) return;
+    if (end) { this.listings.delete(id); this.native.listClose(l.handle); return; }
+    l.timer = setTimeout(() => this.listingDone(id, true), LIST_IDLE_MS);
+    l.timer.unref();
+  }
   private inflight = 0;
   private idle?: () => void;
   private closed = false;
@@ -155,6 +185,7 @@ export class LibradosCluster implements Cluster {
       if (w.handle) await this.native.unwatch(w.handle).catch(() => undefined);
     }
     this.watches.clear();
+    for (const id of [...this.listings.keys()]) this.listingDone(id, true);
     this.native.shutdown();
   }
 }
@@ -259,14 +290,25 @@ class LibradosIoCtx implements IoCtx {
   }
   omapRm(oid: string, keys: string[]): Promise<void> { return this.operate(oid, new WriteOp().omapRm(keys)); }
 
-  /** Cursor format: "<pg hash position>:<entries already taken at that position>". */
+  /**
+   * Objects of this namespace (or ALL_NAMESPACES). RADOS listing cursors cannot leave the C API,
+   * so the cursor names a listing kept open in this process (for LIST_IDLE_MS between pages).
+   * Objects created or removed during a listing may or may not be seen, as with any RADOS listing.
+   */
   async list(cursor?: string, max = 1000): Promise<ObjectListPage> {
-    const [pos, skip] = cursor ? cursor.split(':').map(Number) : [0, 0];
     this.c.stats.reads++;
     const pool = await this.c.poolHandle(this.pool);
     const ns = this.namespace === ALL_NAMESPACES ? '\u0001' : this.namespace;
-    const page = await this.c.track(() => this.c.native.list(pool, ns, pos, skip, max));
-    return { objects: page.objects, cursor: page.pos === undefined ? undefined : `${page.pos}:${page.skip}` };
+    const { id, handle } = this.c.listing(pool, ns, cursor);
+    let page;
+    try {
+      page = await this.c.track(() => this.c.native.listNext(handle, max));
+    } catch (e) {
+      this.c.listingDone(id, true);
+      throw e;
+    }
+    this.c.listingDone(id, page.end);
+    return { objects: page.objects, cursor: page.end ? undefined : id };
   }
 
   /**

@@ -4,7 +4,7 @@
  * (driven by watch/notify); EXPUNGE responses are held back while a command that uses sequence
  * numbers runs.
  */
-import type { IndexEntry, Mailbox } from '@rmb/librmb';
+import type { Counters, IndexEntry, Mailbox } from '@rmb/librmb';
 import { inSet, type SeqSet } from '../protocol/sequence.js';
 import { CommandError } from './errors.js';
 
@@ -26,16 +26,32 @@ export class SelectedView {
 
   constructor(readonly mailbox: Mailbox, readonly readOnly: boolean) {}
 
-  /** Load the index (SELECT): one compound read for up to 1000 messages. */
+  /**
+   * Load the index (SELECT): one compound read for up to 1000 messages, alongside the watch.
+   * A change between the two is caught by the caller's next look at the counters (see
+   * `checkCounters`). Notifications of changes this view already has (e.g. its own
+   * \Recent claim) are ignored.
+   */
   async load(onChange: () => void): Promise<void> {
-    const { counters, entries } = await this.mailbox.snapshot();
+    const [{ counters, entries }, w] = await Promise.all([
+      this.mailbox.snapshot(),
+      this.mailbox.watch((modseq) => {
+        if (modseq !== undefined && modseq <= this.modseq) return;
+        this.dirty = true;
+        onChange();
+      }),
+    ]);
+    this.unwatch = () => w.unwatch();
     for (const e of entries) { this.uids.push(e.uid); this.entries.set(e.uid, e); }
     this.modseq = counters.highestModseq;
     this.uidnext = counters.uidnext;
     this.uidvalidity = counters.uidvalidity;
     this.announcedExists = this.uids.length;
-    const w = await this.mailbox.watch(() => { this.dirty = true; onChange(); });
-    this.unwatch = () => w.unwatch();
+  }
+
+  /** Mark the view for refresh when `c` (read after load) shows changes it does not have. */
+  checkCounters(c: Counters): void {
+    if (c.highestModseq !== this.modseq || c.uidnext !== this.uidnext) this.dirty = true;
   }
 
   async close(): Promise<void> { await this.unwatch?.(); }

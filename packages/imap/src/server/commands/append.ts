@@ -35,8 +35,7 @@ export const append: CommandSpec = {
     const msg = args[i];
     if (!msg || msg.type !== 'string' || i !== args.length - 1) throw bad('Invalid APPEND arguments');
     if (!msg.value.length) throw no(null, "Can't save a zero byte message.");
-    const mb = await session.user!.mailbox(name);
-    const [saved] = await mb.append([{ data: msg.value, flags: flags.filter((f) => f !== '\\Recent'), internalDate: date }]);
+    const { mailbox: mb, saved: [saved] } = await session.user!.appendTo(name, [{ data: msg.value, flags: flags.filter((f) => f !== '\\Recent'), internalDate: date }]);
     const sel = session.selected;
     await session.sendUpdates(!!sel && sel.mailbox.id === mb.id);
     session.write(`${tag} OK [APPENDUID ${saved.uidvalidity} ${saved.uid}] Append completed.\r\n`);

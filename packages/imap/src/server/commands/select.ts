@@ -13,7 +13,11 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
   const mb = await session.user!.mailbox(name);
   const view = new SelectedView(mb, readOnly);
   await view.load(() => session.onMailboxChange());
-  if (!readOnly) view.recentFrom = await mb.claimRecent();
+  if (!readOnly) {
+    const r = await mb.claimRecent();
+    view.recentFrom = r.from;
+    view.checkCounters(r.counters);
+  } else view.checkCounters(await mb.counters());
   await session.select(view);
   const keywords = new Set<string>();
   for (const e of view.entries.values()) for (const f of e.flags) if (!f.startsWith('\\')) keywords.add(f);
