@@ -53,7 +53,7 @@ export class MailObjects {
 
   /** Write a prepared mail object in one compound op (exclusive create). */
   async write(p: PreparedMail): Promise<void> {
-    const op = new WriteOp().create(true).writeFull(p.data)
+    const op = new WriteOp().refuseWhenFull().create(true).writeFull(p.data)
       .setXattr('rmb.meta', JSON.stringify(p.meta))
       .setXattr('rmb.origin', JSON.stringify(p.origin))
       .setXattr('rmb.rc', '1');

@@ -2,8 +2,9 @@
  * LMTP delivery (RFC 2033) with `smtp-server` in LMTP mode. After DATA there is one reply per
  * accepted recipient, and `250` is sent only once that recipient's mail object and index entry
  * are durable. Unknown user: 550 5.1.1 at RCPT. Too big: 552 5.3.4. Store failure: 451 4.3.0.
- * Store full / over quota: 452 (temporary) per recipient.
+ * Store full: 452 4.3.1; user over quota: 452 4.2.2 (temporary, per recipient).
  */
+import { allowExplicitEnhancedCodes } from './enhanced.js';
 import type { Server } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { type MailStore, QuotaExceeded, NotFound } from '@rmb/librmb';
@@ -67,6 +68,7 @@ export async function deliver(store: MailStore, username: string, envelopeFrom: 
 
 /** Create the LMTP server (call `.listen(port, host)`). */
 export function createLmtpServer(o: LmtpOptions): SMTPServer & Server {
+  allowExplicitEnhancedCodes();
   const server = new SMTPServer({
     lmtp: true,
     name: o.serverName,
@@ -107,7 +109,11 @@ export function createLmtpServer(o: LmtpOptions): SMTPServer & Server {
             return `<${r.address}> Saved as UID ${res.uid}`;
           } catch (e) {
             o.log.warn({ err: e, rcpt: r.address }, 'delivery failed');
-            if (e instanceof QuotaExceeded) return smtpError(452, `<${r.address}> Mailbox full or storage full, try again later`);
+            if (e instanceof QuotaExceeded) {
+              return e.storeFull
+                ? smtpError(452, `4.3.1 <${r.address}> Mail system full, try again later`)
+                : smtpError(452, `4.2.2 <${r.address}> Mailbox full`);
+            }
             if (e instanceof NotFound) return smtpError(550, `<${r.address}> User unknown`);
             return smtpError(451, `<${r.address}> Temporary storage failure, try again later`);
           }

@@ -83,6 +83,7 @@ class Client : public Napi::ObjectWrap<Client> {
       InstanceMethod("watch", &Client::Watch),
       InstanceMethod("unwatch", &Client::Unwatch),
       InstanceMethod("notify", &Client::Notify),
+      InstanceMethod("monCommand", &Client::MonCommand),
       InstanceMethod("shutdown", &Client::Shutdown),
     });
   }
@@ -158,6 +159,7 @@ class Client : public Napi::ObjectWrap<Client> {
   Napi::Value Watch(const Napi::CallbackInfo& info);
   Napi::Value Unwatch(const Napi::CallbackInfo& info);
   Napi::Value Notify(const Napi::CallbackInfo& info);
+  Napi::Value MonCommand(const Napi::CallbackInfo& info);
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
 };
 
@@ -720,6 +722,39 @@ Napi::Value Client::Notify(const Napi::CallbackInfo& info) {
   if (!Arm(env, p)) { delete p; return promise; }
   int r = rados_aio_notify(io, oid.c_str(), p->comp, payload.data(), int(payload.size()), timeoutMs, &p->reply, &p->replyLen);
   if (r < 0) { Disarm(env, p, r); delete p; }
+  return promise;
+}
+
+// ---- monCommand(json) -> Promise<string>: one monitor command (rados_mon_command) ----
+class MonCommandWorker : public Napi::AsyncWorker {
+ public:
+  MonCommandWorker(Napi::Env env, rados_t cl, std::string cmd)
+      : Napi::AsyncWorker(env), d(Napi::Promise::Deferred::New(env)), cl(cl), cmd(std::move(cmd)) {}
+  Napi::Promise::Deferred d;
+  void Execute() override {
+    const char* cmds[1] = {cmd.c_str()};
+    char *outbuf = nullptr, *outs = nullptr;
+    size_t outlen = 0, outslen = 0;
+    r = rados_mon_command(cl, cmds, 1, "", 0, &outbuf, &outlen, &outs, &outslen);
+    if (outbuf) { out.assign(outbuf, outlen); rados_buffer_free(outbuf); }
+    if (outs) { status.assign(outs, outslen); rados_buffer_free(outs); }
+  }
+  void OnOK() override {
+    if (r < 0) { d.Reject(ErrnoError(Env(), -r, "mon command " + cmd + ": " + status).Value()); return; }
+    d.Resolve(Napi::String::New(Env(), out));
+  }
+  void OnError(const Napi::Error& e) override { d.Reject(e.Value()); }
+  rados_t cl;
+  std::string cmd, out, status;
+  int r = 0;
+};
+
+Napi::Value Client::MonCommand(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!connected) throw Napi::Error::New(env, "not connected");
+  auto* w = new MonCommandWorker(env, cluster, info[0].ToString().Utf8Value());
+  auto promise = w->d.Promise();
+  w->Queue();
   return promise;
 }
 

@@ -42,6 +42,14 @@ export type WriteStep =
  */
 export class WriteOp {
   readonly steps: WriteStep[] = [];
+  /** Set by refuseWhenFull(). */
+  addsData = false;
+  /**
+   * Mark the op as adding new data (a new mail): while the cluster is flagged full it fails at
+   * once with ENOSPC, without being sent. Other writes (flag changes, expunges, deletes) may
+   * still use the space the cluster keeps in reserve above its full ratio.
+   */
+  refuseWhenFull(): this { this.addsData = true; return this; }
   /** Fail with ENOENT unless the object exists. */
   assertExists(): this { this.steps.push({ op: 'assertExists' }); return this; }
   /** Create the object; with `exclusive`, fail with EEXIST if it exists. */

@@ -10,7 +10,7 @@ import {
   type ObjectStat, type OmapListOptions, type OmapPage, type OpStats, ReadOp, type ReadResult, type ReadStep,
   type WatchHandle, WriteOp, type WriteStep,
 } from './contract.js';
-import { InvalidArgument, NoData, RadosError, errorFromErrno } from './errors.js';
+import { InvalidArgument, NoData, NoSpace, RadosError, errorFromErrno } from './errors.js';
 
 /** How to reach a Ceph cluster. */
 export interface LibradosConfig {
@@ -25,6 +25,8 @@ export interface LibradosConfig {
   opTimeoutMs?: number;
   /** Seconds a watch survives a lost connection before the OSD drops it (default 30). */
   watchTimeoutSec?: number;
+  /** How often to ask the monitors which pools are flagged full, in ms (default 5000; 0: never). */
+  fullCheckIntervalMs?: number;
 }
 
 /** LIBRADOS_OPERATION_FULL_TRY: on a full cluster, fail writes at once with ENOSPC (instead of
@@ -45,6 +47,7 @@ interface NativeClient {
   watch(pool: number, ns: string, oid: string, cb: (err: number | null, payload?: Buffer, notifier?: string) => void, timeoutSec: number): Promise<object>;
   unwatch(handle: object): Promise<void>;
   notify(pool: number, ns: string, oid: string, payload: Buffer, timeoutMs: number): Promise<NotifyResult>;
+  monCommand(json: string): Promise<string>;
   shutdown(): void;
 }
 interface NativeModule { RadosClient: new () => NativeClient; ALL_NSPACES: string }
@@ -119,11 +122,36 @@ export class LibradosCluster implements Cluster {
     l.timer = setTimeout(() => this.listingDone(id, true), LIST_IDLE_MS);
     l.timer.unref();
   }
-  private inflight = 0;
-  private idle?: () => void;
+  /** Native calls in flight: close() waits for every one before shutting librados down. */
+  private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
+  /** Pools the monitors flag full (FLAG_FULL or FLAG_FULL_QUOTA), as of the last check. */
+  readonly fullPools = new Set<string>();
+  private fullTimer?: NodeJS.Timeout;
 
   private constructor(readonly native: NativeClient, readonly cfg: LibradosConfig) {}
+
+  /**
+   * Ask the monitors which pools are full (`osd pool ls detail`). Writes marked
+   * refuseWhenFull() to such a pool fail at once with ENOSPC: without this a write to a full
+   * pool waits in librados until the op timeout. Errors are ignored (the next check retries).
+   */
+  async checkFull(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const out = await this.hold(this.native.monCommand(JSON.stringify({ prefix: 'osd pool ls', detail: 'detail', format: 'json' })));
+      const pools = JSON.parse(out) as { pool_name: string; flags_names: string }[];
+      this.fullPools.clear();
+      for (const p of pools) if (p.flags_names.split(',').some((f) => f === 'full' || f === 'full_quota')) this.fullPools.add(p.pool_name);
+    } catch { /* monitors unreachable: keep the last state */ }
+  }
+
+  private scheduleFullCheck(): void {
+    const ms = this.cfg.fullCheckIntervalMs ?? 5000;
+    if (!ms || this.closed) return;
+    this.fullTimer = setTimeout(() => { void this.checkFull().finally(() => this.scheduleFullCheck()); }, ms);
+    this.fullTimer.unref();
+  }
 
   /**
    * Connect: read ceph.conf, authenticate as `client`, set the op timeouts.
@@ -144,7 +172,12 @@ export class LibradosCluster implements Cluster {
       throw new Error(`cannot connect to Ceph (conf ${cfg.conf ?? process.env.CEPH_CONF ?? 'default search'}, ` +
         `client ${cfg.client ?? 'client.admin'}): ${(e as Error).message}`);
     }
-    return new LibradosCluster(native, cfg);
+    const cluster = new LibradosCluster(native, cfg);
+    if ((cfg.fullCheckIntervalMs ?? 5000) > 0) {
+      await cluster.checkFull();
+      cluster.scheduleFullCheck();
+    }
+    return cluster;
   }
 
   /** The addon's handle of `pool`; throws ObjectNotFound (ENOENT) when the pool does not exist. */
@@ -166,25 +199,40 @@ export class LibradosCluster implements Cluster {
   /** Run `fn` counted as in flight, so close() can wait for it; errors become typed. */
   async track<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new InvalidArgument('cluster connection closed');
-    this.inflight++;
     try {
-      return await fn();
+      return await this.hold(fn());
     } catch (e) {
       throw typed(e);
-    } finally {
-      if (--this.inflight === 0) this.idle?.();
     }
+  }
+
+  /** Count `p` as in flight until it settles. */
+  private hold<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    p.then(() => this.pending.delete(p), () => this.pending.delete(p));
+    return p;
+  }
+
+  /** Remove a native watch (errors ignored: the watch may already be gone). */
+  unwatchNative(handle: object): Promise<void> {
+    return this.hold(this.native.unwatch(handle)).catch(() => undefined);
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.inflight) await new Promise<void>((r) => { this.idle = r; });
-    for (const w of this.watches.values()) {
+    clearTimeout(this.fullTimer);
+    await this.drain();
+    for (const w of [...this.watches.values()]) {
       await w.ready.catch(() => undefined);
-      if (w.handle) await this.native.unwatch(w.handle).catch(() => undefined);
+      if (w.handle) await this.unwatchNative(w.handle);
     }
     this.watches.clear();
+    await this.drain();
     for (const id of [...this.listings.keys()]) this.listingDone(id, true);
     this.native.shutdown();
   }
@@ -225,6 +273,7 @@ class LibradosIoCtx implements IoCtx {
   async operate(oid: string, op: WriteOp): Promise<void> {
     this.check(oid);
     const steps = nativeWriteSteps(op.steps);
+    if (op.addsData && this.c.fullPools.has(this.pool)) throw new NoSpace(`pool ${this.pool} is full (new data refused)`);
     this.c.stats.writes++;
     const pool = await this.c.poolHandle(this.pool);
     await this.c.track(() => this.c.native.writeOp(pool, this.namespace, oid, steps, FULL_TRY));
@@ -341,13 +390,15 @@ class LibradosIoCtx implements IoCtx {
         if (sw.callbacks.size || this.c.watches.get(key) !== sw) return;
         this.c.watches.delete(key);
         await sw.ready.catch(() => undefined);
-        if (sw.handle) await this.c.native.unwatch(sw.handle).catch(() => undefined);
+        if (sw.handle) await this.c.unwatchNative(sw.handle);
       },
     };
   }
 
   private async establish(oid: string, w: SharedWatch, key: string): Promise<void> {
     const pool = await this.c.poolHandle(this.pool);
+    // a watch is a write to the OSD: on a full pool librados would hold it until the timeout
+    if (this.c.fullPools.has(this.pool)) throw new NoSpace(`pool ${this.pool} is full (watch refused)`);
     this.c.stats.writes++;
     w.handle = await this.c.track(() => this.c.native.watch(pool, this.namespace, oid, (err, payload, notifier) => {
       if (err === null) {
@@ -361,7 +412,7 @@ class LibradosIoCtx implements IoCtx {
   private async rewatch(oid: string, w: SharedWatch, key: string): Promise<void> {
     const old = w.handle;
     w.handle = undefined;
-    if (old) await this.c.native.unwatch(old).catch(() => undefined);
+    if (old) await this.c.unwatchNative(old);
     for (let attempt = 0; this.c.watches.get(key) === w; attempt++) {
       try {
         w.ready = this.establish(oid, w, key);

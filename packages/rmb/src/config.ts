@@ -12,17 +12,18 @@ export interface Config {
   /**
    * Where mail lives: `embedded` (LMDB under dataDir/store or `path`), `memory` (tests) or
    * `librados` (a Ceph cluster: `ceph.conf` path, client name, optional keyring, and the
-   * timeout of every RADOS operation in ms). `pool` must exist on Ceph.
+   * timeout of every RADOS operation in ms, how often to ask the monitors whether the pool is
+   * full in ms). `pool` must exist on Ceph.
    */
   store: {
     backend: 'embedded' | 'memory' | 'librados'; path?: string; pool: string;
     /** RADOS namespace prefix of this store inside the pool (several stores can share one). */
     namespace: string;
-    ceph: { conf?: string; client: string; keyring?: string; opTimeoutMs: number };
+    ceph: { conf?: string; client: string; keyring?: string; opTimeoutMs: number; fullCheckIntervalMs: number };
   };
   imap: {
     host: string; port: number; tlsPort: number | null;
-    maxLineBytes: number; maxLiteralBytes: number; preAuthTimeoutMs: number; authTimeoutMs: number; maxAuthFailures: number;
+    maxLineBytes: number; maxLiteralBytes: number; preAuthTimeoutMs: number; authTimeoutMs: number; maxAuthFailures: number; idlePollMs: number;
   };
   lmtp: { host: string; port: number | null; maxMessageBytes: number; maxClients: number };
   tls: { cert?: string; key?: string };
@@ -37,10 +38,10 @@ export interface Config {
 
 export const DEFAULTS: Config = {
   dataDir: './data',
-  store: { backend: 'embedded', pool: 'mail', namespace: '', ceph: { client: 'client.admin', opTimeoutMs: 10_000 } },
+  store: { backend: 'embedded', pool: 'mail', namespace: '', ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 } },
   imap: {
     host: '127.0.0.1', port: 1143, tlsPort: 1993,
-    maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3,
+    maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3, idlePollMs: 30_000,
   },
   lmtp: { host: '127.0.0.1', port: 2424, maxMessageBytes: 64 * 1024 * 1024, maxClients: 100 },
   tls: {},

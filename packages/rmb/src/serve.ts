@@ -55,7 +55,7 @@ async function openCluster(cfg: Config): Promise<Cluster> {
     switch (s.backend) {
       case 'memory': return await connect({ backend: 'memory' });
       case 'librados':
-        return await connect({ backend: 'librados', conf: s.ceph.conf, client: s.ceph.client, keyring: s.ceph.keyring, opTimeoutMs: s.ceph.opTimeoutMs });
+        return await connect({ backend: 'librados', conf: s.ceph.conf, client: s.ceph.client, keyring: s.ceph.keyring, opTimeoutMs: s.ceph.opTimeoutMs, fullCheckIntervalMs: s.ceph.fullCheckIntervalMs });
       default: return await connect({ backend: 'embedded', path: s.path ?? join(cfg.dataDir, 'store') });
     }
   } catch (e) {

@@ -8,6 +8,9 @@ import type { Counters, IndexEntry, Mailbox } from '@rmb/librmb';
 import { inSet, type SeqSet } from '../protocol/sequence.js';
 import { CommandError } from './errors.js';
 
+/** How often a view without a watch tries to watch again, in ms. */
+const WATCH_RETRY_MS = 30_000;
+
 export class SelectedView {
   /** UIDs in sequence order (index = seq - 1). */
   uids: number[] = [];
@@ -33,15 +36,8 @@ export class SelectedView {
    * \Recent claim) are ignored.
    */
   async load(onChange: () => void): Promise<void> {
-    const [{ counters, entries }, w] = await Promise.all([
-      this.mailbox.snapshot(),
-      this.mailbox.watch((modseq) => {
-        if (modseq !== undefined && modseq <= this.modseq) return;
-        this.dirty = true;
-        onChange();
-      }),
-    ]);
-    this.unwatch = () => w.unwatch();
+    this.onChange = onChange;
+    const [{ counters, entries }] = await Promise.all([this.mailbox.snapshot(), this.startWatch()]);
     for (const e of entries) { this.uids.push(e.uid); this.entries.set(e.uid, e); }
     this.modseq = counters.highestModseq;
     this.uidnext = counters.uidnext;
@@ -49,12 +45,41 @@ export class SelectedView {
     this.announcedExists = this.uids.length;
   }
 
+  private onChange: () => void = () => undefined;
+  /** When the last watch attempt failed (ms since epoch), or 0 while watching. */
+  private watchFailedAt = 0;
+
+  /**
+   * Watch the index. A failure (e.g. a full or unreachable cluster) does not fail SELECT: the
+   * view then refreshes on every command and IDLE polls (`watching` is false), and the watch is
+   * tried again at most every WATCH_RETRY_MS.
+   */
+  private async startWatch(): Promise<void> {
+    try {
+      const w = await this.mailbox.watch((modseq) => {
+        if (modseq !== undefined && modseq <= this.modseq) return;
+        this.dirty = true;
+        this.onChange();
+      });
+      if (this.closed) { await w.unwatch(); return; }
+      this.unwatch = () => w.unwatch();
+      this.watchFailedAt = 0;
+    } catch {
+      this.watchFailedAt = Date.now();
+      this.dirty = true;
+    }
+  }
+
+  /** False while the view has no watch: changes are then only seen by polling. */
+  get watching(): boolean { return this.watchFailedAt === 0; }
+
   /** Mark the view for refresh when `c` (read after load) shows changes it does not have. */
   checkCounters(c: Counters): void {
     if (c.highestModseq !== this.modseq || c.uidnext !== this.uidnext) this.dirty = true;
   }
 
-  async close(): Promise<void> { await this.unwatch?.(); }
+  private closed = false;
+  async close(): Promise<void> { this.closed = true; await this.unwatch?.(); }
 
   get exists(): number { return this.uids.length; }
   get recentCount(): number { return this.uids.filter((u) => u >= this.recentFrom).length; }
@@ -67,7 +92,11 @@ export class SelectedView {
 
   /** Read the change log since our modseq and stage the updates. */
   async refresh(): Promise<void> {
-    this.dirty = false;
+    this.dirty = !this.watching;
+    if (!this.watching && Date.now() - this.watchFailedAt > WATCH_RETRY_MS) {
+      this.watchFailedAt = Date.now();
+      void this.startWatch();
+    }
     const { counters, log } = await this.mailbox.changesSince(this.modseq);
     if (!log.length && counters.uidnext === this.uidnext) { this.modseq = Math.max(this.modseq, counters.highestModseq); return; }
     const flagUids = new Set<number>();

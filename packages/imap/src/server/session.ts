@@ -35,6 +35,8 @@ export interface ImapLimits {
   authTimeoutMs: number;
   /** Failed authentications before the connection is closed. */
   maxAuthFailures: number;
+  /** How often IDLE looks at the mailbox when it cannot watch it (cluster trouble), ms. */
+  idlePollMs: number;
 }
 
 /** Everything a session needs from the server. */
