@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# A throwaway Dovecot (Debian's dovecot-imapd + dovecot-lmtpd) as the reference server for
+# benchmarks and differential tests: its own config, users, mail (sdbox) and sockets under DIR,
+# listening on 127.0.0.1 only, IMAP without TLS and LMTP over TCP.
+#
+#   scripts/dovecot-local.sh start DIR [USER:PASSWORD ...]   (default user: bench:bench)
+#       prints the environment a caller evals: DOVECOT_IMAP_PORT, DOVECOT_LMTP_PORT, DOVECOT_DIR
+#   scripts/dovecot-local.sh stop DIR
+# DIR and its parents must be traversable by the users dovecot and nobody (mode 755).
+set -euo pipefail
+
+die() { echo "dovecot-local: $*" >&2; exit 1; }
+
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 30000))
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "$p"; return; }
+  done
+  die "no free port"
+}
+
+cmd_start() {
+  local dir=${1:-}; shift || true
+  [ -n "$dir" ] || die "usage: start DIR [USER:PASSWORD ...]"
+  command -v dovecot >/dev/null || die "dovecot not found (Debian: apt-get install dovecot-imapd dovecot-lmtpd)"
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  [ -e "$dir/dovecot.conf" ] && die "$dir already holds a Dovecot (stop it first)"
+  mkdir -p "$dir/run" "$dir/home" "$dir/log"
+  # dovecot's auth and login processes run as other users: the tree must be traversable
+  chmod 755 "$dir" "$dir/run" "$dir/log"
+  local users=("$@")
+  [ ${#users[@]} -gt 0 ] || users=("bench:bench")
+  : >"$dir/passwd"
+  for u in "${users[@]}"; do echo "${u%%:*}:{PLAIN}${u#*:}::::::" >>"$dir/passwd"; done
+  chmod 644 "$dir/passwd"
+  local imap lmtp uid gid
+  imap=$(free_port); lmtp=$(free_port)
+  # mail is stored as an unprivileged user (Dovecot refuses uid 0 for mail access)
+  if [ "$(id -u)" = 0 ]; then uid=$(id -u nobody); gid=$(id -g nobody); chown "$uid:$gid" "$dir/home"
+  else uid=$(id -u); gid=$(id -g); fi
+  cat >"$dir/dovecot.conf" <<EOF
+base_dir = $dir/run
+state_dir = $dir/run
+log_path = $dir/log/dovecot.log
+protocols = imap lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = sdbox:~/mail
+mail_privileged_group =
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n $dir/passwd
+}
+userdb {
+  driver = static
+  args = uid=$uid gid=$gid home=$dir/home/%n
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $imap
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $lmtp
+  }
+  unix_listener lmtp {
+    mode = 0600
+  }
+}
+service auth {
+  unix_listener auth-userdb {
+    mode = 0666
+  }
+}
+protocol lmtp {
+  postmaster_address = postmaster@localhost
+}
+EOF
+  dovecot -c "$dir/dovecot.conf" || die "dovecot did not start (see $dir/log/dovecot.log)"
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$imap") 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "$imap" >"$dir/imap.port"
+  echo "$lmtp" >"$dir/lmtp.port"
+  echo "export DOVECOT_DIR='$dir'"
+  echo "export DOVECOT_IMAP_PORT=$imap"
+  echo "export DOVECOT_LMTP_PORT=$lmtp"
+}
+
+cmd_stop() {
+  local dir=${1:-}
+  [ -n "$dir" ] || die "usage: stop DIR"
+  [ -d "$dir" ] || return 0
+  dir=$(cd "$dir" && pwd)
+  [ -f "$dir/dovecot.conf" ] || die "$dir is not a Dovecot made by this script"
+  dovecot -c "$dir/dovecot.conf" stop 2>/dev/null || true
+  local pid
+  pid=$(cat "$dir/run/master.pid" 2>/dev/null || true)
+  for _ in $(seq 1 50); do
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] || break
+    sleep 0.1
+  done
+  rm -rf "$dir"
+}
+
+case ${1:-} in
+  start) shift; cmd_start "$@" ;;
+  stop) shift; cmd_stop "$@" ;;
+  *) sed -n '2,9p' "$0" >&2; exit 2 ;;
+esac
