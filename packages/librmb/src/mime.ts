@@ -84,14 +84,46 @@ export interface MessageMeta {
 
 interface HeaderField { name: string; value: string }
 
+/**
+ * What the parser reads: a whole message (a Buffer) or a sparse record of a streamed one
+ * (mime-stream.ts) that keeps header blocks and delimiter lines and counts the rest.
+ */
+export interface MessageSource {
+  /** Size of the message in bytes. */
+  readonly length: number;
+  /** Byte at offset `i` (undefined past the end). */
+  at(i: number): number | undefined;
+  /** First offset >= `from` where `pat` starts, or -1. */
+  indexOf(pat: Buffer, from: number): number;
+  /** Bytes [s, e). */
+  slice(s: number, e: number): Buffer;
+  /** Number of LF bytes in [s, e). */
+  lfCount(s: number, e: number): number;
+}
+
+/** A whole message in memory as a MessageSource. */
+export function bufferSource(buf: Buffer): MessageSource {
+  return {
+    length: buf.length,
+    at: (i) => buf[i],
+    indexOf: (pat, from) => buf.indexOf(pat, from),
+    slice: (s, e) => buf.subarray(s, e),
+    lfCount: (s, e) => {
+      let n = 0;
+      for (let i = buf.indexOf(0x0a, s); i >= 0 && i < e; i = buf.indexOf(0x0a, i + 1)) n++;
+      return n;
+    },
+  };
+}
+
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const LFLF = Buffer.from('\n\n');
 
 /** Find the end of the header block starting at `start`: returns [headerEnd, bodyStart]. */
-function headerBounds(buf: Buffer, start: number, end: number): [number, number] {
+function headerBounds(buf: MessageSource, start: number, end: number): [number, number] {
   if (start >= end) return [end, end];
-  if (buf[start] === 0x0a) return [start, start + 1];
-  if (buf[start] === 0x0d && buf[start + 1] === 0x0a) return [start, start + 2];
+  if (buf.at(start) === 0x0a) return [start, start + 1];
+  if (buf.at(start) === 0x0d && buf.at(start + 1) === 0x0a) return [start, start + 2];
   const a = buf.indexOf(CRLFCRLF, start);
   const b = buf.indexOf(LFLF, start);
   const ca = a >= 0 && a + 4 <= end ? a : -1;
@@ -179,15 +211,14 @@ export function decodeWords(s: string): string {
   try { return libmime.decodeWords(s); } catch { return s; }
 }
 
-function countLines(buf: Buffer, start: number, end: number): number {
-  let n = 0;
-  for (let i = buf.indexOf(0x0a, start); i >= 0 && i < end; i = buf.indexOf(0x0a, i + 1)) n++;
-  if (end > start && buf[end - 1] !== 0x0a) n++;
+function countLines(buf: MessageSource, start: number, end: number): number {
+  let n = end > start ? buf.lfCount(start, end) : 0;
+  if (end > start && buf.at(end - 1) !== 0x0a) n++;
   return n;
 }
 
 /** Locate the delimiter lines of `boundary` in [start, end): child part ranges. */
-function splitMultipart(buf: Buffer, start: number, end: number, boundary: string): [number, number][] {
+function splitMultipart(buf: MessageSource, start: number, end: number, boundary: string): [number, number][] {
   const delim = Buffer.from(`--${boundary}`, 'binary');
   const parts: [number, number][] = [];
   let partStart = -1;
@@ -195,18 +226,18 @@ function splitMultipart(buf: Buffer, start: number, end: number, boundary: strin
   while (pos < end) {
     const i = buf.indexOf(delim, pos);
     if (i < 0 || i + delim.length > end) break;
-    const atLineStart = i === start || buf[i - 1] === 0x0a;
+    const atLineStart = i === start || buf.at(i - 1) === 0x0a;
     let j = i + delim.length;
-    const close = buf[j] === 0x2d && buf[j + 1] === 0x2d;
+    const close = buf.at(j) === 0x2d && buf.at(j + 1) === 0x2d;
     if (close) j += 2;
     let k = j;
-    while (k < end && (buf[k] === 0x20 || buf[k] === 0x09 || buf[k] === 0x0d)) k++;
-    const lineOk = k >= end || buf[k] === 0x0a;
+    for (let c = buf.at(k); k < end && (c === 0x20 || c === 0x09 || c === 0x0d); c = buf.at(++k));
+    const lineOk = k >= end || buf.at(k) === 0x0a;
     if (!atLineStart || !lineOk) { pos = i + 1; continue; }
     if (partStart >= 0) {
       let pEnd = i;
-      if (pEnd > partStart && buf[pEnd - 1] === 0x0a) pEnd--;
-      if (pEnd > partStart && buf[pEnd - 1] === 0x0d) pEnd--;
+      if (pEnd > partStart && buf.at(pEnd - 1) === 0x0a) pEnd--;
+      if (pEnd > partStart && buf.at(pEnd - 1) === 0x0d) pEnd--;
       parts.push([partStart, Math.max(partStart, pEnd)]);
     }
     if (close) return parts;
@@ -217,9 +248,9 @@ function splitMultipart(buf: Buffer, start: number, end: number, boundary: strin
   return parts;
 }
 
-function parsePart(buf: Buffer, start: number, end: number, defaultType: string, depth: number): { part: MimePart; fields: HeaderField[] } {
+function parsePart(buf: MessageSource, start: number, end: number, defaultType: string, depth: number): { part: MimePart; fields: HeaderField[] } {
   const [hEnd, bodyStart] = headerBounds(buf, start, end);
-  const fields = parseHeaderFields(buf.subarray(start, hEnd));
+  const fields = parseHeaderFields(buf.slice(start, hEnd));
   const ctRaw = first(fields, 'content-type');
   let type = defaultType.split('/')[0];
   let subtype = defaultType.split('/')[1];
@@ -275,6 +306,11 @@ function joinAddresses(v: string | null): string {
 
 /** Parse a whole message. Never throws; `buf` is the exact stored bytes. */
 export function parseMessage(buf: Buffer): MessageMeta {
+  return parseSource(bufferSource(buf));
+}
+
+/** Parse a message from any MessageSource (a Buffer, or a streamed message's sparse record). */
+export function parseSource(buf: MessageSource): MessageMeta {
   const { part, fields } = parsePart(buf, 0, buf.length, 'text/plain', 0);
   const dateRaw = first(fields, 'date');
   const date = dateRaw ? Date.parse(dateRaw.replace(/\s*\([^)]*\)\s*$/, '')) : NaN;

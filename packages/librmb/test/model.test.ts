@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type Cluster } from '@rmb/rados';
-import { MailStore, NotFound, AlreadyExists, NotAllowed, findPart, parseMessage } from '../src/index.js';
+import { MailStore, NotFound, AlreadyExists, NotAllowed, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
 
 const msg = (subject: string, body = 'hello\r\n') => Buffer.from(`From: A <a@example.org>\r\nTo: b@example.org\r\nSubject: ${subject}\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n${body}`);
 
@@ -147,4 +147,44 @@ test('MIME: part offsets address the exact bytes of every corpus message part; p
   expect(m.subarray(p2.headerStart, p2.bodyEnd).toString()).toBe('\r\nsecond');
   expect(m.subarray(p2.bodyStart, p2.bodyEnd).toString()).toBe('second');
   expect(findPart(meta.root, [3])).toBeNull();
+});
+
+test('MIME streamed: the scanner\'s sparse record parses to exactly the whole-message result for every corpus message', () => {
+  const dir = join(process.cwd(), '..', 'shared', 'corpus');
+  const files = readdirSync(process.env.RMB_CORPUS ?? dir, { recursive: true }).map(String).filter((f) => f.endsWith('.eml'));
+  expect(files.length).toBeGreaterThan(1000);
+  let seed = 7;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed; };
+  const synthetic = [
+    Buffer.from('Subject: no body'),
+    Buffer.from('Content-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\n\r\nx\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--b--\r\nepilogue'),
+    Buffer.from('Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: one\n\nhi\n--d\n\nSubject: two\n\n-- \nsig\n--d--\n'),
+  ];
+  const all = [...files.map((f) => readFileSync(join(process.env.RMB_CORPUS ?? dir, f))), ...synthetic];
+  for (const data of all) {
+    const sc = new MessageScanner();
+    for (let pos = 0; pos < data.length;) {
+      const n = 1 + (rnd() % 700);
+      sc.push(data.subarray(pos, pos + n));
+      pos += n;
+    }
+    expect(parseSource(sc.finish())).toEqual(parseMessage(data));
+  }
+});
+
+test('MIME streamed: a 40 MiB attachment is parsed while keeping only a few KiB', () => {
+  const line = Buffer.from('QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n');
+  const head = Buffer.from('From: a@example.org\r\nSubject: big\r\nContent-Type: multipart/mixed; boundary="zz"\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n--zz\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n');
+  const tail = Buffer.from('--zz--\r\n');
+  const n = Math.ceil((40 << 20) / line.length);
+  const sc = new MessageScanner();
+  sc.push(head);
+  const block = Buffer.concat(Array.from({ length: 1000 }, () => line));
+  for (let i = 0; i < n; i += 1000) sc.push(block);
+  sc.push(tail);
+  const sparse = sc.finish();
+  const meta = parseSource(sparse);
+  const whole = Buffer.concat([head, ...Array.from({ length: Math.ceil(n / 1000) }, () => block), tail]);
+  expect(meta).toEqual(parseMessage(whole));
+  expect(sparse.slice(0, sparse.length).length).toBeLessThan(4096);
 });
