@@ -7,12 +7,18 @@
  *   xattr rmb.uid     "<mailbox id>:<uid>" written after the index commit (asynchronously)
  *   xattr rmb.rc      reference count: index entries pointing here (COPY/MOVE share the object)
  * An object is removed only when its count drops to 0, by a cmpxattr-guarded remove.
+ *
+ * Striping: a mail larger than `stripeBytes` continues in `m.<uuid>.1`, `m.<uuid>.2`, ... (data
+ * only; rmb.meta records `stripe: {bytes, count}`), since one RADOS object holds at most 128 MiB
+ * and one write at most 90 MiB. Such mails arrive as streams and are written in pieces of at
+ * most `writeBytes`, so a save holds about one piece in memory, never the whole mail.
  */
 import { randomUUID } from 'node:crypto';
 import { type IoCtx, WriteOp, isErrno } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
 import { fromStoreError } from './errors.js';
-import { type MessageMeta, parseMessage } from './mime.js';
+import { type MessageMeta, parseMessage, parseSource } from './mime.js';
+import { MessageScanner } from './mime-stream.js';
 import { withRetry } from './retry.js';
 
 /** Version of the rmb.meta layout. */
@@ -23,7 +29,21 @@ export interface StoredMeta extends MessageMeta {
   v: number;
   saveDate: number;
   internalDate: number;
+  /** Present when the data spans several objects: stripe size in bytes and object count. */
+  stripe?: { bytes: number; count: number };
 }
+
+/** Sizes of mail object I/O, in bytes. */
+export interface StripeOptions {
+  /** Data per object of a striped mail (default 64 MiB; at most 128 MiB on Ceph). */
+  stripeBytes: number;
+  /** Largest single write (default 16 MiB; at most 90 MiB on Ceph). */
+  writeBytes: number;
+}
+export const DEFAULT_STRIPE: StripeOptions = { stripeBytes: 64 << 20, writeBytes: 16 << 20 };
+
+/** Name of stripe `k` of mail object `oid` (stripe 0 is the object itself). */
+export const stripeOid = (oid: string, k: number): string => (k === 0 ? oid : `${oid}.${k}`);
 
 /** A mail object ready to be written. */
 export interface PreparedMail {
@@ -41,8 +61,74 @@ export interface Logger { warn(obj: object, msg?: string): void }
 export class MailObjects {
   private readonly cache: LRUCache<string, StoredMeta>;
   private readonly background = new Set<Promise<unknown>>();
-  constructor(readonly io: IoCtx, cache: LRUCache<string, StoredMeta>, private readonly log?: Logger) {
+  constructor(readonly io: IoCtx, cache: LRUCache<string, StoredMeta>, private readonly log?: Logger,
+    readonly stripe: StripeOptions = DEFAULT_STRIPE) {
     this.cache = cache;
+  }
+
+  /** A fresh mail object name. */
+  newOid(): string { return `m.${randomUUID()}`; }
+
+  /**
+   * Write a mail that arrives as a stream of `size` bytes into `oid` (striped past stripeBytes),
+   * parsing its MIME structure on the way; the xattrs are written last, on stripe 0. Memory:
+   * about one write piece. Throws TooBig-like errors from the store; on any failure the
+   * objects written are removed. Resolves with the metadata once everything is durable.
+   */
+  async writeStream(oid: string, source: AsyncIterable<Buffer>, size: number,
+    o: { mailbox: string; flags: string[]; internalDate: number; saveDate: number }): Promise<StoredMeta> {
+    const { stripeBytes, writeBytes } = this.stripe;
+    const scanner = new MessageScanner();
+    let written = 0;
+    let pending: Buffer[] = [];
+    let pendingLen = 0;
+    const stripesTouched = new Set<number>();
+    const flush = async (): Promise<void> => {
+      let data = Buffer.concat(pending);
+      pending = [];
+      pendingLen = 0;
+      while (data.length) {
+        const k = Math.floor(written / stripeBytes);
+        const at = written - k * stripeBytes;
+        const n = Math.min(data.length, stripeBytes - at);
+        const op = new WriteOp().refuseWhenFull();
+        if (at === 0) op.create(true);
+        op.write(at, data.subarray(0, n));
+        await this.io.operate(stripeOid(oid, k), op);
+        stripesTouched.add(k);
+        written += n;
+        data = data.subarray(n);
+      }
+    };
+    try {
+      for await (const chunk of source) {
+        scanner.push(chunk);
+        pending.push(chunk);
+        pendingLen += chunk.length;
+        if (pendingLen >= writeBytes) await flush();
+      }
+      const total = written + pendingLen;
+      if (total !== size) throw new Error(`message stream ended after ${total} of ${size} bytes`);
+      const count = Math.max(1, Math.ceil(size / stripeBytes));
+      const meta: StoredMeta = {
+        v: META_VERSION, saveDate: o.saveDate, internalDate: o.internalDate, ...parseSource(scanner.finish()),
+        ...(count > 1 ? { stripe: { bytes: stripeBytes, count } } : {}),
+      };
+      const tail = new WriteOp().refuseWhenFull();
+      if (written === 0) {
+        // small after all: one compound op, as write() does
+        tail.create(true).writeFull(Buffer.concat(pending));
+        pending = [];
+      } else await flush();
+      tail.setXattr('rmb.meta', JSON.stringify(meta)).setXattr('rmb.origin', JSON.stringify({ mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate }))
+        .setXattr('rmb.rc', '1');
+      await this.io.operate(oid, tail);
+      this.cache.set(oid, meta);
+      return meta;
+    } catch (e) {
+      await Promise.all([...stripesTouched].map((k) => this.io.remove(stripeOid(oid, k)).catch(() => undefined)));
+      throw fromStoreError(e, 'save message');
+    }
   }
 
   /** Parse `data` and build the object to write (CPU only). */
@@ -86,22 +172,50 @@ export class MailObjects {
     } catch (e) { throw fromStoreError(e, `read message ${oid}`); }
   }
 
-  /** Bytes [offset, offset+length) of a mail (one ranged read). */
-  async read(oid: string, offset = 0, length = Number.MAX_SAFE_INTEGER): Promise<Buffer> {
+  /**
+   * Bytes [offset, offset+length) of a mail: one ranged read, plus the stripes' reads (and their
+   * layout from rmb.meta) when the range runs past the first object of a striped mail.
+   */
+  async read(oid: string, offset = 0, length?: number): Promise<Buffer> {
+    if (length === undefined) length = Math.max(0, (await this.meta(oid)).size - offset);
     if (length <= 0) return Buffer.alloc(0);
-    try { return await this.io.read(oid, offset, length); } catch (e) { throw fromStoreError(e, `read message ${oid}`); }
+    try {
+      const cached = this.cache.get(oid);
+      const firstRoom = this.stripe.stripeBytes - offset;
+      if (!cached?.stripe && firstRoom > 0) {
+        const first = await this.io.read(oid, offset, Math.min(length, firstRoom));
+        if (first.length === length || first.length < firstRoom) return first;
+      }
+      const stripe = (await this.meta(oid)).stripe;
+      if (!stripe) return await this.io.read(oid, offset, length);
+      const parts: Promise<Buffer>[] = [];
+      const end = Math.min(offset + length, stripe.bytes * stripe.count);
+      for (let pos = offset; pos < end;) {
+        const k = Math.floor(pos / stripe.bytes);
+        const at = pos - k * stripe.bytes;
+        const n = Math.min(end - pos, stripe.bytes - at);
+        parts.push(this.io.read(stripeOid(oid, k), at, n));
+        pos += n;
+      }
+      return Buffer.concat(await Promise.all(parts));
+    } catch (e) { throw fromStoreError(e, `read message ${oid}`); }
   }
 
   private async adjust(oid: string, delta: number): Promise<void> {
     await withRetry('refcount', async () => {
-      let cur: number;
-      try { cur = Number((await this.io.getXattr(oid, 'rmb.rc')).toString()); }
+      let xattrs: Map<string, Buffer>;
+      try { xattrs = await this.io.getXattrs(oid); }
       catch (e) { if (isErrno(e, 'ENOENT') && delta < 0) return; throw e; }
+      const cur = Number(xattrs.get('rmb.rc')?.toString() ?? 'NaN');
       const next = cur + delta;
       const op = new WriteOp().cmpXattr('rmb.rc', 'eq', String(cur));
       if (next <= 0) op.remove(); else op.setXattr('rmb.rc', String(next));
       await this.io.operate(oid, op);
-      if (next <= 0) this.cache.delete(oid);
+      if (next <= 0) {
+        this.cache.delete(oid);
+        const stripe = (JSON.parse(xattrs.get('rmb.meta')?.toString() ?? '{}') as StoredMeta).stripe;
+        for (let k = 1; k < (stripe?.count ?? 1); k++) await this.io.remove(stripeOid(oid, k)).catch(() => undefined);
+      }
     });
   }
 
@@ -110,9 +224,10 @@ export class MailObjects {
     try { await this.adjust(oid, +1); } catch (e) { throw fromStoreError(e, 'copy message'); }
   }
 
-  /** Remove an object no index entry refers to (a save that was not committed); errors ignored. */
-  async discard(oid: string): Promise<void> {
-    await this.io.remove(oid).catch(() => undefined);
+  /** Remove a mail no index entry refers to (a save not committed), all its stripes; errors ignored. */
+  async discard(oid: string, size = 0): Promise<void> {
+    const count = Math.max(1, Math.ceil(size / this.stripe.stripeBytes));
+    await Promise.all(Array.from({ length: count }, (_, k) => this.io.remove(stripeOid(oid, k)).catch(() => undefined)));
   }
 
   /** Drop one reference (after an index entry was removed); removes the object at 0. */

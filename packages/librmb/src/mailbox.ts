@@ -158,10 +158,17 @@ export class Mailbox {
    */
   async appendIfCurrent(messages: NewMessage[], confirm?: Promise<boolean>): Promise<{ stale: boolean; saved: SavedMessage[] }> {
     const now = Date.now();
-    const prepared = messages.map((m) => this.mails.prepare(m.data, {
-      mailbox: this.id, flags: m.flags ?? [], internalDate: m.internalDate ?? now, saveDate: now,
-    }));
-    const written = Promise.all(prepared.map((p) => this.mails.write(p)));
+    const jobs = messages.map((m) => {
+      const o = { mailbox: this.id, flags: m.flags ?? [], internalDate: m.internalDate ?? now, saveDate: now };
+      if (m.stream) {
+        const oid = this.mails.newOid();
+        return { oid, size: m.stream.size, internalDate: o.internalDate, done: this.mails.writeStream(oid, m.stream.source, m.stream.size, o) };
+      }
+      if (!m.data) throw new Error('a message needs data or a stream');
+      const p = this.mails.prepare(m.data, o);
+      return { oid: p.oid, size: p.data.length, internalDate: p.internalDate, done: this.mails.write(p) };
+    });
+    const written = Promise.all(jobs.map((j) => j.done));
     let stale = false;
     const before = !confirm ? written : Promise.all([written, confirm]).then(([, ok]) => {
       if (!ok) { stale = true; throw new StaleMailbox(); }
@@ -169,26 +176,26 @@ export class Mailbox {
     let saved: SavedMessage[];
     try {
       saved = await this.update('append', [], (c) => {
-      const counters = { ...c };
-      const modseq = ++counters.highestModseq;
-      const set: Record<string, string> = {};
-      const result: SavedMessage[] = [];
-      prepared.forEach((p, i) => {
-        const uid = counters.uidnext++;
-        const flags = dedupe(messages[i].flags ?? []);
-        const entry: IndexEntry = { uid, mail: p.oid, flags, modseq, internalDate: p.internalDate, size: p.data.length, saveDate: now };
-        set[uidKey(uid)] = JSON.stringify(entry);
-        counters.messages++;
-        counters.bytes += entry.size;
-        if (!flags.includes(SEEN)) counters.unseen++;
-        result.push({ uid, uidvalidity: c.uidvalidity, mail: p.oid });
-      });
-      set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'append', uids: result.map((r) => r.uid) } satisfies LogEntry);
-      return { counters, set, rm: [], result };
+        const counters = { ...c };
+        const modseq = ++counters.highestModseq;
+        const set: Record<string, string> = {};
+        const result: SavedMessage[] = [];
+        jobs.forEach((p, i) => {
+          const uid = counters.uidnext++;
+          const flags = dedupe(messages[i].flags ?? []);
+          const entry: IndexEntry = { uid, mail: p.oid, flags, modseq, internalDate: p.internalDate, size: p.size, saveDate: now };
+          set[uidKey(uid)] = JSON.stringify(entry);
+          counters.messages++;
+          counters.bytes += entry.size;
+          if (!flags.includes(SEEN)) counters.unseen++;
+          result.push({ uid, uidvalidity: c.uidvalidity, mail: p.oid });
+        });
+        set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'append', uids: result.map((r) => r.uid) } satisfies LogEntry);
+        return { counters, set, rm: [], result };
       }, before);
     } catch (e) {
       if (stale || (confirm && !(await confirm.catch(() => true)))) {
-        await Promise.all(prepared.map((p) => this.mails.discard(p.oid)));
+        await Promise.all(jobs.map((j) => this.mails.discard(j.oid, j.size)));
         return { stale: true, saved: [] };
       }
       throw e;

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { type Cluster, type IoCtx, ReadOp, WriteOp, isErrno, type ObjectStat, type OmapPage } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
 import { AlreadyExists, InvalidName, NotAllowed, NotFound, fromStoreError } from './errors.js';
-import { type Logger, MailObjects, type StoredMeta } from './mail.js';
+import { DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta, type StripeOptions } from './mail.js';
 import { Mailbox, indexOid, newCounters } from './mailbox.js';
 import { withRetry } from './retry.js';
 import type { MailboxInfo, NewMessage, SavedMessage } from './types.js';
@@ -32,6 +32,8 @@ export interface MailStoreOptions {
   maxMailboxDepth?: number;
   /** Entries in the metadata cache (default 10000). */
   metaCacheEntries?: number;
+  /** Mail object striping and write sizes (bytes). */
+  stripe?: StripeOptions;
   /**
    * RADOS namespace of this store's user directory, also prefixed to every user's namespace
    * (default "": directory in "", users in "u.<id>"). Lets several independent stores share a
@@ -59,7 +61,7 @@ export class MailStore {
 
   /** Open the store on `cluster` (no I/O until a user is used). */
   static async open(cluster: Cluster, o: MailStoreOptions = {}): Promise<MailStore> {
-    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, log: o.log };
+    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, stripe: o.stripe ?? DEFAULT_STRIPE, log: o.log };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);
   }
 
@@ -157,7 +159,7 @@ export class UserStore {
   readonly mails: MailObjects;
   private readonly listOid = 'mailboxes';
   constructor(readonly store: MailStore, readonly username: string, readonly id: string, readonly io: IoCtx, cache: LRUCache<string, StoredMeta>) {
-    this.mails = new MailObjects(io, cache, store.opts.log);
+    this.mails = new MailObjects(io, cache, store.opts.log, store.opts.stripe);
   }
 
   /** Read the whole list object: version, mailboxes, subscriptions. */
@@ -261,7 +263,8 @@ export class UserStore {
    */
   async appendTo(name: string, messages: NewMessage[]): Promise<{ mailbox: Mailbox; saved: SavedMessage[] }> {
     const n = this.norm(name);
-    const hint = this.store.boxHints.get(this.hintKey(n));
+    // a stream can be read once: no optimistic save that might have to start over
+    const hint = messages.some((m) => m.stream) ? undefined : this.store.boxHints.get(this.hintKey(n));
     if (hint) {
       const guess = new Mailbox(this.io, hint, this.mails);
       const confirm = this.io.omapGetByKeys(this.listOid, [`m:${n}`]).then(

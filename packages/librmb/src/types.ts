@@ -49,7 +49,10 @@ export interface MailboxInfo {
 
 /** A message to save: exact bytes, initial flags, INTERNALDATE (ms since epoch). */
 export interface NewMessage {
-  data: Buffer;
+  /** The whole message; or, for a large one, `stream`. */
+  data?: Buffer;
+  /** The message as a stream of exactly `size` bytes (written striped, never held whole). */
+  stream?: { source: AsyncIterable<Buffer>; size: number };
   flags?: string[];
   internalDate?: number;
 }

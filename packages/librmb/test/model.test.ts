@@ -188,3 +188,34 @@ test('MIME streamed: a 40 MiB attachment is parsed while keeping only a few KiB'
   expect(meta).toEqual(parseMessage(whole));
   expect(sparse.slice(0, sparse.length).length).toBeLessThan(4096);
 });
+
+test('striped mails: a streamed message spans objects of stripeBytes, reads back exactly in any range, and expunge removes every stripe', async () => {
+  const small = await MailStore.open(cluster, { namespace: 'striped.', stripe: { stripeBytes: 1 << 20, writeBytes: 256 << 10 } });
+  const u = await small.user('erin');
+  const body = Buffer.alloc(3.5 * (1 << 20) + 123);
+  for (let i = 0; i < body.length; i++) body[i] = 0x41 + (i % 26);
+  for (let i = 76; i < body.length; i += 78) { body[i] = 0x0d; body[i + 1] = 0x0a; }
+  const data = Buffer.concat([msg('big', ''), body]);
+  async function* chunks() { for (let pos = 0; pos < data.length; pos += 100_000) yield data.subarray(pos, pos + 100_000); }
+  const { saved: [s1], mailbox } = await u.appendTo('INBOX', [{ stream: { source: chunks(), size: data.length } }]);
+  const names = (await u.io.list()).objects.map((o) => o.oid).filter((o) => o.startsWith(s1.mail)).sort();
+  expect(names).toEqual([s1.mail, `${s1.mail}.1`, `${s1.mail}.2`, `${s1.mail}.3`]);
+  const meta = await u.mails.meta(s1.mail);
+  expect(meta.stripe).toEqual({ bytes: 1 << 20, count: 4 });
+  const { stripe: _s, v: _v, saveDate: _d, internalDate: _i, ...parsed } = meta;
+  expect(parsed).toEqual(parseMessage(data));
+  // a fresh store (cold cache) reads across stripe boundaries
+  const cold = await (await MailStore.open(cluster, { namespace: 'striped.', stripe: { stripeBytes: 1 << 20, writeBytes: 256 << 10 } })).user('erin');
+  expect((await cold.mails.read(s1.mail)).equals(data)).toBe(true);
+  for (const [off, len] of [[0, 10], [(1 << 20) - 5, 10], [(2 << 20) - 1, (1 << 20) + 2], [data.length - 7, 7], [5, data.length - 5]]) {
+    expect((await cold.mails.read(s1.mail, off, len)).equals(data.subarray(off, off + len))).toBe(true);
+  }
+  // a stream shorter than announced is refused and leaves nothing behind
+  async function* short() { yield data.subarray(0, 1_500_000); }
+  await expect(u.appendTo('INBOX', [{ stream: { source: short(), size: data.length } }])).rejects.toThrow(/ended after/);
+  expect((await u.io.list()).objects.filter((o) => o.oid.startsWith('m.')).length).toBe(4);
+  await mailbox.store([s1.uid], 'add', ['\\Deleted']);
+  await mailbox.expunge([s1.uid]);
+  await u.mails.settle();
+  expect((await u.io.list()).objects.filter((o) => o.oid.startsWith('m.')).length).toBe(0);
+});
