@@ -31,6 +31,20 @@ test('reader: LITERAL+ needs no continuation; oversized literals are refused bef
   expect(feed(r, `a5 ${'y'.repeat(200)}\r\na6 NOOP\r\n`).map((e) => e.type)).toEqual(['error', 'command']);
 });
 
+test('reader: a large APPEND literal is streamed as it arrives; other large literals are refused; parsing resumes after', () => {
+  const r = new CommandReader({ maxLineBytes: 100, maxLiteralBytes: 10_000, maxCommandBytes: 20_000, streamLiteralBytes: 10 });
+  const start = feed(r, 'a1 APPEND INBOX (\\Seen) {25}\r\n');
+  expect(start).toEqual([{ type: 'stream-start', cmd: { parts: ['a1 APPEND INBOX (\\Seen) '], literals: [] }, size: 25 }, { type: 'continue', size: 25 }]);
+  const data = feed(r, '0123456789', '0123456789ab', 'cde\r\na2 NOOP\r\n');
+  expect(data.filter((e) => e.type === 'stream-data').map((e) => (e as { chunk: Buffer }).chunk.toString()).join('')).toBe('0123456789'.repeat(2) + 'abcde');
+  expect(data.map((e) => e.type)).toEqual(['stream-data', 'stream-data', 'stream-data', 'stream-end', 'command']);
+  expect((data[4] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['a2 NOOP']);
+  const refused = feed(r, 'a3 SEARCH TEXT {11}\r\n');
+  expect(refused).toEqual([{ type: 'error', kind: 'literal-too-big', tag: 'a3', message: expect.stringMatching(/too big/) }]);
+  const plus = feed(r, 'a4 APPEND INBOX {12+}\r\nhello world!\r\n');
+  expect(plus.map((e) => e.type)).toEqual(['stream-start', 'stream-data', 'stream-end']);
+});
+
 test('tokenizer: atoms, quoted strings with escapes, nested lists, sections kept whole, errors carry the tag', () => {
   const c = tokenize({ parts: ['t1 FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100>) "a \\"q\\" \\\\"'], literals: [] });
   expect(c.tag).toBe('t1');

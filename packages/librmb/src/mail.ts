@@ -83,22 +83,33 @@ export class MailObjects {
     let pending: Buffer[] = [];
     let pendingLen = 0;
     const stripesTouched = new Set<number>();
+    // pieces go to RADOS as they are (one op with several writes): no copy into one big buffer
     const flush = async (): Promise<void> => {
-      let data = Buffer.concat(pending);
+      const chunks = pending;
       pending = [];
       pendingLen = 0;
-      while (data.length) {
-        const k = Math.floor(written / stripeBytes);
-        const at = written - k * stripeBytes;
-        const n = Math.min(data.length, stripeBytes - at);
-        const op = new WriteOp().refuseWhenFull();
-        if (at === 0) op.create(true);
-        op.write(at, data.subarray(0, n));
-        await this.io.operate(stripeOid(oid, k), op);
-        stripesTouched.add(k);
-        written += n;
-        data = data.subarray(n);
+      let op: WriteOp | null = null;
+      let opStripe = -1;
+      let opBytes = 0;
+      const send = async () => { if (op) { await this.io.operate(stripeOid(oid, opStripe), op); stripesTouched.add(opStripe); } op = null; opBytes = 0; };
+      for (let data of chunks) {
+        while (data.length) {
+          const k = Math.floor(written / stripeBytes);
+          const at = written - k * stripeBytes;
+          const n = Math.min(data.length, stripeBytes - at);
+          if (op && (k !== opStripe || opBytes + n > writeBytes)) await send();
+          if (!op) {
+            op = new WriteOp().refuseWhenFull();
+            if (at === 0) op.create(true);
+            opStripe = k;
+          }
+          op.write(at, data.subarray(0, n));
+          opBytes += n;
+          written += n;
+          data = data.subarray(n);
+        }
       }
+      await send();
     };
     try {
       for await (const chunk of source) {

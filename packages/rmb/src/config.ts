@@ -19,11 +19,15 @@ export interface Config {
     backend: 'embedded' | 'memory' | 'librados'; path?: string; pool: string;
     /** RADOS namespace prefix of this store inside the pool (several stores can share one). */
     namespace: string;
+    /** Mail data per RADOS object (bytes; larger mails are striped; Ceph allows 128 MiB) and largest write (Ceph: 90 MiB). */
+    stripeBytes: number; writeBytes: number;
     ceph: { conf?: string; client: string; keyring?: string; opTimeoutMs: number; fullCheckIntervalMs: number };
   };
   imap: {
     host: string; port: number; tlsPort: number | null;
     maxLineBytes: number; maxLiteralBytes: number; preAuthTimeoutMs: number; authTimeoutMs: number; maxAuthFailures: number; idlePollMs: number;
+    /** APPEND messages above this are streamed to the store (bytes); streamBufferBytes: most buffered per APPEND. */
+    streamLiteralBytes: number; streamBufferBytes: number;
   };
   lmtp: { host: string; port: number | null; maxMessageBytes: number; maxClients: number };
   tls: { cert?: string; key?: string };
@@ -38,10 +42,11 @@ export interface Config {
 
 export const DEFAULTS: Config = {
   dataDir: './data',
-  store: { backend: 'embedded', pool: 'mail', namespace: '', ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 } },
+  store: { backend: 'embedded', pool: 'mail', namespace: '', stripeBytes: 64 << 20, writeBytes: 16 << 20, ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 } },
   imap: {
     host: '127.0.0.1', port: 1143, tlsPort: 1993,
     maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3, idlePollMs: 30_000,
+    streamLiteralBytes: 1 << 20, streamBufferBytes: 4 << 20,
   },
   lmtp: { host: '127.0.0.1', port: 2424, maxMessageBytes: 64 * 1024 * 1024, maxClients: 100 },
   tls: {},
@@ -97,6 +102,9 @@ export function loadConfig(file?: string, sets: string[] = [], env: NodeJS.Proce
   c.dataDir = resolve(c.dataDir);
   if (!['embedded', 'memory', 'librados'].includes(c.store.backend)) {
     throw new Error(`store.backend must be embedded, memory or librados, not ${c.store.backend}`);
+  }
+  if (!(c.store.stripeBytes > 0 && c.store.stripeBytes <= 128 << 20 && c.store.writeBytes > 0 && c.store.writeBytes <= 90 << 20)) {
+    throw new Error('store.stripeBytes must be in (0, 128 MiB] and store.writeBytes in (0, 90 MiB]');
   }
   if (typeof c.store.ceph.opTimeoutMs !== 'number' || c.store.ceph.opTimeoutMs < 1000) throw new Error('store.ceph.opTimeoutMs must be a number >= 1000');
   if (!['loopback', 'always', 'never'].includes(c.auth.plaintextAuth)) throw new Error('auth.plaintextAuth must be loopback, always or never');

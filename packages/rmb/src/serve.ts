@@ -1,6 +1,8 @@
 /**
  * `rmb serve`: open the store, start the IMAP (plain + STARTTLS), IMAPS and LMTP listeners.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
@@ -48,6 +50,18 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
+/**
+ * V8's full garbage collection, made callable at run time (the same as node --expose-gc), for
+ * streamed large mails (SessionEnv.collectGarbage). Undefined if the runtime refuses.
+ */
+function garbageCollector(): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as unknown;
+    return typeof gc === 'function' ? () => (gc as () => void)() : undefined;
+  } catch { return undefined; }
+}
+
 /** Connect to the configured store. Throws an Error naming the backend and what failed. */
 async function openCluster(cfg: Config): Promise<Cluster> {
   const s = cfg.store;
@@ -69,7 +83,10 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
   const cluster = await openCluster(cfg);
   let store: MailStore;
   try {
-    store = await MailStore.open(cluster, { pool: cfg.store.pool, namespace: String(cfg.store.namespace), log });
+    store = await MailStore.open(cluster, {
+      pool: cfg.store.pool, namespace: String(cfg.store.namespace), log,
+      stripe: { stripeBytes: cfg.store.stripeBytes, writeBytes: cfg.store.writeBytes },
+    });
     await store.check();
   } catch (e) {
     await cluster.close().catch(() => undefined);
@@ -85,6 +102,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
     limits: cfg.imap,
     log,
     serverName: cfg.serverName,
+    collectGarbage: garbageCollector(),
   };
   const servers: Server[] = [];
   const imap = createImapServer(env, false);

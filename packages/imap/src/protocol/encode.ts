@@ -5,14 +5,24 @@
  */
 import type { Envelope, ImapAddress, MimePart } from '@rmb/librmb';
 
-/** A response value: text, raw bytes (sent as a literal), a list, null (NIL) or a raw atom. */
-export type Value = string | number | Buffer | null | Value[] | { atom: string } | { literal: Buffer; binary?: boolean };
+/**
+ * A literal too large to hold: its size and a reader of its bytes (offset, length) -> Buffer.
+ * The encoder emits it as one chunk; the session writes `{size}` and then reads and sends it
+ * piece by piece, waiting for the socket to drain.
+ */
+export interface LazyLiteral { lazy: { size: number; read(offset: number, length: number): Promise<Buffer> } }
+
+/** A chunk of an encoded response. */
+export type Chunk = string | Buffer | LazyLiteral;
+
+/** A response value: text, raw bytes (sent as a literal), a list, null (NIL), a raw atom or a lazy literal. */
+export type Value = string | number | Buffer | null | Value[] | { atom: string } | { literal: Buffer; binary?: boolean } | LazyLiteral;
 
 /** Raw atom (sent as is). */
 export const atom = (s: string): { atom: string } => ({ atom: s });
 
 /** Encode a text string as a quoted string when safe, else as a literal. */
-function encodeString(s: string, out: (string | Buffer)[]): void {
+function encodeString(s: string, out: Chunk[]): void {
   if (s.length < 1024 && !/[\r\n\0"\\\u0080-\uffff]/.test(s)) { out.push(`"${s}"`); return; }
   if (s.length < 1024 && !/[\r\n\0\u0080-\uffff]/.test(s)) { out.push(`"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`); return; }
   const b = Buffer.from(s, 'utf8');
@@ -20,7 +30,7 @@ function encodeString(s: string, out: (string | Buffer)[]): void {
 }
 
 /** Serialize a value into chunks. */
-export function encodeValue(v: Value, out: (string | Buffer)[] = []): (string | Buffer)[] {
+export function encodeValue(v: Value, out: Chunk[] = []): Chunk[] {
   if (v === null) out.push('NIL');
   else if (typeof v === 'number') out.push(String(v));
   else if (typeof v === 'string') encodeString(v, out);
@@ -30,6 +40,7 @@ export function encodeValue(v: Value, out: (string | Buffer)[] = []): (string | 
     v.forEach((x, i) => { if (i) out.push(' '); encodeValue(x, out); });
     out.push(')');
   } else if ('atom' in v) out.push(v.atom);
+  else if ('lazy' in v) out.push(v);
   else out.push(`${v.binary ? '~' : ''}{${v.literal.length}}\r\n`, v.literal);
   return out;
 }

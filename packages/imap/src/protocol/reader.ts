@@ -4,6 +4,11 @@
  * never decoded into strings), a request to send a continuation `+` for a synchronising literal,
  * or an error (line too long, literal too big) that the session answers with BAD/NO. Limits are
  * checked before `+` is sent, so a refused literal is never transferred. Pure: no I/O.
+ *
+ * APPEND's message literal, when larger than `streamLiteralBytes`, is not collected: the reader
+ * emits `stream-start` (with the command so far) as soon as its header arrives, then
+ * `stream-data` chunks and `stream-end`, so the session can save it while it arrives. Any other
+ * literal that large is refused (it would have to be held in memory).
  */
 
 /** Limits of the reader, all in bytes. */
@@ -14,6 +19,16 @@ export interface ReaderLimits {
   maxLiteralBytes: number;
   /** Largest total of literals in one command (default 2 * maxLiteralBytes). */
   maxCommandBytes: number;
+  /** APPEND literals above this are streamed; other literals above it are refused (default: never stream). */
+  streamLiteralBytes?: number;
+}
+
+/** An APPEND message literal that is streamed rather than collected (see stream-start). */
+export interface StreamedLiteral extends AsyncIterable<Buffer> {
+  /** Its length in bytes. */
+  readonly size: number;
+  /** Drop the rest; resolves when the whole literal has been received. */
+  discard(): Promise<void>;
 }
 
 /** A command's raw form: text segments with literals between them. */
@@ -21,14 +36,21 @@ export interface RawCommand {
   /** The line segments; `literals[i]` sits between `parts[i]` and `parts[i+1]`. */
   parts: string[];
   literals: Buffer[];
+  /** The last literal, when it is streamed (its `literals` entry is then empty). */
+  streamed?: StreamedLiteral;
 }
 
 export type ReaderEvent =
   | { type: 'command'; cmd: RawCommand }
+  | { type: 'stream-start'; cmd: RawCommand; size: number }
+  | { type: 'stream-data'; chunk: Buffer }
+  | { type: 'stream-end' }
   | { type: 'continue'; size: number }
   | { type: 'error'; kind: 'line-too-long' | 'literal-too-big'; tag: string; message: string };
 
 const LITERAL_AT_END = /\{(\d{1,20})(\+?)\}$/;
+/** An APPEND command line so far (tag, optional UID is not valid for APPEND). */
+const APPEND_LINE = /^[^\s(){%*"\\\]]+ APPEND /i;
 
 /**
  * The reader. Call `push(chunk)` for each chunk received; it returns the events the chunk completed.
@@ -44,6 +66,8 @@ export class CommandReader {
   private skipError: ReaderEvent | null = null;
   private discardLine = false;
   private commandBytes = 0;
+  /** Bytes of a streamed literal still to pass through; then the rest of its line is dropped. */
+  private streaming = 0;
   constructor(readonly limits: ReaderLimits) {}
 
   /** Feed bytes; returns completed events in order. */
@@ -51,6 +75,18 @@ export class CommandReader {
     const out: ReaderEvent[] = [];
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     for (;;) {
+      if (this.streaming > 0) {
+        const n = Math.min(this.streaming, this.buf.length);
+        if (n === 0) return out;
+        out.push({ type: 'stream-data', chunk: this.buf.subarray(0, n) }); // no copy: socket chunks are not reused
+        this.streaming -= n;
+        this.buf = this.buf.subarray(n);
+        if (this.streaming > 0) return out;
+        out.push({ type: 'stream-end' });
+        // the command was dispatched at stream-start; what follows on its line is not used
+        this.discardLine = true;
+        continue;
+      }
       if (this.skipping > 0) {
         const n = Math.min(this.skipping, this.buf.length);
         this.skipping -= n;
@@ -107,6 +143,20 @@ export class CommandReader {
           else { out.push(ev); this.reset(); }
           continue;
         }
+        const stream = this.limits.streamLiteralBytes ?? Infinity;
+        if (size > stream) {
+          const line0 = this.parts.length ? this.parts[0] : text;
+          if (this.parts.length || !APPEND_LINE.test(line0)) {
+            const ev: ReaderEvent = { type: 'error', kind: 'literal-too-big', tag, message: `Literal of ${size} bytes is too big for this command` };
+            if (nonSync) { this.skipping = size; this.skipError = ev; } else { out.push(ev); this.reset(); }
+            continue;
+          }
+          out.push({ type: 'stream-start', cmd: { parts: [text.slice(0, m.index)], literals: [] }, size });
+          if (!nonSync) out.push({ type: 'continue', size });
+          this.reset();
+          this.streaming = size;
+          continue;
+        }
         this.parts.push(text.slice(0, m.index));
         this.commandBytes += size;
         this.literalLeft = size;
@@ -121,7 +171,7 @@ export class CommandReader {
   }
 
   /** True while a command is partly received (between a literal header and its end). */
-  get midCommand(): boolean { return this.parts.length > 0 || this.literalLeft > 0; }
+  get midCommand(): boolean { return this.parts.length > 0 || this.literalLeft > 0 || this.streaming > 0; }
 
   private reset(): void {
     this.parts = [];

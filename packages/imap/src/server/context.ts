@@ -2,6 +2,7 @@
  * What a command module sees: its tag, name, arguments, and the session's helpers. Command
  * modules (one file per command under commands/) export a CommandSpec.
  */
+import type { StreamedLiteral } from '../protocol/reader.js';
 import type { State } from '../protocol/capabilities.js';
 import type { Token } from '../protocol/tokens.js';
 import type { Session } from './session.js';
@@ -27,4 +28,6 @@ export interface CommandContext {
   args: Token[];
   /** Invoked as "UID <name>". */
   uid: boolean;
+  /** APPEND's message literal when it is streamed (the last string argument is then empty). */
+  streamed?: StreamedLiteral;
 }

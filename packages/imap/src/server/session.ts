@@ -11,9 +11,11 @@ import { capabilityList, type State } from '../protocol/capabilities.js';
 import { CommandReader, type RawCommand, type ReaderEvent } from '../protocol/reader.js';
 import { tokenize, type ParsedCommand, asAstring, type Token } from '../protocol/tokens.js';
 import { decodeMailboxName, encodeMailboxName } from '../protocol/utf7.js';
+import type { Chunk } from '../protocol/encode.js';
 import { COMMANDS } from './commands/index.js';
 import { toResponse } from './errors.js';
 import { SelectedView } from './selected.js';
+import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
 
 /** Logger shape (pino-compatible). */
 export interface Log {
@@ -35,6 +37,10 @@ export interface ImapLimits {
   authTimeoutMs: number;
   /** Failed authentications before the connection is closed. */
   maxAuthFailures: number;
+  /** APPEND messages above this many bytes are streamed to the store; other literals above it are refused. */
+  streamLiteralBytes: number;
+  /** Most bytes of a streamed APPEND buffered before the connection is paused. */
+  streamBufferBytes: number;
   /** How often IDLE looks at the mailbox when it cannot watch it (cluster trouble), ms. */
   idlePollMs: number;
 }
@@ -50,7 +56,17 @@ export interface SessionEnv {
   limits: ImapLimits;
   log: Log;
   serverName: string;
+  /**
+   * Run a full garbage collection, if the process allows it. Streamed APPENDs and FETCHes of
+   * large mails call it every STREAM_GC_BYTES (literal-stream.ts), so the garbage they leave (socket chunks, read
+   * pieces) cannot pile up to V8's lazy threshold: memory stays bounded by a few pieces.
+   */
+  collectGarbage?: () => void;
 }
+
+
+/** Bytes of a large message body read and sent at a time (FETCH of a streamed literal). */
+const SEND_PIECE_BYTES = 1 << 20;
 
 export class Session {
   state: State = 'not-authenticated';
@@ -72,11 +88,16 @@ export class Session {
   idleWake?: () => void;
   /** Whether the current command allows EXPUNGE responses. */
   private allowExpunge = true;
+  /** The streamed APPEND literal being received, if any. */
+  private literal?: LiteralStream;
 
   constructor(public socket: Socket, readonly env: SessionEnv, tls: boolean, id: string) {
     this.tls = tls;
     this.id = id;
-    this.reader = new CommandReader({ maxLineBytes: env.limits.maxLineBytes, maxLiteralBytes: env.limits.maxLiteralBytes, maxCommandBytes: env.limits.maxLiteralBytes * 2 });
+    this.reader = new CommandReader({
+      maxLineBytes: env.limits.maxLineBytes, maxLiteralBytes: env.limits.maxLiteralBytes,
+      maxCommandBytes: env.limits.maxLiteralBytes + env.limits.streamLiteralBytes, streamLiteralBytes: env.limits.streamLiteralBytes,
+    });
     this.attach(socket);
     this.write(`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${env.serverName} ready.\r\n`);
     this.touch();
@@ -123,6 +144,15 @@ export class Session {
     }
     for (const ev of events) {
       if (ev.type === 'continue') { this.write('+ Ready for literal data\r\n'); continue; }
+      if (ev.type === 'stream-start') {
+        const ls = new LiteralStream(ev.size, () => this.socket.pause(), () => this.socket.resume(), this.env.limits.streamBufferBytes,
+          this.env.collectGarbage);
+        this.literal = ls;
+        this.queue.push({ type: 'command', cmd: { parts: [...ev.cmd.parts, ''], literals: [Buffer.alloc(0)], streamed: ls } });
+        continue;
+      }
+      if (ev.type === 'stream-data') { this.literal?.push(ev.chunk); continue; }
+      if (ev.type === 'stream-end') { this.literal?.end(); this.literal = undefined; continue; }
       this.queue.push(ev);
     }
     this.pumpWhileWaiting();
@@ -195,7 +225,7 @@ export class Session {
     this.allowExpunge = !(spec.usesSequenceNumbers && !uid);
     const started = Date.now();
     try {
-      await spec.run({ session: this, tag: cmd.tag, name, args, uid });
+      await spec.run({ session: this, tag: cmd.tag, name, args, uid, streamed: raw.streamed });
     } catch (e) {
       const r = toResponse(e, name === 'APPEND' || name === 'COPY' || name === 'MOVE');
       if (r.internal) this.env.log.warn({ err: e, session: this.id, command: name }, 'command failed');
@@ -221,6 +251,36 @@ export class Session {
   async ok(tag: string, text: string, code?: string): Promise<void> {
     await this.sendUpdates();
     this.write(`${tag} OK ${code ? `[${code}] ` : ''}${text}\r\n`);
+  }
+
+  /**
+   * Send response chunks in order, lazy literals (large message bodies) piece by piece as they
+   * are read, waiting for the socket to drain between pieces: memory stays bounded by one piece.
+   */
+  async send(chunks: Chunk[]): Promise<void> {
+    let run: (string | Buffer)[] = [];
+    for (const c of chunks) {
+      if (typeof c === 'string' || Buffer.isBuffer(c)) { run.push(c); continue; }
+      run.push(`{${c.lazy.size}}\r\n`);
+      this.write(run);
+      run = [];
+      const piece = SEND_PIECE_BYTES;
+      for (let off = 0; off < c.lazy.size && !this.closed; off += piece) {
+        let data: Buffer;
+        try {
+          data = await c.lazy.read(off, Math.min(piece, c.lazy.size - off));
+        } catch (e) {
+          // the literal's size is already sent: the response cannot be completed, only cut off
+          this.env.log.warn({ err: e, session: this.id }, 'reading a message failed mid-response; closing');
+          this.close();
+          return;
+        }
+        if (this.closed || this.socket.destroyed) return;
+        if (this.env.collectGarbage && Math.floor((off + data.length) / STREAM_GC_BYTES) > Math.floor(off / STREAM_GC_BYTES)) this.env.collectGarbage();
+        if (!this.socket.write(data)) await new Promise<void>((r) => { this.socket.once('drain', r); this.socket.once('close', r); });
+      }
+    }
+    if (run.length) this.write(run);
   }
 
   /** Write a response line or chunks (strings as UTF-8, Buffers as is). */
@@ -290,6 +350,7 @@ export class Session {
     this.closed = true;
     clearTimeout(this.timer);
     this.idleWake?.();
+    this.literal?.fail(new Error('connection closed during APPEND'));
     const v = this.selected;
     this.selected = undefined;
     if (v) await v.close().catch(() => undefined);

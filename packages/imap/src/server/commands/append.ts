@@ -2,7 +2,8 @@
  * APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315). The OK is sent only after the mail object
  * and its index entry are durable.
  */
-import type { CommandSpec } from '../context.js';
+import type { CommandContext, CommandSpec } from '../context.js';
+import type { StreamedLiteral } from '../../protocol/reader.js';
 import { ParseError, type Token } from '../../protocol/tokens.js';
 import { bad, no } from '../errors.js';
 import { parseFlagList } from './flags.js';
@@ -22,7 +23,18 @@ export function parseDateTime(s: string): number {
 export const append: CommandSpec = {
   name: 'APPEND',
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args }) {
+  async run({ session, tag, args, streamed }) {
+    try {
+      await save(session, tag, args, streamed);
+    } catch (e) {
+      await streamed?.discard(); // answer only once the client has sent the whole literal
+      throw e;
+    }
+  },
+};
+
+async function save(session: CommandContext['session'], tag: string, args: Token[], streamed: StreamedLiteral | undefined): Promise<void> {
+  {
     if (args.length < 2 || args.length > 4) throw bad('APPEND needs a mailbox and a message');
     const name = session.mailboxArg(args[0]);
     let i = 1;
@@ -34,10 +46,14 @@ export const append: CommandSpec = {
     }
     const msg = args[i];
     if (!msg || msg.type !== 'string' || i !== args.length - 1) throw bad('Invalid APPEND arguments');
-    if (!msg.value.length) throw no(null, "Can't save a zero byte message.");
-    const { mailbox: mb, saved: [saved] } = await session.user!.appendTo(name, [{ data: msg.value, flags: flags.filter((f) => f !== '\\Recent'), internalDate: date }]);
+    if (!streamed && !msg.value.length) throw no(null, "Can't save a zero byte message.");
+    const keep = flags.filter((f) => f !== '\\Recent');
+    const message = streamed
+      ? { stream: { source: streamed, size: streamed.size }, flags: keep, internalDate: date }
+      : { data: msg.value, flags: keep, internalDate: date };
+    const { mailbox: mb, saved: [saved] } = await session.user!.appendTo(name, [message]);
     const sel = session.selected;
     await session.sendUpdates(!!sel && sel.mailbox.id === mb.id);
     session.write(`${tag} OK [APPENDUID ${saved.uidvalidity} ${saved.uid}] Append completed.\r\n`);
-  },
-};
+  }
+}

@@ -8,7 +8,7 @@ import type { CommandSpec } from '../context.js';
 import { asText } from '../../protocol/tokens.js';
 import { parseSeqSet } from '../../protocol/sequence.js';
 import { type FetchItem, parseFetchItems, setsSeen, type Section } from '../../protocol/fetch.js';
-import { atom, bodyStructureValue, encodeValue, envelopeValue, type Value } from '../../protocol/encode.js';
+import { atom, bodyStructureValue, type Chunk, encodeValue, envelopeValue, type Value } from '../../protocol/encode.js';
 import { bad } from '../errors.js';
 import { decodeBinary } from './binary.js';
 
@@ -68,7 +68,7 @@ function partial(buf: Buffer, p?: [number, number]): Buffer {
   return buf.subarray(Math.min(p[0], buf.length), Math.min(p[0] + p[1], buf.length));
 }
 
-async function bodySection(user: UserStore, e: IndexEntry, meta: StoredMeta, item: FetchItem & { kind: 'body' }): Promise<Value> {
+async function bodySection(user: UserStore, e: IndexEntry, meta: StoredMeta, item: FetchItem & { kind: 'body' }, threshold: number): Promise<Value> {
   const r = sectionRange(meta, item.section);
   const label = item.partial ? `${item.label}<${item.partial[0]}>` : item.label;
   if (!r) return [atom(label), ''];
@@ -80,12 +80,19 @@ async function bodySection(user: UserStore, e: IndexEntry, meta: StoredMeta, ite
     const start = Math.min(r.start + off, r.end);
     data = await user.mails.read(e.mail, start, Math.min(len, r.end - start));
   } else {
-    data = await user.mails.read(e.mail, r.start, r.end - r.start);
+    return [atom(label), await lazyOrRead(user, e, r.start, r.end, threshold)];
   }
   return [atom(label), { literal: data }];
 }
 
-async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items: FetchItem[], flags: string[], withModseq: boolean): Promise<(string | Buffer)[]> {
+/** Bytes [start, end) of a mail: read now, or, above the streaming threshold, sent piece by piece. */
+async function lazyOrRead(user: UserStore, e: IndexEntry, start: number, end: number, threshold: number): Promise<Value> {
+  if (end - start <= threshold) return { literal: await user.mails.read(e.mail, start, end - start) };
+  return { lazy: { size: end - start, read: (off, len) => user.mails.read(e.mail, start + off, len) } };
+}
+
+
+async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items: FetchItem[], flags: string[], withModseq: boolean, threshold: number): Promise<Chunk[]> {
   const needsMeta = items.some((i) => i.kind !== 'simple' || ['ENVELOPE', 'BODY', 'BODYSTRUCTURE'].includes(i.name));
   const meta = needsMeta ? await user.mails.meta(e.mail) : undefined;
   const vals: Value[] = [];
@@ -110,11 +117,11 @@ async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items:
       case 'rfc822': {
         const m = meta!;
         const [s, en] = it.name === 'RFC822' ? [0, m.size] : it.name === 'RFC822.HEADER' ? [0, m.root.bodyStart] : [m.root.bodyStart, m.size];
-        add(it.name, { literal: await user.mails.read(e.mail, s, en - s) });
+        add(it.name, await lazyOrRead(user, e, s, en, threshold));
         break;
       }
       case 'body': {
-        const [label, val] = (await bodySection(user, e, meta!, it)) as [Value, Value];
+        const [label, val] = (await bodySection(user, e, meta!, it, threshold)) as [Value, Value];
         add((label as { atom: string }).atom, val);
         break;
       }
@@ -165,9 +172,9 @@ export const fetch: CommandSpec = {
       const slice = targets.slice(i, i + batch);
       const rendered = await Promise.all(slice.map(([seq, u]) => {
         const e = v.entries.get(u)!;
-        return buildResponse(user, seq, e, items, v.flagsOf(e), withModseq);
+        return buildResponse(user, seq, e, items, v.flagsOf(e), withModseq, session.env.limits.streamLiteralBytes);
       }));
-      for (const r of rendered) session.write(r);
+      for (const r of rendered) await session.send(r);
     }
     await session.ok(tag, 'Fetch completed.');
   },
