@@ -11,11 +11,11 @@ import { type IoCtx, ReadOp, type OmapPage, WriteOp } from '@rmb/rados';
 import { fromStoreError } from './errors.js';
 import type { MailObjects } from './mail.js';
 import { withRetry } from './retry.js';
+import { indexOid, logKey, uidKey } from './keys.js';
+import { appendQueue, type PendingSave } from './append-queue.js';
 import type { Counters, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
-export const uidKey = (uid: number): string => `u:${String(uid).padStart(10, '0')}`;
-export const logKey = (modseq: number): string => `l:${String(modseq).padStart(16, '0')}`;
-export const indexOid = (mailboxId: string): string => `i.${mailboxId}`;
+export { uidKey, logKey, indexOid };
 
 /** Initial counters of a new mailbox. */
 export function newCounters(uidvalidity: number): Counters {
@@ -169,32 +169,21 @@ export class Mailbox {
       return { oid: p.oid, size: p.data.length, internalDate: p.internalDate, done: this.mails.write(p) };
     });
     const written = Promise.all(jobs.map((j) => j.done));
-    let stale = false;
-    const before = !confirm ? written : Promise.all([written, confirm]).then(([, ok]) => {
-      if (!ok) { stale = true; throw new StaleMailbox(); }
+    const ready = !confirm ? written.then(() => undefined) : Promise.all([written, confirm]).then(([, ok]) => {
+      if (!ok) throw new StaleMailbox();
     });
     let saved: SavedMessage[];
     try {
-      saved = await this.update('append', [], (c) => {
-        const counters = { ...c };
-        const modseq = ++counters.highestModseq;
-        const set: Record<string, string> = {};
-        const result: SavedMessage[] = [];
-        jobs.forEach((p, i) => {
-          const uid = counters.uidnext++;
-          const flags = dedupe(messages[i].flags ?? []);
-          const entry: IndexEntry = { uid, mail: p.oid, flags, modseq, internalDate: p.internalDate, size: p.size, saveDate: now };
-          set[uidKey(uid)] = JSON.stringify(entry);
-          counters.messages++;
-          counters.bytes += entry.size;
-          if (!flags.includes(SEEN)) counters.unseen++;
-          result.push({ uid, uidvalidity: c.uidvalidity, mail: p.oid });
-        });
-        set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'append', uids: result.map((r) => r.uid) } satisfies LogEntry);
-        return { counters, set, rm: [], result };
-      }, before);
+      saved = await new Promise<SavedMessage[]>((resolve, reject) => {
+        const save: PendingSave = {
+          ready, resolve, reject,
+          entries: jobs.map((j, i) => ({ mail: j.oid, flags: dedupe(messages[i].flags ?? []), internalDate: j.internalDate, size: j.size, saveDate: now })),
+        };
+        appendQueue(this.oid).enqueue(save, (plan, before) => this.update('append', [], plan, before));
+      });
     } catch (e) {
-      if (stale || (confirm && !(await confirm.catch(() => true)))) {
+      if (e instanceof StaleMailbox || (confirm && !(await confirm.catch(() => true)))) {
+        await written.catch(() => undefined);
         await Promise.all(jobs.map((j) => this.mails.discard(j.oid, j.size)));
         return { stale: true, saved: [] };
       }

@@ -37,6 +37,10 @@ test('concurrent appends from many writers: every UID unique and ascending, MESS
   const uids = results.map((r) => r[0].uid).sort((a, b) => a - b);
   expect(uids).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   expect((await inbox.counters()).messages).toBe(40);
+  // saves that were ready together went into one commit (group commit): fewer append records
+  const appends = (await inbox.changesSince(0)).log.filter((l) => l.kind === 'append');
+  expect(appends.flatMap((l) => l.uids).sort((a, b) => a - b)).toEqual(uids);
+  expect(appends.length).toBeLessThan(40);
 });
 
 test('appendTo with a stale mailbox hint (renamed, deleted, re-created by another front end) never saves into the wrong mailbox', async () => {
