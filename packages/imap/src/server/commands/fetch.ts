@@ -167,14 +167,18 @@ export const fetch: CommandSpec = {
     }
     const withModseq = session.enabled.has('CONDSTORE');
     // fetch metadata for many messages concurrently, write in order
-    const batch = 32;
+    // message bodies are held per batch: small batches when items fetch them, large otherwise
+    const batch = items.some((i) => i.kind !== 'simple') ? 32 : 512;
     for (let i = 0; i < targets.length; i += batch) {
       const slice = targets.slice(i, i + batch);
       const rendered = await Promise.all(slice.map(([seq, u]) => {
         const e = v.entries.get(u)!;
         return buildResponse(user, seq, e, items, v.flagsOf(e), withModseq, session.env.limits.streamLiteralBytes);
       }));
-      for (const r of rendered) await session.send(r);
+      const chunks = rendered.flat();
+      // one socket write per batch unless a large body has to be streamed
+      if (chunks.every((c) => typeof c === 'string' || Buffer.isBuffer(c))) session.write(chunks as (string | Buffer)[]);
+      else for (const r of rendered) await session.send(r);
     }
     await session.ok(tag, 'Fetch completed.');
   },
