@@ -68,10 +68,11 @@ export class AppendQueue {
           batch = await commit((c) => this.plan(c), before);
           for (const m of batch) m.resolve(m.planned!);
         } catch (e) {
-          // the commit failed (not a lost race: those are retried inside): fail what it carried
-          const carried = this.waiting.filter((m) => m.isReady);
-          this.waiting = this.waiting.filter((m) => !m.isReady);
-          for (const m of carried) m.reject(e);
+          // the commit failed (not a lost race: those are retried inside): fail what it carried,
+          // and the saves whose own writes failed meanwhile (plan() did not get to them)
+          const done = this.waiting.filter((m) => m.isReady || m.failed);
+          this.waiting = this.waiting.filter((m) => !m.isReady && !m.failed);
+          for (const m of done) m.reject(m.failed ? m.error : e);
           continue;
         }
         this.waiting = this.waiting.filter((m) => !batch.includes(m));

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type Cluster } from '@rmb/rados';
-import { MailStore, NotFound, AlreadyExists, NotAllowed, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
+import { connect, type Cluster, type IoCtx, TimedOut } from '@rmb/rados';
+import { MailStore, NotFound, AlreadyExists, NotAllowed, Unavailable, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
 
 const msg = (subject: string, body = 'hello\r\n') => Buffer.from(`From: A <a@example.org>\r\nTo: b@example.org\r\nSubject: ${subject}\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n${body}`);
 
@@ -222,4 +222,29 @@ test('striped mails: a streamed message spans objects of stripeBytes, reads back
   await mailbox.expunge([s1.uid]);
   await u.mails.settle();
   expect((await u.io.list()).objects.filter((o) => o.oid.startsWith('m.')).length).toBe(0);
+});
+
+test('a cluster that times out: saves fail with Unavailable (none hangs in the group commit), then work again', async () => {
+  let down = false;
+  const wrap = (io: IoCtx): IoCtx => new Proxy(io, {
+    get(target, prop, recv) {
+      const v = Reflect.get(target, prop, recv) as unknown;
+      if (prop === 'withNamespace') return (ns: string) => wrap(target.withNamespace(ns));
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => (down && prop !== 'notify'
+        ? new Promise((_, reject) => setTimeout(() => reject(new TimedOut(String(prop))), 20))
+        : (v as (...a: unknown[]) => unknown).apply(target, args));
+    },
+  });
+  const flaky: Cluster = { backend: 'flaky', stats: cluster.stats, close: () => Promise.resolve(), ioCtx: async (p, ns) => wrap(await cluster.ioCtx(p, ns)) };
+  const s = await MailStore.open(flaky);
+  const u = await s.user('frank');
+  await u.appendTo('INBOX', [{ data: msg('up') }]);
+  down = true;
+  const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => u.appendTo('INBOX', [{ data: msg(`down${i}`) }])));
+  expect(results.map((r) => r.status === 'rejected' && r.reason instanceof Unavailable)).toEqual([true, true, true, true, true]);
+  down = false;
+  const again = await u.appendTo('INBOX', [{ data: msg('up again') }]);
+  expect(again.saved[0].uid).toBe(2);
+  expect((await (await u.mailbox('INBOX')).counters()).messages).toBe(2);
 });

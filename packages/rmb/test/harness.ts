@@ -71,7 +71,9 @@ export function waitReady(proc: ChildProcess, dataDir: string): Promise<ServerCh
           proc, dataDir, imap: Number(m[1]), imaps: Number(m[2]), lmtp: Number(m[3]),
           stop: () => new Promise<void>((r) => {
             if (proc.exitCode !== null) return r();
-            proc.once('exit', () => r());
+            // a server waiting on an unreachable cluster gets 20 s to finish, then is killed
+            const kill = setTimeout(() => proc.kill('SIGKILL'), 20000);
+            proc.once('exit', () => { clearTimeout(kill); r(); });
             proc.kill('SIGTERM');
           }),
         });
