@@ -60,7 +60,8 @@ let addon: NativeModule | undefined;
 export function loadAddon(): NativeModule {
   if (addon) return addon;
   try {
-    addon = createRequire(import.meta.url)('../../build/Release/rados_addon.node') as NativeModule;
+    // RMB_RADOS_ADDON: another build of the addon (and how tests simulate a machine without one)
+    addon = createRequire(import.meta.url)(process.env.RMB_RADOS_ADDON ?? '../../build/Release/rados_addon.node') as NativeModule;
     return addon;
   } catch (e) {
     throw new Error('the librados backend is not available on this machine ' +
