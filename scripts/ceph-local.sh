@@ -123,6 +123,10 @@ mon osd full ratio = .95
 mon osd nearfull ratio = .90
 osd objectstore = $store
 
+[client]
+# many short-lived clients (tests, rados CLI) would fight over one admin socket path
+admin socket =
+
 [mon]
 mon data = $dir/mon/\$name
 
