@@ -6,6 +6,7 @@
  * or a ParseError): any other exception is a bug. Memory must stay bounded and the reader must
  * still parse a clean command after each garbage line.
  */
+import { seededRandom as prng } from '@rmb/rados/testing';
 import { CommandReader } from '../src/protocol/reader.js';
 import { ParseError, tokenize, type Token } from '../src/protocol/tokens.js';
 import { parseSeqSet } from '../src/protocol/sequence.js';
@@ -16,17 +17,6 @@ import { parseDateTime } from '../src/server/commands/append.js';
 import { parseFlagList } from '../src/server/commands/flags.js';
 import { CommandError } from '../src/server/errors.js';
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const VALID = [
   'a1 FETCH 1:* (FLAGS UID RFC822.SIZE)', 'a2 UID FETCH 1,3:5,7:* (BODY.PEEK[HEADER.FIELDS (From To Subject)]<0.100> ENVELOPE)',
