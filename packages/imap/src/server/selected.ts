@@ -5,7 +5,7 @@
  * numbers runs.
  */
 import type { Counters, IndexEntry, Mailbox } from '@rmb/librmb';
-import { inSet, type SeqSet } from '../protocol/sequence.js';
+import { inSet, type SeqSet, toSeqString } from '../protocol/sequence.js';
 import { CommandError } from './errors.js';
 
 /** How often a view without a watch tries to watch again, in ms. */
@@ -123,7 +123,7 @@ export class SelectedView {
   }
 
   /** Produce the untagged updates to send now; expunges only when `allowExpunge`. */
-  flush(allowExpunge: boolean, withModseq = false): string[] {
+  flush(allowExpunge: boolean, withModseq = false, vanished = false): string[] {
     const out: string[] = [];
     for (const uid of this.pendingFlags) {
       const seq = this.uids.indexOf(uid) + 1;
@@ -133,14 +133,18 @@ export class SelectedView {
     }
     this.pendingFlags.clear();
     if (allowExpunge && this.pendingExpunge.size) {
+      const gone: number[] = [];
       for (const uid of [...this.pendingExpunge].sort((a, b) => b - a)) {
         const i = this.uids.indexOf(uid);
         if (i < 0) continue;
-        out.push(`* ${i + 1} EXPUNGE`);
+        // with QRESYNC enabled, one VANISHED response replaces the EXPUNGEs (RFC 7162 §3.2.10)
+        if (!vanished) out.push(`* ${i + 1} EXPUNGE`);
+        gone.push(uid);
         this.uids.splice(i, 1);
         this.entries.delete(uid);
         this.announcedExists--;
       }
+      if (vanished && gone.length) out.push(`* VANISHED ${toSeqString(gone)}`);
       this.pendingExpunge.clear();
     }
     if (this.uids.length !== this.announcedExists) {

@@ -244,7 +244,7 @@ export class Session {
     if (v.dirty || forceRefresh) {
       try { await v.refresh(); } catch (e) { this.env.log.warn({ err: e }, 'refresh failed'); }
     }
-    for (const line of v.flush(this.allowExpunge, this.enabled.has('CONDSTORE'))) this.write(`${line}\r\n`);
+    for (const line of v.flush(this.allowExpunge, this.enabled.has('CONDSTORE'), this.enabled.has('QRESYNC'))) this.write(`${line}\r\n`);
   }
 
   /** Tagged OK after the pending updates. */

@@ -1,8 +1,8 @@
-/** ENABLE (RFC 5161). Only extensions implemented are enabled; others are ignored as the RFC says. */
+/** ENABLE (RFC 5161): CONDSTORE and QRESYNC (RFC 7162); others are ignored as the RFC says. */
 import type { CommandSpec } from '../context.js';
 import { bad } from '../errors.js';
 
-const KNOWN = new Set<string>([]);
+const KNOWN = new Set<string>(['CONDSTORE', 'QRESYNC']);
 
 export const enable: CommandSpec = {
   name: 'ENABLE',
@@ -14,6 +14,8 @@ export const enable: CommandSpec = {
       if (a.type !== 'atom') throw bad('Invalid capability name');
       const c = a.value.toUpperCase();
       if (KNOWN.has(c) && !session.enabled.has(c)) { session.enabled.add(c); done.push(c); }
+      // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3)
+      if (c === 'QRESYNC' && !session.enabled.has('CONDSTORE')) { session.enabled.add('CONDSTORE'); done.push('CONDSTORE'); }
     }
     session.write(`* ENABLED${done.length ? ' ' + done.join(' ') : ''}\r\n`);
     await session.ok(tag, 'Enabled.');

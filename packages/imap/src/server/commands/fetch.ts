@@ -5,8 +5,8 @@
  */
 import { findPart, type IndexEntry, type MimePart, type StoredMeta, type UserStore } from '@rmb/librmb';
 import type { CommandSpec } from '../context.js';
-import { asText } from '../../protocol/tokens.js';
-import { parseSeqSet } from '../../protocol/sequence.js';
+import { asText, type Token } from '../../protocol/tokens.js';
+import { inSet, parseSeqSet, toSeqString } from '../../protocol/sequence.js';
 import { type FetchItem, parseFetchItems, setsSeen, type Section } from '../../protocol/fetch.js';
 import { atom, bodyStructureValue, type Chunk, encodeValue, envelopeValue, type Value } from '../../protocol/encode.js';
 import { bad } from '../errors.js';
@@ -145,17 +145,52 @@ async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items:
   return [`* ${seq} FETCH `, ...encodeValue(vals), '\r\n'];
 }
 
+/** FETCH modifiers (RFC 7162 §3.1.4, §3.2.6): (CHANGEDSINCE n [VANISHED]). Throws BAD. */
+function fetchModifiers(t: Token | undefined, uid: boolean, qresync: boolean): { changedSince?: number; vanished: boolean } {
+  if (!t) return { vanished: false };
+  if (t.type !== 'list') throw bad('Invalid FETCH modifiers');
+  let changedSince: number | undefined;
+  let vanished = false;
+  for (let i = 0; i < t.value.length; i++) {
+    const m = t.value[i];
+    const name = m.type === 'atom' ? m.value.toUpperCase() : '';
+    if (name === 'CHANGEDSINCE') {
+      const n = t.value[++i];
+      if (!n || n.type !== 'atom' || !/^\d{1,19}$/.test(n.value)) throw bad('CHANGEDSINCE needs a mod-sequence');
+      changedSince = Number(n.value);
+    } else if (name === 'VANISHED') vanished = true;
+    else throw bad('Unknown FETCH modifier');
+  }
+  if (vanished && (!uid || !qresync || changedSince === undefined)) throw bad('VANISHED needs UID FETCH, QRESYNC enabled and CHANGEDSINCE');
+  return { changedSince, vanished };
+}
+
 export const fetch: CommandSpec = {
   name: 'FETCH',
   states: ['selected'],
   usesSequenceNumbers: true,
   uidForm: true,
   async run({ session, tag, args, uid }) {
-    if (args.length < 2) throw bad('FETCH needs a sequence set and items');
+    if (args.length < 2 || args.length > 3) throw bad('FETCH needs a sequence set, items and optional modifiers');
     const v = session.selected!;
     const items = parseFetchItems(args[1]);
     if (uid && !items.some((i) => i.kind === 'simple' && i.name === 'UID')) items.unshift({ kind: 'simple', name: 'UID' });
-    const targets = v.resolve(parseSeqSet(asText(args[0], 'sequence set')), uid);
+    const set = parseSeqSet(asText(args[0], 'sequence set'));
+    const { changedSince, vanished } = fetchModifiers(args[2], uid, session.enabled.has('QRESYNC'));
+    if (changedSince !== undefined) session.enabled.add('CONDSTORE');
+    let targets = v.resolve(set, uid);
+    if (changedSince !== undefined) {
+      targets = targets.filter(([, u]) => v.entries.get(u)!.modseq > changedSince);
+      if (!items.some((i) => i.kind === 'simple' && i.name === 'MODSEQ')) items.push({ kind: 'simple', name: 'MODSEQ' });
+    }
+    if (vanished) {
+      // UIDs in the set expunged since CHANGEDSINCE (RFC 7162 §3.2.6), from the change log
+      const { log } = await v.mailbox.changesSince(changedSince!);
+      const gone = log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids);
+      const max = Math.max(v.uidnext - 1, ...gone);
+      const inRange = [...new Set(gone)].filter((u) => ('ranges' in set ? inSet(set, u, max) : v.saved.includes(u)) && !v.entries.has(u));
+      if (inRange.length) session.write(`* VANISHED (EARLIER) ${toSeqString(inRange)}\r\n`);
+    }
     const user = session.user!;
     if (setsSeen(items) && !v.readOnly) {
       const unseen = targets.filter(([, u]) => !v.entries.get(u)!.flags.includes('\\Seen')).map(([, u]) => u);

@@ -131,7 +131,11 @@ export const search: CommandSpec = {
     const v = session.selected!;
     const found = await runSearch(prog.key, session.user!, v);
     const nums = found.map(([seq, u]) => (uid ? u : seq));
-    session.write(`* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}\r\n`);
+    // a search with MODSEQ reports the highest mod-sequence of the matches (RFC 7162 §3.1.5)
+    const hasModseq = JSON.stringify(prog.key).includes('"k":"modseq"');
+    const top = Math.max(0, ...found.map(([, u]) => v.entries.get(u)!.modseq));
+    if (hasModseq) session.enabled.add('CONDSTORE');
+    session.write(`* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}${hasModseq && nums.length ? ` (MODSEQ ${top})` : ''}\r\n`);
     await session.ok(tag, 'Search completed.');
   },
 };

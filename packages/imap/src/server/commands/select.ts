@@ -1,14 +1,45 @@
 /** SELECT and EXAMINE (RFC 3501 §6.3.1-2): load the index, report counts, watch for changes. */
 import type { CommandContext, CommandSpec } from '../context.js';
-import { expectArgs } from '../../protocol/tokens.js';
+import { expectArgs, type Token } from '../../protocol/tokens.js';
+import { inSet, parseSeqSet, type SeqSet, toSeqString } from '../../protocol/sequence.js';
+import { bad } from '../errors.js';
 import { SelectedView } from '../selected.js';
 
 const FLAGS = '\\Answered \\Flagged \\Deleted \\Seen \\Draft';
 
+/** QRESYNC parameters of SELECT (RFC 7162 §3.2.5). */
+interface Qresync { uidvalidity: number; modseq: number; known?: SeqSet }
+
+/** SELECT/EXAMINE parameters: (CONDSTORE) or (QRESYNC (uidvalidity modseq [known-uids ...])). Throws BAD. */
+function selectParams(t: Token | undefined, qresyncEnabled: boolean): { condstore: boolean; qresync?: Qresync } {
+  if (!t) return { condstore: false };
+  if (t.type !== 'list') throw bad('Invalid SELECT parameters');
+  let condstore = false;
+  let qresync: Qresync | undefined;
+  for (let i = 0; i < t.value.length; i++) {
+    const p = t.value[i];
+    const name = p.type === 'atom' ? p.value.toUpperCase() : '';
+    if (name === 'CONDSTORE') condstore = true;
+    else if (name === 'QRESYNC') {
+      if (!qresyncEnabled) throw bad('QRESYNC is not enabled');
+      const q = t.value[++i];
+      if (!q || q.type !== 'list' || q.value.length < 2) throw bad('QRESYNC needs (uidvalidity modseq [known-uids])');
+      const [uv, ms, known] = q.value.map((x) => (x.type === 'atom' ? x.value : ''));
+      if (!/^\d+$/.test(uv) || !/^\d+$/.test(ms) || Number(uv) === 0) throw bad('Invalid QRESYNC parameters');
+      qresync = { uidvalidity: Number(uv), modseq: Number(ms), known: known ? parseSeqSet(known) : undefined };
+    } else throw bad('Unknown SELECT parameter');
+  }
+  return { condstore, qresync };
+}
+
 async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
   const { session, tag, args } = ctx;
-  expectArgs(args, 1);
+  expectArgs(args, 1, 2);
   const name = session.mailboxArg(args[0]);
+  const params = selectParams(args[1], session.enabled.has('QRESYNC'));
+  if (params.condstore) session.enabled.add('CONDSTORE');
+  // the mailbox selected before is closed: say so when QRESYNC is on (RFC 7162 §3.2.11)
+  if (session.selected && session.enabled.has('QRESYNC')) session.write('* OK [CLOSED] Previous mailbox closed.\r\n');
   await session.select(undefined);
   const mb = await session.user!.mailbox(name);
   const view = new SelectedView(mb, readOnly);
@@ -30,8 +61,27 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
     ...(view.firstUnseen() ? [`* OK [UNSEEN ${view.firstUnseen()}] First unseen.\r\n`] : []),
     `* OK [UIDVALIDITY ${view.uidvalidity}] UIDs valid\r\n`,
     `* OK [UIDNEXT ${view.uidnext}] Predicted next UID\r\n`,
+    `* OK [HIGHESTMODSEQ ${view.modseq}] Highest\r\n`,
   ]);
+  if (params.qresync && params.qresync.uidvalidity === view.uidvalidity) await resync(ctx, view, params.qresync);
   session.write(`${tag} OK [${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${ctx.name} completed.\r\n`);
+}
+
+/**
+ * Quick resynchronisation (RFC 7162 §3.2.5.1): VANISHED (EARLIER) for the known UIDs expunged
+ * since the client's modseq, then FETCH (UID FLAGS MODSEQ) for every message changed since.
+ */
+async function resync(ctx: CommandContext, view: SelectedView, q: Qresync): Promise<void> {
+  const { log } = await view.mailbox.changesSince(q.modseq);
+  const gone = [...new Set(log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids))]
+    .filter((u) => !view.entries.has(u) && (!q.known || !('ranges' in q.known) || inSet(q.known, u, Math.max(view.uidnext - 1, u))));
+  const lines: string[] = [];
+  if (gone.length) lines.push(`* VANISHED (EARLIER) ${toSeqString(gone)}\r\n`);
+  view.uids.forEach((u, i) => {
+    const e = view.entries.get(u)!;
+    if (e.modseq > q.modseq) lines.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${view.flagsOf(e).join(' ')}) MODSEQ (${e.modseq}))\r\n`);
+  });
+  ctx.session.write(lines);
 }
 
 export const select: CommandSpec = {

@@ -22,6 +22,7 @@ export const status: CommandSpec = {
         case 'UIDNEXT': out.push(`UIDNEXT ${c.uidnext}`); break;
         case 'UIDVALIDITY': out.push(`UIDVALIDITY ${c.uidvalidity}`); break;
         case 'UNSEEN': out.push(`UNSEEN ${c.unseen}`); break;
+        case 'HIGHESTMODSEQ': out.push(`HIGHESTMODSEQ ${c.highestModseq}`); break; // RFC 7162 §3.1.6
         default: throw bad(`Unknown status item ${it.slice(0, 30)}`);
       }
     }

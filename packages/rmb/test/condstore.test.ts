@@ -1,0 +1,132 @@
+/**
+ * Issue 4: CONDSTORE and QRESYNC (RFC 7162) on an in-process server. C3: a client disconnects,
+ * another session changes flags, expunges and appends, the first reconnects with
+ * SELECT (QRESYNC (uidvalidity modseq known-uids)) and gets exactly the VANISHED and FETCH it
+ * needs; the same through UID FETCH (CHANGEDSINCE VANISHED); STORE UNCHANGEDSINCE conflicts give
+ * [MODIFIED]; expunges reach a QRESYNC session as VANISHED; STATUS and SEARCH MODSEQ.
+ */
+import type { AddressInfo, Server } from 'node:net';
+import pino from 'pino';
+import { connect, type Cluster } from '@rmb/rados';
+import { MailStore } from '@rmb/librmb';
+import { createImapServer } from '@rmb/imap';
+import { DEFAULTS } from '../src/config.js';
+import { RawClient } from './harness.js';
+
+let cluster: Cluster;
+let server: Server;
+let port: number;
+beforeAll(async () => {
+  cluster = await connect({ backend: 'memory' });
+  const log = pino({ level: 'silent' });
+  const store = await MailStore.open(cluster, { log });
+  const user = await store.user('q');
+  for (let i = 1; i <= 5; i++) await user.appendTo('INBOX', [{ data: Buffer.from(`Subject: m${i}\r\n\r\nbody ${i}\r\n`) }]);
+  server = createImapServer({ store, authenticate: async (u) => u, plaintextAllowed: () => true, log, serverName: 'rmb', limits: DEFAULTS.imap });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => { server.close(); await cluster.close(); });
+
+/** A logged-in raw session; cmd() returns the untagged lines and the tagged one. */
+async function session(): Promise<RawClient & { cmd(line: string): Promise<{ untagged: string[]; tagged: string }> }> {
+  const c = await RawClient.open(port) as RawClient & { cmd(line: string): Promise<{ untagged: string[]; tagged: string }>; n: number };
+  await c.until(/^\* OK/m);
+  c.n = 0;
+  c.cmd = async (line: string) => {
+    const tag = `c${++c.n}`;
+    c.send(`${tag} ${line}\r\n`);
+    const out = (await c.until(new RegExp(`^${tag} (OK|NO|BAD)[^\\r\\n]*\\r\\n`, 'm'))).split('\r\n').filter(Boolean);
+    return { untagged: out.filter((l) => l.startsWith('* ')), tagged: out.find((l) => l.startsWith(`${tag} `))! };
+  };
+  expect((await c.cmd('LOGIN q pw')).tagged).toMatch(/OK/);
+  return c;
+}
+const num = (lines: string[], re: RegExp) => Number(lines.map((l) => re.exec(l)?.[1]).find(Boolean));
+
+test('CONDSTORE and QRESYNC are advertised; ENABLE QRESYNC also enables CONDSTORE; SELECT reports HIGHESTMODSEQ', async () => {
+  const a = await session();
+  const cap = await a.cmd('CAPABILITY');
+  expect(cap.untagged[0]).toMatch(/ CONDSTORE .*QRESYNC|QRESYNC .*CONDSTORE/);
+  expect((await a.cmd('ENABLE QRESYNC')).untagged).toEqual(['* ENABLED QRESYNC CONDSTORE']);
+  const sel = await a.cmd('SELECT INBOX');
+  expect(num(sel.untagged, /HIGHESTMODSEQ (\d+)/)).toBeGreaterThan(0);
+  const f = await a.cmd('FETCH 1:2 (FLAGS)');
+  expect(f.untagged.every((l) => / MODSEQ \(\d+\)/.test(l))).toBe(true);
+  a.close();
+});
+
+test('C3: reconnect with SELECT (QRESYNC ...) gets exactly the VANISHED and FETCH it needs', async () => {
+  const a = await session();
+  await a.cmd('ENABLE QRESYNC');
+  const sel = await a.cmd('SELECT INBOX');
+  const uidvalidity = num(sel.untagged, /UIDVALIDITY (\d+)/);
+  const modseq = num(sel.untagged, /HIGHESTMODSEQ (\d+)/);
+  const uids = (await a.cmd('UID SEARCH ALL')).untagged[0].replace('* SEARCH ', '').split(' ').map(Number);
+  expect(uids.length).toBeGreaterThanOrEqual(5);
+  a.close();
+
+  const [u1, u2, u3] = uids;
+  const b = await session();
+  await b.cmd('SELECT INBOX');
+  expect((await b.cmd(`UID STORE ${u2} +FLAGS.SILENT (\\Flagged)`)).tagged).toMatch(/OK/);
+  expect((await b.cmd(`UID STORE ${u3} +FLAGS.SILENT (\\Deleted)`)).tagged).toMatch(/OK/);
+  expect((await b.cmd(`UID EXPUNGE ${u3}`)).tagged).toMatch(/OK/);
+  const lit = 'Subject: new\r\n\r\nnew\r\n';
+  b.send(`c99 APPEND INBOX {${lit.length}+}\r\n${lit}\r\n`);
+  const appended = await b.until(/^c99 OK.*\r\n/m);
+  const newUid = Number(/APPENDUID \d+ (\d+)/.exec(appended)![1]);
+  b.close();
+
+  const a2 = await session();
+  await a2.cmd('ENABLE QRESYNC');
+  const re = await a2.cmd(`SELECT INBOX (QRESYNC (${uidvalidity} ${modseq} ${uids[0]}:${uids[uids.length - 1]}))`);
+  expect(re.tagged).toMatch(/OK/);
+  const vanished = re.untagged.filter((l) => l.startsWith('* VANISHED'));
+  expect(vanished).toEqual([`* VANISHED (EARLIER) ${u3}`]);
+  const fetched = re.untagged.filter((l) => / FETCH /.test(l)).map((l) => Number(/UID (\d+)/.exec(l)![1])).sort((x, y) => x - y);
+  expect(fetched).toEqual([u2, newUid]);
+  expect(re.untagged.find((l) => l.includes(`UID ${u2} `))).toMatch(/FLAGS \([^)]*\\Flagged[^)]*\) MODSEQ \(\d+\)/);
+
+  // the same answer through UID FETCH (CHANGEDSINCE ... VANISHED)
+  const f = await a2.cmd(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`);
+  expect(f.untagged.filter((l) => l.startsWith('* VANISHED'))).toEqual([`* VANISHED (EARLIER) ${u3}`]);
+  expect(f.untagged.filter((l) => / FETCH /.test(l)).map((l) => Number(/UID (\d+)/.exec(l)![1])).sort((x, y) => x - y)).toEqual([u2, newUid]);
+  // VANISHED without QRESYNC semantics is refused
+  expect((await a2.cmd(`FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`)).tagged).toMatch(/BAD/);
+
+  // a wrong UIDVALIDITY: no VANISHED, no resync FETCH (the client must resync fully)
+  const wrong = await a2.cmd(`SELECT INBOX (QRESYNC (${uidvalidity + 1} ${modseq}))`);
+  expect(wrong.untagged[0]).toBe('* OK [CLOSED] Previous mailbox closed.');
+  expect(wrong.untagged.filter((l) => l.startsWith('* VANISHED') || / FETCH /.test(l))).toEqual([]);
+  a2.close();
+  void u1;
+});
+
+test('STORE UNCHANGEDSINCE: a message changed since gets [MODIFIED]; expunges reach a QRESYNC session as VANISHED', async () => {
+  const a = await session();
+  await a.cmd('ENABLE QRESYNC');
+  await a.cmd('SELECT INBOX');
+  const f = await a.cmd('UID FETCH 1:* (MODSEQ)');
+  const [first, second] = f.untagged.map((l) => ({ uid: Number(/UID (\d+)/.exec(l)![1]), modseq: Number(/MODSEQ \((\d+)\)/.exec(l)![1]) }));
+  const ok = await a.cmd(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Answered)`);
+  expect(ok.tagged).toMatch(/^c\d+ OK/);
+  expect(ok.tagged).not.toMatch(/MODIFIED/);
+  expect(ok.untagged[0]).toMatch(/FLAGS \([^)]*\\Answered[^)]*\) MODSEQ \((\d+)\)/);
+  const stale = await a.cmd(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Seen)`);
+  expect(stale.tagged).toMatch(new RegExp(`OK \\[MODIFIED ${first.uid}\\]`));
+  const st = await a.cmd('STATUS INBOX (HIGHESTMODSEQ MESSAGES)');
+  expect(st.untagged[0]).toMatch(/HIGHESTMODSEQ \d+ MESSAGES \d+/);
+  const s = await a.cmd(`SEARCH MODSEQ ${first.modseq + 1}`);
+  expect(s.untagged[0]).toMatch(/^\* SEARCH \d+( \d+)* \(MODSEQ \d+\)$/);
+
+  const b = await session();
+  await b.cmd('SELECT INBOX');
+  await b.cmd(`UID STORE ${second.uid} +FLAGS.SILENT (\\Deleted)`);
+  await b.cmd(`UID EXPUNGE ${second.uid}`);
+  b.close();
+  const n = await a.cmd('NOOP');
+  expect(n.untagged).toContain(`* VANISHED ${second.uid}`);
+  expect(n.untagged.filter((l) => / EXPUNGE$/.test(l))).toEqual([]);
+  a.close();
+});
