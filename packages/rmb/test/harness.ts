@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
-import { cephFromEnv } from '@rmb/rados';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { cephFromEnv, connect as connectStore } from '@rmb/rados';
+import { MailStore } from '@rmb/librmb';
+import { createImapServer, type ImapLimits } from '@rmb/imap';
+import { DEFAULTS } from '../src/config.js';
 import { PasswdFile } from '../src/passwd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -136,4 +141,23 @@ export function asTransferred(b: Buffer): Buffer {
   if (out[out.length - 1] === 0x0d) out = Buffer.concat([out, Buffer.from('\n')]);
   else if (!out.subarray(-2).equals(Buffer.from('\r\n'))) out = Buffer.concat([out, Buffer.from('\r\n')]);
   return out;
+}
+
+/** An IMAP server in this process on a memory store (fast protocol tests). */
+export interface InProcessServer { port: number; store: MailStore; close(): Promise<void> }
+
+/** Start an in-process IMAP server on a fresh memory store; any password is accepted. */
+export async function inProcessServer(limits: Partial<ImapLimits> = {}): Promise<InProcessServer> {
+  const cluster = await connectStore({ backend: 'memory' });
+  const log = pino({ level: 'silent' });
+  const store = await MailStore.open(cluster, { log });
+  const server = createImapServer({
+    store, authenticate: async (u) => u, plaintextAllowed: () => true, log, serverName: 'rmb', limits: { ...DEFAULTS.imap, ...limits },
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  return {
+    port: (server.address() as AddressInfo).port,
+    store,
+    close: async () => { server.close(); await cluster.close(); },
+  };
 }

@@ -6,13 +6,7 @@
  * fail the test run. Seeded: a failure names its seed and index.
  */
 import { seededRandom as prng } from '@rmb/rados/testing';
-import type { AddressInfo, Server } from 'node:net';
-import pino from 'pino';
-import { connect } from '@rmb/rados';
-import { MailStore } from '@rmb/librmb';
-import { createImapServer } from '@rmb/imap';
-import { DEFAULTS } from '../src/config.js';
-import { RawClient } from './harness.js';
+import { inProcessServer, RawClient } from './harness.js';
 
 const VALID = [
   'FETCH 1:* (FLAGS UID RFC822.SIZE)', 'UID FETCH 1,3:5,7:* (BODY.PEEK[HEADER.FIELDS (From To Subject)]<0.100> ENVELOPE)',
@@ -40,19 +34,12 @@ function mutate(r: () => number, s: string): string {
 test('20,000 mutated commands to a live session: after each one a sentinel NOOP is answered', async () => {
   const SEED = 4242;
   const r = prng(SEED);
-  const cluster = await connect({ backend: 'memory' });
-  const log = pino({ level: 'silent' });
-  const store = await MailStore.open(cluster, { log });
-  const user = await store.user('fuzz');
+  const srv = await inProcessServer({ maxLiteralBytes: 4096, streamLiteralBytes: 1024 });
+  const user = await srv.store.user('fuzz');
   for (let i = 0; i < 5; i++) {
     await user.appendTo('INBOX', [{ data: Buffer.from(`From: a@example.org\r\nSubject: m${i}\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\nContent-Type: text/plain\r\n\r\ntwo\r\n--b--\r\n`) }]);
   }
-  const server: Server = createImapServer({
-    store, authenticate: async (u) => u, plaintextAllowed: () => true, log, serverName: 'rmb',
-    limits: { ...DEFAULTS.imap, maxLiteralBytes: 4096, streamLiteralBytes: 1024 },
-  });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  const port = (server.address() as AddressInfo).port;
+  const port = srv.port;
   const open = async () => {
     const c = await RawClient.open(port);
     await c.until(/^\* OK/m);
@@ -86,7 +73,6 @@ test('20,000 mutated commands to a live session: after each one a sentinel NOOP 
     expect(reconnects).toBeLessThan(200);
   } finally {
     c.close();
-    server.close();
-    await cluster.close();
+    await srv.close();
   }
 }, 300000);

@@ -39,6 +39,7 @@ export const CAPABILITIES: Capability[] = [
   { name: 'SPECIAL-USE', rfc: 'RFC 6154', states: ANY },
   { name: 'CONDSTORE', rfc: 'RFC 7162 §3.1', states: ANY },
   { name: 'QRESYNC', rfc: 'RFC 7162 §3.2', states: ANY },
+  { name: 'COMPRESS=DEFLATE', rfc: 'RFC 4978', states: AUTHED },
   { name: 'STARTTLS', rfc: 'RFC 3501 §6.2.1', states: ['not-authenticated'], when: (f) => f.tlsAvailable && !f.tls },
   { name: 'LOGINDISABLED', rfc: 'RFC 3501 §6.2.3', states: ['not-authenticated'], when: (f) => !f.tls && !f.plaintextAuthAllowed },
   { name: 'AUTH=PLAIN', rfc: 'RFC 4616', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },

@@ -16,6 +16,7 @@ import { COMMANDS } from './commands/index.js';
 import { toResponse } from './errors.js';
 import { SelectedView } from './selected.js';
 import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
+import { constants as zlibConstants, createDeflateRaw, createInflateRaw } from 'node:zlib';
 
 /** Logger shape (pino-compatible). */
 export interface Log {
@@ -277,7 +278,8 @@ export class Session {
         }
         if (this.closed || this.socket.destroyed) return;
         if (this.env.collectGarbage && Math.floor((off + data.length) / STREAM_GC_BYTES) > Math.floor(off / STREAM_GC_BYTES)) this.env.collectGarbage();
-        if (!this.socket.write(data)) await new Promise<void>((r) => { this.socket.once('drain', r); this.socket.once('close', r); });
+        this.output(data);
+        await this.writable();
       }
     }
     if (run.length) this.write(run);
@@ -287,8 +289,8 @@ export class Session {
   write(data: string | Buffer | (string | Buffer)[]): void {
     if (this.closed || this.socket.destroyed) return;
     if (Array.isArray(data)) {
-      this.socket.write(Buffer.concat(data.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c))));
-    } else this.socket.write(data);
+      this.output(Buffer.concat(data.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c))));
+    } else this.output(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
   }
 
   /** Decode a mailbox name argument (modified UTF-7 unless UTF8=ACCEPT). */
@@ -322,6 +324,54 @@ export class Session {
   onMailboxChange(): void { this.idleWake?.(); }
 
   /** Upgrade to TLS (STARTTLS); the reader restarts so no plaintext data leaks into TLS. */
+  /**
+   * Where responses go: the socket, or after COMPRESS DEFLATE a raw deflate stream flushed after
+   * every write. Returns false when the socket wants the caller to wait for 'drain'.
+   */
+  private output: (data: Buffer) => boolean = (data) => this.socket.write(data);
+
+  /** Streams between responses and the peer, outermost last (the deflate stream, the socket). */
+  private sinks: NodeJS.WritableStream[] = [];
+
+  /** Resolves once no stream on the way out asks the writer to wait (backpressure). */
+  private async writable(): Promise<void> {
+    for (const w of [...this.sinks, this.socket] as (NodeJS.WritableStream & { writableNeedDrain?: boolean })[]) {
+      if (w.writableNeedDrain && !this.socket.destroyed) {
+        await new Promise<void>((r) => { w.once('drain', r); this.socket.once('close', r); });
+      }
+    }
+  }
+
+  /** True once COMPRESS DEFLATE is active (RFC 4978). */
+  compressed = false;
+
+  /**
+   * Start DEFLATE compression in both directions (RFC 4978 §3, raw deflate, RFC 1951), right
+   * after the tagged OK of COMPRESS was written uncompressed.
+   */
+  startCompression(): void {
+    const sock = this.socket;
+    sock.removeAllListeners('data');
+    const inflate = createInflateRaw();
+    const deflate = createDeflateRaw();
+    sock.on('data', (d: Buffer) => inflate.write(d));
+    inflate.on('data', (d: Buffer) => this.onData(d));
+    inflate.on('error', (e) => { this.env.log.debug({ err: e, session: this.id }, 'bad compressed input'); this.close(); });
+    deflate.on('data', (d: Buffer) => sock.write(d));
+    this.output = (data) => {
+      deflate.write(data);
+      deflate.flush(zlibConstants.Z_SYNC_FLUSH);
+      return !sock.writableNeedDrain && !deflate.writableNeedDrain;
+    };
+    this.compressed = true;
+    this.sinks = [deflate];
+    // closing must wait for the last compressed bytes to leave
+    this.endOutput = () => deflate.flush(zlibConstants.Z_SYNC_FLUSH, () => sock.end());
+  }
+
+  /** End the output side (after pending compressed output when COMPRESS is active). */
+  private endOutput: () => void = () => this.socket.end();
+
   startTls(): void {
     const ctx = this.env.tlsContext!;
     const plain = this.socket;
@@ -339,7 +389,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
-    this.socket.end();
+    this.endOutput();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     void this.cleanup();
   }
