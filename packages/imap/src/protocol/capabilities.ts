@@ -9,6 +9,8 @@ export type State = 'not-authenticated' | 'authenticated' | 'selected' | 'logout
 /** A capability row. `when` decides advertisement from session facts. */
 export interface Capability {
   name: string;
+  /** A value computed from the facts, advertised as NAME=value (e.g. APPENDLIMIT=n). */
+  value?: (f: CapabilityFacts) => string;
   rfc: string;
   states: State[];
   /** Extra condition, e.g. only before TLS (STARTTLS) or only when LOGIN is allowed. */
@@ -20,6 +22,8 @@ export interface CapabilityFacts {
   tls: boolean;
   tlsAvailable: boolean;
   plaintextAuthAllowed: boolean;
+  /** Largest APPEND accepted, bytes (APPENDLIMIT). */
+  appendLimit: number;
 }
 
 const ANY: State[] = ['not-authenticated', 'authenticated', 'selected'];
@@ -40,6 +44,9 @@ export const CAPABILITIES: Capability[] = [
   { name: 'CONDSTORE', rfc: 'RFC 7162 §3.1', states: ANY },
   { name: 'QRESYNC', rfc: 'RFC 7162 §3.2', states: ANY },
   { name: 'COMPRESS=DEFLATE', rfc: 'RFC 4978', states: AUTHED },
+  { name: 'STATUS=SIZE', rfc: 'RFC 8438', states: ANY },
+  { name: 'APPENDLIMIT', rfc: 'RFC 7889', states: ANY, value: (f) => String(f.appendLimit) },
+  { name: 'UNAUTHENTICATE', rfc: 'RFC 8437', states: AUTHED },
   { name: 'STARTTLS', rfc: 'RFC 3501 §6.2.1', states: ['not-authenticated'], when: (f) => f.tlsAvailable && !f.tls },
   { name: 'LOGINDISABLED', rfc: 'RFC 3501 §6.2.3', states: ['not-authenticated'], when: (f) => !f.tls && !f.plaintextAuthAllowed },
   { name: 'AUTH=PLAIN', rfc: 'RFC 4616', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },
@@ -47,5 +54,5 @@ export const CAPABILITIES: Capability[] = [
 
 /** The capability list for a session's state and facts. */
 export function capabilityList(state: State, f: CapabilityFacts): string[] {
-  return CAPABILITIES.filter((c) => c.states.includes(state) && (!c.when || c.when(f))).map((c) => c.name);
+  return CAPABILITIES.filter((c) => c.states.includes(state) && (!c.when || c.when(f))).map((c) => (c.value ? `${c.name}=${c.value(f)}` : c.name));
 }

@@ -118,6 +118,7 @@ export class Session {
       tls: this.tls,
       tlsAvailable: !!this.env.tlsContext,
       plaintextAuthAllowed: this.plaintextAllowed(),
+      appendLimit: this.env.limits.maxLiteralBytes,
     });
   }
 
@@ -306,6 +307,16 @@ export class Session {
     this.user = await this.env.store.user(username, true);
     this.username = username;
     this.state = 'authenticated';
+    this.touch();
+  }
+
+  /** Back to the not-authenticated state (UNAUTHENTICATE, RFC 8437): no mailbox, no user. */
+  async logout(): Promise<void> {
+    await this.select(undefined);
+    this.user = undefined;
+    this.username = undefined;
+    this.state = 'not-authenticated';
+    this.enabled.clear();
     this.touch();
   }
 

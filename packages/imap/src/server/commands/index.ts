@@ -22,13 +22,14 @@ import { search } from './search.js';
 import { examine, select } from './select.js';
 import { starttls } from './starttls.js';
 import { compress } from './compress.js';
+import { unauthenticate } from './unauthenticate.js';
 import { status } from './status.js';
 import { store } from './store.js';
 import { subscribe, unsubscribe } from './subscribe.js';
 import { unselect } from './unselect.js';
 
 const ALL: CommandSpec[] = [
-  capability, noop, logout, starttls, compress, login, authenticate, select, examine, create, del, rename,
+  capability, noop, logout, starttls, compress, unauthenticate, login, authenticate, select, examine, create, del, rename,
   subscribe, unsubscribe, listCommand, lsubCommand, status, append, check, close, expunge, search,
   fetch, store, copy, move, idle, namespace, unselect, id, enable,
 ];

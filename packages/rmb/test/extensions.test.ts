@@ -1,0 +1,53 @@
+/**
+ * Issue 4: small extensions, each advertised only with its test: STATUS=SIZE (RFC 8438),
+ * APPENDLIMIT (RFC 7889: advertised value, STATUS item, [TOOBIG] beyond it before any literal
+ * byte is sent), UNAUTHENTICATE (RFC 8437: back to the not-authenticated state, log in again).
+ */
+import { inProcessServer, RawClient, type InProcessServer } from './harness.js';
+
+const LIMIT = 100_000;
+let srv: InProcessServer;
+beforeAll(async () => { srv = await inProcessServer({ maxLiteralBytes: LIMIT }); });
+afterAll(async () => { await srv.close(); });
+
+async function raw(): Promise<RawClient & { cmd(line: string): Promise<string> }> {
+  const c = await RawClient.open(srv.port) as RawClient & { cmd(line: string): Promise<string>; n: number };
+  await c.until(/^\* OK/m);
+  c.n = 0;
+  c.cmd = async (line: string) => { const tag = `e${++c.n}`; c.send(`${tag} ${line}\r\n`); return c.until(new RegExp(`^${tag} (OK|NO|BAD).*\\r\\n`, 'm')); };
+  return c;
+}
+
+test('STATUS=SIZE and APPENDLIMIT: advertised, STATUS SIZE is the mailbox octets, APPENDLIMIT the limit; a bigger APPEND gets [TOOBIG] before +', async () => {
+  const c = await raw();
+  expect(await c.cmd('CAPABILITY')).not.toMatch(/UNAUTHENTICATE/);
+  await c.cmd('LOGIN ext pw');
+  const cap = await c.cmd('CAPABILITY');
+  expect(cap).toMatch(/ STATUS=SIZE[ \r]/);
+  expect(cap).toMatch(new RegExp(` APPENDLIMIT=${LIMIT}[ \\r]`));
+  expect(cap).toMatch(/ UNAUTHENTICATE[ \r]/);
+  const mails = ['Subject: a\r\n\r\none\r\n', 'Subject: b\r\n\r\ntwo two\r\n'];
+  for (const m of mails) {
+    c.send(`x APPEND INBOX {${m.length}+}\r\n${m}\r\n`);
+    await c.until(/^x OK/m);
+  }
+  const st = await c.cmd('STATUS INBOX (MESSAGES SIZE APPENDLIMIT)');
+  expect(st).toContain(`(MESSAGES 2 SIZE ${mails[0].length + mails[1].length} APPENDLIMIT ${LIMIT})`);
+  c.send(`big APPEND INBOX {${LIMIT + 1}}\r\n`);
+  expect(await c.until(/^big .*\r\n/m)).toMatch(/^big NO \[TOOBIG\]/m);
+  c.close();
+});
+
+test('UNAUTHENTICATE: back to not-authenticated (mailbox closed, commands refused), then LOGIN works again', async () => {
+  const c = await raw();
+  await c.cmd('LOGIN ext2 pw');
+  expect(await c.cmd('SELECT INBOX')).toMatch(/OK \[READ-WRITE\]/);
+  expect(await c.cmd('UNAUTHENTICATE')).toMatch(/OK/);
+  expect(await c.cmd('NOOP')).toMatch(/OK/);
+  expect(await c.cmd('FETCH 1 (FLAGS)')).toMatch(/BAD/);
+  expect(await c.cmd('SELECT INBOX')).toMatch(/BAD/);
+  expect(await c.cmd('CAPABILITY')).toMatch(/AUTH=PLAIN/);
+  expect(await c.cmd('LOGIN ext2 pw')).toMatch(/OK/);
+  expect(await c.cmd('SELECT INBOX')).toMatch(/OK/);
+  c.close();
+});
