@@ -51,3 +51,25 @@ test('UNAUTHENTICATE: back to not-authenticated (mailbox closed, commands refuse
   expect(await c.cmd('SELECT INBOX')).toMatch(/OK/);
   c.close();
 });
+
+test('OBJECTID: MAILBOXID from CREATE, STATUS and SELECT agree and survive RENAME; EMAILID is kept by MOVE; THREADID is NIL', async () => {
+  const c = await raw();
+  await c.cmd('LOGIN ext3 pw');
+  expect(await c.cmd('CAPABILITY')).toMatch(/ OBJECTID[ \r]/);
+  const created = /MAILBOXID \(([\w-]+)\)/.exec(await c.cmd('CREATE Projects'))![1];
+  expect(await c.cmd('STATUS Projects (MAILBOXID)')).toContain(`(MAILBOXID (${created}))`);
+  expect(await c.cmd('RENAME Projects Work')).toMatch(/OK/);
+  expect(await c.cmd('STATUS Work (MAILBOXID)')).toContain(`(MAILBOXID (${created}))`);
+  expect(await c.cmd('SELECT Work')).toContain(`[MAILBOXID (${created})]`);
+  const m = 'Subject: id\r\n\r\nbody\r\n';
+  c.send(`x APPEND INBOX {${m.length}+}\r\n${m}\r\n`);
+  await c.until(/^x OK/m);
+  await c.cmd('SELECT INBOX');
+  const before = /EMAILID \((M[\w-]+)\)/.exec(await c.cmd('FETCH 1 (EMAILID THREADID)'));
+  expect(before).not.toBeNull();
+  expect(await c.cmd('FETCH 1 (THREADID)')).toMatch(/THREADID NIL/);
+  expect(await c.cmd('MOVE 1 Work')).toMatch(/OK/);
+  await c.cmd('SELECT Work');
+  expect(await c.cmd('FETCH 1 (EMAILID)')).toContain(`EMAILID (${before![1]})`);
+  c.close();
+});

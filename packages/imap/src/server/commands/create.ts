@@ -9,7 +9,7 @@ export const create: CommandSpec = {
     expectArgs(args, 1, 2);
     let name = session.mailboxArg(args[0]);
     if (name.endsWith('/')) name = name.replace(/\/+$/, '');
-    await session.user!.createMailbox(name);
-    await session.ok(tag, 'Create completed.');
+    const info = await session.user!.createMailbox(name);
+    await session.ok(tag, 'Create completed.', `MAILBOXID (${info.id})`); // RFC 8474 §4.1
   },
 };

@@ -111,7 +111,8 @@ async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items:
           case 'BODYSTRUCTURE': add('BODYSTRUCTURE', bodyStructureValue(meta!.root, true)); break;
           case 'MODSEQ': add('MODSEQ', [e.modseq]); break;
           case 'SAVEDATE': add('SAVEDATE', formatDateTime(e.saveDate)); break;
-          case 'EMAILID': add('EMAILID', [atom(e.mail.replace(/^m\./, 'M'))]); break;
+          case 'EMAILID': add('EMAILID', [atom(e.mail.replace(/^m\./, 'M'))]); break; // RFC 8474 §5.1
+          case 'THREADID': add('THREADID', null); break; // RFC 8474 §5.2: NIL, no threads computed
         }
         break;
       case 'rfc822': {

@@ -62,6 +62,7 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
     `* OK [UIDVALIDITY ${view.uidvalidity}] UIDs valid\r\n`,
     `* OK [UIDNEXT ${view.uidnext}] Predicted next UID\r\n`,
     `* OK [HIGHESTMODSEQ ${view.modseq}] Highest\r\n`,
+    `* OK [MAILBOXID (${mb.id})] Ok\r\n`, // RFC 8474 §4.2
   ]);
   if (params.qresync && params.qresync.uidvalidity === view.uidvalidity) await resync(ctx, view, params.qresync);
   session.write(`${tag} OK [${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${ctx.name} completed.\r\n`);

@@ -22,6 +22,7 @@ export const status: CommandSpec = {
         case 'UIDNEXT': out.push(`UIDNEXT ${c.uidnext}`); break;
         case 'UIDVALIDITY': out.push(`UIDVALIDITY ${c.uidvalidity}`); break;
         case 'UNSEEN': out.push(`UNSEEN ${c.unseen}`); break;
+        case 'MAILBOXID': out.push(`MAILBOXID (${mb.id})`); break; // RFC 8474 §4.3
         case 'SIZE': out.push(`SIZE ${c.bytes}`); break; // RFC 8438
         case 'APPENDLIMIT': out.push(`APPENDLIMIT ${session.env.limits.maxLiteralBytes}`); break; // RFC 7889
         case 'HIGHESTMODSEQ': out.push(`HIGHESTMODSEQ ${c.highestModseq}`); break; // RFC 7162 §3.1.6
