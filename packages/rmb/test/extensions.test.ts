@@ -73,3 +73,24 @@ test('OBJECTID: MAILBOXID from CREATE, STATUS and SELECT agree and survive RENAM
   expect(await c.cmd('FETCH 1 (EMAILID)')).toContain(`EMAILID (${before![1]})`);
   c.close();
 });
+
+test('SAVEDATE: FETCH SAVEDATE is when the mail was saved, not its INTERNALDATE; SAVEDSINCE/SAVEDBEFORE search by it', async () => {
+  const c = await raw();
+  await c.cmd('LOGIN ext4 pw');
+  expect(await c.cmd('CAPABILITY')).toMatch(/ SAVEDATE[ \r]/);
+  const m = 'Subject: old\r\n\r\nold mail\r\n';
+  c.send(`x APPEND INBOX "01-Jan-2001 10:00:00 +0000" {${m.length}+}\r\n${m}\r\n`);
+  await c.until(/^x OK/m);
+  await c.cmd('SELECT INBOX');
+  const f = await c.cmd('FETCH 1 (INTERNALDATE SAVEDATE)');
+  expect(f).toMatch(/INTERNALDATE "01-Jan-2001 10:00:00 \+0000"/);
+  expect(f).toMatch(new RegExp(`SAVEDATE "\\d\\d-\\w{3}-${new Date().getUTCFullYear()} `));
+  const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const d = new Date(Date.now() - 86400_000);
+  const yesterday = `${d.getUTCDate()}-${MON[d.getUTCMonth()]}-${d.getUTCFullYear()}`;
+  expect(await c.cmd(`SEARCH SAVEDSINCE ${yesterday}`)).toMatch(/^\* SEARCH 1\r$/m);
+  expect(await c.cmd(`SEARCH SINCE ${yesterday}`)).toMatch(/^\* SEARCH\r$/m);
+  expect(await c.cmd(`SEARCH SAVEDBEFORE ${yesterday}`)).toMatch(/^\* SEARCH\r$/m);
+  expect(await c.cmd('SEARCH SAVEDATESUPPORTED')).toMatch(/^\* SEARCH 1\r$/m);
+  c.close();
+});

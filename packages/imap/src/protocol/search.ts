@@ -12,7 +12,7 @@ export type SearchKey =
   | { k: 'new' } | { k: 'old' } | { k: 'recent' }
   | { k: 'header'; field: string; value: string }
   | { k: 'body'; value: string } | { k: 'text'; value: string }
-  | { k: 'date'; which: 'internal' | 'sent'; op: 'before' | 'on' | 'since'; day: number }
+  | { k: 'date'; which: 'internal' | 'sent' | 'saved'; op: 'before' | 'on' | 'since'; day: number }
   | { k: 'size'; op: 'larger' | 'smaller'; n: number }
   | { k: 'seq'; set: SeqSet } | { k: 'uid'; set: SeqSet }
   | { k: 'modseq'; n: number }
@@ -86,6 +86,10 @@ function key(s: Stream): SearchKey {
       return { k: 'date', which: 'internal', op: name.toLowerCase() as 'before', day: parseSearchDate(s.text('date')) };
     case 'SENTBEFORE': case 'SENTON': case 'SENTSINCE':
       return { k: 'date', which: 'sent', op: name.slice(4).toLowerCase() as 'before', day: parseSearchDate(s.text('date')) };
+    case 'SAVEDBEFORE': case 'SAVEDON': case 'SAVEDSINCE': // RFC 8514 §4.2
+      return { k: 'date', which: 'saved', op: name.slice(5).toLowerCase() as 'before', day: parseSearchDate(s.text('date')) };
+    case 'SAVEDATESUPPORTED': // RFC 8514 §4.2: every mailbox here records save dates
+      return { k: 'all' };
     case 'LARGER': return { k: 'size', op: 'larger', n: s.number('size') };
     case 'SMALLER': return { k: 'size', op: 'smaller', n: s.number('size') };
     case 'UID': return { k: 'uid', set: parseSeqSet(s.text('UID set')) };

@@ -77,7 +77,7 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
     }
     case 'modseq': return e.modseq >= k.n;
     case 'date': {
-      let t: number | null = e.internalDate;
+      let t: number | null = k.which === 'saved' ? e.saveDate : e.internalDate;
       if (k.which === 'sent') {
         t = (await c.meta()).search.date;
         if (t === null) t = e.internalDate;
