@@ -94,3 +94,26 @@ test('SAVEDATE: FETCH SAVEDATE is when the mail was saved, not its INTERNALDATE;
   expect(await c.cmd('SEARCH SAVEDATESUPPORTED')).toMatch(/^\* SEARCH 1\r$/m);
   c.close();
 });
+
+test('AUTH=LOGIN: base64 Username:/Password: prompts, with and without an initial response; * aborts', async () => {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const c = await raw();
+  expect(await c.cmd('CAPABILITY')).toMatch(/ AUTH=LOGIN[ \r]/);
+  c.send('a1 AUTHENTICATE LOGIN\r\n');
+  expect(await c.until(/^\+ .*\r\n/m)).toContain(`+ ${b64('Username:')}`);
+  c.send('*\r\n');
+  expect(await c.until(/^a1 .*\r\n/m)).toMatch(/^a1 BAD/m);
+  c.send('a2 AUTHENTICATE LOGIN\r\n');
+  await c.until(/^\+ /m);
+  c.send(`${b64('ext5')}\r\n`);
+  expect(await c.until(/^\+ .*\r\n/m)).toContain(`+ ${b64('Password:')}`);
+  c.send(`${b64('pw')}\r\n`);
+  expect(await c.until(/^a2 .*\r\n/m)).toMatch(/^a2 OK/m);
+  c.close();
+  const d = await raw();
+  d.send(`b1 AUTHENTICATE LOGIN ${b64('ext5')}\r\n`);
+  expect(await d.until(/^\+ .*\r\n/m)).toContain(`+ ${b64('Password:')}`);
+  d.send(`${b64('pw')}\r\n`);
+  expect(await d.until(/^b1 .*\r\n/m)).toMatch(/^b1 OK/m);
+  d.close();
+});

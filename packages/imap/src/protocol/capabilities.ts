@@ -52,6 +52,7 @@ export const CAPABILITIES: Capability[] = [
   { name: 'STARTTLS', rfc: 'RFC 3501 §6.2.1', states: ['not-authenticated'], when: (f) => f.tlsAvailable && !f.tls },
   { name: 'LOGINDISABLED', rfc: 'RFC 3501 §6.2.3', states: ['not-authenticated'], when: (f) => !f.tls && !f.plaintextAuthAllowed },
   { name: 'AUTH=PLAIN', rfc: 'RFC 4616', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },
+  { name: 'AUTH=LOGIN', rfc: 'draft-murchison-sasl-login', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },
 ];
 
 /** The capability list for a session's state and facts. */
