@@ -117,3 +117,15 @@ test('AUTH=LOGIN: base64 Username:/Password: prompts, with and without an initia
   expect(await d.until(/^b1 .*\r\n/m)).toMatch(/^b1 OK/m);
   d.close();
 });
+
+test('CREATE-SPECIAL-USE: CREATE name (USE (\\Sent)) shows in LIST; unknown or several attributes give NO [USEATTR]', async () => {
+  const c = await raw();
+  await c.cmd('LOGIN ext6 pw');
+  expect(await c.cmd('CAPABILITY')).toMatch(/ CREATE-SPECIAL-USE[ \r]/);
+  expect(await c.cmd('CREATE "Sent Mail" (USE (\\Sent))')).toMatch(/OK/);
+  expect(await c.cmd('LIST "" "Sent Mail"')).toMatch(/^\* LIST \([^)]*\\Sent[^)]*\) "\/" "Sent Mail"/m);
+  expect(await c.cmd('CREATE Other (USE (\\Bogus))')).toMatch(/NO \[USEATTR\]/);
+  expect(await c.cmd('CREATE Other2 (USE (\\Sent \\Trash))')).toMatch(/NO \[USEATTR\]/);
+  expect(await c.cmd('LIST "" Other*')).not.toMatch(/\* LIST/);
+  c.close();
+});

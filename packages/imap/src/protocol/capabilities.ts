@@ -41,6 +41,7 @@ export const CAPABILITIES: Capability[] = [
   { name: 'UIDPLUS', rfc: 'RFC 4315', states: ANY },
   { name: 'MOVE', rfc: 'RFC 6851', states: ANY },
   { name: 'SPECIAL-USE', rfc: 'RFC 6154', states: ANY },
+  { name: 'CREATE-SPECIAL-USE', rfc: 'RFC 6154 §3', states: ANY },
   { name: 'CONDSTORE', rfc: 'RFC 7162 §3.1', states: ANY },
   { name: 'QRESYNC', rfc: 'RFC 7162 §3.2', states: ANY },
   { name: 'COMPRESS=DEFLATE', rfc: 'RFC 4978', states: AUTHED },
