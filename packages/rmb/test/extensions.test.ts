@@ -129,3 +129,31 @@ test('CREATE-SPECIAL-USE: CREATE name (USE (\\Sent)) shows in LIST; unknown or s
   expect(await c.cmd('LIST "" Other*')).not.toMatch(/\* LIST/);
   c.close();
 });
+
+test('ESEARCH and SEARCHRES: RETURN (MIN MAX COUNT ALL), RETURN (), SAVE into $ used by FETCH and STORE', async () => {
+  const c = await raw();
+  await c.cmd('LOGIN ext7 pw');
+  const cap = await c.cmd('CAPABILITY');
+  expect(cap).toMatch(/ ESEARCH[ \r]/);
+  expect(cap).toMatch(/ SEARCHRES[ \r]/);
+  for (let i = 1; i <= 5; i++) {
+    const m = `Subject: s${i}\r\n\r\nbody\r\n`;
+    c.send(`x${i} APPEND INBOX ${i % 2 ? '(\\Flagged)' : '()'} {${m.length}+}\r\n${m}\r\n`);
+    await c.until(new RegExp(`^x${i} OK`, 'm'));
+  }
+  await c.cmd('SELECT INBOX');
+  expect(await c.cmd('SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) MIN 1 MAX 5 COUNT 3 ALL 1,3,5\r$/m);
+  expect(await c.cmd('UID SEARCH RETURN () UNFLAGGED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) UID ALL 2,4\r$/m);
+  expect(await c.cmd('SEARCH RETURN (COUNT) DELETED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) COUNT 0\r$/m);
+  const saved = await c.cmd('SEARCH RETURN (SAVE) UNFLAGGED');
+  expect(saved).not.toMatch(/ESEARCH/);
+  const f = await c.cmd('FETCH $ (FLAGS)');
+  expect(f.match(/^\* \d+ FETCH/gm)).toHaveLength(2);
+  expect(await c.cmd('STORE $ +FLAGS.SILENT (\\Seen)')).toMatch(/OK/);
+  expect(await c.cmd('SEARCH RETURN (ALL) SEEN')).toMatch(/ALL 2,4\r$/m);
+  // SAVE with MIN: MIN is still returned, and $ holds only that message (RFC 5182 §2.1)
+  expect(await c.cmd('SEARCH RETURN (SAVE MIN) FLAGGED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) MIN 1\r$/m);
+  expect(await c.cmd('UID FETCH $ (UID)')).toMatch(/^\* 1 FETCH \(UID 1\)/m);
+  expect(await c.cmd('SEARCH RETURN (BOGUS) ALL')).toMatch(/BAD/);
+  c.close();
+});

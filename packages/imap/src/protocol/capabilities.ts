@@ -49,6 +49,8 @@ export const CAPABILITIES: Capability[] = [
   { name: 'APPENDLIMIT', rfc: 'RFC 7889', states: ANY, value: (f) => String(f.appendLimit) },
   { name: 'UNAUTHENTICATE', rfc: 'RFC 8437', states: AUTHED },
   { name: 'OBJECTID', rfc: 'RFC 8474', states: ANY },
+  { name: 'ESEARCH', rfc: 'RFC 4731', states: ANY },
+  { name: 'SEARCHRES', rfc: 'RFC 5182', states: ANY },
   { name: 'SAVEDATE', rfc: 'RFC 8514', states: ANY },
   { name: 'STARTTLS', rfc: 'RFC 3501 §6.2.1', states: ['not-authenticated'], when: (f) => f.tlsAvailable && !f.tls },
   { name: 'LOGINDISABLED', rfc: 'RFC 3501 §6.2.3', states: ['not-authenticated'], when: (f) => !f.tls && !f.plaintextAuthAllowed },

@@ -7,9 +7,10 @@
 import iconv from 'iconv-lite';
 import { decodeWords, type IndexEntry, type MimePart, parseHeaderFields, type StoredMeta, type UserStore } from '@rmb/librmb';
 import type { CommandSpec } from '../context.js';
-import { inSet } from '../../protocol/sequence.js';
+import { inSet, toSeqString } from '../../protocol/sequence.js';
 import { parseSearch, type SearchKey } from '../../protocol/search.js';
-import { no } from '../errors.js';
+import { str } from '../../protocol/encode.js';
+import { bad, no } from '../errors.js';
 import type { SelectedView } from '../selected.js';
 import { decodeBinary } from './binary.js';
 
@@ -120,6 +121,33 @@ export async function runSearch(key: SearchKey, user: UserStore, v: SelectedView
   return out;
 }
 
+const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
+
+/**
+ * SEARCH RETURN (...): the ESEARCH response (RFC 4731 §3.1; RETURN () means ALL) and SAVE into
+ * `$` (SEARCHRES, RFC 5182 §2.1: with only MIN and/or MAX, just those messages are saved; with
+ * SAVE alone no ESEARCH response is sent). Returns the response lines. Throws BAD.
+ */
+function esearch(tag: string, uid: boolean, opts: string[], found: [number, number][], nums: number[], v: SelectedView, modseq: number): string {
+  for (const o of opts) if (!RETURN_OPTS.has(o)) throw bad(`Unknown RETURN option ${o.slice(0, 20)}`);
+  const want = opts.length ? opts : ['ALL'];
+  if (want.includes('SAVE')) {
+    const onlyEnds = !want.includes('ALL') && !want.includes('COUNT') && (want.includes('MIN') || want.includes('MAX'));
+    const uids = found.map(([, u]) => u);
+    v.saved = onlyEnds && uids.length
+      ? [...new Set([...(want.includes('MIN') ? [uids[0]] : []), ...(want.includes('MAX') ? [uids[uids.length - 1]] : [])])]
+      : uids;
+    if (want.length === 1) return '';
+  }
+  let out = `* ESEARCH (TAG ${str(tag)})${uid ? ' UID' : ''}`;
+  if (want.includes('MIN') && nums.length) out += ` MIN ${nums[0]}`;
+  if (want.includes('MAX') && nums.length) out += ` MAX ${nums[nums.length - 1]}`;
+  if (want.includes('COUNT')) out += ` COUNT ${nums.length}`;
+  if (want.includes('ALL') && nums.length) out += ` ALL ${toSeqString(nums)}`;
+  if (modseq && nums.length) out += ` MODSEQ ${modseq}`;
+  return `${out}\r\n`;
+}
+
 export const search: CommandSpec = {
   name: 'SEARCH',
   states: ['selected'],
@@ -135,7 +163,11 @@ export const search: CommandSpec = {
     const hasModseq = JSON.stringify(prog.key).includes('"k":"modseq"');
     const top = Math.max(0, ...found.map(([, u]) => v.entries.get(u)!.modseq));
     if (hasModseq) session.enabled.add('CONDSTORE');
-    session.write(`* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}${hasModseq && nums.length ? ` (MODSEQ ${top})` : ''}\r\n`);
+    if (prog.returnOpts) {
+      session.write(esearch(tag, uid, prog.returnOpts, found, nums, v, hasModseq ? top : 0));
+    } else {
+      session.write(`* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}${hasModseq && nums.length ? ` (MODSEQ ${top})` : ''}\r\n`);
+    }
     await session.ok(tag, 'Search completed.');
   },
 };
