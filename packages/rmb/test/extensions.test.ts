@@ -157,3 +157,19 @@ test('ESEARCH and SEARCHRES: RETURN (MIN MAX COUNT ALL), RETURN (), SAVE into $ 
   expect(await c.cmd('SEARCH RETURN (BOGUS) ALL')).toMatch(/BAD/);
   c.close();
 });
+
+test('WITHIN: OLDER and YOUNGER compare INTERNALDATE with now, in seconds', async () => {
+  const c = await raw();
+  await c.cmd('LOGIN ext8 pw');
+  expect(await c.cmd('CAPABILITY')).toMatch(/ WITHIN[ \r]/);
+  const m = 'Subject: w\r\n\r\nw\r\n';
+  c.send(`o APPEND INBOX "01-Jan-2001 10:00:00 +0000" {${m.length}+}\r\n${m}\r\n`);
+  await c.until(/^o OK/m);
+  c.send(`n APPEND INBOX {${m.length}+}\r\n${m}\r\n`);
+  await c.until(/^n OK/m);
+  await c.cmd('SELECT INBOX');
+  expect(await c.cmd('SEARCH OLDER 86400')).toMatch(/^\* SEARCH 1\r$/m);
+  expect(await c.cmd('SEARCH YOUNGER 86400')).toMatch(/^\* SEARCH 2\r$/m);
+  expect(await c.cmd('SEARCH YOUNGER 0')).toMatch(/BAD/);
+  c.close();
+});

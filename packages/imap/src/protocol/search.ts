@@ -14,6 +14,8 @@ export type SearchKey =
   | { k: 'body'; value: string } | { k: 'text'; value: string }
   | { k: 'date'; which: 'internal' | 'sent' | 'saved'; op: 'before' | 'on' | 'since'; day: number }
   | { k: 'size'; op: 'larger' | 'smaller'; n: number }
+  /** WITHIN (RFC 5032): INTERNALDATE at least (older) / less than (younger) `seconds` ago. */
+  | { k: 'age'; op: 'older' | 'younger'; seconds: number }
   | { k: 'seq'; set: SeqSet } | { k: 'uid'; set: SeqSet }
   | { k: 'modseq'; n: number }
   | { k: 'not'; key: SearchKey } | { k: 'or'; a: SearchKey; b: SearchKey } | { k: 'and'; keys: SearchKey[] };
@@ -92,6 +94,11 @@ function key(s: Stream): SearchKey {
       return { k: 'all' };
     case 'LARGER': return { k: 'size', op: 'larger', n: s.number('size') };
     case 'SMALLER': return { k: 'size', op: 'smaller', n: s.number('size') };
+    case 'OLDER': case 'YOUNGER': {
+      const seconds = s.number('interval');
+      if (seconds < 1) throw new ParseError(`${name} needs a positive number of seconds`);
+      return { k: 'age', op: name === 'OLDER' ? 'older' : 'younger', seconds };
+    }
     case 'UID': return { k: 'uid', set: parseSeqSet(s.text('UID set')) };
     case 'NOT': return { k: 'not', key: key(s) };
     case 'OR': { const a = key(s); return { k: 'or', a, b: key(s) }; }

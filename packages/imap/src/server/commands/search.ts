@@ -77,6 +77,10 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
       return inSet(k.set, e.uid, max);
     }
     case 'modseq': return e.modseq >= k.n;
+    case 'age': {
+      const age = (Date.now() - e.internalDate) / 1000;
+      return k.op === 'older' ? age >= k.seconds : age < k.seconds;
+    }
     case 'date': {
       let t: number | null = k.which === 'saved' ? e.saveDate : e.internalDate;
       if (k.which === 'sent') {
