@@ -78,8 +78,9 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
     }
     case 'modseq': return e.modseq >= k.n;
     case 'age': {
-      const age = (Date.now() - e.internalDate) / 1000;
-      return k.op === 'older' ? age >= k.seconds : age < k.seconds;
+      // whole seconds; YOUNGER is "within" the interval, inclusive (RFC 5032 §3)
+      const age = Math.floor(Date.now() / 1000) - Math.floor(e.internalDate / 1000);
+      return k.op === 'older' ? age >= k.seconds : age <= k.seconds;
     }
     case 'date': {
       let t: number | null = k.which === 'saved' ? e.saveDate : e.internalDate;
