@@ -57,6 +57,17 @@ std::string BytesOf(const Napi::Value& v) {
   return v.ToString().Utf8Value();
 }
 
+// A JS array of omap keys as the C API wants them: pointers and lengths into owned strings.
+struct KeyList {
+  std::vector<std::string> keys;
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+  explicit KeyList(Napi::Array a) {
+    for (uint32_t j = 0; j < a.Length(); j++) keys.push_back(BytesOf(a.Get(j)));
+    for (auto& k : keys) { ptrs.push_back(k.c_str()); lens.push_back(k.size()); }
+  }
+};
+
 // One in-flight asynchronous operation. Created and finished on the JS thread.
 struct Pending {
   explicit Pending(Client* c, Napi::Env env) : client(c), deferred(Napi::Promise::Deferred::New(env)) {}
@@ -314,21 +325,11 @@ Napi::Value Client::WriteOpM(const Napi::CallbackInfo& info) {
       std::string name = s.Get("name").ToString().Utf8Value();
       rados_write_op_rmxattr(p->op, name.c_str());
     } else if (kind == "omapSet") {
-      Napi::Array keys = s.Get("keys").As<Napi::Array>(), vals = s.Get("values").As<Napi::Array>();
-      std::vector<std::string> ks, vs;
-      for (uint32_t j = 0; j < keys.Length(); j++) { ks.push_back(BytesOf(keys.Get(j))); vs.push_back(BytesOf(vals.Get(j))); }
-      std::vector<const char*> kp, vp;
-      std::vector<size_t> kl, vl;
-      for (size_t j = 0; j < ks.size(); j++) { kp.push_back(ks[j].c_str()); kl.push_back(ks[j].size()); vp.push_back(vs[j].data()); vl.push_back(vs[j].size()); }
-      rados_write_op_omap_set2(p->op, kp.data(), vp.data(), kl.data(), vl.data(), ks.size());
+      KeyList k(s.Get("keys").As<Napi::Array>()), v(s.Get("values").As<Napi::Array>());
+      rados_write_op_omap_set2(p->op, k.ptrs.data(), v.ptrs.data(), k.lens.data(), v.lens.data(), k.keys.size());
     } else if (kind == "omapRm") {
-      Napi::Array keys = s.Get("keys").As<Napi::Array>();
-      std::vector<std::string> ks;
-      for (uint32_t j = 0; j < keys.Length(); j++) ks.push_back(BytesOf(keys.Get(j)));
-      std::vector<const char*> kp;
-      std::vector<size_t> kl;
-      for (auto& k : ks) { kp.push_back(k.c_str()); kl.push_back(k.size()); }
-      rados_write_op_omap_rm_keys2(p->op, kp.data(), kl.data(), ks.size());
+      KeyList k(s.Get("keys").As<Napi::Array>());
+      rados_write_op_omap_rm_keys2(p->op, k.ptrs.data(), k.lens.data(), k.keys.size());
     } else if (kind == "omapClear") rados_write_op_omap_clear(p->op);
     else {
       delete p;
@@ -459,13 +460,8 @@ Napi::Value Client::ReadOpM(const Napi::CallbackInfo& info) {
       rados_read_op_read(p->op, uint64_t(s.Get("offset").As<Napi::Number>().Int64Value()), o->len, o->buf, &o->got, &o->prval);
     } else if (o->kind == "getXattrs") rados_read_op_getxattrs(p->op, &o->xit, &o->prval);
     else if (o->kind == "omapGetByKeys") {
-      Napi::Array keys = s.Get("keys").As<Napi::Array>();
-      std::vector<std::string> ks;
-      for (uint32_t j = 0; j < keys.Length(); j++) ks.push_back(BytesOf(keys.Get(j)));
-      std::vector<const char*> kp;
-      std::vector<size_t> kl;
-      for (auto& k : ks) { kp.push_back(k.c_str()); kl.push_back(k.size()); }
-      rados_read_op_omap_get_vals_by_keys2(p->op, kp.data(), ks.size(), kl.data(), &o->oit, &o->prval);
+      KeyList k(s.Get("keys").As<Napi::Array>());
+      rados_read_op_omap_get_vals_by_keys2(p->op, k.ptrs.data(), k.keys.size(), k.lens.data(), &o->oit, &o->prval);
     } else if (o->kind == "omapList") {
       std::string after = s.Get("startAfter").ToString().Utf8Value(), prefix = s.Get("prefix").ToString().Utf8Value();
       uint64_t max = uint64_t(s.Get("max").As<Napi::Number>().Int64Value());

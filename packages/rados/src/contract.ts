@@ -207,6 +207,25 @@ export interface IoCtx {
   notify(oid: string, payload: Buffer | string, timeoutMs?: number): Promise<NotifyResult>;
 }
 
+/**
+ * The single-step write shorthands of IoCtx, each one `operate` with a one-step WriteOp; backends
+ * extend this and implement the rest.
+ */
+export abstract class IoCtxShorthands {
+  abstract operate(oid: string, op: WriteOp): Promise<void>;
+  writeFull(oid: string, data: Buffer): Promise<void> { return this.operate(oid, new WriteOp().writeFull(data)); }
+  write(oid: string, data: Buffer, offset: number): Promise<void> { return this.operate(oid, new WriteOp().write(offset, data)); }
+  append(oid: string, data: Buffer): Promise<void> { return this.operate(oid, new WriteOp().append(data)); }
+  remove(oid: string): Promise<void> { return this.operate(oid, new WriteOp().remove()); }
+  setXattr(oid: string, name: string, value: Buffer | string): Promise<void> {
+    return this.operate(oid, new WriteOp().setXattr(name, value));
+  }
+  omapSet(oid: string, entries: Map<string, Buffer | string> | Record<string, Buffer | string>): Promise<void> {
+    return this.operate(oid, new WriteOp().omapSet(entries));
+  }
+  omapRm(oid: string, keys: string[]): Promise<void> { return this.operate(oid, new WriteOp().omapRm(keys)); }
+}
+
 /** A connection to a cluster (librados `rados_t`). */
 export interface Cluster {
   /** Which backend this is: 'memory' | 'embedded' | 'librados'. */

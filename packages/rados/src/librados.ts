@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import {
   ALL_NAMESPACES, type Cluster, type IoCtx, type NotifyEvent, type NotifyResult, type ObjectListPage,
   type ObjectStat, type OmapListOptions, type OmapPage, type OpStats, ReadOp, type ReadResult, type ReadStep,
-  type WatchHandle, WriteOp, type WriteStep,
+  type WatchHandle, IoCtxShorthands, WriteOp, type WriteStep,
 } from './contract.js';
 import { InvalidArgument, NoData, NoSpace, RadosError, errorFromErrno } from './errors.js';
 
@@ -264,8 +264,8 @@ function pairsToMap(pairs: unknown): Map<string, Buffer> {
   return new Map(pairs as [string, Buffer][]);
 }
 
-class LibradosIoCtx implements IoCtx {
-  constructor(private readonly c: LibradosCluster, readonly pool: string, readonly namespace: string) {}
+class LibradosIoCtx extends IoCtxShorthands implements IoCtx {
+  constructor(private readonly c: LibradosCluster, readonly pool: string, readonly namespace: string) { super(); }
 
   withNamespace(ns: string): IoCtx { return new LibradosIoCtx(this.c, this.pool, ns); }
 
@@ -328,17 +328,6 @@ class LibradosIoCtx implements IoCtx {
     return (await this.operateRead(oid, new ReadOp().omapList(opts)))[0] as OmapPage;
   }
 
-  writeFull(oid: string, data: Buffer): Promise<void> { return this.operate(oid, new WriteOp().writeFull(data)); }
-  write(oid: string, data: Buffer, offset: number): Promise<void> { return this.operate(oid, new WriteOp().write(offset, data)); }
-  append(oid: string, data: Buffer): Promise<void> { return this.operate(oid, new WriteOp().append(data)); }
-  remove(oid: string): Promise<void> { return this.operate(oid, new WriteOp().remove()); }
-  setXattr(oid: string, name: string, value: Buffer | string): Promise<void> {
-    return this.operate(oid, new WriteOp().setXattr(name, value));
-  }
-  omapSet(oid: string, entries: Map<string, Buffer | string> | Record<string, Buffer | string>): Promise<void> {
-    return this.operate(oid, new WriteOp().omapSet(entries));
-  }
-  omapRm(oid: string, keys: string[]): Promise<void> { return this.operate(oid, new WriteOp().omapRm(keys)); }
 
   /**
    * Objects of this namespace (or ALL_NAMESPACES). RADOS listing cursors cannot leave the C API,

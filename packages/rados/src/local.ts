@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import {
   ALL_NAMESPACES, type Cluster, type IoCtx, type NotifyEvent, type NotifyResult, type ObjectListPage,
   type ObjectStat, type OmapListOptions, type OmapPage, type OpStats, ReadOp, type ReadResult, WriteOp,
-  type WatchHandle, cmpHolds, toBuf,
+  type WatchHandle, IoCtxShorthands, cmpHolds, toBuf,
 } from './contract.js';
 import { InvalidArgument, NoData, ObjectExists, ObjectNotFound, OpCanceled, VersionMismatch } from './errors.js';
 import { type KvEngine, type KvTxn, childrenRange, decodeKeyTail, encodeKey } from './kv.js';
@@ -67,8 +67,8 @@ export class LocalCluster implements Cluster {
   async close(): Promise<void> { await this.kv.close(); }
 }
 
-class LocalIoCtx implements IoCtx {
-  constructor(private readonly c: LocalCluster, readonly pool: string, readonly namespace: string) {}
+class LocalIoCtx extends IoCtxShorthands implements IoCtx {
+  constructor(private readonly c: LocalCluster, readonly pool: string, readonly namespace: string) { super(); }
 
   withNamespace(ns: string): IoCtx { return new LocalIoCtx(this.c, this.pool, ns); }
 
@@ -298,17 +298,6 @@ class LocalIoCtx implements IoCtx {
     });
   }
 
-  writeFull(oid: string, data: Buffer): Promise<void> { return this.operate(oid, new WriteOp().writeFull(data)); }
-  write(oid: string, data: Buffer, offset: number): Promise<void> { return this.operate(oid, new WriteOp().write(offset, data)); }
-  append(oid: string, data: Buffer): Promise<void> { return this.operate(oid, new WriteOp().append(data)); }
-  remove(oid: string): Promise<void> { return this.operate(oid, new WriteOp().remove()); }
-  setXattr(oid: string, name: string, value: Buffer | string): Promise<void> {
-    return this.operate(oid, new WriteOp().setXattr(name, value));
-  }
-  omapSet(oid: string, entries: Map<string, Buffer | string> | Record<string, Buffer | string>): Promise<void> {
-    return this.operate(oid, new WriteOp().omapSet(entries));
-  }
-  omapRm(oid: string, keys: string[]): Promise<void> { return this.operate(oid, new WriteOp().omapRm(keys)); }
 
   async list(cursor?: string, max = 1000): Promise<ObjectListPage> {
     this.c.stats.reads++;
