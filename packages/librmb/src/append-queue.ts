@@ -69,7 +69,10 @@ export class AppendQueue {
           for (const m of batch) m.resolve(m.planned!);
         } catch (e) {
           // the commit failed (not a lost race: those are retried inside): fail what it carried,
-          // and the saves whose own writes failed meanwhile (plan() did not get to them)
+          // and the saves whose own writes failed meanwhile (plan() did not get to them). It may
+          // have failed before any save was ready (e.g. the index object is gone): wait for one,
+          // or this loop would spin without ever yielding to I/O.
+          await before;
           const done = this.waiting.filter((m) => m.isReady || m.failed);
           this.waiting = this.waiting.filter((m) => !m.isReady && !m.failed);
           for (const m of done) m.reject(m.failed ? m.error : e);
