@@ -2,8 +2,8 @@
  * Test harness: runs `rmb serve` as a child process on a temporary data directory with ports
  * chosen by the OS, and helpers to talk to it (raw sockets, the shared corpus).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -159,5 +159,41 @@ export async function inProcessServer(limits: Partial<ImapLimits> = {}): Promise
     port: (server.address() as AddressInfo).port,
     store,
     close: async () => { server.close(); await cluster.close(); },
+  };
+}
+
+/** A reference Dovecot started by scripts/dovecot-local.sh. */
+export interface ReferenceDovecot { imap: number; lmtp: number; dir: string; stop(): Promise<void> }
+
+/** Whether Debian's Dovecot is installed (the differential suites need it). */
+export function dovecotAvailable(): boolean {
+  return ['/usr/sbin/dovecot', '/usr/bin/dovecot'].some((p) => existsSync(p));
+}
+
+/**
+ * Register `fn` as describe(name) when Dovecot is installed; otherwise skip it with a loud
+ * warning, or fail when RMB_DOVECOT_REQUIRED=1 (set by .ci/run).
+ */
+export function dovecotSuite(name: string, fn: () => void): void {
+  if (dovecotAvailable()) { describe(name, fn); return; }
+  if (process.env.RMB_DOVECOT_REQUIRED === '1') {
+    describe(name, () => { test('Dovecot is installed', () => { throw new Error('RMB_DOVECOT_REQUIRED=1 but dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)'); }); });
+    return;
+  }
+  console.warn(`*** DOVECOT SUITE NOT RUN: "${name}" compares with a reference Dovecot. Run: apt-get install dovecot-imapd dovecot-lmtpd && npm test`);
+  describe.skip(name, fn);
+}
+
+/** Start a throwaway Dovecot (`--full`: every extension rmb is compared on) with these users. */
+export async function startDovecot(users: Record<string, string>): Promise<ReferenceDovecot> {
+  const base = mkdtempSync('/tmp/rmb-dovecot-');
+  chmodSync(base, 0o755);
+  const dir = join(base, 'd');
+  const script = join(repoRoot, 'scripts', 'dovecot-local.sh');
+  const out = execFileSync(script, ['start', dir, '--full', ...Object.entries(users).map(([u, p]) => `${u}:${p}`)], { encoding: 'utf8' });
+  const port = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(out)![1]);
+  return {
+    imap: port('DOVECOT_IMAP_PORT'), lmtp: port('DOVECOT_LMTP_PORT'), dir,
+    stop: async () => { execFileSync(script, ['stop', dir]); rmSync(base, { recursive: true, force: true }); },
   };
 }
