@@ -54,7 +54,10 @@ export async function runScripts(o: RunOptions): Promise<ScriptResult[]> {
 
 /** Parse and run one script by name. */
 export async function runOne(name: string, o: RunOptions): Promise<ScriptResult> {
-  const script = parseScript(name, readFileSync(join(o.dir, name), 'utf8'));
+  let script: Script;
+  try { script = parseScript(name, readFileSync(join(o.dir, name), 'utf8')); } catch (e) {
+    return { name, status: 'fail', reason: `script error: ${(e as Error).message}`, referenceDiffers: [] };
+  }
   const mboxPath = existsSync(join(o.dir, `${name}.mbox`)) ? join(o.dir, `${name}.mbox`) : join(o.dir, 'default.mbox');
   const mbox = existsSync(mboxPath) ? parseMbox(readFileSync(mboxPath, 'utf8')) : [];
   const conns: Connection[] = [];

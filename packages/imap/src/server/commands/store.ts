@@ -33,7 +33,9 @@ export const store: CommandSpec = {
     if (!m) throw bad(`Invalid STORE item ${item.slice(0, 30)}`);
     if (v.readOnly) throw no('READ-ONLY', 'Mailbox is read-only.');
     const flagTok = args.length === 3 ? args[2] : { type: 'list' as const, value: args.slice(2) };
-    const flags = parseFlagList(flagTok).filter((f) => f !== '\\Recent');
+    const flags = parseFlagList(flagTok);
+    // \Recent is the server's to set (RFC 3501 §2.3.2; it is not a flag-perm): refused like Dovecot does
+    if (flags.includes('\\Recent')) throw bad('Invalid system flag \\Recent');
     const mode = m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'replace';
     const uids = targets.map(([, u]) => u);
     const r = uids.length ? await v.mailbox.store(uids, mode, flags, unchangedSince) : { changed: [], unchanged: [], modified: [] };
