@@ -4,6 +4,7 @@
  * resolves tagged ones by tag. Responses keep literals apart (see tokens.ts LITERAL_MARK).
  */
 import { connect, type Socket } from 'node:net';
+import { constants, createDeflateRaw, createInflateRaw, type DeflateRaw } from 'node:zlib';
 import { LITERAL_MARK } from './tokens.js';
 
 /** A server response: text with literal markers, and the literals' data. */
@@ -40,6 +41,26 @@ export class Connection {
     await c.within(new Promise<void>((res) => { c.greeted = res; if (c.greeting) res(); }), 'greeting');
     return c;
   }
+
+  private deflate?: DeflateRaw;
+
+  private write(data: string): void {
+    if (this.deflate) { this.deflate.write(data); this.deflate.flush(constants.Z_SYNC_FLUSH); } else this.socket.write(data);
+  }
+
+  /** Switch both directions to raw DEFLATE (RFC 4978), after the server's OK to COMPRESS. */
+  startCompression(): void {
+    const inflate = createInflateRaw();
+    this.socket.removeAllListeners('data');
+    this.socket.on('data', (d: Buffer) => inflate.write(d));
+    inflate.on('data', (d: Buffer) => this.onData(d));
+    this.deflate = createDeflateRaw();
+    this.deflate.on('data', (d: Buffer) => this.socket.write(d));
+  }
+
+  /** Hold writes until uncork(): pipelined commands leave in one segment. */
+  cork(): void { this.socket.cork(); }
+  uncork(): void { this.socket.uncork(); }
 
   /** A fresh automatic tag. */
   nextTag(): string { return `a${++this.seq}`; }
@@ -92,22 +113,36 @@ export class Connection {
    * wait for "+"; if the server answers with a tagged reply instead, the rest is not sent.
    * Returns (once sent) a promise of the tagged reply (text after the tag).
    */
-  async send(tag: string, parts: { text: string; literal?: { data: string; sync: boolean } }[]): Promise<{ done: Promise<Response> }> {
+  async send(tag: string, parts: { text: string; literal?: { data: string; sync: boolean; unsendable?: boolean }; cont?: boolean }[]): Promise<{ done: Promise<Response> }> {
     const done = new Promise<Response>((res) => this.tagWaiters.set(tag.toLowerCase(), res));
     let first = true;
+    let ended = false;
     for (const p of parts) {
+      if (p.cont) {
+        if (!ended) throw new ConnectionError('a continuation line must follow a complete command line');
+        const cont = await this.within(new Promise<Response | null>((res) => { this.contWaiter = res; }), 'continuation request');
+        if (!cont) return { done };
+        this.write(`${p.text}\r\n`);
+        continue;
+      }
+      if (ended) throw new ConnectionError('command text after the end of the command');
       const head = (first ? `${tag} ` : '') + p.text;
       first = false;
-      if (!p.literal) { this.socket.write(`${head}\r\n`); break; }
+      if (!p.literal) { this.write(`${head}\r\n`); ended = true; continue; }
       const size = Buffer.byteLength(p.literal.data);
       const marker = new RegExp(`\\{${size}\\+?\\}$`);
-      if (!marker.test(head)) throw new ConnectionError(`literal marker does not say ${size}`);
-      this.socket.write(`${head}\r\n`);
+      if (!p.literal.unsendable && !marker.test(head)) throw new ConnectionError(`literal marker does not say ${size}`);
+      this.write(`${head}\r\n`);
       if (p.literal.sync) {
         const cont = await this.within(new Promise<Response | null>((res) => { this.contWaiter = res; }), 'continuation');
         if (!cont) return { done };
+        if (p.literal.unsendable) {
+          // the server asked for a literal it should have refused: end the connection
+          this.socket.destroy();
+          return { done };
+        }
       }
-      this.socket.write(p.literal.data);
+      this.write(p.literal.data);
     }
     return { done };
   }

@@ -107,7 +107,8 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
   const before = first.untagged.length;
   await first.run('CAPABILITY');
   const caps = new Set(first.untagged.slice(before).filter((r) => /^CAPABILITY /i.test(r.text)).flatMap((r) => r.text.split(' ').slice(1)).map((x) => x.toUpperCase()));
-  const missing = script.capabilities.filter((x) => !caps.has(x.toUpperCase()));
+  // a capability named without a value also matches NAME=value (APPENDLIMIT=n)
+  const missing = script.capabilities.filter((x) => !caps.has(x.toUpperCase()) && (x.includes('=') || ![...caps].some((c) => c.startsWith(`${x.toUpperCase()}=`))));
   if (missing.length) throw new Skip(`server lacks ${missing.join(' ')}`);
   if (script.state !== 'nonauth') {
     await cleanup(first, mailbox, o);
@@ -123,7 +124,12 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
     if (script.state === 'selected') for (const c of conns) await expectOk(c, `SELECT ${q(mailbox)}`);
   }
   const vars: Vars = new Map();
-  const predefined: Record<string, string> = { mailbox, user: o.user, username: o.user, password: o.pass };
+  const predefined: Record<string, string> = {
+    mailbox, user: o.user, username: o.user, password: o.pass,
+    // SASL PLAIN initial response (RFC 4616) for the test user
+    auth_plain: Buffer.from(`\0${o.user}\0${o.pass}`).toString('base64'),
+    user_base64: Buffer.from(o.user).toString('base64'), password_base64: Buffer.from(o.pass).toString('base64'),
+  };
   const subst = (text: string) => text.replace(/\$\{?([A-Za-z_][\w]*)\}?/g, (all, n: string) => {
     if (n in predefined) return predefined[n];
     const v = vars.get(n);
@@ -148,6 +154,7 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
       for (const [k, x] of v) vars.set(k, x);
     }
     checkUntagged(cmd, c.untagged.slice(f.start), where);
+    if (/^compress deflate$/i.test(cmd.parts[0].text) && /^OK\b/i.test(reply.text)) c.startCompression();
   };
   const checkUntagged = (cmd: Command, window: Response[], where: string) => {
     const actual = window.map((r) => ({ r, toks: tokenize(r.text, r.literals), used: false }));
@@ -174,14 +181,19 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
       if (extra.length) throw new Failure(`${where}: unexpected untagged:\n${extra.map((a) => `    * ${render(a.toks)}`).join('\n')}`);
     }
   };
+  let corked: Connection | undefined;
   for (const step of script.steps) {
     const cmd = step.cmd;
     const c = conns[cmd.conn - 1];
+    // pipelined commands (sent without waiting) leave together, as a client's pipeline would
+    const pipelined = step.kind === 'send' && !step.wait && !cmd.parts.some((p) => p.literal?.sync || p.cont);
+    if (corked && (!pipelined || corked !== c)) { corked.uncork(); corked = undefined; }
+    if (pipelined && !corked) { c.cork(); corked = c; }
     if (step.kind === 'send') {
       const tag = cmd.tag ?? c.nextTag();
       const earlier = openOn(cmd.conn).map((f) => f.start);
       const start = Math.min(c.untagged.length, ...earlier);
-      const parts = cmd.parts.map((p) => ({ text: subst(p.text), literal: p.literal && { ...p.literal, data: subst(p.literal.data) } }));
+      const parts = cmd.parts.map((p) => ({ ...p, text: subst(p.text), literal: p.literal && { ...p.literal, data: subst(p.literal.data) } }));
       const { done: reply } = await c.send(tag, parts);
       flying.set(cmd, { cmd, reply, start, tag });
       if (step.wait) await settle(cmd);

@@ -7,8 +7,14 @@
 /** The state a script starts in (imaptest's `state:` header). */
 export type StartState = 'nonauth' | 'auth' | 'created' | 'appended' | 'selected';
 
-/** One part of a command: text, or a literal's data. */
-export interface Part { text: string; literal?: { data: string; sync: boolean } }
+/**
+ * One part of a command: a line of text, then a literal's data, or (`cont`) a line sent only
+ * after the server's "+" continuation request (SASL exchanges, IDLE's DONE).
+ */
+export interface Part { text: string; literal?: { data: string; sync: boolean; unsendable?: boolean }; cont?: boolean }
+
+/** Literals above this many bytes are never sent (refusal tests). */
+export const UNSENDABLE_LITERAL = 100 * 1024 * 1024;
 
 /** An untagged expectation: `*` must appear, `!` must not, `?` may. */
 export interface Expect { kind: '*' | '!' | '?'; text: string; line: number }
@@ -95,6 +101,13 @@ export function parseScript(name: string, text: string): Script {
       last.expects.push({ kind: ex[1] as Expect['kind'], text: ex[2], line: i + 1 });
       continue;
     }
+    // rmb's addition: "+ text" sends text after the server's next continuation request
+    const co = /^\+ (.*)$/.exec(line);
+    if (co) {
+      if (!last) throw new ScriptError(`${where}: continuation before any command`);
+      last.parts.push({ text: co[1], cont: true });
+      continue;
+    }
     const tr = /^(tag\w*) (ok|no|bad)(?: (.*))?$/i.exec(line);
     if (tr && tagged.has(tr[1].toLowerCase())) {
       const c = tagged.get(tr[1].toLowerCase())!;
@@ -128,6 +141,12 @@ export function parseScript(name: string, text: string): Script {
       const size = Number(lm[2]);
       let data = '';
       const len = () => Buffer.byteLength(data);
+      if (size > UNSENDABLE_LITERAL) {
+        // rmb's addition: a literal this large has no data in the script; the server must refuse it before "+"
+        parts.push({ text, literal: { data: '', sync: true, unsendable: true } });
+        text = '';
+        break;
+      }
       while (size > 0) {
         if (++i >= lines.length) throw new ScriptError(`${where}: literal runs past the end`);
         data += lines[i];

@@ -169,6 +169,17 @@ export class SelectedView {
   }
 
   /** Forget UIDs we expunged ourselves, returning the sequence numbers (descending order of removal). */
+  /**
+   * Forget messages this session expunged itself and return the responses announcing it: one
+   * EXPUNGE per message (RFC 3501 §7.4.1), or with QRESYNC enabled one VANISHED (RFC 7162 §3.2.10).
+   */
+  expungeResponses(uids: number[], qresync: boolean): string[] {
+    const present = uids.filter((u) => this.entries.has(u));
+    const seqs = this.removeOwn(uids);
+    if (!qresync) return seqs.map((s) => `* ${s} EXPUNGE\r\n`);
+    return present.length ? [`* VANISHED ${toSeqString(present.sort((a, b) => a - b))}\r\n`] : [];
+  }
+
   removeOwn(uids: number[]): number[] {
     const seqs: number[] = [];
     for (const uid of [...uids].sort((a, b) => b - a)) {

@@ -224,7 +224,9 @@ export class Session {
       this.write(`${cmd.tag} BAD Command ${name} not valid in state ${this.state}\r\n`);
       return;
     }
-    this.allowExpunge = !(spec.usesSequenceNumbers && !uid);
+    // RFC 3501 §5.5 / §7.4.1: no EXPUNGE while this command uses sequence numbers, nor when the
+    // client has already pipelined one that does (it numbered its messages before seeing them)
+    this.allowExpunge = !(spec.usesSequenceNumbers && !uid) && !this.queuedUsesSequenceNumbers();
     const started = Date.now();
     try {
       await spec.run({ session: this, tag: cmd.tag, name, args, uid, streamed: raw.streamed });
@@ -237,6 +239,16 @@ export class Session {
       this.allowExpunge = true;
       this.env.log.debug({ session: this.id, command: name, ms: Date.now() - started }, 'command');
     }
+  }
+
+  /** Whether a command waiting in the pipeline uses sequence numbers (FETCH, STORE, SEARCH, COPY without UID). */
+  private queuedUsesSequenceNumbers(): boolean {
+    return this.queue.some((ev) => {
+      if (ev.type !== 'command') return false;
+      const m = /^\S+ +(\S+)/.exec(ev.cmd.parts[0] ?? '');
+      const spec = m && COMMANDS.get(m[1].toUpperCase());
+      return !!spec?.usesSequenceNumbers;
+    });
   }
 
   /** Send the pending untagged updates of the selected mailbox (EXPUNGE only when allowed). */

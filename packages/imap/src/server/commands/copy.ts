@@ -20,8 +20,7 @@ async function copyOrMove(ctx: CommandContext, move: boolean): Promise<void> {
   const code = res.pairs.length ? `COPYUID ${res.uidvalidity} ${toSeqString(res.pairs.map((p) => p[0]))} ${toSeqString(res.pairs.map((p) => p[1]))}` : undefined;
   if (move) {
     if (code) session.write(`* OK [${code}] Moved\r\n`);
-    const seqs = v.removeOwn(res.pairs.map((p) => p[0]));
-    session.write(seqs.map((s) => `* ${s} EXPUNGE\r\n`));
+    session.write(v.expungeResponses(res.pairs.map((p) => p[0]), session.enabled.has('QRESYNC')));
     await session.sendUpdates(dest.id === v.mailbox.id);
     session.write(`${tag} OK ${ctx.name} completed.\r\n`);
     return;

@@ -15,8 +15,8 @@ export async function expungeDeleted(ctx: CommandContext, uidSet?: string, silen
     targets = targets.filter((u) => allowed.has(u));
   }
   const removed = targets.length ? await v.mailbox.expunge(targets) : [];
-  const seqs = v.removeOwn(removed);
-  if (!silent) ctx.session.write(seqs.map((s) => `* ${s} EXPUNGE\r\n`));
+  const lines = v.expungeResponses(removed, ctx.session.enabled.has('QRESYNC'));
+  if (!silent) ctx.session.write(lines);
 }
 
 export const expunge: CommandSpec = {
