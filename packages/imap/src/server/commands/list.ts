@@ -1,11 +1,16 @@
 /**
- * LIST and LSUB (RFC 3501 §6.3.8-9) with special-use attributes (RFC 6154) and child info
- * (RFC 3348 \HasChildren / \HasNoChildren).
+ * LIST and LSUB (RFC 3501 §6.3.8-9) with LIST-EXTENDED (RFC 5258: selection options SUBSCRIBED,
+ * REMOTE, RECURSIVEMATCH, SPECIAL-USE; several patterns; RETURN options SUBSCRIBED, CHILDREN,
+ * SPECIAL-USE), LIST-STATUS (RFC 5819: RETURN (STATUS (...))), special-use attributes
+ * (RFC 6154) and child info (RFC 3348 \HasChildren / \HasNoChildren).
  */
+import type { MailboxInfo } from '@rmb/librmb';
 import type { CommandContext, CommandSpec } from '../context.js';
-import { asText, expectArgs } from '../../protocol/tokens.js';
+import { asText, type Token } from '../../protocol/tokens.js';
 import { str } from '../../protocol/encode.js';
 import { decodeMailboxName } from '../../protocol/utf7.js';
+import { bad } from '../errors.js';
+import { statusItems, statusLine } from './status.js';
 
 /** Compile a LIST pattern: "*" matches anything, "%" anything but the separator. */
 export function patternRegExp(pattern: string): RegExp {
@@ -13,35 +18,109 @@ export function patternRegExp(pattern: string): RegExp {
   return new RegExp(`^${esc}$`, /^inbox/i.test(pattern) ? 'i' : '');
 }
 
+interface ListOptions {
+  subscribedOnly: boolean;
+  recursiveMatch: boolean;
+  specialUseOnly: boolean;
+  returnSubscribed: boolean;
+  returnStatus?: string[];
+}
+
+function atoms(t: Token, what: string): string[] {
+  if (t.type !== 'list') throw bad(`Invalid ${what}`);
+  return t.value.map((x) => { if (x.type !== 'atom') throw bad(`Invalid ${what}`); return x.value.toUpperCase(); });
+}
+
+/** Parse LIST's extended arguments (RFC 5258 §3): [(selection)] ref pattern(s) [RETURN (options)]. */
+function parseList(ctx: CommandContext): { ref: Token; patterns: Token[]; o: ListOptions } {
+  const a = [...ctx.args];
+  const o: ListOptions = { subscribedOnly: false, recursiveMatch: false, specialUseOnly: false, returnSubscribed: false };
+  if (a[0]?.type === 'list') {
+    for (const s of atoms(a.shift()!, 'selection option')) {
+      if (s === 'SUBSCRIBED') o.subscribedOnly = true;
+      else if (s === 'RECURSIVEMATCH') o.recursiveMatch = true;
+      else if (s === 'SPECIAL-USE') o.specialUseOnly = true;
+      else if (s !== 'REMOTE') throw bad(`Unknown selection option ${s.slice(0, 30)}`);
+    }
+    // RECURSIVEMATCH needs another option that it modifies (RFC 5258 §3.1)
+    if (o.recursiveMatch && !o.subscribedOnly) throw bad('RECURSIVEMATCH needs SUBSCRIBED');
+  }
+  const ref = a.shift();
+  const pat = a.shift();
+  if (!ref || !pat) throw bad('LIST needs a reference and a pattern');
+  const patterns = pat.type === 'list' ? pat.value : [pat];
+  if (!patterns.length) throw bad('Empty pattern list');
+  if (a.length) {
+    const kw = a.shift()!;
+    if (kw.type !== 'atom' || kw.value.toUpperCase() !== 'RETURN' || a.length !== 1 || a[0].type !== 'list') throw bad('Invalid LIST arguments');
+    const opts = a[0].value;
+    for (let i = 0; i < opts.length; i++) {
+      const t = opts[i];
+      if (t.type !== 'atom') throw bad('Invalid return option');
+      const r = t.value.toUpperCase();
+      if (r === 'SUBSCRIBED') o.returnSubscribed = true;
+      else if (r === 'STATUS') o.returnStatus = statusItems(opts[++i]);
+      else if (r !== 'CHILDREN' && r !== 'SPECIAL-USE') throw bad(`Unknown return option ${r.slice(0, 30)}`);
+    }
+  }
+  if (o.subscribedOnly) o.returnSubscribed = true; // RFC 5258 §3.1: SUBSCRIBED implies RETURN (SUBSCRIBED)
+  return { ref, patterns, o };
+}
+
 async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
-  const { session, tag, args } = ctx;
-  expectArgs(args, 2);
-  const ref = decodeMailboxName(asText(args[0], 'reference'), session.utf8);
-  const pat = decodeMailboxName(asText(args[1], 'pattern'), session.utf8);
-  if (pat === '') {
+  const { session, tag } = ctx;
+  const { ref: refTok, patterns, o } = lsub ? lsubArgs(ctx) : parseList(ctx);
+  const ref = decodeMailboxName(asText(refTok, 'reference'), session.utf8);
+  const pats = patterns.map((p) => decodeMailboxName(asText(p, 'pattern'), session.utf8));
+  if (pats.length === 1 && pats[0] === '') {
     session.write(`* ${lsub ? 'LSUB' : 'LIST'} (\\Noselect) "/" ""\r\n`);
     await session.ok(tag, `${ctx.name} completed.`);
     return;
   }
-  const full = ref && !ref.endsWith('/') && !pat.startsWith('/') ? `${ref}/${pat}` : ref + pat;
-  const re = patternRegExp(full);
+  const res = pats.filter((p) => p !== '').map((pat) => patternRegExp(ref && !ref.endsWith('/') && !pat.startsWith('/') ? `${ref}/${pat}` : ref + pat));
+  const matches = (n: string) => res.some((re) => re.test(n));
   const boxes = await session.user!.mailboxes();
-  const names = new Set(boxes.map((b) => b.name));
-  const subs = new Set(await session.user!.subscriptions());
+  const byName = new Map<string, MailboxInfo>(boxes.map((b) => [b.name, b]));
+  const subs = new Set(o.subscribedOnly || o.returnSubscribed || lsub ? await session.user!.subscriptions() : []);
+  const names = o.subscribedOnly || lsub ? [...subs] : boxes.map((b) => b.name);
+  const hasChildren = (n: string) => boxes.some((b) => b.name.startsWith(n + '/'));
   const lines: string[] = [];
-  const candidates = lsub ? [...subs] : boxes.map((b) => b.name);
-  for (const name of candidates) {
-    if (!re.test(name)) continue;
-    const info = boxes.find((b) => b.name === name);
+  const statusFor: MailboxInfo[] = [];
+  const listed = new Set<string>();
+  for (const name of names) {
+    if (!matches(name)) continue;
+    const info = byName.get(name);
+    if (o.specialUseOnly && !info?.specialUse) continue;
     const attrs: string[] = [];
     if (!info) attrs.push(lsub ? '\\Noselect' : '\\NonExistent');
-    const hasChildren = [...names].some((n) => n.startsWith(name + '/'));
-    if (!lsub) attrs.push(hasChildren ? '\\HasChildren' : '\\HasNoChildren');
+    if (!lsub) attrs.push(hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren');
+    if (o.returnSubscribed && subs.has(name)) attrs.push('\\Subscribed');
     if (info?.specialUse && !lsub) attrs.push(info.specialUse);
     lines.push(`* ${lsub ? 'LSUB' : 'LIST'} (${attrs.join(' ')}) "/" ${str(session.mailboxOut(name))}\r\n`);
+    listed.add(name);
+    if (info && o.returnStatus) statusFor.push(info);
+  }
+  // RECURSIVEMATCH: a matching parent that is not itself selected, of a selected child (RFC 5258 §3.5)
+  if (o.recursiveMatch) {
+    for (const name of new Set([...subs].flatMap((s) => s.split('/').slice(0, -1).map((_, i, p) => p.slice(0, i + 1).join('/'))))) {
+      if (listed.has(name) || !matches(name)) continue;
+      const attrs = [hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren'];
+      if (!byName.has(name)) attrs.unshift('\\NonExistent');
+      lines.push(`* LIST (${attrs.join(' ')}) "/" ${str(session.mailboxOut(name))} ("CHILDINFO" ("SUBSCRIBED"))\r\n`);
+    }
   }
   session.write(lines);
+  // LIST-STATUS: a STATUS response for each selectable mailbox listed (RFC 5819 §2); one that
+  // fails (e.g. deleted meanwhile) is left out
+  for (const info of statusFor) {
+    try { session.write(await statusLine(session, await session.user!.mailbox(info.name), o.returnStatus!)); } catch { /* skipped */ }
+  }
   await session.ok(tag, `${ctx.name} completed.`);
+}
+
+function lsubArgs(ctx: CommandContext): { ref: Token; patterns: Token[]; o: ListOptions } {
+  if (ctx.args.length !== 2) throw bad('LSUB needs a reference and a pattern');
+  return { ref: ctx.args[0], patterns: [ctx.args[1]], o: { subscribedOnly: true, recursiveMatch: false, specialUseOnly: false, returnSubscribed: false } };
 }
 
 export const listCommand: CommandSpec = { name: 'LIST', states: ['authenticated', 'selected'], run: (ctx) => list(ctx, false) };
