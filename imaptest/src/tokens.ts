@@ -51,6 +51,8 @@ export function tokenize(text: string, literals: string[] = [], expected = false
           i++;
           // in a script's expected line "\r" and "\n" stand for CR and LF (a quoted string can hold neither)
           if (expected && (text[i] === 'r' || text[i] === 'n')) { s += text[i++] === 'r' ? '\r' : '\n'; continue; }
+          // and "\xHH" for any byte
+          if (expected && text[i] === 'x' && /^[0-9a-f]{2}$/i.test(text.slice(i + 1, i + 3))) { s += String.fromCharCode(parseInt(text.slice(i + 1, i + 3), 16)); i += 3; continue; }
         }
         s += text[i++];
       }

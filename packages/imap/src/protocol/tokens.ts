@@ -8,7 +8,7 @@ import type { RawCommand } from './reader.js';
 /** An argument token. Strings (quoted or literal) are bytes; NIL is an atom. */
 export type Token =
   | { type: 'atom'; value: string }
-  | { type: 'string'; value: Buffer; literal: boolean }
+  | { type: 'string'; value: Buffer; literal: boolean; /** sent as literal8 "~{n}" (RFC 3516 §4.3) */ binary?: boolean }
   | { type: 'list'; value: Token[] };
 
 /** A syntax error; the session answers BAD. */
@@ -71,10 +71,12 @@ function readQuoted(c: Cursor): Buffer {
 
 function readTokens(c: Cursor, nested: boolean): Token[] {
   const out: Token[] = [];
+  let binary = false;
   for (;;) {
     if (c.atEndOfPart()) {
       if (c.part < c.raw.parts.length - 1) {
-        out.push({ type: 'string', value: c.raw.literals[c.part], literal: true });
+        out.push({ type: 'string', value: c.raw.literals[c.part], literal: true, ...(binary ? { binary } : {}) });
+        binary = false;
         c.part++;
         c.pos = 0;
         continue;
@@ -84,6 +86,8 @@ function readTokens(c: Cursor, nested: boolean): Token[] {
     }
     const ch = c.peek();
     if (ch === ' ') { c.pos++; continue; }
+    // literal8 "~{n}": the reader split the line before "{n}", leaving the "~" at the end
+    if (ch === '~' && c.pos === c.text.length - 1 && c.part < c.raw.parts.length - 1) { c.pos++; binary = true; continue; }
     if (ch === '(') { c.pos++; out.push({ type: 'list', value: readTokens(c, true) }); continue; }
     if (ch === ')') {
       if (!nested) throw new ParseError('Unexpected )');

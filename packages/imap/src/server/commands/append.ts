@@ -1,12 +1,20 @@
 /**
- * APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315). The OK is sent only after the mail object
- * and its index entry are durable.
+ * APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315), MULTIAPPEND (RFC 3502: several messages,
+ * all or none), literal8 messages (BINARY, RFC 3516 §4.4), the UTF8 form (UTF8=ACCEPT, RFC 6855
+ * §4) and CATENATE (RFC 4469: TEXT literals and URLs of the user's own messages). The OK is sent
+ * only after every mail object and the index entries are durable; the messages of one APPEND
+ * are committed to the index together.
  */
+import type { NewMessage } from '@rmb/librmb';
 import type { CommandContext, CommandSpec } from '../context.js';
 import type { StreamedLiteral } from '../../protocol/reader.js';
 import { ParseError, type Token } from '../../protocol/tokens.js';
+import { parseMessageUrl } from '../../protocol/imap-url.js';
+import { decodeMailboxName } from '../../protocol/utf7.js';
+import { toSeqString } from '../../protocol/sequence.js';
 import { bad, no } from '../errors.js';
 import { parseFlagList } from './flags.js';
+import { readSection } from './fetch.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -19,6 +27,9 @@ export function parseDateTime(s: string): number {
   const off = (Number(m[8]) * 60 + Number(m[9])) * 60000 * (m[7] === '+' ? 1 : -1);
   return utc - off;
 }
+
+/** One message of an APPEND: its flags, date and where its bytes come from. */
+interface Item { flags: string[]; date: number; data?: Buffer; catenate?: Token[] }
 
 export const append: CommandSpec = {
   name: 'APPEND',
@@ -33,27 +44,88 @@ export const append: CommandSpec = {
   },
 };
 
-async function save(session: CommandContext['session'], tag: string, args: Token[], streamed: StreamedLiteral | undefined): Promise<void> {
-  {
-    if (args.length < 2 || args.length > 4) throw bad('APPEND needs a mailbox and a message');
-    const name = session.mailboxArg(args[0]);
-    let i = 1;
-    let flags: string[] = [];
-    let date = Date.now();
-    if (args[i]?.type === 'list') flags = parseFlagList(args[i++] as Token & { type: 'list' });
-    if (args[i]?.type === 'string' && !(args[i] as { literal: boolean }).literal && args.length - i === 2) {
-      date = parseDateTime((args[i++] as { value: Buffer }).value.toString());
-    }
-    const msg = args[i];
-    if (!msg || msg.type !== 'string' || i !== args.length - 1) throw bad('Invalid APPEND arguments');
-    if (!streamed && !msg.value.length) throw no(null, "Can't save a zero byte message.");
-    const keep = flags.filter((f) => f !== '\\Recent');
-    const message = streamed
-      ? { stream: { source: streamed, size: streamed.size }, flags: keep, internalDate: date }
-      : { data: msg.value, flags: keep, internalDate: date };
-    const { mailbox: mb, saved: [saved] } = await session.user!.appendTo(name, [message]);
-    const sel = session.selected;
-    await session.sendUpdates(!!sel && sel.mailbox.id === mb.id);
-    session.write(`${tag} OK [APPENDUID ${saved.uidvalidity} ${saved.uid}] Append completed.\r\n`);
+/** Split APPEND's arguments after the mailbox into messages (RFC 3502 §6.3.11 append-data). */
+function parseItems(session: CommandContext['session'], args: Token[], streamed: boolean): Item[] {
+  const items: Item[] = [];
+  let i = 1;
+  while (i < args.length) {
+    const item: Item = { flags: [], date: Date.now() };
+    if (args[i]?.type === 'list') item.flags = parseFlagList(args[i++] as Token & { type: 'list' });
+    const d = args[i];
+    if (d?.type === 'string' && !d.literal) item.date = parseDateTime(d.value.toString());
+    if (d?.type === 'string' && !d.literal) i++;
+    const m = args[i++];
+    if (!m) throw bad('Invalid APPEND arguments: message missing');
+    if (m.type === 'string' && m.literal) item.data = m.value;
+    else if (m.type === 'atom' && m.value.toUpperCase() === 'UTF8') {
+      // RFC 6855 §4: UTF8 (~{n}...) only once UTF8=ACCEPT is enabled
+      if (!session.enabled.has('UTF8=ACCEPT')) throw bad('UTF8 APPEND needs ENABLE UTF8=ACCEPT');
+      const l = args[i++];
+      const lit = l?.type === 'list' && l.value.length === 1 ? l.value[0] : undefined;
+      if (!lit || lit.type !== 'string' || !lit.literal || !lit.binary) throw bad('UTF8 needs one literal8');
+      item.data = lit.value;
+    } else if (m.type === 'atom' && m.value.toUpperCase() === 'CATENATE') {
+      const l = args[i++];
+      if (!l || l.type !== 'list' || !l.value.length) throw bad('CATENATE needs a list of parts');
+      item.catenate = l.value;
+    } else throw bad('Invalid APPEND arguments');
+    items.push(item);
   }
+  if (!items.length) throw bad('APPEND needs a mailbox and a message');
+  if (streamed && items.length > 1) throw bad('Only the last message of a MULTIAPPEND may be large');
+  return items;
+}
+
+/** The bytes of a CATENATE list (RFC 4469 §3): TEXT literals and URL parts in order. */
+async function catenate(session: CommandContext['session'], parts: Token[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  let size = 0;
+  for (let k = 0; k < parts.length; k += 2) {
+    const kind = parts[k];
+    const val = parts[k + 1];
+    const name = kind?.type === 'atom' ? kind.value.toUpperCase() : '';
+    if (name === 'TEXT' && val?.type === 'string' && val.literal) { out.push(val.value); size += val.value.length; continue; }
+    if (name !== 'URL' || !val || val.type === 'list') throw bad('Invalid CATENATE part');
+    const url = val.type === 'atom' ? val.value : val.value.toString('utf8');
+    const badUrl = (why: string) => no(`BADURL ${url.replace(/[\]\r\n]/g, '')}`, why);
+    let u;
+    try { u = parseMessageUrl(url); } catch (e) { throw badUrl((e as Error).message); }
+    let box;
+    if (u.mailbox === null) {
+      if (!session.selected) throw badUrl('No mailbox selected for a relative URL');
+      box = session.selected.mailbox;
+    } else {
+      try { box = await session.user!.mailbox(decodeMailboxName(u.mailbox, false)); } catch { throw badUrl('No such mailbox'); }
+    }
+    const c = await box.counters();
+    if (u.uidvalidity !== undefined && u.uidvalidity !== c.uidvalidity) throw badUrl('UIDVALIDITY does not match');
+    const [e] = await box.entriesByUid([u.uid]);
+    if (!e) throw badUrl('No such message');
+    let data = await readSection(session.user!, e, u.section);
+    if (!data) throw badUrl('No such section');
+    if (u.partial) data = data.subarray(Math.min(u.partial[0], data.length), u.partial[1] === undefined ? undefined : Math.min(u.partial[0] + u.partial[1], data.length));
+    out.push(data);
+    size += data.length;
+    if (size > session.env.limits.maxLiteralBytes) throw no('TOOBIG', 'Catenated message too large');
+  }
+  return Buffer.concat(out);
+}
+
+async function save(session: CommandContext['session'], tag: string, args: Token[], streamed: StreamedLiteral | undefined): Promise<void> {
+  if (args.length < 2) throw bad('APPEND needs a mailbox and a message');
+  const name = session.mailboxArg(args[0]);
+  const items = parseItems(session, args, !!streamed);
+  const messages: NewMessage[] = [];
+  for (const [k, it] of items.entries()) {
+    const flags = it.flags.filter((f) => f !== '\\Recent');
+    if (streamed && k === items.length - 1) { messages.push({ stream: { source: streamed, size: streamed.size }, flags, internalDate: it.date }); continue; }
+    const data = it.catenate ? await catenate(session, it.catenate) : it.data!;
+    if (!data.length) throw no(null, "Can't save a zero byte message.");
+    messages.push({ data, flags, internalDate: it.date });
+  }
+  const { mailbox: mb, saved } = await session.user!.appendTo(name, messages);
+  const sel = session.selected;
+  await session.sendUpdates(!!sel && sel.mailbox.id === mb.id);
+  const uids = toSeqString(saved.map((s) => s.uid));
+  session.write(`${tag} OK [APPENDUID ${saved[0].uidvalidity} ${uids}] Append completed.\r\n`);
 }

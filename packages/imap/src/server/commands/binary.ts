@@ -1,5 +1,14 @@
 /** Content-transfer-decoding for BINARY[] (RFC 3516), with libmime's codecs' dependencies. */
 import libqp from 'libqp';
+import { no } from '../errors.js';
+
+const IDENTITY = new Set(['', '7BIT', '8BIT', 'BINARY']);
+
+/** Whether BINARY[] can decode this Content-Transfer-Encoding (RFC 3516 §4.2). */
+export function knownEncoding(encoding: string): boolean {
+  const e = encoding.toUpperCase();
+  return IDENTITY.has(e) || e === 'BASE64' || e === 'QUOTED-PRINTABLE';
+}
 
 /** Decode a part body by its Content-Transfer-Encoding; unknown encodings pass through. */
 export function decodeBinary(raw: Buffer, encoding: string): Buffer {
@@ -8,4 +17,10 @@ export function decodeBinary(raw: Buffer, encoding: string): Buffer {
     case 'QUOTED-PRINTABLE': return libqp.decode(raw.toString('latin1'));
     default: return raw;
   }
+}
+
+/** decodeBinary for FETCH BINARY: an encoding it cannot decode is NO [UNKNOWN-CTE] (RFC 3516 §4.2). */
+export function decodeForFetch(raw: Buffer, encoding: string): Buffer {
+  if (!knownEncoding(encoding)) throw no('UNKNOWN-CTE', `Unknown Content-Transfer-Encoding ${encoding.slice(0, 40)}`);
+  return decodeBinary(raw, encoding);
 }

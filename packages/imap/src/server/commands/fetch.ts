@@ -7,10 +7,10 @@ import { findPart, type IndexEntry, type MimePart, type StoredMeta, type UserSto
 import type { CommandSpec } from '../context.js';
 import { asText, type Token } from '../../protocol/tokens.js';
 import { inSet, parseSeqSet, toSeqString } from '../../protocol/sequence.js';
-import { type FetchItem, parseFetchItems, setsSeen, type Section } from '../../protocol/fetch.js';
+import { type FetchItem, parseFetchItems, parseSection, setsSeen, type Section } from '../../protocol/fetch.js';
 import { atom, bodyStructureValue, type Chunk, encodeValue, envelopeValue, type Value } from '../../protocol/encode.js';
 import { bad } from '../errors.js';
-import { decodeBinary } from './binary.js';
+import { decodeForFetch } from './binary.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -61,6 +61,22 @@ function sectionRange(meta: StoredMeta, s: Section): { start: number; end: numbe
       return { start: inner.headerStart, end: inner.bodyStart, headerOf: inner };
     }
   }
+}
+
+/**
+ * The bytes of a body section ("", "1.2", "HEADER", "2.MIME", "HEADER.FIELDS (...)", as in
+ * BODY[section], RFC 3501 §6.4.5) of a mail, or null when the part does not exist. Used by
+ * CATENATE's URLs (RFC 4469). Throws BAD for a malformed section.
+ */
+export async function readSection(user: UserStore, e: IndexEntry, section: string): Promise<Buffer | null> {
+  const meta = await user.mails.meta(e.mail);
+  let s: Section;
+  try { s = parseSection(section); } catch { throw bad('Invalid section'); }
+  const r = sectionRange(meta, s);
+  if (!r) return null;
+  const data = await user.mails.read(e.mail, r.start, r.end - r.start);
+  if (s.spec === 'HEADER.FIELDS' || s.spec === 'HEADER.FIELDS.NOT') return filterHeader(data, s.fields, s.spec === 'HEADER.FIELDS.NOT');
+  return data;
 }
 
 function partial(buf: Buffer, p?: [number, number]): Buffer {
@@ -132,7 +148,7 @@ async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items:
         const start = it.path.length ? part.bodyStart : 0;
         const end = part.bodyEnd;
         const raw = await user.mails.read(e.mail, start, end - start);
-        const decoded = it.path.length ? decodeBinary(raw, part.encoding) : raw;
+        const decoded = it.path.length ? decodeForFetch(raw, part.encoding) : raw;
         if (it.size) add(it.label, decoded.length);
         else {
           const data = partial(decoded, it.partial);
