@@ -60,6 +60,7 @@ export const CAPABILITIES: Capability[] = [
   { name: 'SEARCHRES', rfc: 'RFC 5182', states: ANY },
   { name: 'SAVEDATE', rfc: 'RFC 8514', states: ANY },
   { name: 'WITHIN', rfc: 'RFC 5032', states: ANY },
+  { name: 'PREVIEW', rfc: 'RFC 8970', states: ANY },
   { name: 'STARTTLS', rfc: 'RFC 3501 §6.2.1', states: ['not-authenticated'], when: (f) => f.tlsAvailable && !f.tls },
   { name: 'LOGINDISABLED', rfc: 'RFC 3501 §6.2.3', states: ['not-authenticated'], when: (f) => !f.tls && !f.plaintextAuthAllowed },
   { name: 'AUTH=PLAIN', rfc: 'RFC 4616', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },

@@ -14,12 +14,12 @@ export interface Section {
 
 /** One requested FETCH item. */
 export type FetchItem =
-  | { kind: 'simple'; name: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'MODSEQ' | 'SAVEDATE' | 'EMAILID' | 'THREADID' }
+  | { kind: 'simple'; name: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'MODSEQ' | 'SAVEDATE' | 'EMAILID' | 'THREADID' | 'PREVIEW' }
   | { kind: 'rfc822'; name: 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' }
   | { kind: 'body'; peek: boolean; section: Section; partial?: [number, number]; label: string }
   | { kind: 'binary'; peek: boolean; size: boolean; path: number[]; partial?: [number, number]; label: string };
 
-const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'MODSEQ', 'SAVEDATE', 'EMAILID', 'THREADID']);
+const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'MODSEQ', 'SAVEDATE', 'EMAILID', 'THREADID', 'PREVIEW']);
 const MACROS: Record<string, string[]> = {
   ALL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'],
   FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],
@@ -69,9 +69,16 @@ export function parseFetchItems(t: Token): FetchItem[] {
     return out;
   }
   const items = t.type === 'list' ? t.value : [t];
-  for (const it of items) {
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i];
     if (it.type !== 'atom') throw new ParseError('Invalid FETCH item');
     one(it.value, out);
+    // PREVIEW's modifiers (RFC 8970 §4): only LAZY, which the server may ignore
+    const next = items[i + 1];
+    if (it.value.toUpperCase() === 'PREVIEW' && next?.type === 'list') {
+      if (next.value.some((m) => m.type !== 'atom' || m.value.toUpperCase() !== 'LAZY')) throw new ParseError('Unknown PREVIEW modifier');
+      i++;
+    }
   }
   if (!out.length) throw new ParseError('Empty FETCH item list');
   return out;

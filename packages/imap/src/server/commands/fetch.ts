@@ -11,6 +11,7 @@ import { type FetchItem, parseFetchItems, parseSection, setsSeen, type Section }
 import { atom, bodyStructureValue, type Chunk, encodeValue, envelopeValue, type Value } from '../../protocol/encode.js';
 import { bad } from '../errors.js';
 import { decodeForFetch } from './binary.js';
+import { previewText } from './preview.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -109,7 +110,7 @@ async function lazyOrRead(user: UserStore, e: IndexEntry, start: number, end: nu
 
 
 async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items: FetchItem[], flags: string[], withModseq: boolean, threshold: number): Promise<Chunk[]> {
-  const needsMeta = items.some((i) => i.kind !== 'simple' || ['ENVELOPE', 'BODY', 'BODYSTRUCTURE'].includes(i.name));
+  const needsMeta = items.some((i) => i.kind !== 'simple' || ['ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'PREVIEW'].includes(i.name));
   const meta = needsMeta ? await user.mails.meta(e.mail) : undefined;
   const vals: Value[] = [];
   const seen = new Set<string>();
@@ -129,6 +130,7 @@ async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items:
           case 'SAVEDATE': add('SAVEDATE', formatDateTime(e.saveDate)); break;
           case 'EMAILID': add('EMAILID', [atom(e.mail.replace(/^m\./, 'M'))]); break; // RFC 8474 §5.1
           case 'THREADID': add('THREADID', null); break; // RFC 8474 §5.2: NIL, no threads computed
+          case 'PREVIEW': add('PREVIEW', await previewText(user, e, meta!)); break; // RFC 8970
         }
         break;
       case 'rfc822': {
