@@ -44,7 +44,7 @@ export class Connection {
 
   private deflate?: DeflateRaw;
 
-  private write(data: string): void {
+  private write(data: string | Buffer): void {
     if (this.deflate) { this.deflate.write(data); this.deflate.flush(constants.Z_SYNC_FLUSH); } else this.socket.write(data);
   }
 
@@ -113,7 +113,7 @@ export class Connection {
    * wait for "+"; if the server answers with a tagged reply instead, the rest is not sent.
    * Returns (once sent) a promise of the tagged reply (text after the tag).
    */
-  async send(tag: string, parts: { text: string; literal?: { data: string; sync: boolean; unsendable?: boolean }; cont?: boolean }[]): Promise<{ done: Promise<Response> }> {
+  async send(tag: string, parts: { text: string; literal?: { data: string | Buffer; sync: boolean; unsendable?: boolean }; cont?: boolean }[]): Promise<{ done: Promise<Response> }> {
     const done = new Promise<Response>((res) => this.tagWaiters.set(tag.toLowerCase(), res));
     let first = true;
     let ended = false;
@@ -129,7 +129,7 @@ export class Connection {
       const head = (first ? `${tag} ` : '') + p.text;
       first = false;
       if (!p.literal) { this.write(`${head}\r\n`); ended = true; continue; }
-      const size = Buffer.byteLength(p.literal.data);
+      const size = typeof p.literal.data === 'string' ? Buffer.byteLength(p.literal.data) : p.literal.data.length;
       const marker = new RegExp(`\\{${size}\\+?\\}$`);
       if (!p.literal.unsendable && !marker.test(head)) throw new ConnectionError(`literal marker does not say ${size}`);
       this.write(`${head}\r\n`);

@@ -39,7 +39,7 @@ export interface MimePart {
   bodyStart: number;
   /** Offset just past the body. */
   bodyEnd: number;
-  /** Body lines (LF count, +1 for a last line without LF). */
+  /** Body lines: the number of LF in the body (see countLines). */
   lines: number;
   /** Lower-case media type and subtype, e.g. "text", "plain". */
   type: string;
@@ -211,10 +211,13 @@ export function decodeWords(s: string): string {
   try { return libmime.decodeWords(s); } catch { return s; }
 }
 
+/**
+ * Body lines as BODYSTRUCTURE reports them (RFC 3501 §7.4.2 body-fld-lines): the number of line
+ * ends (LF) in the body, as Dovecot and Cyrus count; a last line without one (the CRLF before a
+ * boundary belongs to the delimiter, RFC 2046 §5.1.1) is not counted.
+ */
 function countLines(buf: MessageSource, start: number, end: number): number {
-  let n = end > start ? buf.lfCount(start, end) : 0;
-  if (end > start && buf.at(end - 1) !== 0x0a) n++;
-  return n;
+  return end > start ? buf.lfCount(start, end) : 0;
 }
 
 /** Locate the delimiter lines of `boundary` in [start, end): child part ranges. */
