@@ -9,5 +9,5 @@ export * from './mime.js';
 export { MessageScanner, SparseMessage, type ScannerOptions } from './mime-stream.js';
 export { MailObjects, type StoredMeta, type Logger, META_VERSION, DEFAULT_STRIPE, type StripeOptions, stripeOid } from './mail.js';
 export { Mailbox, applyFlags, uidKey, logKey, indexOid, type StoreMode, type StoreResult } from './mailbox.js';
-export { MailStore, UserStore, normalizeName, SEPARATOR, DEFAULT_MAILBOXES, type MailStoreOptions } from './store.js';
+export { MailStore, UserStore, normalizeName, SEPARATOR, DEFAULT_MAILBOXES, type MailStoreOptions, type QuotaLimits } from './store.js';
 export { withRetry, DEFAULT_RETRY, type RetryPolicy } from './retry.js';

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Cluster, type IoCtx, ReadOp, WriteOp, isErrno, type ObjectStat, type OmapPage } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
-import { AlreadyExists, InvalidName, NotAllowed, NotFound, fromStoreError } from './errors.js';
+import { AlreadyExists, InvalidName, NotAllowed, NotFound, QuotaExceeded, fromStoreError } from './errors.js';
 import { DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta, type StripeOptions } from './mail.js';
 import { Mailbox, indexOid, newCounters } from './mailbox.js';
 import { withRetry } from './retry.js';
@@ -40,8 +40,13 @@ export interface MailStoreOptions {
    * pool (tests, tenants).
    */
   namespace?: string;
+  /** Per-user quota (RFC 9208 STORAGE in bytes, MESSAGE count); 0 or absent = unlimited. */
+  quota?: QuotaLimits;
   log?: Logger;
 }
+
+/** Quota limits of a user: total RFC822.SIZE bytes and messages over all mailboxes (0 = none). */
+export interface QuotaLimits { storageBytes: number; messages: number }
 
 /** The entry point of librmb: users on a RADOS cluster. */
 export class MailStore {
@@ -61,7 +66,7 @@ export class MailStore {
 
   /** Open the store on `cluster` (no I/O until a user is used). */
   static async open(cluster: Cluster, o: MailStoreOptions = {}): Promise<MailStore> {
-    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, stripe: o.stripe ?? DEFAULT_STRIPE, log: o.log };
+    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, stripe: o.stripe ?? DEFAULT_STRIPE, quota: o.quota ?? { storageBytes: 0, messages: 0 }, log: o.log };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);
   }
 
@@ -263,6 +268,7 @@ export class UserStore {
    */
   async appendTo(name: string, messages: NewMessage[]): Promise<{ mailbox: Mailbox; saved: SavedMessage[] }> {
     const n = this.norm(name);
+    await this.checkQuota(messages.reduce((t, m) => t + (m.stream?.size ?? m.data?.length ?? 0), 0), messages.length);
     // a stream can be read once: no optimistic save that might have to start over
     const hint = messages.some((m) => m.stream) ? undefined : this.store.boxHints.get(this.hintKey(n));
     if (hint) {
@@ -276,6 +282,32 @@ export class UserStore {
     }
     const mb = await this.mailbox(n);
     return { mailbox: mb, saved: await mb.append(messages) };
+  }
+
+  /**
+   * What the user uses (RFC 9208 §5: STORAGE in bytes, MESSAGE count) over all mailboxes: one
+   * parallel read of every mailbox's counters.
+   */
+  async usage(): Promise<{ storageBytes: number; messages: number }> {
+    const boxes = await this.mailboxes();
+    const counters = await Promise.all(boxes.map((b) => this.mailbox(b.name).then((m) => m.counters()).catch(() => null)));
+    return counters.reduce((u, c) => (c ? { storageBytes: u.storageBytes + c.bytes, messages: u.messages + c.messages } : u), { storageBytes: 0, messages: 0 });
+  }
+
+  /** The quota limits in force (MailStoreOptions.quota). */
+  get quota(): QuotaLimits { return this.store.opts.quota; }
+
+  /**
+   * Refuse a save of `bytes` in `count` messages that would go over the quota (costs a usage()
+   * read only when a limit is set). Throws QuotaExceeded. Concurrent saves may overshoot by what
+   * they carry: the check is not part of the index commit.
+   */
+  async checkQuota(bytes: number, count: number): Promise<void> {
+    const q = this.quota;
+    if (!q.storageBytes && !q.messages) return;
+    const u = await this.usage();
+    if (q.storageBytes && u.storageBytes + bytes > q.storageBytes) throw new QuotaExceeded(`Quota exceeded (storage: ${u.storageBytes} of ${q.storageBytes} bytes used)`);
+    if (q.messages && u.messages + count > q.messages) throw new QuotaExceeded(`Quota exceeded (messages: ${u.messages} of ${q.messages})`);
   }
 
   /**

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Cluster, type IoCtx, TimedOut } from '@rmb/rados';
-import { MailStore, NotFound, AlreadyExists, NotAllowed, Unavailable, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
+import { MailStore, NotFound, AlreadyExists, NotAllowed, QuotaExceeded, Unavailable, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
 
 const msg = (subject: string, body = 'hello\r\n') => Buffer.from(`From: A <a@example.org>\r\nTo: b@example.org\r\nSubject: ${subject}\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n${body}`);
 
@@ -94,6 +94,19 @@ test.each(['memory', 'embedded'] as const)('appendTo a mailbox deleted and re-cr
     await c.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('quota (RFC 9208 limits): usage sums every mailbox; a save over the message or storage limit is QuotaExceeded', async () => {
+  const limited = await MailStore.open(cluster, { quota: { storageBytes: 0, messages: 2 } });
+  const u = await limited.user('quinn');
+  await u.appendTo('INBOX', [{ data: msg('q1') }]);
+  await u.appendTo('Sent', [{ data: msg('q2') }]);
+  expect(await u.usage()).toEqual({ storageBytes: msg('q1').length + msg('q2').length, messages: 2 });
+  await expect(u.appendTo('INBOX', [{ data: msg('q3') }])).rejects.toBeInstanceOf(QuotaExceeded);
+  const bytes = await MailStore.open(cluster, { quota: { storageBytes: msg('q1').length * 2 + 10, messages: 0 } });
+  const v = await bytes.user('quinn');
+  await expect(v.appendTo('INBOX', [{ data: msg('q3') }])).rejects.toBeInstanceOf(QuotaExceeded);
+  expect((await u.usage()).messages).toBe(2);
 });
 
 test('store, copy, move and expunge keep flags, modseqs, the change log and object references right', async () => {

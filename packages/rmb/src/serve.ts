@@ -86,6 +86,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
     store = await MailStore.open(cluster, {
       pool: cfg.store.pool, namespace: String(cfg.store.namespace), log,
       stripe: { stripeBytes: cfg.store.stripeBytes, writeBytes: cfg.store.writeBytes },
+      quota: { storageBytes: Number(cfg.quota.storageBytes), messages: Number(cfg.quota.messages) },
     });
     await store.check();
   } catch (e) {

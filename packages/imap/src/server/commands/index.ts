@@ -20,6 +20,7 @@ import { noop } from './noop.js';
 import { rename } from './rename.js';
 import { search } from './search.js';
 import { sort, thread } from './sort.js';
+import { getquota, getquotaroot, setquota } from './quota.js';
 import { examine, select } from './select.js';
 import { starttls } from './starttls.js';
 import { compress } from './compress.js';
@@ -32,7 +33,7 @@ import { unselect } from './unselect.js';
 const ALL: CommandSpec[] = [
   capability, noop, logout, starttls, compress, unauthenticate, login, authenticate, select, examine, create, del, rename,
   subscribe, unsubscribe, listCommand, lsubCommand, status, append, check, close, expunge, search,
-  fetch, store, copy, move, idle, namespace, unselect, id, enable, sort, thread,
+  fetch, store, copy, move, idle, namespace, unselect, id, enable, sort, thread, getquota, getquotaroot, setquota,
 ];
 
 export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));
