@@ -4,7 +4,7 @@
  * conformance scripts against a server and print one line per script; exit 1 on any failure.
  */
 import { Command } from 'commander';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runScripts } from './runner.js';
 
@@ -29,4 +29,3 @@ const program = new Command('imaptest')
     process.exitCode = n('fail') ? 1 : 0;
   });
 await program.parseAsync();
-void join;

@@ -67,7 +67,7 @@ export async function runOne(name: string, o: RunOptions): Promise<ScriptResult>
   } catch (e) {
     if (e instanceof Skip) { result.status = 'skip'; result.reason = e.message; } else { result.status = 'fail'; result.reason = (e as Error).message; }
   } finally {
-    try { if (conns[0] && !conns[0].isClosed && script.state !== 'nonauth') await cleanup(conns[0], mailboxName(name), o); } catch { /* best effort */ }
+    try { if (conns[0] && !conns[0].isClosed && script.state !== 'nonauth') await cleanup(conns[0], mailboxName(name)); } catch { /* best effort */ }
     for (const c of conns) c.close();
   }
   return result;
@@ -85,13 +85,12 @@ async function expectOk(c: Connection, cmd: string): Promise<void> {
   if (!/^OK\b/i.test(r.text)) throw new Failure(`set-up "${cmd}" failed: ${r.text}`);
 }
 
-async function cleanup(c: Connection, mailbox: string, o: RunOptions): Promise<void> {
+async function cleanup(c: Connection, mailbox: string): Promise<void> {
   const before = c.untagged.length;
   await c.run(`LIST "" ${q(mailbox + '*')}`);
   const names = c.untagged.slice(before).map((r) => tokenize(r.text, r.literals)).filter((t) => t[0]?.t === 'atom' && /^LIST$/i.test(t[0].v))
     .map((t) => (t[3] as { v: string }).v).sort((a, b) => b.length - a.length);
   for (const n of names) await c.run(`DELETE ${q(n)}`);
-  void o;
 }
 
 async function play(script: Script, mbox: { data: string; date?: Date }[], o: RunOptions, conns: Connection[]): Promise<void> {
@@ -111,7 +110,7 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
   const missing = script.capabilities.filter((x) => !caps.has(x.toUpperCase()) && (x.includes('=') || ![...caps].some((c) => c.startsWith(`${x.toUpperCase()}=`))));
   if (missing.length) throw new Skip(`server lacks ${missing.join(' ')}`);
   if (script.state !== 'nonauth') {
-    await cleanup(first, mailbox, o);
+    await cleanup(first, mailbox);
     if (script.state !== 'auth') await expectOk(first, `CREATE ${q(mailbox)}`);
     if (script.state === 'appended' || script.state === 'selected') {
       for (const m of mbox.slice(0, Math.min(mbox.length, script.messages))) {
@@ -204,7 +203,8 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-function imapDate(d: Date): string {
+/** An IMAP date-time (RFC 3501 §9 date-time) in UTC. */
+export function imapDate(d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
   return `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }

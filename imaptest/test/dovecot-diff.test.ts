@@ -13,6 +13,7 @@
 import { corpusFiles, asTransferred, dovecotSuite, newDataDir, startDovecot, startServer } from '@rmb/rmb/testing';
 import { Connection, type Response } from '../src/client.js';
 import { tokenize, type Tok } from '../src/tokens.js';
+import { imapDate } from '../src/runner.js';
 
 const USER = 'diff';
 const PASS = 'secret';
@@ -164,8 +165,7 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
         await s.ok('CREATE diff');
         for (const [i, m] of mails.entries()) {
           const flags = [i % 3 === 0 ? '\\Seen' : '', i % 5 === 0 ? '\\Flagged' : '', i % 7 === 0 ? '$label1' : ''].filter(Boolean).join(' ');
-          const d = new Date(BASE + i * 3600 * 1000);
-          const date = `${String(d.getUTCDate()).padStart(2, '0')}-${['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()]}-${d.getUTCFullYear()} ${String(d.getUTCHours()).padStart(2, '0')}:00:00 +0000`;
+          const date = imapDate(new Date(BASE + i * 3600 * 1000));
           const tag = s.c.nextTag();
           const { done } = await s.c.send(tag, [{ text: `APPEND diff (${flags}) "${date}" {${m.data.length}+}`, literal: { data: m.data, sync: false } }, { text: '' }]);
           void done;
@@ -173,7 +173,6 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
         await s.ok('NOOP');
         await s.ok('SELECT diff');
       }
-      void Response;
       // 1: whole-message items
       const items = 'RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[HEADER] BODY.PEEK[TEXT] BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)] BODY.PEEK[]<100.200>';
       const whole = await Promise.all(servers.map(async (s) => fetchItems(await s.ok(`FETCH 1:* (${items})`))));

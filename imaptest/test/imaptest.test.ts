@@ -4,7 +4,7 @@
  * documented in the script (`reference-differs:` with the RFC section) and whose skips may only
  * be capabilities Dovecot 2.3 does not have.
  */
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cephSuite } from '@rmb/rados/testing';
 import { dovecotSuite, newDataDir, startDovecot, startServer, storeSets, type Backend } from '@rmb/rmb/testing';
@@ -48,4 +48,3 @@ dovecotSuite('imaptest scripts against the reference Dovecot', () => {
     } finally { await dovecot.stop(); }
   }, 300000);
 });
-void join;

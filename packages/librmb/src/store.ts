@@ -256,6 +256,9 @@ export class UserStore {
     return new Mailbox(this.io, info, this.mails);
   }
 
+  /** A Mailbox for an entry of mailboxes() without looking it up again (no I/O). */
+  mailboxOf(info: MailboxInfo): Mailbox { return new Mailbox(this.io, info, this.mails); }
+
   private hintKey(name: string): string { return `${this.id}\0${name}`; }
 
   /**
@@ -285,12 +288,12 @@ export class UserStore {
   }
 
   /**
-   * What the user uses (RFC 9208 §5: STORAGE in bytes, MESSAGE count) over all mailboxes: one
-   * parallel read of every mailbox's counters.
+   * What the user uses (RFC 9208 §5: STORAGE in bytes, MESSAGE count) over all mailboxes: the
+   * mailbox list, then one parallel read of every mailbox's counters (2 serial round trips).
    */
   async usage(): Promise<{ storageBytes: number; messages: number }> {
     const boxes = await this.mailboxes();
-    const counters = await Promise.all(boxes.map((b) => this.mailbox(b.name).then((m) => m.counters()).catch(() => null)));
+    const counters = await Promise.all(boxes.map((b) => this.mailboxOf(b).counters().catch(() => null)));
     return counters.reduce((u, c) => (c ? { storageBytes: u.storageBytes + c.bytes, messages: u.messages + c.messages } : u), { storageBytes: 0, messages: 0 });
   }
 

@@ -1,4 +1,5 @@
 /** Content-transfer-decoding for BINARY[] (RFC 3516), with libmime's codecs' dependencies. */
+import iconv from 'iconv-lite';
 import libqp from 'libqp';
 import { no } from '../errors.js';
 
@@ -17,6 +18,16 @@ export function decodeBinary(raw: Buffer, encoding: string): Buffer {
     case 'QUOTED-PRINTABLE': return libqp.decode(raw.toString('latin1'));
     default: return raw;
   }
+}
+
+/**
+ * The text of a text part: transfer-decoded, then converted from its charset parameter with
+ * iconv-lite (`fallback` when it names none; unknown charsets are read as UTF-8).
+ */
+export function decodeText(raw: Buffer, part: { encoding: string; params: [string, string][] }, fallback = 'utf-8'): string {
+  const bytes = decodeBinary(raw, part.encoding);
+  const charset = part.params.find(([k]) => k === 'charset')?.[1] ?? fallback;
+  return iconv.encodingExists(charset) ? iconv.decode(bytes, charset) : bytes.toString('utf8');
 }
 
 /** decodeBinary for FETCH BINARY: an encoding it cannot decode is NO [UNKNOWN-CTE] (RFC 3516 §4.2). */

@@ -112,9 +112,8 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   session.write(lines);
   // LIST-STATUS: a STATUS response for each selectable mailbox listed (RFC 5819 §2); one that
   // fails (e.g. deleted meanwhile) is left out
-  for (const info of statusFor) {
-    try { session.write(await statusLine(session, await session.user!.mailbox(info.name), o.returnStatus!)); } catch { /* skipped */ }
-  }
+  const status = await Promise.all(statusFor.map((info) => statusLine(session, session.user!.mailboxOf(info), o.returnStatus!).catch(() => '')));
+  session.write(status.filter(Boolean));
   await session.ok(tag, `${ctx.name} completed.`);
 }
 

@@ -4,10 +4,9 @@
  * charset-decoded, HTML rendered as text by `html-to-text`, white space collapsed, at most
  * PREVIEW_CHARS characters (RFC 8970 §3: no more than 256).
  */
-import iconv from 'iconv-lite';
 import { convert } from 'html-to-text';
 import type { IndexEntry, MimePart, StoredMeta, UserStore } from '@rmb/librmb';
-import { decodeBinary } from './binary.js';
+import { decodeText } from './binary.js';
 
 /** Characters in a preview (Dovecot uses 200 too). */
 export const PREVIEW_CHARS = 200;
@@ -31,9 +30,7 @@ export async function previewText(user: UserStore, e: IndexEntry, meta: StoredMe
   const part = textPart(meta.root);
   if (!part) return '';
   const raw = await user.mails.read(e.mail, part.bodyStart, Math.min(part.bodyEnd - part.bodyStart, PREVIEW_READ_BYTES));
-  const bytes = decodeBinary(raw, part.encoding);
-  const charset = part.params.find(([k]) => k === 'charset')?.[1] ?? 'us-ascii';
-  let text = iconv.encodingExists(charset) ? iconv.decode(bytes, charset) : bytes.toString('utf8');
+  let text = decodeText(raw, part, 'us-ascii');
   if (part.subtype === 'html') {
     text = convert(text, { wordwrap: false, selectors: [{ selector: 'a', options: { ignoreHref: true } }, { selector: 'img', format: 'skip' }] });
   }

@@ -4,7 +4,6 @@
  * read of the header; BODY and TEXT decode the text parts (transfer encoding and charset).
  * Strings match case-insensitively as substrings.
  */
-import iconv from 'iconv-lite';
 import { decodeWords, type IndexEntry, type MimePart, parseHeaderFields, type StoredMeta, type UserStore } from '@rmb/librmb';
 import type { CommandSpec } from '../context.js';
 import { inSet, toSeqString } from '../../protocol/sequence.js';
@@ -12,7 +11,7 @@ import { parseSearch, type SearchKey } from '../../protocol/search.js';
 import { str } from '../../protocol/encode.js';
 import { bad, no } from '../errors.js';
 import type { SelectedView } from '../selected.js';
-import { decodeBinary } from './binary.js';
+import { decodeText } from './binary.js';
 
 const DAY = 86400000;
 
@@ -40,9 +39,7 @@ async function bodyText(c: Candidate): Promise<string> {
   const chunks: string[] = [];
   for (const p of textParts(meta.root)) {
     if (p.type === '__header') continue;
-    const raw = decodeBinary(data.subarray(p.bodyStart, p.bodyEnd), p.encoding);
-    const charset = p.params.find(([k]) => k === 'charset')?.[1] ?? 'utf-8';
-    chunks.push(iconv.encodingExists(charset) ? iconv.decode(raw, charset) : raw.toString('utf8'));
+    chunks.push(decodeText(data.subarray(p.bodyStart, p.bodyEnd), p));
   }
   return chunks.join('\n');
 }
