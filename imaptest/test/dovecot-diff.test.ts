@@ -77,8 +77,12 @@ function partPaths(bs: Tok, prefix = ''): string[] {
   const items = bs.items;
   if (items[0]?.t === 'list') {
     const out: string[] = [];
+    // the children are the lists before the subtype string (extension data follows it)
     let n = 0;
-    for (const c of items) if (c.t === 'list') out.push(...partPaths(c, `${prefix}${++n}.`).map((p) => p));
+    for (const c of items) {
+      if (c.t !== 'list') break;
+      out.push(...partPaths(c, `${prefix}${++n}.`));
+    }
     return out;
   }
   const here = prefix ? prefix.slice(0, -1) : '1';

@@ -128,15 +128,17 @@ export interface ThreadNode { msg: SortMessage | null; children: ThreadNode[] }
 export function renderThreads(roots: ThreadNode[], num: (m: SortMessage) => number): string {
   const chain = (n: ThreadNode): string => {
     // a node followed by its only child is written as a flat list; several children each get ( )
-    const parts: string[] = [];
-    let cur: ThreadNode | undefined = n;
-    while (cur) {
-      if (cur.msg) parts.push(String(num(cur.msg)));
-      if (cur.children.length === 1) { cur = cur.children[0]; continue; }
-      for (const c of cur.children) parts.push(`(${chain(c)})`);
-      cur = undefined;
+    // thread-members are numbers separated by spaces; thread-nested lists follow without spaces
+    // between them (RFC 5256 §4: thread-nested = 2*thread-list)
+    const nums: string[] = [];
+    let cur: ThreadNode = n;
+    for (;;) {
+      if (cur.msg) nums.push(String(num(cur.msg)));
+      if (cur.children.length !== 1) break;
+      cur = cur.children[0];
     }
-    return parts.join(' ');
+    const nested = cur.children.map((c) => `(${chain(c)})`).join('');
+    return nums.length && nested ? `${nums.join(' ')} ${nested}` : nums.join(' ') + nested;
   };
   return roots.map((r) => `(${chain(r)})`).join('');
 }

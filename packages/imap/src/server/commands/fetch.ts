@@ -146,7 +146,8 @@ async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items:
       }
       case 'binary': {
         const part = findPart(meta!.root, it.path);
-        if (!part || part.children || (part.message && it.path.length)) throw bad('Invalid BINARY section');
+        // a leaf or an encapsulated message (its body as is: message/* is 7bit, 8bit or binary); not a multipart
+        if (!part || part.children) throw bad('Invalid BINARY section');
         const start = it.path.length ? part.bodyStart : 0;
         const end = part.bodyEnd;
         const raw = await user.mails.read(e.mail, start, end - start);
