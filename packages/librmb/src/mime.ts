@@ -137,15 +137,19 @@ function headerBounds(buf: MessageSource, start: number, end: number): [number, 
 export function parseHeaderFields(block: Buffer): HeaderField[] {
   const text = block.toString('binary');
   const out: HeaderField[] = [];
+  // a continuation line belongs to the field before it; one at the start or after a junk line
+  // (no colon) belongs to nothing and is dropped with it, as Dovecot does
+  let cur: HeaderField | null = null;
   for (const line of text.split(/\r?\n/)) {
     if (!line) continue;
-    if ((line[0] === ' ' || line[0] === '\t') && out.length) {
-      out[out.length - 1].value += line;
+    if (line[0] === ' ' || line[0] === '\t') {
+      if (cur) cur.value += line;
       continue;
     }
     const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    out.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim() });
+    if (colon <= 0) { cur = null; continue; }
+    cur = { name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim() };
+    out.push(cur);
   }
   // header bytes are read as latin1; re-decode as UTF-8 where valid (RFC 6532 headers)
   for (const f of out) {
@@ -159,6 +163,18 @@ export function parseHeaderFields(block: Buffer): HeaderField[] {
 function first(fields: HeaderField[], name: string): string | null {
   const f = fields.find((x) => x.name.toLowerCase() === name);
   return f ? f.value : null;
+}
+
+/** The last field of this name: a header repeated against RFC 5322 §3.6 counts as its last instance, as Dovecot reads it. */
+function last(fields: HeaderField[], name: string): string | null {
+  for (let i = fields.length - 1; i >= 0; i--) if (fields[i].name.toLowerCase() === name) return fields[i].value;
+  return null;
+}
+
+/** Every address field of this name joined into one list (repeated To/Cc/... headers, as Dovecot reads them). */
+function allAddresses(fields: HeaderField[], name: string): string | null {
+  const v = fields.filter((x) => x.name.toLowerCase() === name).map((x) => x.value).filter((x) => x.trim());
+  return v.length ? v.join(', ') : null;
 }
 
 function paramList(params: Record<string, string>): [string, string][] {
@@ -191,18 +207,18 @@ function toImapAddresses(value: string | null): ImapAddress[] | null {
 }
 
 function envelopeOf(fields: HeaderField[]): Envelope {
-  const from = toImapAddresses(first(fields, 'from'));
+  const from = toImapAddresses(allAddresses(fields, 'from'));
   return {
-    date: first(fields, 'date'),
-    subject: first(fields, 'subject'),
+    date: last(fields, 'date'),
+    subject: last(fields, 'subject'),
     from,
-    sender: toImapAddresses(first(fields, 'sender')) ?? from,
-    replyTo: toImapAddresses(first(fields, 'reply-to')) ?? from,
-    to: toImapAddresses(first(fields, 'to')),
-    cc: toImapAddresses(first(fields, 'cc')),
-    bcc: toImapAddresses(first(fields, 'bcc')),
-    inReplyTo: first(fields, 'in-reply-to'),
-    messageId: first(fields, 'message-id'),
+    sender: toImapAddresses(allAddresses(fields, 'sender')) ?? from,
+    replyTo: toImapAddresses(allAddresses(fields, 'reply-to')) ?? from,
+    to: toImapAddresses(allAddresses(fields, 'to')),
+    cc: toImapAddresses(allAddresses(fields, 'cc')),
+    bcc: toImapAddresses(allAddresses(fields, 'bcc')),
+    inReplyTo: last(fields, 'in-reply-to'),
+    messageId: last(fields, 'message-id'),
   };
 }
 

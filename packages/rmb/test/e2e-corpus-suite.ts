@@ -9,12 +9,13 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
-import { asTransferred, corpusFiles, newDataDir, startServer, storeSets, type Backend, type ServerChild } from './harness.js';
+import { asServed, asTransferred, corpusFiles, newDataDir, startServer, storeSets, type Backend, type ServerChild } from './harness.js';
 
 const SENDER = 'sender@example.org';
 const USERS = { alice: 'alice-pw', bob: 'bob-pw' };
 const corpus = corpusFiles();
-const expected = (rcpt: string, data: Buffer) => Buffer.concat([Buffer.from(`Return-Path: <${SENDER}>\r\nDelivered-To: ${rcpt}\r\n`), asTransferred(data)]);
+/** What BODY[] returns: the delivered bytes, NUL sent as 0x80 (a literal cannot carry NUL, RFC 3501 §9). */
+const expected = (rcpt: string, data: Buffer) => asServed(Buffer.concat([Buffer.from(`Return-Path: <${SENDER}>\r\nDelivered-To: ${rcpt}\r\n`), asTransferred(data)]));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Register the suite for rmb on `backend`. */

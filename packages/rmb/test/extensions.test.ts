@@ -175,3 +175,17 @@ test('WITHIN (RFC 5032): OLDER and YOUNGER compare INTERNALDATE with now, in sec
   expect(await c.cmd('SEARCH YOUNGER 0')).toMatch(/BAD/);
   c.close();
 });
+
+test('a NUL byte is stored as is, sent as 0x80 in a BODY[] literal (RFC 3501 §9) and as NUL in BINARY[] (literal8)', async () => {
+  const c = await raw();
+  await c.cmd('LOGIN extnul pw');
+  const m = Buffer.from('Subject: nul\r\n\r\na\u0000b\r\n', 'latin1');
+  c.send(Buffer.concat([Buffer.from(`a APPEND INBOX {${m.length}+}\r\n`), m, Buffer.from('\r\n')]));
+  await c.until(/^a OK/m);
+  await c.cmd('SELECT INBOX');
+  const body = await c.cmd('FETCH 1 BODY.PEEK[TEXT]');
+  expect(body).toContain(`BODY[TEXT] {5}\r\na\u0080b\r\n`);
+  const bin = await c.cmd('FETCH 1 BINARY.PEEK[]');
+  expect(bin).toContain(`~{${m.length}}\r\n${m.toString('latin1')}`);
+  c.close();
+});

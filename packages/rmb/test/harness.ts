@@ -128,6 +128,11 @@ export function corpusFiles(): { path: string; data: Buffer }[] {
     .map((f) => ({ path: f, data: readFileSync(join(dir, f)) }));
 }
 
+/** What a FETCH BODY[] literal carries for stored bytes: NUL as 0x80 (RFC 3501 §9 CHAR8; BINARY[] keeps NUL). */
+export function asServed(b: Buffer): Buffer {
+  return Buffer.from(b.map((x) => (x === 0 ? 0x80 : x)));
+}
+
 /** What an LMTP client transfers: CRLF line endings and a final CRLF. */
 export function asTransferred(b: Buffer): Buffer {
   const parts: Buffer[] = [];

@@ -34,15 +34,26 @@ export function encodeValue(v: Value, out: Chunk[] = []): Chunk[] {
   if (v === null) out.push('NIL');
   else if (typeof v === 'number') out.push(String(v));
   else if (typeof v === 'string') encodeString(v, out);
-  else if (Buffer.isBuffer(v)) out.push(`{${v.length}}\r\n`, v);
+  else if (Buffer.isBuffer(v)) out.push(`{${v.length}}\r\n`, literalSafe(v));
   else if (Array.isArray(v)) {
     out.push('(');
     v.forEach((x, i) => { if (i) out.push(' '); encodeValue(x, out); });
     out.push(')');
   } else if ('atom' in v) out.push(v.atom);
   else if ('lazy' in v) out.push(v);
-  else out.push(`${v.binary ? '~' : ''}{${v.literal.length}}\r\n`, v.literal);
+  else out.push(`${v.binary ? '~' : ''}{${v.literal.length}}\r\n`, v.binary ? v.literal : literalSafe(v.literal));
   return out;
+}
+
+/**
+ * A literal's bytes with NUL replaced by 0x80: a literal (not literal8) may not carry NUL
+ * (RFC 3501 §9 CHAR8, RFC 9051 §9); Dovecot does the same. The size is unchanged.
+ */
+export function literalSafe(b: Buffer): Buffer {
+  if (!b.includes(0)) return b;
+  const c = Buffer.from(b);
+  for (let i = c.indexOf(0); i >= 0; i = c.indexOf(0, i + 1)) c[i] = 0x80;
+  return c;
 }
 
 function addresses(list: ImapAddress[] | null): Value {

@@ -11,7 +11,7 @@ import { capabilityList, type State } from '../protocol/capabilities.js';
 import { CommandReader, type RawCommand, type ReaderEvent } from '../protocol/reader.js';
 import { tokenize, type ParsedCommand, asAstring, type Token } from '../protocol/tokens.js';
 import { decodeMailboxName, encodeMailboxName } from '../protocol/utf7.js';
-import type { Chunk } from '../protocol/encode.js';
+import { type Chunk, literalSafe } from '../protocol/encode.js';
 import { COMMANDS } from './commands/index.js';
 import { toResponse } from './errors.js';
 import { SelectedView } from './selected.js';
@@ -282,7 +282,7 @@ export class Session {
       for (let off = 0; off < c.lazy.size && !this.closed; off += piece) {
         let data: Buffer;
         try {
-          data = await c.lazy.read(off, Math.min(piece, c.lazy.size - off));
+          data = literalSafe(await c.lazy.read(off, Math.min(piece, c.lazy.size - off)));
         } catch (e) {
           // the literal's size is already sent: the response cannot be completed, only cut off
           this.env.log.warn({ err: e, session: this.id }, 'reading a message failed mid-response; closing');
