@@ -280,7 +280,8 @@ function parsePart(buf: MessageSource, start: number, end: number, defaultType: 
     if (t && s) { type = t.trim(); subtype = s.trim(); }
     params = paramList(ct.params);
   }
-  if (type === 'text' && !params.some(([k]) => k === 'charset')) params.unshift(['charset', 'us-ascii']);
+  // the default charset (RFC 2045 §5.2) goes after the parameters given, as Dovecot lists it
+  if (type === 'text' && !params.some(([k]) => k === 'charset')) params.push(['charset', 'us-ascii']);
   const dispRaw = first(fields, 'content-disposition');
   let disposition: MimePart['disposition'] = null;
   if (dispRaw) {
@@ -308,9 +309,10 @@ function parsePart(buf: MessageSource, start: number, end: number, defaultType: 
   if (type === 'multipart' && boundary && depth < 100) {
     const childDefault = subtype === 'digest' ? 'message/rfc822' : 'text/plain';
     part.children = splitMultipart(buf, bodyStart, end, boundary).map(([s, e]) => parsePart(buf, s, e, childDefault, depth + 1).part);
-  } else if (type === 'multipart') {
-    part.children = [];
-  } else if (type === 'message' && (subtype === 'rfc822' || subtype === 'global') && depth < 100) {
+  }
+  // a multipart without a boundary or without parts still has one (RFC 2046 §5.1.1 requires one
+  // body part): an empty text/plain at its end, as Dovecot shows it, so that part 1 can be fetched
+  if (type === 'multipart' && !part.children?.length) part.children = [parsePart(buf, end, end, 'text/plain', depth + 1).part]; else if (type === 'message' && (subtype === 'rfc822' || subtype === 'global') && depth < 100) {
     const inner = parsePart(buf, bodyStart, end, 'text/plain', depth + 1);
     part.message = { envelope: envelopeOf(inner.fields), root: inner.part };
     part.lines = countLines(buf, bodyStart, end);

@@ -83,7 +83,9 @@ export function bodyStructureValue(p: MimePart, extensible: boolean): Value {
   ];
   if (p.type === 'multipart') {
     const kids = (p.children ?? []).map((c) => bodyStructureValue(c, extensible));
-    const out: Value[] = kids.length ? kids : [[ 'TEXT', 'PLAIN', ['CHARSET', 'US-ASCII'], null, null, '7BIT', 0, 0 ]];
+    // metadata stored before multiparts always got a part had none: the same empty part then
+    const empty: Value[] = ['TEXT', 'PLAIN', ['CHARSET', 'US-ASCII'], null, null, '7BIT', 0, 0, ...(extensible ? [null, null, null, null] : [])];
+    const out: Value[] = kids.length ? kids : [empty];
     const sub = p.subtype.toUpperCase();
     if (!extensible) return [...out, sub];
     return [...out, sub, params(p.params), ...ext()];
