@@ -12,6 +12,7 @@ import { AlreadyExists, InvalidName, NotAllowed, NotFound, QuotaExceeded, fromSt
 import { DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta, type StripeOptions } from './mail.js';
 import { Mailbox, indexOid, newCounters } from './mailbox.js';
 import { withRetry } from './retry.js';
+import { DEFAULT_METADATA, dropMetadata, getMetadata, type MetadataDepth, type MetadataOptions, setMetadata } from './metadata.js';
 import type { MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
 /** Hierarchy separator of mailbox names. */
@@ -42,6 +43,8 @@ export interface MailStoreOptions {
   namespace?: string;
   /** Per-user quota (RFC 9208 STORAGE in bytes, MESSAGE count); 0 or absent = unlimited. */
   quota?: QuotaLimits;
+  /** METADATA limits (RFC 5464); default DEFAULT_METADATA. */
+  metadata?: MetadataOptions;
   log?: Logger;
 }
 
@@ -66,7 +69,7 @@ export class MailStore {
 
   /** Open the store on `cluster` (no I/O until a user is used). */
   static async open(cluster: Cluster, o: MailStoreOptions = {}): Promise<MailStore> {
-    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, stripe: o.stripe ?? DEFAULT_STRIPE, quota: o.quota ?? { storageBytes: 0, messages: 0 }, log: o.log };
+    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, stripe: o.stripe ?? DEFAULT_STRIPE, quota: o.quota ?? { storageBytes: 0, messages: 0 }, metadata: o.metadata ?? DEFAULT_METADATA, log: o.log };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);
   }
 
@@ -256,6 +259,19 @@ export class UserStore {
     return new Mailbox(this.io, info, this.mails);
   }
 
+  /**
+   * METADATA entries (RFC 5464) of a mailbox (its id) or of the server (''), with children to
+   * `depth`: entry name (lower case) -> value.
+   */
+  getMetadata(scope: string, entries: string[], depth: MetadataDepth): Promise<Map<string, Buffer>> {
+    return getMetadata(this.io, scope, entries, depth);
+  }
+
+  /** Set (value) or remove (null) METADATA entries atomically. Throws MetadataLimit. */
+  setMetadata(scope: string, values: Map<string, Buffer | null>): Promise<void> {
+    return setMetadata(this.io, scope, values, this.store.opts.metadata);
+  }
+
   /** A Mailbox for an entry of mailboxes() without looking it up again (no I/O). */
   mailboxOf(info: MailboxInfo): Mailbox { return new Mailbox(this.io, info, this.mails); }
 
@@ -364,6 +380,7 @@ export class UserStore {
       const entries = await mb.entries();
       await Promise.all(entries.map((e) => this.mails.release(e.mail)));
       await this.io.remove(indexOid(info.id));
+      await dropMetadata(this.io, info.id);
     } catch (e) {
       this.store.opts.log?.warn({ err: e, mailbox: n }, 'cleanup after DELETE incomplete; gc will reclaim');
     }

@@ -109,6 +109,24 @@ test('quota (RFC 9208 limits): usage sums every mailbox; a save over the message
   expect((await u.usage()).messages).toBe(2);
 });
 
+test('METADATA (RFC 5464): entries per mailbox id survive RENAME, go with DELETE; depth; MAXSIZE and TOOMANY limits change nothing', async () => {
+  const limited = await MailStore.open(cluster, { metadata: { maxEntryBytes: 10, maxEntries: 3 } });
+  const u = await limited.user('mona');
+  const box = await u.createMailbox('Notes');
+  await u.setMetadata('', new Map([['/private/comment', Buffer.from('server')]]));
+  await u.setMetadata(box.id, new Map([['/private/Comment', Buffer.from('box')], ['/private/a/b', Buffer.from('deep')]]));
+  expect([...(await u.getMetadata(box.id, ['/private/comment'], '0'))]).toEqual([['/private/comment', Buffer.from('box')]]);
+  expect([...(await u.getMetadata(box.id, ['/private/a'], '0')).keys()]).toEqual([]);
+  expect([...(await u.getMetadata(box.id, ['/private/a'], '1')).keys()]).toEqual(['/private/a/b']);
+  await expect(u.setMetadata(box.id, new Map([['/private/x', Buffer.from('01234567890')]]))).rejects.toMatchObject({ kind: 'MAXSIZE', limit: 10 });
+  await expect(u.setMetadata(box.id, new Map([['/private/x', Buffer.from('1')]]))).rejects.toMatchObject({ kind: 'TOOMANY', limit: 3 });
+  await u.renameMailbox('Notes', 'Old notes');
+  expect((await u.getMetadata(box.id, ['/private'], 'infinity')).size).toBe(2);
+  await u.deleteMailbox('Old notes');
+  expect((await u.getMetadata(box.id, ['/private'], 'infinity')).size).toBe(0);
+  expect((await u.getMetadata('', ['/private/comment'], '0')).get('/private/comment')?.toString()).toBe('server');
+});
+
 test('store, copy, move and expunge keep flags, modseqs, the change log and object references right', async () => {
   const u = await store.user('dave');
   const inbox = await u.mailbox('INBOX');

@@ -25,6 +25,8 @@ export interface Config {
   };
   /** Per-user quota (RFC 9208): total message bytes and messages over all mailboxes; 0 = unlimited. */
   quota: { storageBytes: number; messages: number };
+  /** METADATA (RFC 5464) limits: largest value in bytes, most entries per user. */
+  metadata: { maxEntryBytes: number; maxEntries: number };
   imap: {
     host: string; port: number; tlsPort: number | null;
     maxLineBytes: number; maxLiteralBytes: number; preAuthTimeoutMs: number; authTimeoutMs: number; maxAuthFailures: number; idlePollMs: number;
@@ -46,6 +48,7 @@ export const DEFAULTS: Config = {
   dataDir: './data',
   store: { backend: 'embedded', pool: 'mail', namespace: '', stripeBytes: 64 << 20, writeBytes: 16 << 20, ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 } },
   quota: { storageBytes: 0, messages: 0 },
+  metadata: { maxEntryBytes: 64 * 1024, maxEntries: 1000 },
   imap: {
     host: '127.0.0.1', port: 1143, tlsPort: 1993,
     maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3, idlePollMs: 30_000,

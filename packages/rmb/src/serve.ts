@@ -87,6 +87,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
       pool: cfg.store.pool, namespace: String(cfg.store.namespace), log,
       stripe: { stripeBytes: cfg.store.stripeBytes, writeBytes: cfg.store.writeBytes },
       quota: { storageBytes: Number(cfg.quota.storageBytes), messages: Number(cfg.quota.messages) },
+      metadata: { maxEntryBytes: Number(cfg.metadata.maxEntryBytes), maxEntries: Number(cfg.metadata.maxEntries) },
     });
     await store.check();
   } catch (e) {

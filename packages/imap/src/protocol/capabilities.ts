@@ -64,6 +64,7 @@ export const CAPABILITIES: Capability[] = [
   { name: 'QUOTA', rfc: 'RFC 9208', states: AUTHED },
   { name: 'QUOTA=RES-STORAGE', rfc: 'RFC 9208 §5.1', states: AUTHED },
   { name: 'QUOTA=RES-MESSAGE', rfc: 'RFC 9208 §5.2', states: AUTHED },
+  { name: 'METADATA', rfc: 'RFC 5464', states: AUTHED },
   { name: 'SORT', rfc: 'RFC 5256', states: ANY },
   { name: 'SORT=DISPLAY', rfc: 'RFC 5957', states: ANY },
   { name: 'THREAD=ORDEREDSUBJECT', rfc: 'RFC 5256', states: ANY },

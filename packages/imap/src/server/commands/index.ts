@@ -21,6 +21,7 @@ import { rename } from './rename.js';
 import { search } from './search.js';
 import { sort, thread } from './sort.js';
 import { getquota, getquotaroot, setquota } from './quota.js';
+import { getmetadata, setmetadata } from './metadata.js';
 import { examine, select } from './select.js';
 import { starttls } from './starttls.js';
 import { compress } from './compress.js';
@@ -33,7 +34,7 @@ import { unselect } from './unselect.js';
 const ALL: CommandSpec[] = [
   capability, noop, logout, starttls, compress, unauthenticate, login, authenticate, select, examine, create, del, rename,
   subscribe, unsubscribe, listCommand, lsubCommand, status, append, check, close, expunge, search,
-  fetch, store, copy, move, idle, namespace, unselect, id, enable, sort, thread, getquota, getquotaroot, setquota,
+  fetch, store, copy, move, idle, namespace, unselect, id, enable, sort, thread, getquota, getquotaroot, setquota, getmetadata, setmetadata,
 ];
 
 export const COMMANDS = new Map<string, CommandSpec>(ALL.map((c) => [c.name, c]));
