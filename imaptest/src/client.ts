@@ -5,6 +5,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { constants, createDeflateRaw, createInflateRaw, type DeflateRaw } from 'node:zlib';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { LITERAL_MARK } from './tokens.js';
 
 /** A server response: text with literal markers, and the literals' data. */
@@ -56,6 +57,35 @@ export class Connection {
     inflate.on('data', (d: Buffer) => this.onData(d));
     this.deflate = createDeflateRaw();
     this.deflate.on('data', (d: Buffer) => this.socket.write(d));
+  }
+
+  /** Login name and password for the SASL helpers of scripts ($scram_first, $scram_final). */
+  credentials?: { user: string; pass: string };
+  private scram?: { bare: string; nonce: string };
+
+  /**
+   * SCRAM-SHA-256 client steps (RFC 5802 §3) for continuation lines: `$scram_first` is the
+   * client-first-message, `$scram_final` the client-final-message for the server's challenge
+   * `challenge` (base64); both sent base64-encoded.
+   */
+  private saslExpand(text: string, challenge: string): string {
+    const c = this.credentials;
+    if (!c || !text.includes('$scram_')) return text;
+    if (text.includes('$scram_first')) {
+      const nonce = randomBytes(18).toString('base64');
+      this.scram = { bare: `n=${c.user.replace(/=/g, '=3D').replace(/,/g, '=2C')},r=${nonce}`, nonce };
+      return text.replace('$scram_first', Buffer.from(`n,,${this.scram.bare}`).toString('base64'));
+    }
+    const s = this.scram!;
+    const serverFirst = Buffer.from(challenge.trim(), 'base64').toString();
+    const a = new Map(serverFirst.split(',').map((x) => [x[0], x.slice(2)] as [string, string]));
+    const salted = pbkdf2Sync(c.pass, Buffer.from(a.get('s')!, 'base64'), Number(a.get('i')), 32, 'sha256');
+    const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+    const storedKey = createHash('sha256').update(clientKey).digest();
+    const withoutProof = `c=biws,r=${a.get('r')}`;
+    const sig = createHmac('sha256', storedKey).update(`${s.bare},${serverFirst},${withoutProof}`).digest();
+    const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i])).toString('base64');
+    return text.replace('$scram_final', Buffer.from(`${withoutProof},p=${proof}`).toString('base64'));
   }
 
   /** Hold writes until uncork(): pipelined commands leave in one segment. */
@@ -122,7 +152,7 @@ export class Connection {
         if (!ended) throw new ConnectionError('a continuation line must follow a complete command line');
         const cont = await this.within(new Promise<Response | null>((res) => { this.contWaiter = res; }), 'continuation request');
         if (!cont) return { done };
-        this.write(`${p.text}\r\n`);
+        this.write(`${this.saslExpand(p.text, cont.text.slice(2))}\r\n`);
         continue;
       }
       if (ended) throw new ConnectionError('command text after the end of the command');

@@ -98,6 +98,7 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
   const mailbox = mailboxName(script.name);
   for (let k = 0; k < script.connections; k++) {
     const c = await Connection.open(o.host, o.port, timeout);
+    c.credentials = { user: o.user, pass: o.pass };
     conns.push(c);
     if (script.state !== 'nonauth') await expectOk(c, `LOGIN ${q(o.user)} ${q(o.pass)}`);
   }

@@ -102,10 +102,10 @@ export function parseScript(name: string, text: string): Script {
       continue;
     }
     // rmb's addition: "+ text" sends text after the server's next continuation request
-    const co = /^\+ (.*)$/.exec(line);
+    const co = /^\+(?: (.*))?$/.exec(line);
     if (co) {
       if (!last) throw new ScriptError(`${where}: continuation before any command`);
-      last.parts.push({ text: co[1], cont: true });
+      last.parts.push({ text: co[1] ?? '', cont: true });
       continue;
     }
     const tr = /^(tag\w*) (ok|no|bad)(?: (.*))?$/i.exec(line);

@@ -6,6 +6,7 @@ import { parseFetchItems } from '../src/protocol/fetch.js';
 import { parseSearch } from '../src/protocol/search.js';
 import { decodeMailboxName, encodeMailboxName } from '../src/protocol/utf7.js';
 import { isLoopback } from '../src/server/session.js';
+import { ScramError, ScramServer, scramCredentials } from '../src/protocol/scram.js';
 
 const limits = { maxLineBytes: 100, maxLiteralBytes: 50, maxCommandBytes: 80 };
 const feed = (r: CommandReader, ...chunks: string[]): ReaderEvent[] => chunks.flatMap((c) => r.push(Buffer.from(c)));
@@ -80,4 +81,19 @@ test('mailbox names: modified UTF-7 round trip, invalid input refused; loopback 
   expect(encodeMailboxName('Entwürfe', true)).toBe('Entwürfe');
   expect(() => decodeMailboxName('bad&name', false)).toThrow(ParseError);
   expect(['127.0.0.1', '::1', '::ffff:127.0.0.1', '192.0.2.1', '10.0.0.1', 'junk'].map(isLoopback)).toEqual([true, true, true, false, false, false]);
+});
+
+test('SCRAM-SHA-256 server side reproduces the exchange of RFC 7677 §3 and refuses a wrong proof', () => {
+  const creds = scramCredentials('pencil', Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64'), 4096);
+  const s = new ScramServer('%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0');
+  expect(s.clientFirst('n,,n=user,r=rOprNGfwEbeRWgbNEkqO')).toBe('user');
+  expect(s.serverFirst(creds)).toBe('r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096');
+  expect(s.clientFinal('c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ='))
+    .toBe('v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
+  const t = new ScramServer('%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0');
+  t.clientFirst('n,,n=user,r=rOprNGfwEbeRWgbNEkqO');
+  t.serverFirst(creds);
+  expect(t.clientFinal('c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=AHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=')).toBeNull();
+  expect(() => new ScramServer().clientFirst('p=tls-unique,,n=user,r=abc')).toThrow(ScramError);
+  expect(() => new ScramServer().clientFirst('n,a=other,n=user,r=abc')).toThrow(ScramError);
 });

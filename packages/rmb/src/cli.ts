@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from './config.js';
-import { PasswdFile } from './passwd.js';
+import { PasswdFile, type WritableScheme } from './passwd.js';
 import { serve } from './serve.js';
 
 const program = new Command();
@@ -36,8 +36,8 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
   });
 
 const user = program.command('user').description('manage users in the passwd file');
-common(user.command('add <name>').description('add a user').requiredOption('-p, --password <password>', 'password').option('--scheme <scheme>', 'SHA512-CRYPT or BLF-CRYPT', 'SHA512-CRYPT'))
-  .action((name: string, o: { config?: string; set: string[]; password: string; scheme: 'SHA512-CRYPT' | 'BLF-CRYPT' }) => {
+common(user.command('add <name>').description('add a user').requiredOption('-p, --password <password>', 'password').option('--scheme <scheme>', 'SCRAM-SHA-256, SHA512-CRYPT or BLF-CRYPT', 'SCRAM-SHA-256'))
+  .action((name: string, o: { config?: string; set: string[]; password: string; scheme: WritableScheme }) => {
     const cfg = loadConfig(o.config, o.set);
     const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
     if (p.find(name)) { process.stderr.write(`user ${name} exists\n`); process.exit(1); }

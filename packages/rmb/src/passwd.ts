@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { encrypt, verify } from 'unixcrypt';
+import { type ScramCredentials, scramCredentials } from '@rmb/imap';
 
 export interface PasswdEntry { user: string; scheme: string; hash: string; rest: string }
 
@@ -41,6 +42,10 @@ export function checkPassword(e: PasswdEntry, password: string): boolean {
       case 'PLAIN': case 'CLEARTEXT': return safeEqual(e.hash, password);
       case 'BLF-CRYPT': return bcrypt.compareSync(password, e.hash.replace(/^\$2y\$/, '$2b$'));
       case 'SHA512-CRYPT': case 'SHA256-CRYPT': return verify(password, e.hash);
+      case 'SCRAM-SHA-256': {
+        const c = parseScram(e.hash);
+        return !!c && timingSafeEqual(scramCredentials(password, c.salt, c.iterations).storedKey, c.storedKey);
+      }
       case 'CRYPT':
         if (/^\$2[aby]\$/.test(e.hash)) return bcrypt.compareSync(password, e.hash.replace(/^\$2y\$/, '$2b$'));
         if (/^\$[56]\$/.test(e.hash)) return verify(password, e.hash);
@@ -51,7 +56,25 @@ export function checkPassword(e: PasswdEntry, password: string): boolean {
 }
 
 /** Hash a password for the passwd-file ({SHA512-CRYPT} by default, or {BLF-CRYPT}). */
-export function hashPassword(password: string, scheme: 'SHA512-CRYPT' | 'BLF-CRYPT' = 'SHA512-CRYPT'): string {
+/** Password schemes `user add` can write. SCRAM-SHA-256 (the default) also allows AUTHENTICATE SCRAM-SHA-256. */
+export type WritableScheme = 'SCRAM-SHA-256' | 'SHA512-CRYPT' | 'BLF-CRYPT';
+
+/**
+ * Parse Dovecot's {SCRAM-SHA-256} form "iterations,salt,StoredKey,ServerKey" (base64 parts);
+ * null when malformed.
+ */
+export function parseScram(hash: string): ScramCredentials | null {
+  const p = hash.split(',');
+  if (p.length !== 4 || !/^\d+$/.test(p[0])) return null;
+  const [salt, storedKey, serverKey] = p.slice(1).map((x) => Buffer.from(x, 'base64'));
+  return storedKey.length === 32 && serverKey.length === 32 ? { iterations: Number(p[0]), salt, storedKey, serverKey } : null;
+}
+
+export function hashPassword(password: string, scheme: WritableScheme = 'SCRAM-SHA-256'): string {
+  if (scheme === 'SCRAM-SHA-256') {
+    const c = scramCredentials(password);
+    return `{SCRAM-SHA-256}${c.iterations},${[c.salt, c.storedKey, c.serverKey].map((b) => b.toString('base64')).join(',')}`;
+  }
   if (scheme === 'BLF-CRYPT') return `{BLF-CRYPT}${bcrypt.hashSync(password, 10).replace(/^\$2b\$/, '$2y$')}`;
   return `{SHA512-CRYPT}${encrypt(password)}`;
 }
@@ -83,10 +106,23 @@ export class PasswdFile {
     return e && checkPassword(e, password) ? e.user : null;
   }
 
+  /**
+   * SCRAM-SHA-256 credentials of a user (RFC 5802 §3) and the canonical name: from a
+   * {SCRAM-SHA-256} entry, or derived with a fresh salt from a {PLAIN} one; null for other
+   * schemes (crypt hashes cannot give them) and unknown users.
+   */
+  scram(user: string): { user: string; creds: ScramCredentials } | null {
+    this.load();
+    const e = this.entries.get(user.toLowerCase());
+    if (!e) return null;
+    const creds = e.scheme === 'SCRAM-SHA-256' ? parseScram(e.hash) : e.scheme === 'PLAIN' || e.scheme === 'CLEARTEXT' ? scramCredentials(e.hash) : null;
+    return creds ? { user: e.user, creds } : null;
+  }
+
   list(): string[] { this.load(); return [...this.entries.values()].map((e) => e.user).sort(); }
 
   /** Add or replace a user's password (written atomically via rename). */
-  set(user: string, password: string, scheme?: 'SHA512-CRYPT' | 'BLF-CRYPT'): void {
+  set(user: string, password: string, scheme?: WritableScheme): void {
     this.load();
     const prev = this.entries.get(user.toLowerCase());
     this.entries.set(user.toLowerCase(), { user, scheme: '', hash: '', rest: prev?.rest ?? '' });

@@ -99,6 +99,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
   const env = {
     store,
     authenticate: async (u: string, p: string) => passwd.authenticate(u, p),
+    scramCredentials: async (u: string) => passwd.scram(u),
     tlsContext: tls,
     plaintextAllowed: (addr: string) => cfg.auth.plaintextAuth === 'always' || (cfg.auth.plaintextAuth === 'loopback' && isLoopback(addr)),
     limits: cfg.imap,

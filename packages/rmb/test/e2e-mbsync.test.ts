@@ -78,3 +78,38 @@ Expunge None
   lock.release();
   await c.logout();
 }, 120000);
+
+test('AUTH=SCRAM-SHA-256 with a real client: mbsync through Cyrus SASL logs in with SCRAM only; a wrong password fails', async () => {
+  const rcFor = (pass: string, dir: string) => {
+    mkdirSync(dir, { recursive: true });
+    const rc = join(dataDir, `mbsyncrc-scram-${pass}`);
+    writeFileSync(rc, `IMAPAccount scram
+Host 127.0.0.1
+Port ${srv.imap}
+User erin
+Pass ${pass}
+SSLType None
+AuthMechs SCRAM-SHA-256
+
+IMAPStore remote
+Account scram
+
+MaildirStore local
+Path ${dir}/
+Inbox ${dir}/INBOX
+
+Channel inbox
+Far :remote:INBOX
+Near :local:INBOX
+Create Near
+SyncState *
+Sync Pull
+`);
+    return rc;
+  };
+  const dir = join(dataDir, 'maildir-scram');
+  mbsync(rcFor('erin-pw', dir));
+  const got = ['cur', 'new'].flatMap((d) => { const p = join(dir, 'INBOX', d); return existsSync(p) ? readdirSync(p) : []; });
+  expect(got.length).toBe(5);
+  expect(() => mbsync(rcFor('wrong-pw', join(dataDir, 'maildir-scram2')))).toThrow();
+}, 120000);

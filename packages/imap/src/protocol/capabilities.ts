@@ -24,6 +24,8 @@ export interface CapabilityFacts {
   plaintextAuthAllowed: boolean;
   /** Largest APPEND accepted, bytes (APPENDLIMIT). */
   appendLimit: number;
+  /** The server can look up SCRAM credentials (AUTH=SCRAM-SHA-256). */
+  scram: boolean;
 }
 
 const ANY: State[] = ['not-authenticated', 'authenticated', 'selected'];
@@ -72,6 +74,8 @@ export const CAPABILITIES: Capability[] = [
   { name: 'STARTTLS', rfc: 'RFC 3501 §6.2.1', states: ['not-authenticated'], when: (f) => f.tlsAvailable && !f.tls },
   { name: 'LOGINDISABLED', rfc: 'RFC 3501 §6.2.3', states: ['not-authenticated'], when: (f) => !f.tls && !f.plaintextAuthAllowed },
   { name: 'AUTH=PLAIN', rfc: 'RFC 4616', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },
+  // no password crosses the wire: offered without TLS too, as Dovecot does
+  { name: 'AUTH=SCRAM-SHA-256', rfc: 'RFC 7677', states: ['not-authenticated'], when: (f) => f.scram },
   { name: 'AUTH=LOGIN', rfc: 'draft-murchison-sasl-login', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },
 ];
 

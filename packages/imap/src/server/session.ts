@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { MailStore, UserStore } from '@rmb/librmb';
+import type { ScramCredentials } from '../protocol/scram.js';
 import { capabilityList, type State } from '../protocol/capabilities.js';
 import { CommandReader, type RawCommand, type ReaderEvent } from '../protocol/reader.js';
 import { tokenize, type ParsedCommand, asAstring, type Token } from '../protocol/tokens.js';
@@ -51,6 +52,11 @@ export interface SessionEnv {
   store: MailStore;
   /** Check credentials; returns the canonical username or null. */
   authenticate(username: string, password: string): Promise<string | null>;
+  /**
+   * SCRAM-SHA-256 credentials and canonical name of a user, or null (unknown user, or a password
+   * kept in a form SCRAM cannot use). Without it AUTH=SCRAM-SHA-256 is not offered.
+   */
+  scramCredentials?(username: string): Promise<{ user: string; creds: ScramCredentials } | null>;
   tlsContext?: SecureContext;
   /** Whether cleartext LOGIN/AUTHENTICATE is allowed for this peer (e.g. trusted network). */
   plaintextAllowed(remoteAddress: string): boolean;
@@ -119,6 +125,7 @@ export class Session {
       tlsAvailable: !!this.env.tlsContext,
       plaintextAuthAllowed: this.plaintextAllowed(),
       appendLimit: this.env.limits.maxLiteralBytes,
+      scram: !!this.env.scramCredentials,
     });
   }
 

@@ -5,7 +5,16 @@ import { no } from '../errors.js';
 /** Verify credentials and log in; throws NO [AUTHENTICATIONFAILED] (RFC 5530) on failure. */
 export async function completeLogin(session: Session, tag: string, username: string, password: string): Promise<void> {
   const canonical = await session.env.authenticate(username, password);
-  if (!canonical) {
+  if (!canonical) return loginFailed(session, tag, username);
+  await loginSucceeded(session, tag, canonical);
+}
+
+/**
+ * A failed authentication: counted, delayed, answered NO [AUTHENTICATIONFAILED]; past
+ * limits.maxAuthFailures the connection is closed. Throws the NO unless it closed.
+ */
+export async function loginFailed(session: Session, tag: string, username: string): Promise<void> {
+  {
     session.authFailures++;
     session.env.log.info({ session: session.id, user: username.slice(0, 100), remote: session.remoteAddress }, 'authentication failed');
     // a short delay slows password guessing
@@ -18,6 +27,10 @@ export async function completeLogin(session: Session, tag: string, username: str
     }
     throw no('AUTHENTICATIONFAILED', 'Authentication failed.');
   }
+}
+
+/** Enter the authenticated state as `canonical` and answer OK with the new capabilities. */
+export async function loginSucceeded(session: Session, tag: string, canonical: string): Promise<void> {
   await session.login(canonical);
   session.env.log.info({ session: session.id, user: canonical }, 'logged in');
   session.write(`${tag} OK [CAPABILITY ${session.capabilities().join(' ')}] Logged in\r\n`);

@@ -1,11 +1,14 @@
 /**
- * AUTHENTICATE (RFC 3501 §6.2.2) with PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login:
- * base64 "Username:" and "Password:" prompts), with an initial response (SASL-IR, RFC 4959).
+ * AUTHENTICATE (RFC 3501 §6.2.2) with PLAIN (RFC 4616), LOGIN (draft-murchison-sasl-login:
+ * base64 "Username:" and "Password:" prompts) and SCRAM-SHA-256 (RFC 7677, RFC 5802; the
+ * server-final message goes out as a last "+" that the client answers with an empty line), with
+ * an initial response (SASL-IR, RFC 4959).
  */
 import type { CommandContext, CommandSpec } from '../context.js';
 import { asText } from '../../protocol/tokens.js';
 import { bad, no } from '../errors.js';
-import { completeLogin } from './auth-common.js';
+import { completeLogin, loginFailed, loginSucceeded } from './auth-common.js';
+import { ScramError, ScramServer, scramCredentials } from '../../protocol/scram.js';
 
 function decodePlain(b64: string): [string, string] {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw bad('Invalid base64');
@@ -33,6 +36,7 @@ export const authenticate: CommandSpec = {
   states: ['not-authenticated'],
   async run({ session, tag, args }) {
     const mech = asText(args[0], 'mechanism').toUpperCase();
+    if (mech === 'SCRAM-SHA-256' && session.env.scramCredentials) { await scram(session, tag, args[1] ? asText(args[1], 'initial response') : undefined); return; }
     if (mech !== 'PLAIN' && mech !== 'LOGIN') throw no('CANNOT', `Unsupported authentication mechanism ${mech.slice(0, 20)}`);
     if (!session.plaintextAllowed()) throw no('PRIVACYREQUIRED', 'Plaintext authentication disallowed on non-secure connections.');
     if (mech === 'LOGIN') {
@@ -54,3 +58,22 @@ export const authenticate: CommandSpec = {
     await completeLogin(session, tag, user, pass);
   },
 };
+
+/** The SCRAM-SHA-256 exchange (RFC 5802 §5). An unknown user gets a made-up challenge and fails at the proof. */
+async function scram(session: CommandContext['session'], tag: string, initial: string | undefined): Promise<void> {
+  const server = new ScramServer();
+  let first: string;
+  if (initial !== undefined) first = decodeB64(initial === '=' ? '' : initial);
+  else { session.write('+ \r\n'); first = decodeB64((await session.nextLine()).trim()); }
+  let user: string;
+  try { user = server.clientFirst(first); } catch (e) { if (e instanceof ScramError) throw bad(e.message); throw e; }
+  const found = await session.env.scramCredentials!(user);
+  session.write(`+ ${Buffer.from(server.serverFirst(found?.creds ?? scramCredentials(Math.random().toString(36)))).toString('base64')}\r\n`);
+  let final: string | null;
+  try { final = server.clientFinal(decodeB64((await session.nextLine()).trim())); } catch (e) { if (e instanceof ScramError) throw bad(e.message); throw e; }
+  if (!final || !found) return loginFailed(session, tag, user);
+  session.write(`+ ${Buffer.from(final).toString('base64')}\r\n`);
+  const ack = (await session.nextLine()).trim();
+  if (ack === '*') throw bad('Authentication aborted');
+  await loginSucceeded(session, tag, found.user);
+}
