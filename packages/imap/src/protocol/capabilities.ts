@@ -33,6 +33,7 @@ const AUTHED: State[] = ['authenticated', 'selected'];
 
 export const CAPABILITIES: Capability[] = [
   { name: 'IMAP4rev1', rfc: 'RFC 3501', states: ANY },
+  { name: 'IMAP4rev2', rfc: 'RFC 9051', states: ANY },
   { name: 'LITERAL+', rfc: 'RFC 7888', states: ANY },
   { name: 'SASL-IR', rfc: 'RFC 4959', states: ['not-authenticated'] },
   { name: 'ID', rfc: 'RFC 2971', states: ANY },

@@ -151,16 +151,19 @@ export class SelectedView {
       if (this.uids.length > this.announcedExists) {
         out.push(`* ${this.uids.length} EXISTS`);
         const r = this.recentCount;
-        if (r) out.push(`* ${r} RECENT`);
+        if (r && !this.noRecent) out.push(`* ${r} RECENT`);
       }
       this.announcedExists = this.uids.length;
     }
     return out;
   }
 
-  /** Flags to show for a message, with \Recent for this session's recent messages. */
+  /** IMAP4rev2 is enabled: no \Recent flag and no RECENT responses (RFC 9051 Appendix E). */
+  noRecent = false;
+
+  /** Flags to show for a message, with \Recent for this session's recent messages (not under IMAP4rev2). */
   flagsOf(e: IndexEntry): string[] {
-    return e.uid >= this.recentFrom ? [...e.flags, '\\Recent'] : e.flags;
+    return e.uid >= this.recentFrom && !this.noRecent ? [...e.flags, '\\Recent'] : e.flags;
   }
 
   /** Record our own change of an entry (after STORE), so no duplicate update is sent. */

@@ -1,11 +1,12 @@
 /**
  * ENABLE (RFC 5161): CONDSTORE and QRESYNC (RFC 7162), UTF8=ACCEPT (RFC 6855: mailbox names in
- * UTF-8, the UTF8 APPEND form); others are ignored as the RFC says.
+ * UTF-8, the UTF8 APPEND form), IMAP4rev2 (RFC 9051: also no \Recent/RECENT, ESEARCH for every
+ * SEARCH, LIST in SELECT); others are ignored as the RFC says.
  */
 import type { CommandSpec } from '../context.js';
 import { bad } from '../errors.js';
 
-const KNOWN = new Set<string>(['CONDSTORE', 'QRESYNC', 'UTF8=ACCEPT']);
+const KNOWN = new Set<string>(['CONDSTORE', 'QRESYNC', 'UTF8=ACCEPT', 'IMAP4REV2']);
 
 export const enable: CommandSpec = {
   name: 'ENABLE',
@@ -17,11 +18,12 @@ export const enable: CommandSpec = {
       if (a.type !== 'atom') throw bad('Invalid capability name');
       const c = a.value.toUpperCase();
       if (KNOWN.has(c) && !session.enabled.has(c)) { session.enabled.add(c); done.push(c); }
-      if (c === 'UTF8=ACCEPT') session.utf8 = true;
+      // UTF8=ACCEPT and IMAP4rev2 (RFC 9051 §5.1: mailbox names in UTF-8) switch off modified UTF-7
+      if (c === 'UTF8=ACCEPT' || c === 'IMAP4REV2') session.utf8 = true;
       // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3)
       if (c === 'QRESYNC' && !session.enabled.has('CONDSTORE')) { session.enabled.add('CONDSTORE'); done.push('CONDSTORE'); }
     }
-    session.write(`* ENABLED${done.length ? ' ' + done.join(' ') : ''}\r\n`);
+    session.write(`* ENABLED${done.length ? ' ' + done.map((c) => (c === 'IMAP4REV2' ? 'IMAP4rev2' : c)).join(' ') : ''}\r\n`);
     await session.ok(tag, 'Enabled.');
   },
 };

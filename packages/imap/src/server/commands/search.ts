@@ -165,8 +165,9 @@ export const search: CommandSpec = {
     const hasModseq = JSON.stringify(prog.key).includes('"k":"modseq"');
     const top = Math.max(0, ...found.map(([, u]) => v.entries.get(u)!.modseq));
     if (hasModseq) session.enabled.add('CONDSTORE');
-    if (prog.returnOpts) {
-      session.write(esearch(tag, uid, prog.returnOpts, found, nums, v, hasModseq ? top : 0));
+    // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4: no RETURN means ALL)
+    if (prog.returnOpts || session.enabled.has('IMAP4REV2')) {
+      session.write(esearch(tag, uid, prog.returnOpts ?? [], found, nums, v, hasModseq ? top : 0));
     } else {
       session.write(`* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}${hasModseq && nums.length ? ` (MODSEQ ${top})` : ''}\r\n`);
     }

@@ -1,5 +1,6 @@
 /** SELECT and EXAMINE (RFC 3501 §6.3.1-2): load the index, report counts, watch for changes. */
 import type { CommandContext, CommandSpec } from '../context.js';
+import { str } from '../../protocol/encode.js';
 import { expectArgs, type Token } from '../../protocol/tokens.js';
 import { inSet, parseSeqSet, type SeqSet, toSeqString } from '../../protocol/sequence.js';
 import { bad } from '../errors.js';
@@ -38,11 +39,13 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
   const name = session.mailboxArg(args[0]);
   const params = selectParams(args[1], session.enabled.has('QRESYNC'));
   if (params.condstore) session.enabled.add('CONDSTORE');
-  // the mailbox selected before is closed: say so when QRESYNC is on (RFC 7162 §3.2.11)
-  if (session.selected && session.enabled.has('QRESYNC')) session.write('* OK [CLOSED] Previous mailbox closed.\r\n');
+  const rev2 = session.enabled.has('IMAP4REV2');
+  // the mailbox selected before is closed: say so when QRESYNC or IMAP4rev2 is on (RFC 7162 §3.2.11, RFC 9051 §6.3.2)
+  if (session.selected && (session.enabled.has('QRESYNC') || rev2)) session.write('* OK [CLOSED] Previous mailbox closed.\r\n');
   await session.select(undefined);
   const mb = await session.user!.mailbox(name);
   const view = new SelectedView(mb, readOnly);
+  view.noRecent = rev2;
   await view.load(() => session.onMailboxChange());
   if (!readOnly) {
     const r = await mb.claimRecent();
@@ -57,8 +60,9 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
     `* FLAGS (${flags})\r\n`,
     `* OK [PERMANENTFLAGS (${readOnly ? '' : `${flags} \\*`})] Flags permitted.\r\n`,
     `* ${view.exists} EXISTS\r\n`,
-    `* ${view.recentCount} RECENT\r\n`,
-    ...(view.firstUnseen() ? [`* OK [UNSEEN ${view.firstUnseen()}] First unseen.\r\n`] : []),
+    // IMAP4rev2 drops RECENT and [UNSEEN] and names the mailbox in a LIST response (RFC 9051 §6.3.2)
+    ...(rev2 ? [`* LIST () "/" ${str(session.mailboxOut(mb.name))}\r\n`] : [`* ${view.recentCount} RECENT\r\n`]),
+    ...(view.firstUnseen() && !rev2 ? [`* OK [UNSEEN ${view.firstUnseen()}] First unseen.\r\n`] : []),
     `* OK [UIDVALIDITY ${view.uidvalidity}] UIDs valid\r\n`,
     `* OK [UIDNEXT ${view.uidnext}] Predicted next UID\r\n`,
     `* OK [HIGHESTMODSEQ ${view.modseq}] Highest\r\n`,

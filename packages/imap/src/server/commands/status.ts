@@ -14,7 +14,7 @@ export function statusItems(t: Token | undefined): string[] {
   return items;
 }
 
-const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'MAILBOXID', 'SIZE', 'APPENDLIMIT', 'HIGHESTMODSEQ']);
+const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'MAILBOXID', 'SIZE', 'APPENDLIMIT', 'HIGHESTMODSEQ', 'DELETED']);
 
 /** The `* STATUS name (...)` line for a mailbox (RFC 3501 §7.2.4), one index read. */
 export async function statusLine(session: Session, mb: Mailbox, items: string[]): Promise<string> {
@@ -31,6 +31,8 @@ export async function statusLine(session: Session, mb: Mailbox, items: string[])
       case 'SIZE': out.push(`SIZE ${c.bytes}`); break; // RFC 8438
       case 'APPENDLIMIT': out.push(`APPENDLIMIT ${session.env.limits.maxLiteralBytes}`); break; // RFC 7889
       case 'HIGHESTMODSEQ': out.push(`HIGHESTMODSEQ ${c.highestModseq}`); break; // RFC 7162 §3.1.6
+      // RFC 9051 §6.3.11: no counter is kept for it, so it costs a read of the whole index
+      case 'DELETED': out.push(`DELETED ${(await mb.entries()).filter((e) => e.flags.includes('\\Deleted')).length}`); break;
     }
   }
   return `* STATUS ${str(session.mailboxOut(mb.name))} (${out.join(' ')})\r\n`;
