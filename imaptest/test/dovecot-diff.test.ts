@@ -23,7 +23,25 @@ const BASE = Date.UTC(2020, 0, 1);
 /** A difference the RFCs allow: a predicate over (item, rmb, dovecot) and the section that allows it. */
 interface Allowed { why: string; test(item: string, rmb: string, dovecot: string): boolean }
 
+/**
+ * Sequence numbers of mails whose Date: year Dovecot 2.3 cannot represent (it keeps sent dates as
+ * unsigned 32-bit seconds: a 1969 date sorts and searches as after 2106, year 3609 wraps):
+ * filled in by the test from the mails it sends.
+ */
+const OUT_OF_RANGE_DATES = new Set<string>();
+
+/** A SEARCH/SORT answer with some numbers taken out. */
+function without(answer: string, drop: Set<string>): string {
+  return answer.split(' ').filter((x) => !drop.has(x)).join(' ');
+}
+
 const ALLOWED: Allowed[] = [
+  {
+    // a reference bug, not an RFC choice: RFC 5322 §3.3 dates before 1970 or after 2106 are
+    // valid, and RFC 5256 §3 / RFC 3501 §6.4.4 order and compare them as such (rmb does)
+    why: 'Dovecot 2.3 misplaces dates before 1970 and after 2106 (RFC 5322 §3.3 allows them; RFC 5256 §3 sorts by them)',
+    test: (item, a, b) => /^(SORT|SEARCH) /.test(item) && OUT_OF_RANGE_DATES.size > 0 && a !== b && without(a, OUT_OF_RANGE_DATES) === without(b, OUT_OF_RANGE_DATES),
+  },
   {
     // RFC 3501 §7.4.2 / RFC 9051 §7.5.2: body type, subtype, encoding and parameter names are
     // case-insensitive strings; Dovecot sends them as found, rmb upper-cases some
@@ -63,9 +81,8 @@ function wsCanon(s: string): string {
  */
 const KNOWN_OPEN = new Set([
   'BODYSTRUCTURE', 'BODY', 'ENVELOPE', 'BODY[n]', 'BODY[nMIME]', 'BINARY[n]', 'FETCH status', 'UID',
-  'SEARCH TO "@"', 'SEARCH CC "a"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH SENTBEFORE 1-Jan-2010', 'SEARCH SENTSINCE 1-Jan-2015',
-  'SEARCH CHARSET UTF-8 BODY "é"', 'SORT (DATE) UTF-8 ALL', 'SORT (SUBJECT) UTF-8 ALL', 'SORT (FROM) UTF-8 ALL', 'SORT (TO) UTF-8 ALL',
-  'SORT (CC) UTF-8 ALL', 'SORT (DISPLAYFROM) UTF-8 ALL', 'SORT (DISPLAYTO) UTF-8 ALL', 'SORT (REVERSE SUBJECT DATE) UTF-8 ALL',
+  'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"', 'SORT (SUBJECT) UTF-8 ALL', 'SORT (FROM) UTF-8 ALL', 'SORT (TO) UTF-8 ALL',
+  'SORT (DISPLAYFROM) UTF-8 ALL', 'SORT (DISPLAYTO) UTF-8 ALL', 'SORT (REVERSE SUBJECT DATE) UTF-8 ALL',
   'THREAD ORDEREDSUBJECT UTF-8 ALL', 'THREAD REFERENCES UTF-8 ALL',
 ]);
 
@@ -172,11 +189,16 @@ const SORTS = ['(ARRIVAL)', '(DATE)', '(REVERSE SIZE)', '(SUBJECT)', '(FROM)', '
 dovecotSuite('differential test against Dovecot over the shared corpus', () => {
   test('every corpus mail fetches the same from rmb and Dovecot; SEARCH, SORT and THREAD agree', async () => {
     const mails = corpusFiles().map((f) => ({ path: f.path, data: asTransferred(f.data) })).slice(0, Number(process.env.RMB_DIFF_LIMIT ?? Infinity));
+    mails.forEach((m, i) => {
+      const header = m.data.toString('latin1').split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
+      const year = /^date:.*?\b(\d{4})\b/im.exec(header)?.[1];
+      if (year && (Number(year) < 1970 || Number(year) > 2106)) OUT_OF_RANGE_DATES.add(String(i + 1));
+    });
     const dovecot = await startDovecot({ [USER]: PASS });
     const rmb = await startServer(newDataDir({ [USER]: PASS }));
     const servers = [await Server.open('rmb', rmb.imap), await Server.open('dovecot', dovecot.imap)];
     let comparisons = 0;
-    const diffs: { cat: string; text: string }[] = [];
+    const diffs: { cat: string; text: string; full: string }[] = [];
     const allowedCount = new Map<string, number>();
     const diffCats = new Map<string, number>();
     const compare = (what: string, item: string, a: string | undefined, b: string | undefined) => {
@@ -186,7 +208,7 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       if (ok) { allowedCount.set(ok.why, (allowedCount.get(ok.why) ?? 0) + 1); return; }
       const cat = item.replace(/\[[\d.]+/g, '[n').replace(/^FETCH \d+ .*/, 'FETCH status');
       diffCats.set(cat, (diffCats.get(cat) ?? 0) + 1);
-      diffs.push({ cat, text: `${what} ${item}:\n    rmb:     ${a?.slice(0, 400)}\n    dovecot: ${b?.slice(0, 400)}` });
+      diffs.push({ cat, text: `${what} ${item}:\n    rmb:     ${a?.slice(0, 400)}\n    dovecot: ${b?.slice(0, 400)}`, full: `${what} ${item}:\n    rmb:     ${a}\n    dovecot: ${b}` });
     };
     try {
       for (const s of servers) {
@@ -260,7 +282,7 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       const summary = `differential test: ${mails.length} mails, ${comparisons} comparisons, ${diffs.length} unexplained differences (${diffs.filter((d) => KNOWN_OPEN.has(d.cat)).length} in open categories); allowed: ${[...allowedCount].map(([k, n]) => `${n} × ${k}`).join('; ') || 'none'}`;
       console.log(`${summary}\nunexplained by item: ${[...diffCats].map(([k, n]) => `${k}: ${n}`).join(', ')}\nnot compared (the reference failed):\n${referenceFailures.join('\n') || 'none'}`);
       // every difference to a file, for triage (RMB_DIFF_DUMP=path)
-      if (process.env.RMB_DIFF_DUMP) writeFileSync(process.env.RMB_DIFF_DUMP, diffs.map((d) => `[${d.cat}] ${d.text}`).join('\n'));
+      if (process.env.RMB_DIFF_DUMP) writeFileSync(process.env.RMB_DIFF_DUMP, diffs.map((d) => `[${d.cat}] ${d.full}`).join('\n'));
       // one sample per open category, for whoever triages them next
       const firstOf = new Map<string, string>();
       for (const d of diffs) if (!firstOf.has(d.cat)) firstOf.set(d.cat, d.text.split('\n').map((l) => l.slice(0, 240)).join('\n'));

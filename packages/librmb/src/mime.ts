@@ -67,8 +67,14 @@ export interface SearchFields {
   cc: string;
   bcc: string;
   subject: string;
-  /** Date header as ms since epoch, null when missing or unparseable. */
+  /** Date header as ms since epoch, null when missing or unparseable (see parseMessageDate). */
   date: number | null;
+  /**
+   * The Date header's own calendar day, as ms since epoch of that day's UTC midnight: what
+   * SENTBEFORE/SENTON/SENTSINCE compare ("disregarding time and timezone", RFC 3501 §6.4.4).
+   * Absent in metadata written before it existed.
+   */
+  dateDay?: number | null;
   messageId: string;
   inReplyTo: string;
   references: string;
@@ -330,11 +336,44 @@ export function parseMessage(buf: Buffer): MessageMeta {
   return parseSource(bufferSource(buf));
 }
 
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+const ZONES: Record<string, number> = { ut: 0, gmt: 0, z: 0, est: -500, edt: -400, cst: -600, cdt: -500, mst: -700, mdt: -600, pst: -800, pdt: -700 };
+
+/**
+ * Parse an RFC 5322 date-time (§3.3, with the obsolete forms of §4.3: two-digit years, named and
+ * military zones, comments, no seconds). Returns the instant (ms since epoch) and the day as
+ * written (ms of that day's UTC midnight), or null when it is not such a date (no year, AM/PM
+ * forms, ...); SORT then uses INTERNALDATE (RFC 5256 §3). A zone that is not understood counts as
+ * +0000 ("-0000", RFC 5322 §4.3), as Dovecot reads it.
+ */
+export function parseMessageDate(raw: string): { ms: number; day: number } | null {
+  let s = raw;
+  for (let i = 0; i < 5 && /\([^()]*\)/.test(s); i++) s = s.replace(/\([^()]*\)/g, ' ');
+  s = s.replace(/\s+/g, ' ').trim().toLowerCase();
+  const m = /^(?:([a-z]{3})[a-z]*\s*,?\s*)?(\d{1,2})\s*-?\s*([a-z]{3})[a-z]*\s*-?\s*(\d{2,4})\s+(\d{1,2})\s*:\s*(\d{2})(?:\s*:\s*(\d{2}))?(?:\s*([+-]\d{4}|[a-z]+\d*))?$/.exec(s);
+  if (!m) return null;
+  if (m[1] && !DAYS.includes(m[1])) return null;
+  const mon = MONTHS.indexOf(m[3]);
+  if (mon < 0) return null;
+  let year = Number(m[4]);
+  if (m[4].length === 2) year += year < 50 ? 2000 : 1900;
+  else if (m[4].length === 3) year += 1900;
+  const day = Number(m[2]);
+  const [hh, mm, ss] = [Number(m[5]), Number(m[6]), Number(m[7] ?? 0)];
+  if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return null;
+  const z = m[8] ?? '';
+  const hhmm = /^[+-]\d{4}$/.test(z) ? Number(z) : (ZONES[z] ?? 0);
+  const offsetMin = Math.trunc(hhmm / 100) * 60 + (hhmm % 100);
+  const dayMs = Date.UTC(year, mon, day);
+  return { ms: dayMs + ((hh * 60 + mm - offsetMin) * 60 + ss) * 1000, day: dayMs };
+}
+
 /** Parse a message from any MessageSource (a Buffer, or a streamed message's sparse record). */
 export function parseSource(buf: MessageSource): MessageMeta {
   const { part, fields } = parsePart(buf, 0, buf.length, 'text/plain', 0);
   const dateRaw = first(fields, 'date');
-  const date = dateRaw ? Date.parse(dateRaw.replace(/\s*\([^)]*\)\s*$/, '')) : NaN;
+  const date = dateRaw ? parseMessageDate(dateRaw) : null;
   return {
     size: buf.length,
     envelope: envelopeOf(fields),
@@ -345,7 +384,8 @@ export function parseSource(buf: MessageSource): MessageMeta {
       cc: joinAddresses(first(fields, 'cc')),
       bcc: joinAddresses(first(fields, 'bcc')),
       subject: decodeWords(first(fields, 'subject') ?? ''),
-      date: Number.isFinite(date) ? date : null,
+      date: date?.ms ?? null,
+      dateDay: date?.day ?? null,
       messageId: first(fields, 'message-id') ?? '',
       inReplyTo: first(fields, 'in-reply-to') ?? '',
       references: first(fields, 'references') ?? '',

@@ -80,12 +80,13 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
       return k.op === 'older' ? age >= k.seconds : age <= k.seconds;
     }
     case 'date': {
-      let t: number | null = k.which === 'saved' ? e.saveDate : e.internalDate;
+      let d = dayOf(k.which === 'saved' ? e.saveDate : e.internalDate);
       if (k.which === 'sent') {
-        t = (await c.meta()).search.date;
-        if (t === null) t = e.internalDate;
+        // the Date header's day as written; without a usable one the message counts as sent at
+        // the epoch (Dovecot does the same: it is then "before" every date)
+        const s = (await c.meta()).search;
+        d = s.dateDay ?? (s.date !== null ? dayOf(s.date) : 0);
       }
-      const d = dayOf(t);
       return k.op === 'before' ? d < k.day : k.op === 'on' ? d === k.day : d >= k.day;
     }
     case 'header': {

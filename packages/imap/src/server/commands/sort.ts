@@ -31,8 +31,9 @@ export function parseCriteria(t: Token | undefined): SortCriterion[] {
   return out;
 }
 
+/** The first address of an ENVELOPE list (a group's start names the group: its name is the mailbox, RFC 3501 §7.4.2). */
 function addr(list: ImapAddress[] | null): AddressKey | null {
-  const a = list?.find((x) => x.mailbox !== null && x.host !== null);
+  const a = list?.[0];
   if (!a) return null;
   return { mailbox: a.mailbox ?? '', host: a.host ?? '', name: a.name ? decodeWords(a.name) : null };
 }
