@@ -29,6 +29,12 @@ interface Allowed { why: string; test(item: string, rmb: string, dovecot: string
  * filled in by the test from the mails it sends.
  */
 const OUT_OF_RANGE_DATES = new Set<string>();
+/**
+ * Sequence numbers of mails with header bytes that are neither ASCII nor UTF-8: their decoded
+ * subjects and names are undefined (RFC 5322 §2.2, RFC 6532 §3; rmb reads Latin-1, Dovecot
+ * substitutes), so SORT and THREAD, which compare whole lists, leave them out.
+ */
+const NON_UTF8_HEADERS = new Set<string>();
 
 /** A SEARCH/SORT answer with some numbers taken out. */
 function without(answer: string, drop: Set<string>): string {
@@ -81,9 +87,9 @@ function wsCanon(s: string): string {
  */
 const KNOWN_OPEN = new Set([
   'BODYSTRUCTURE', 'BODY', 'ENVELOPE', 'BODY[n]', 'BODY[nMIME]', 'BINARY[n]', 'FETCH status', 'UID',
-  'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"', 'SORT (SUBJECT) UTF-8 ALL', 'SORT (FROM) UTF-8 ALL', 'SORT (TO) UTF-8 ALL',
-  'SORT (DISPLAYFROM) UTF-8 ALL', 'SORT (DISPLAYTO) UTF-8 ALL', 'SORT (REVERSE SUBJECT DATE) UTF-8 ALL',
-  'THREAD ORDEREDSUBJECT UTF-8 ALL', 'THREAD REFERENCES UTF-8 ALL',
+  'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"', 'SORT (SUBJECT)', 'SORT (FROM)', 'SORT (TO)',
+  'SORT (DISPLAYFROM)', 'SORT (DISPLAYTO)', 'SORT (REVERSE SUBJECT DATE)',
+  'THREAD ORDEREDSUBJECT', 'THREAD REFERENCES',
 ]);
 
 function render(t: Tok): string {
@@ -193,6 +199,8 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       const header = m.data.toString('latin1').split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
       const year = /^date:.*?\b(\d{4})\b/im.exec(header)?.[1];
       if (year && (Number(year) < 1970 || Number(year) > 2106)) OUT_OF_RANGE_DATES.add(String(i + 1));
+      const raw = m.data.subarray(0, Math.max(0, m.data.indexOf('\r\n\r\n')));
+      if (raw.some((x) => x >= 0x80) && raw.toString('utf8').includes('\ufffd')) NON_UTF8_HEADERS.add(String(i + 1));
     });
     const dovecot = await startDovecot({ [USER]: PASS });
     const rmb = await startServer(newDataDir({ [USER]: PASS }));
@@ -206,7 +214,7 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       if (a === b) return;
       const ok = a !== undefined && b !== undefined && ALLOWED.find((x) => x.test(item, a, b));
       if (ok) { allowedCount.set(ok.why, (allowedCount.get(ok.why) ?? 0) + 1); return; }
-      const cat = item.replace(/\[[\d.]+/g, '[n').replace(/^FETCH \d+ .*/, 'FETCH status');
+      const cat = item.replace(/\[[\d.]+/g, '[n').replace(/^FETCH \d+ .*/, 'FETCH status').replace(/^((SORT \(.*?\))|THREAD \S+) UTF-8 .*$/, '$1');
       diffCats.set(cat, (diffCats.get(cat) ?? 0) + 1);
       diffs.push({ cat, text: `${what} ${item}:\n    rmb:     ${a?.slice(0, 400)}\n    dovecot: ${b?.slice(0, 400)}`, full: `${what} ${item}:\n    rmb:     ${a}\n    dovecot: ${b}` });
     };
@@ -274,7 +282,12 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
         const status = r.reply.text.split(' ')[0].toUpperCase();
         return `${status} ${r.untagged.filter((u) => /^(SEARCH|SORT|THREAD)\b/i.test(u.text)).map((u) => u.text.replace(/\s+$/, '')).join('|')}`;
       };
-      const queries = [...SEARCHES.map((k) => `SEARCH ${k}`), ...SORTS.map((k) => `SORT ${k} UTF-8 ALL`), 'THREAD ORDEREDSUBJECT UTF-8 ALL', 'THREAD REFERENCES UTF-8 ALL'];
+      // SORT and THREAD leave out the mails whose dates Dovecot 2.3 misplaces (OUT_OF_RANGE_DATES)
+      // and those with undefined (non-UTF-8) header bytes (NON_UTF8_HEADERS): they move whole
+      // threads and runs of a sort, which no per-mail rule could tell apart
+      const left = [...OUT_OF_RANGE_DATES, ...NON_UTF8_HEADERS];
+      const keep = left.length ? `NOT ${left.join(',')}` : 'ALL';
+      const queries = [...SEARCHES.map((k) => `SEARCH ${k}`), ...SORTS.map((k) => `SORT ${k} UTF-8 ${keep}`), `THREAD ORDEREDSUBJECT UTF-8 ${keep}`, `THREAD REFERENCES UTF-8 ${keep}`];
       for (const q of queries) {
         const [a, b] = await Promise.all(servers.map((s) => answer(s, q)));
         compare('mailbox', q, a, b);

@@ -6,6 +6,7 @@
  * structural split (where parts start and end) is done here because IMAP needs exact offsets
  * into the unmodified bytes. Broken MIME never throws: it yields the best structure possible.
  */
+import iconv from 'iconv-lite';
 import libmime from 'libmime';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 
@@ -230,7 +231,15 @@ function envelopeOf(fields: HeaderField[]): Envelope {
 
 /** Decode RFC 2047 encoded words; never throws. */
 export function decodeWords(s: string): string {
-  try { return libmime.decodeWords(s); } catch { return s; }
+  // libmime leaves UTF-7 encoded words (RFC 2152, seen from Outlook) alone: iconv-lite decodes them
+  const pre = s.replace(/=\?utf-7\?([qb])\?([^?]*)\?=/gi, (all, enc: string, text: string) => {
+    try {
+      const bytes = enc.toLowerCase() === 'b' ? Buffer.from(text, 'base64')
+        : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+      return iconv.decode(bytes, 'utf7');
+    } catch { return all; }
+  });
+  try { return libmime.decodeWords(pre); } catch { return pre; }
 }
 
 /**

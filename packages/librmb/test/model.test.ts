@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Cluster, type IoCtx, TimedOut } from '@rmb/rados';
-import { MailStore, NotFound, AlreadyExists, NotAllowed, QuotaExceeded, Unavailable, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
+import { MailStore, NotFound, AlreadyExists, NotAllowed, QuotaExceeded, Unavailable, decodeWords, parseMessageDate, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
 
 const msg = (subject: string, body = 'hello\r\n') => Buffer.from(`From: A <a@example.org>\r\nTo: b@example.org\r\nSubject: ${subject}\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n${body}`);
 
@@ -125,6 +125,19 @@ test('METADATA (RFC 5464): entries per mailbox id survive RENAME, go with DELETE
   await u.deleteMailbox('Old notes');
   expect((await u.getMetadata(box.id, ['/private'], 'infinity')).size).toBe(0);
   expect((await u.getMetadata('', ['/private/comment'], '0')).get('/private/comment')?.toString()).toBe('server');
+});
+
+test('header decoding: RFC 2047 words in UTF-7 (Outlook) and Latin-1; RFC 5322 dates with obsolete forms, day as written', () => {
+  expect(decodeWords('=?utf-7?Q?Die_Hasen_und_die_Fr+APY-sche?=')).toBe('Die Hasen und die Frösche');
+  expect(decodeWords('=?iso-8859-1?Q?Fr=F6sche?=')).toBe('Frösche');
+  const d = parseMessageDate('Sun, 31 Dec 2017 23:30:00 -0100 (comment)')!;
+  expect(new Date(d.ms).toISOString()).toBe('2018-01-01T00:30:00.000Z');
+  expect(new Date(d.day).toISOString()).toBe('2017-12-31T00:00:00.000Z');
+  expect(new Date(parseMessageDate('13 Feb 99 10:00 EST')!.ms).toISOString()).toBe('1999-02-13T15:00:00.000Z');
+  expect(new Date(parseMessageDate('Thu, 13 Feb 1969 23:32:54 -0330')!.ms).toISOString()).toBe('1969-02-14T03:02:54.000Z');
+  expect(parseMessageDate('Thu Jan 01 00:00:10 +0000')).toBeNull(); // no year
+  expect(parseMessageDate('Wed 29 May 2019 06:09:22 PM EDT')).toBeNull();
+  expect(parseMessageDate('Whenever')).toBeNull();
 });
 
 test('store, copy, move and expunge keep flags, modseqs, the change log and object references right', async () => {
