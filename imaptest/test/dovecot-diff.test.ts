@@ -86,7 +86,7 @@ function wsCanon(s: string): string {
  * numbers as "n") or whole mailbox queries.
  */
 const KNOWN_OPEN = new Set([
-  'BODYSTRUCTURE', 'BODY', 'ENVELOPE', 'BODY[n]', 'BODY[nMIME]', 'BINARY[n]', 'FETCH status', 'UID',
+  'BODYSTRUCTURE', 'BODY', 'ENVELOPE', 'BODY[n]', 'BODY[nMIME]', 'BINARY[n]', 'UID',
   'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"', 'SORT (SUBJECT)', 'SORT (FROM)', 'SORT (TO)',
   'SORT (DISPLAYFROM)', 'SORT (DISPLAYTO)', 'SORT (REVERSE SUBJECT DATE)',
   'THREAD ORDEREDSUBJECT', 'THREAD REFERENCES',
@@ -209,11 +209,17 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
     const diffs: { cat: string; text: string; full: string }[] = [];
     const allowedCount = new Map<string, number>();
     const diffCats = new Map<string, number>();
+    const strictMails = new Set<string>();
     const compare = (what: string, item: string, a: string | undefined, b: string | undefined) => {
       comparisons++;
       if (a === b) return;
       const ok = a !== undefined && b !== undefined && ALLOWED.find((x) => x.test(item, a, b));
       if (ok) { allowedCount.set(ok.why, (allowedCount.get(ok.why) ?? 0) + 1); return; }
+      // a part whose transfer encoding is broken: Dovecot refuses the BINARY FETCH (NO, with an
+      // untagged UID and no data), rmb decodes what it can; RFC 3516 §4.2 leaves bad encodings to the server
+      const strict = 'RFC 3516 §4.2: broken transfer encodings (Dovecot refuses BINARY, rmb decodes leniently)';
+      if (/^FETCH \d+ \(BINARY/.test(item) && a === 'OK' && b === 'NO') { strictMails.add(what); allowedCount.set(strict, (allowedCount.get(strict) ?? 0) + 1); return; }
+      if (strictMails.has(what) && (item === 'UID' || item.startsWith('BINARY[')) && (b === undefined || a === undefined)) { allowedCount.set(strict, (allowedCount.get(strict) ?? 0) + 1); return; }
       const cat = item.replace(/\[[\d.]+/g, '[n').replace(/^FETCH \d+ .*/, 'FETCH status').replace(/^((SORT \(.*?\))|THREAD \S+) UTF-8 .*$/, '$1');
       diffCats.set(cat, (diffCats.get(cat) ?? 0) + 1);
       diffs.push({ cat, text: `${what} ${item}:\n    rmb:     ${a?.slice(0, 400)}\n    dovecot: ${b?.slice(0, 400)}`, full: `${what} ${item}:\n    rmb:     ${a}\n    dovecot: ${b}` });

@@ -145,13 +145,13 @@ async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items:
         break;
       }
       case 'binary': {
+        // a part that does not exist is empty, as for BODY[n]; a multipart or an encapsulated
+        // message is sent as it is (its encoding is 7bit, 8bit or binary), as Dovecot does
         const part = findPart(meta!.root, it.path);
-        // a leaf or an encapsulated message (its body as is: message/* is 7bit, 8bit or binary); not a multipart
-        if (!part || part.children) throw bad('Invalid BINARY section');
-        const start = it.path.length ? part.bodyStart : 0;
-        const end = part.bodyEnd;
-        const raw = await user.mails.read(e.mail, start, end - start);
-        const decoded = it.path.length ? decodeForFetch(raw, part.encoding) : raw;
+        const start = !part ? 0 : it.path.length ? part.bodyStart : 0;
+        const end = part ? part.bodyEnd : 0;
+        const raw = end > start ? await user.mails.read(e.mail, start, end - start) : Buffer.alloc(0);
+        const decoded = part && it.path.length && !part.children ? decodeForFetch(raw, part.encoding) : raw;
         if (it.size) add(it.label, decoded.length);
         else {
           const data = partial(decoded, it.partial);
