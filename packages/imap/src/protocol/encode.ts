@@ -78,7 +78,8 @@ function params(p: [string, string][]): Value {
 export function bodyStructureValue(p: MimePart, extensible: boolean): Value {
   const ext = (): Value[] => [
     p.disposition ? [p.disposition.type.toUpperCase(), params(p.disposition.params)] : null,
-    p.language ? (p.language.length === 1 ? p.language[0] : p.language) : null,
+    // body-fld-lang may be a string or a list (RFC 3501 §9): always a list, as Dovecot sends it
+    p.language ? p.language : null,
     p.location,
   ];
   if (p.type === 'multipart') {
