@@ -196,8 +196,14 @@ function toImapAddresses(value: string | null): ImapAddress[] | null {
   const one = (a: { name?: string; address?: string }) => {
     const addr = a.address ?? '';
     const at = addr.lastIndexOf('@');
+    // addressparser drops a quoted display name that looks like an address ("a@b" <a@b>): keep it
+    let name = a.name || null;
+    if (!name && addr) {
+      const quoted = new RegExp(`"((?:[^"\\\\]|\\\\.)*)"\\s*<\\s*${addr.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*>`).exec(value);
+      if (quoted && quoted[1]) name = quoted[1].replace(/\\(.)/g, '$1');
+    }
     out.push({
-      name: a.name ? a.name : null,
+      name,
       adl: null,
       mailbox: at >= 0 ? addr.slice(0, at) : addr || null,
       host: at >= 0 ? addr.slice(at + 1) : null,
