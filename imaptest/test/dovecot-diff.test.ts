@@ -35,6 +35,17 @@ const OUT_OF_RANGE_DATES = new Set<string>();
  * substitutes), so SORT and THREAD, which compare whole lists, leave them out.
  */
 const NON_UTF8_HEADERS = new Set<string>();
+/**
+ * Sequence numbers of mails with an address Dovecot cannot parse (RFC 3501 §7.4.2 gives no form
+ * for it; Dovecot sorts its placeholder "MISSING_MAILBOX"): left out of SORT and THREAD too.
+ */
+const UNPARSABLE_ADDRESSES = new Set<string>();
+/**
+ * Sequence numbers of mails whose Subject is folded: Dovecot 2.3 does not turn folding into one
+ * space as RFC 5256 §2.1 (1) asks (measured: "a\r\n b" sorts before "a b"), so SORT and THREAD,
+ * which order by base subject, leave them out.
+ */
+const FOLDED_SUBJECTS = new Set<string>();
 
 /** A SEARCH/SORT answer with some numbers taken out. */
 function without(answer: string, drop: Set<string>): string {
@@ -115,9 +126,9 @@ function wsCanon(s: string): string {
  */
 const KNOWN_OPEN = new Set([
   'BODYSTRUCTURE', 'BODY', 'ENVELOPE', 'BODY[n]', 'BODY[nMIME]', 'BINARY[n]', 'UID',
-  'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"', 'SORT (SUBJECT)', 'SORT (FROM)', 'SORT (TO)',
-  'SORT (DISPLAYFROM)', 'SORT (DISPLAYTO)', 'SORT (REVERSE SUBJECT DATE)',
-  'THREAD ORDEREDSUBJECT', 'THREAD REFERENCES',
+  'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"', 'SORT (SUBJECT)',
+  'SORT (REVERSE SUBJECT DATE)',
+  'THREAD REFERENCES',
 ]);
 
 function render(t: Tok): string {
@@ -229,6 +240,7 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       if (year && (Number(year) < 1970 || Number(year) > 2106)) OUT_OF_RANGE_DATES.add(String(i + 1));
       const raw = m.data.subarray(0, Math.max(0, m.data.indexOf('\r\n\r\n')));
       if (raw.some((x) => x >= 0x80) && raw.toString('utf8').includes('\ufffd')) NON_UTF8_HEADERS.add(String(i + 1));
+      if (/^subject:[^\r\n]*\r\n[ \t]/im.test(raw.toString('latin1'))) FOLDED_SUBJECTS.add(String(i + 1));
     });
     const dovecot = await startDovecot({ [USER]: PASS });
     const rmb = await startServer(newDataDir({ [USER]: PASS }));
@@ -275,6 +287,8 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
         const labels = new Set([...a.keys(), ...b.keys()]);
         for (const l of labels) compare(`mail ${seq} (${mails[seq - 1].path})`, l, a.get(l), b.get(l));
         const bs = tokenize(`(${b.get('BODYSTRUCTURE') ?? '()'})`, []);
+        // addresses Dovecot cannot parse (it writes placeholders): their addr-mailbox is undefined
+        if (/"(MISSING_MAILBOX|MISSING_DOMAIN|SYNTAX_ERROR)"/.test(b.get('ENVELOPE') ?? '')) UNPARSABLE_ADDRESSES.add(String(seq));
         paths.push(partPaths((bs[0] as { t: 'list'; items: Tok[] }).items[0] ?? { t: 'list', open: '(', items: [] }));
       }
       // 2: every part (pipelined, one FETCH per mail); BINARY separately (it may be NO [UNKNOWN-CTE])
@@ -317,10 +331,11 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
         const status = r.reply.text.split(' ')[0].toUpperCase();
         return `${status} ${r.untagged.filter((u) => /^(SEARCH|SORT|THREAD)\b/i.test(u.text)).map((u) => u.text.replace(/\s+$/, '')).join('|')}`;
       };
-      // SORT and THREAD leave out the mails whose dates Dovecot 2.3 misplaces (OUT_OF_RANGE_DATES)
-      // and those with undefined (non-UTF-8) header bytes (NON_UTF8_HEADERS): they move whole
-      // threads and runs of a sort, which no per-mail rule could tell apart
-      const left = [...OUT_OF_RANGE_DATES, ...NON_UTF8_HEADERS];
+      // SORT and THREAD leave out the mails whose dates Dovecot 2.3 misplaces (OUT_OF_RANGE_DATES),
+      // those with undefined (non-UTF-8) header bytes (NON_UTF8_HEADERS) and those with addresses
+      // Dovecot cannot parse (UNPARSABLE_ADDRESSES) and folded subjects (FOLDED_SUBJECTS): they move
+      // whole threads and runs of a sort, which no per-mail rule could tell apart
+      const left = [...new Set([...OUT_OF_RANGE_DATES, ...NON_UTF8_HEADERS, ...UNPARSABLE_ADDRESSES, ...FOLDED_SUBJECTS])];
       const keep = left.length ? `NOT ${left.join(',')}` : 'ALL';
       const queries = [...SEARCHES.map((k) => `SEARCH ${k}`), ...SORTS.map((k) => `SORT ${k} UTF-8 ${keep}`), `THREAD ORDEREDSUBJECT UTF-8 ${keep}`, `THREAD REFERENCES UTF-8 ${keep}`];
       for (const q of queries) {

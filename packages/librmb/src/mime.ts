@@ -194,11 +194,17 @@ function toImapAddresses(value: string | null): ImapAddress[] | null {
   try { parsed = addressparser(value); } catch { return null; }
   const out: ImapAddress[] = [];
   const one = (a: { name?: string; address?: string }) => {
+    // a lone word without "@" ("From: Whomever") is a local part without a domain (RFC 5322
+    // obs-addr / Dovecot), not a display name
+    if (!a.address && a.name && /^[^\s@<>"]+$/.test(a.name)) a = { address: a.name, name: '' };
     const addr = a.address ?? '';
     const at = addr.lastIndexOf('@');
-    // addressparser drops a quoted display name that looks like an address ("a@b" <a@b>): keep it
+    // addressparser drops a quoted display name that looks like an address ("a@b" <a@b>) and trims
+    // the spaces inside quotes: take a quoted display name as written
     let name = a.name || null;
-    if (!name && addr) {
+    // "a@b c@d" without angle brackets: addressparser makes the second a display name; it is junk
+    if (name && !value.includes('<') && /^[^\s"]+@[^\s"]+$/.test(name)) name = null;
+    if (addr) {
       const quoted = new RegExp(`"((?:[^"\\\\]|\\\\.)*)"\\s*<\\s*${addr.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*>`).exec(value);
       if (quoted && quoted[1]) name = quoted[1].replace(/\\(.)/g, '$1');
     }
@@ -237,8 +243,9 @@ function envelopeOf(fields: HeaderField[]): Envelope {
 
 /** Decode RFC 2047 encoded words; never throws. */
 export function decodeWords(s: string): string {
-  // libmime leaves UTF-7 encoded words (RFC 2152, seen from Outlook) alone: iconv-lite decodes them
-  const pre = s.replace(/=\?utf-7\?([qb])\?([^?]*)\?=/gi, (all, enc: string, text: string) => {
+  // libmime leaves UTF-7 encoded words (RFC 2152, seen from Outlook) alone: iconv-lite decodes them;
+  // the "-i"/"-e" variants of ISO-8859-6/8 (RFC 1556: logical/explicit direction) are the same characters
+  const pre = s.replace(/=\?(iso-8859-[68])-[ie]\?/gi, '=?$1?').replace(/=\?utf-7\?([qb])\?([^?]*)\?=/gi, (all, enc: string, text: string) => {
     try {
       const bytes = enc.toLowerCase() === 'b' ? Buffer.from(text, 'base64')
         : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
