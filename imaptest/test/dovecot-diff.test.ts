@@ -128,7 +128,6 @@ const KNOWN_OPEN = new Set([
   'BODYSTRUCTURE', 'BODY', 'ENVELOPE', 'BODY[n]', 'BODY[nMIME]', 'BINARY[n]', 'UID',
   'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"', 'SORT (SUBJECT)',
   'SORT (REVERSE SUBJECT DATE)',
-  'THREAD REFERENCES',
 ]);
 
 function render(t: Tok): string {

@@ -157,7 +157,8 @@ export function threadOrderedSubject(msgs: SortMessage[]): ThreadNode[] {
   return roots.sort((a, b) => byDate(a.msg, b.msg));
 }
 
-const MSGID = /<[^<>]+>/g;
+/** A msg-id (RFC 5322 §3.6.4): "<" id-left "@" id-right ">"; anything else (e.g. "<yes>") is ignored, as Dovecot does. */
+const MSGID = /<[^<>@\s]+@[^<>@\s]+>/g;
 
 interface Container { id: string; msg: SortMessage | null; parent: Container | null; children: Container[] }
 
