@@ -46,6 +46,12 @@ const UNPARSABLE_ADDRESSES = new Set<string>();
  * which order by base subject, leave them out.
  */
 const FOLDED_SUBJECTS = new Set<string>();
+/**
+ * Sequence numbers of mails with headers in ISO-8859-6-I/-E or ISO-8859-8-I/-E (RFC 1556: the
+ * same characters as ISO-8859-6/8): glibc's iconv does not know these names, so Dovecot cannot
+ * decode them (measured: SEARCH SUBJECT finds the -8 subject, not the -8-i one); left out of SORT.
+ */
+const REFERENCE_UNKNOWN_CHARSETS = new Set<string>();
 
 /** A SEARCH/SORT answer with some numbers taken out. */
 function without(answer: string, drop: Set<string>): string {
@@ -126,8 +132,7 @@ function wsCanon(s: string): string {
  */
 const KNOWN_OPEN = new Set([
   'BODYSTRUCTURE', 'BODY', 'ENVELOPE', 'BODY[n]', 'BODY[nMIME]', 'BINARY[n]', 'UID',
-  'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"', 'SORT (SUBJECT)',
-  'SORT (REVERSE SUBJECT DATE)',
+  'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"',
 ]);
 
 function render(t: Tok): string {
@@ -240,6 +245,7 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       const raw = m.data.subarray(0, Math.max(0, m.data.indexOf('\r\n\r\n')));
       if (raw.some((x) => x >= 0x80) && raw.toString('utf8').includes('\ufffd')) NON_UTF8_HEADERS.add(String(i + 1));
       if (/^subject:[^\r\n]*\r\n[ \t]/im.test(raw.toString('latin1'))) FOLDED_SUBJECTS.add(String(i + 1));
+      if (/=\?iso-8859-[68]-[ie]\?/i.test(raw.toString('latin1'))) REFERENCE_UNKNOWN_CHARSETS.add(String(i + 1));
     });
     const dovecot = await startDovecot({ [USER]: PASS });
     const rmb = await startServer(newDataDir({ [USER]: PASS }));
@@ -334,7 +340,8 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       // those with undefined (non-UTF-8) header bytes (NON_UTF8_HEADERS) and those with addresses
       // Dovecot cannot parse (UNPARSABLE_ADDRESSES) and folded subjects (FOLDED_SUBJECTS): they move
       // whole threads and runs of a sort, which no per-mail rule could tell apart
-      const left = [...new Set([...OUT_OF_RANGE_DATES, ...NON_UTF8_HEADERS, ...UNPARSABLE_ADDRESSES, ...FOLDED_SUBJECTS])];
+      const left = [...new Set([...OUT_OF_RANGE_DATES, ...NON_UTF8_HEADERS, ...UNPARSABLE_ADDRESSES, ...FOLDED_SUBJECTS, ...REFERENCE_UNKNOWN_CHARSETS])];
+      console.log(`SORT and THREAD compare ${mails.length - left.length} of ${mails.length} mails (left out: ${OUT_OF_RANGE_DATES.size} out-of-range dates, ${NON_UTF8_HEADERS.size} non-UTF-8 headers, ${UNPARSABLE_ADDRESSES.size} unparsable addresses, ${FOLDED_SUBJECTS.size} folded subjects, ${REFERENCE_UNKNOWN_CHARSETS.size} ISO-8859-x-i charsets; overlapping)`);
       const keep = left.length ? `NOT ${left.join(',')}` : 'ALL';
       const queries = [...SEARCHES.map((k) => `SEARCH ${k}`), ...SORTS.map((k) => `SORT ${k} UTF-8 ${keep}`), `THREAD ORDEREDSUBJECT UTF-8 ${keep}`, `THREAD REFERENCES UTF-8 ${keep}`];
       for (const q of queries) {
