@@ -52,6 +52,12 @@ const FOLDED_SUBJECTS = new Set<string>();
  * decode them (measured: SEARCH SUBJECT finds the -8 subject, not the -8-i one); left out of SORT.
  */
 const REFERENCE_UNKNOWN_CHARSETS = new Set<string>();
+/**
+ * Sequence numbers of mails with a part whose Content-Transfer-Encoding is unknown or whose
+ * Content-Type is not type/subtype: RFC 2045 §6.4 leaves such parts undecodable; rmb searches
+ * their text as it is, Dovecot skips it.
+ */
+const UNDECODABLE_PARTS = new Set<string>();
 
 /** A SEARCH/SORT answer with some numbers taken out. */
 function without(answer: string, drop: Set<string>): string {
@@ -59,6 +65,14 @@ function without(answer: string, drop: Set<string>): string {
 }
 
 const ALLOWED: Allowed[] = [
+  {
+    why: 'RFC 2045 §6.4: parts with an unknown transfer encoding or no valid type (rmb searches them as they are, Dovecot skips them)',
+    test: (item, a, b) => /^SEARCH (CHARSET UTF-8 )?(BODY|TEXT) /.test(item) && UNDECODABLE_PARTS.size > 0 && without(a, UNDECODABLE_PARTS) === without(b, UNDECODABLE_PARTS),
+  },
+  {
+    why: 'RFC 3501 §7.4.2: unparsable addresses (Dovecot matches address searches against its placeholders)',
+    test: (item, a, b) => /^SEARCH (TO|FROM|CC|BCC) /.test(item) && UNPARSABLE_ADDRESSES.size > 0 && without(a, UNPARSABLE_ADDRESSES) === without(b, UNPARSABLE_ADDRESSES),
+  },
   {
     // a reference bug, not an RFC choice: RFC 5322 §3.3 dates before 1970 or after 2106 are
     // valid, and RFC 5256 §3 / RFC 3501 §6.4.4 order and compare them as such (rmb does)
@@ -132,7 +146,7 @@ function wsCanon(s: string): string {
  */
 const KNOWN_OPEN = new Set([
   'BODYSTRUCTURE', 'BODY', 'ENVELOPE', 'BODY[n]', 'BODY[nMIME]', 'BINARY[n]', 'UID',
-  'SEARCH TO "@"', 'SEARCH BODY "the"', 'SEARCH TEXT "hello"', 'SEARCH CHARSET UTF-8 BODY "é"',
+  'SEARCH TEXT "hello"',
 ]);
 
 function render(t: Tok): string {
@@ -246,6 +260,10 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       if (raw.some((x) => x >= 0x80) && raw.toString('utf8').includes('\ufffd')) NON_UTF8_HEADERS.add(String(i + 1));
       if (/^subject:[^\r\n]*\r\n[ \t]/im.test(raw.toString('latin1'))) FOLDED_SUBJECTS.add(String(i + 1));
       if (/=\?iso-8859-[68]-[ie]\?/i.test(raw.toString('latin1'))) REFERENCE_UNKNOWN_CHARSETS.add(String(i + 1));
+      const all = m.data.toString('latin1');
+      const ctes = [...all.matchAll(/^content-transfer-encoding:[ \t]*([^\r\n;]*)/gim)].map((x) => x[1].trim().toLowerCase());
+      const types = [...all.matchAll(/^content-type:[ \t]*([^\r\n;]*)/gim)].map((x) => x[1].trim());
+      if (ctes.some((c) => !['7bit', '8bit', 'binary', 'base64', 'quoted-printable'].includes(c)) || types.some((t) => !/^[^\s/]+\/[^\s/]+$/.test(t))) UNDECODABLE_PARTS.add(String(i + 1));
     });
     const dovecot = await startDovecot({ [USER]: PASS });
     const rmb = await startServer(newDataDir({ [USER]: PASS }));

@@ -26,7 +26,10 @@ export function decodeBinary(raw: Buffer, encoding: string): Buffer {
  */
 export function decodeText(raw: Buffer, part: { encoding: string; params: [string, string][] }, fallback = 'utf-8'): string {
   const bytes = decodeBinary(raw, part.encoding);
-  const charset = part.params.find(([k]) => k === 'charset')?.[1] ?? fallback;
+  const charset = (part.params.find(([k]) => k === 'charset')?.[1] ?? fallback).toLowerCase();
+  // 8-bit text labelled (or defaulted to) US-ASCII is almost always UTF-8 in practice: read it so,
+  // as Dovecot does; a real US-ASCII text decodes the same either way
+  if (charset === 'us-ascii' || charset === 'ascii') return bytes.toString('utf8');
   return iconv.encodingExists(charset) ? iconv.decode(bytes, charset) : bytes.toString('utf8');
 }
 
