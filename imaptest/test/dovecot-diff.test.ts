@@ -86,6 +86,10 @@ const ALLOWED: Allowed[] = [
     test: (item, a, b) => (item === 'BODYSTRUCTURE' || item === 'BODY') && a.toLowerCase() === b.toLowerCase(),
   },
   {
+    why: 'RFC 2231 §4 / RFC 2045 §5.1: encoded and repeated MIME parameters (rmb decodes and merges them, Dovecot passes them raw)',
+    test: (item, a, b) => (item === 'BODYSTRUCTURE' || item === 'BODY') && paramCanon(b) === a.toLowerCase(),
+  },
+  {
     why: 'RFC 2046 §5.1.1: the CRLF before a boundary belongs to it (Dovecot counts it into a message/rfc822 part that ends in its header)',
     test: boundaryCrlfInMessagePart,
   },
@@ -99,13 +103,17 @@ const ALLOWED: Allowed[] = [
     // header bytes that are neither ASCII nor UTF-8 (RFC 5322 §2.2, RFC 6532 §3) have no defined
     // meaning: Dovecot passes them through (not UTF-8, shown here as U+FFFD), rmb reads them as Latin-1
     why: 'RFC 5322 §2.2 / RFC 6532 §3: 8-bit header bytes that are not UTF-8',
-    test: (_item, a, b) => b.includes('\ufffd') && a.replace(/[^\x00-\x7f]+/g, '?') === b.replace(/[^\x00-\x7f]+/g, '?'),
+    test: (item, a, b) => {
+      const ci = item === 'BODYSTRUCTURE' || item === 'BODY';
+      const canon = (s: string) => (ci ? s.toLowerCase() : s).replace(/[^\x00-\x7f]+/g, '?');
+      return b.includes('\ufffd') && canon(a) === canon(b);
+    },
   },
   {
     // RFC 3501 §7.4.2 gives no form for an address that cannot be parsed: Dovecot invents
     // placeholder names, rmb returns what its parser made of it
     why: 'RFC 3501 §7.4.2: unparsable addresses (Dovecot writes MISSING_MAILBOX/MISSING_DOMAIN/SYNTAX_ERROR)',
-    test: (item, _a, b) => item === 'ENVELOPE' && /"(MISSING_MAILBOX|MISSING_DOMAIN|SYNTAX_ERROR)"/.test(b),
+    test: (item, _a, b) => (item === 'ENVELOPE' || item === 'BODYSTRUCTURE' || item === 'BODY') && /"(MISSING_MAILBOX|MISSING_DOMAIN|SYNTAX_ERROR)"/i.test(b),
   },
 ];
 
@@ -131,6 +139,20 @@ function boundaryCrlfInMessagePart(item: string, a: string, b: string): boolean 
     if (s2 - s1 !== 2 || l2 - l1 !== 1) return false;
   }
   return true;
+}
+
+/**
+ * Dovecot's BODYSTRUCTURE with RFC 2231 parameters decoded ("name*" "utf-8''a%20b" -> "name" "a b")
+ * and repeated parameters dropped, lower-cased: rmb (libmime) decodes and merges them. RFC 2231
+ * §4 leaves decoding to the client and RFC 2045 §5.1 forbids repeats; both readings are seen.
+ */
+function paramCanon(s: string): string {
+  return s.replace(/"([^"*]+)\*" "([^"']*)'[^"']*'([^"]*)"/g, (all, name: string, cs: string, enc: string) => {
+    try {
+      const bytes = Uint8Array.from(enc.replace(/%([0-9a-f]{2})|./gi, (m, h: string) => String.fromCharCode(h ? parseInt(h, 16) : m.charCodeAt(0))), (c) => c.charCodeAt(0));
+      return `"${name}" "${new TextDecoder(cs || 'utf-8').decode(bytes)}"`;
+    } catch { return all; }
+  }).replace(/("[^"]+" "[^"]*") \1/g, '$1').toLowerCase();
 }
 
 /** White space runs as one space, none next to quotes: the canonical form for unfolding comparisons. */

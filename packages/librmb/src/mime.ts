@@ -327,7 +327,7 @@ function parsePart(buf: MessageSource, start: number, end: number, defaultType: 
     params,
     id: first(fields, 'content-id'),
     description: first(fields, 'content-description'),
-    encoding: (first(fields, 'content-transfer-encoding') ?? '7BIT').toUpperCase(),
+    encoding: transferEncoding(first(fields, 'content-transfer-encoding')),
     md5: first(fields, 'content-md5'),
     disposition,
     language: lang ? lang.split(/[\s,]+/).filter(Boolean) : null,
@@ -356,6 +356,16 @@ function joinAddresses(v: string | null): string {
 /** Parse a whole message. Never throws; `buf` is the exact stored bytes. */
 export function parseMessage(buf: Buffer): MessageMeta {
   return parseSource(bufferSource(buf));
+}
+
+/**
+ * The Content-Transfer-Encoding as BODYSTRUCTURE reports it: the token upper-cased; a value that
+ * is not a token ("quoted printable", "text/html", "8 bit", empty) is no encoding at all and the
+ * default 7BIT applies (RFC 2045 §6.1), as Dovecot reports it.
+ */
+function transferEncoding(raw: string | null): string {
+  const v = (raw ?? '').trim();
+  return /^[!#$%&'*+\-.^_`{|}~0-9A-Za-z]+$/.test(v) ? v.toUpperCase() : '7BIT';
 }
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
