@@ -86,6 +86,14 @@ const ALLOWED: Allowed[] = [
     test: (item, a, b) => (item === 'BODYSTRUCTURE' || item === 'BODY') && a.toLowerCase() === b.toLowerCase(),
   },
   {
+    // RFC 2045 §5.2: a syntactically invalid Content-Type means text/plain; charset=us-ascii (rmb);
+    // Dovecot reports the part as type "" subtype "" instead
+    why: 'RFC 2045 §5.2: invalid Content-Type (rmb applies the text/plain default, Dovecot reports "" "")',
+    test: (item, a, b) => (item === 'BODYSTRUCTURE' || item === 'BODY') && /\(""\s""\s/.test(b)
+      && a.toLowerCase().replace(/\d+/g, '#').replace(/\("text" "plain" (\("charset" "us-ascii"\)|nil) nil nil "([^"]*)" # #/g, '("" "" nil nil nil "$2" #')
+        === b.toLowerCase().replace(/\d+/g, '#'),
+  },
+  {
     why: 'RFC 2231 §4 / RFC 2045 §5.1: encoded and repeated MIME parameters (rmb decodes and merges them, Dovecot passes them raw)',
     test: (item, a, b) => (item === 'BODYSTRUCTURE' || item === 'BODY') && paramCanon(b) === a.toLowerCase(),
   },

@@ -304,9 +304,10 @@ function parsePart(buf: MessageSource, start: number, end: number, defaultType: 
   let params: [string, string][] = [];
   if (ctRaw) {
     const ct = libmime.parseHeaderValue(ctRaw);
-    const [t, s] = String(ct.value || '').toLowerCase().split('/');
-    if (t && s) { type = t.trim(); subtype = s.trim(); }
-    params = paramList(ct.params);
+    const [t, s, extra] = String(ct.value || '').toLowerCase().split('/').map((x) => x.trim());
+    // a Content-Type that is not "token/token" is ignored: the default applies (RFC 2045 §5.2)
+    const token = /^[!#$%&'*+\-.^_`{|}~0-9a-z]+$/;
+    if (t && s && extra === undefined && token.test(t) && token.test(s)) { type = t; subtype = s; params = paramList(ct.params); }
   }
   // the default charset (RFC 2045 §5.2) goes after the parameters given, as Dovecot lists it
   if (type === 'text' && !params.some(([k]) => k === 'charset')) params.push(['charset', 'us-ascii']);
