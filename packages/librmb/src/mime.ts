@@ -264,39 +264,60 @@ function countLines(buf: MessageSource, start: number, end: number): number {
   return end > start ? buf.lfCount(start, end) : 0;
 }
 
-/** Locate the delimiter lines of `boundary` in [start, end): child part ranges. */
-function splitMultipart(buf: MessageSource, start: number, end: number, boundary: string): [number, number][] {
-  const delim = Buffer.from(`--${boundary}`, 'binary');
-  const parts: [number, number][] = [];
-  let partStart = -1;
-  let pos = start;
-  while (pos < end) {
-    const i = buf.indexOf(delim, pos);
-    if (i < 0 || i + delim.length > end) break;
-    const atLineStart = i === start || buf.at(i - 1) === 0x0a;
-    let j = i + delim.length;
-    const close = buf.at(j) === 0x2d && buf.at(j + 1) === 0x2d;
-    if (close) j += 2;
-    let k = j;
-    for (let c = buf.at(k); k < end && (c === 0x20 || c === 0x09 || c === 0x0d); c = buf.at(++k));
-    const lineOk = k >= end || buf.at(k) === 0x0a;
-    if (!atLineStart || !lineOk) { pos = i + 1; continue; }
-    if (partStart >= 0) {
-      let pEnd = i;
-      if (pEnd > partStart && buf.at(pEnd - 1) === 0x0a) pEnd--;
-      if (pEnd > partStart && buf.at(pEnd - 1) === 0x0d) pEnd--;
-      parts.push([partStart, Math.max(partStart, pEnd)]);
-    }
-    if (close) return parts;
-    partStart = Math.min(end, k + 1);
-    pos = partStart;
-  }
-  if (partStart >= 0) parts.push([partStart, end]);
-  return parts;
+/** A multipart delimiter line (RFC 2046 §5.1.1) found in a message. */
+interface Delim {
+  /** The boundary it names (which enclosing multipart it belongs to). */
+  boundary: string;
+  /** Where the part before it ends: the start of the line, less the CRLF that belongs to it. */
+  before: number;
+  /** Where the next part starts: just past the line. */
+  after: number;
+  /** A close delimiter ("--boundary--"). */
+  close: boolean;
 }
 
-function parsePart(buf: MessageSource, start: number, end: number, defaultType: string, depth: number): { part: MimePart; fields: HeaderField[] } {
-  const [hEnd, bodyStart] = headerBounds(buf, start, end);
+/**
+ * The first delimiter line in [from, end) of any of `boundaries`, innermost first: when a line
+ * names several (nested multiparts reusing a boundary), the innermost multipart takes it, as
+ * Dovecot does. Null when there is none.
+ */
+function findDelim(buf: MessageSource, from: number, end: number, boundaries: string[]): Delim | null {
+  if (!boundaries.length) return null;
+  const dash = Buffer.from('--', 'binary');
+  let pos = from;
+  while (pos < end) {
+    const i = buf.indexOf(dash, pos);
+    if (i < 0 || i + 2 > end) return null;
+    pos = i + 1;
+    if (i !== from && buf.at(i - 1) !== 0x0a) continue;
+    for (const b of boundaries) {
+      const bb = Buffer.from(b, 'binary');
+      let k = i + 2;
+      let same = k + bb.length <= end;
+      for (let n = 0; same && n < bb.length; n++) same = buf.at(k + n) === bb[n];
+      if (!same) continue;
+      k += bb.length;
+      const close = buf.at(k) === 0x2d && buf.at(k + 1) === 0x2d;
+      if (close) k += 2;
+      for (let c = buf.at(k); k < end && (c === 0x20 || c === 0x09 || c === 0x0d); c = buf.at(++k));
+      if (k < end && buf.at(k) !== 0x0a) continue;
+      let before = i;
+      if (before > from && buf.at(before - 1) === 0x0a) before--;
+      if (before > from && buf.at(before - 1) === 0x0d) before--;
+      return { boundary: b, before, after: Math.min(end, k + 1), close };
+    }
+  }
+  return null;
+}
+
+/**
+ * Parse the part starting at `start`. `outer` are the boundaries of the enclosing multiparts,
+ * innermost first: the part ends at the first delimiter line of one of them (`next`, handed back
+ * to the caller), or at `end`.
+ */
+function parsePart(buf: MessageSource, start: number, end: number, defaultType: string, depth: number, outer: string[] = []): { part: MimePart; fields: HeaderField[]; next: Delim | null } {
+  const stop = findDelim(buf, start, end, outer);
+  const [hEnd, bodyStart] = headerBounds(buf, start, stop ? stop.before : end);
   const fields = parseHeaderFields(buf.slice(start, hEnd));
   const ctRaw = first(fields, 'content-type');
   let type = defaultType.split('/')[0];
@@ -335,19 +356,34 @@ function parsePart(buf: MessageSource, start: number, end: number, defaultType: 
     location: first(fields, 'content-location'),
   };
   const boundary = params.find(([k]) => k === 'boundary')?.[1];
+  let next = stop;
+  part.bodyEnd = stop ? Math.max(bodyStart, stop.before) : end;
   if (type === 'multipart' && boundary && depth < 100) {
     const childDefault = subtype === 'digest' ? 'message/rfc822' : 'text/plain';
-    part.children = splitMultipart(buf, bodyStart, end, boundary).map(([s, e]) => parsePart(buf, s, e, childDefault, depth + 1).part);
+    const bounds = [boundary, ...outer];
+    part.children = [];
+    // the preamble runs to the first delimiter; each part to the next one of this multipart or
+    // of an enclosing one; after the close delimiter the epilogue runs to an enclosing one
+    let d = findDelim(buf, bodyStart, end, bounds);
+    while (d && d.boundary === boundary && !d.close && part.children.length < 10000) {
+      const child = parsePart(buf, d.after, end, childDefault, depth + 1, bounds);
+      part.children.push(child.part);
+      d = child.next;
+    }
+    next = d && d.boundary === boundary && d.close ? findDelim(buf, d.after, end, outer) : d;
+    part.bodyEnd = next ? Math.max(bodyStart, next.before) : end;
+  } else if (type === 'message' && (subtype === 'rfc822' || subtype === 'global') && depth < 100) {
+    const inner = parsePart(buf, bodyStart, end, 'text/plain', depth + 1, outer);
+    part.message = { envelope: envelopeOf(inner.fields), root: inner.part };
+    next = inner.next;
+    part.bodyEnd = next ? Math.max(bodyStart, next.before) : end;
+    part.lines = countLines(buf, bodyStart, part.bodyEnd);
   }
   // a multipart without a boundary or without parts still has one (RFC 2046 §5.1.1 requires one
   // body part): an empty text/plain at its end, as Dovecot shows it, so that part 1 can be fetched
-  if (type === 'multipart' && !part.children?.length) part.children = [parsePart(buf, end, end, 'text/plain', depth + 1).part]; else if (type === 'message' && (subtype === 'rfc822' || subtype === 'global') && depth < 100) {
-    const inner = parsePart(buf, bodyStart, end, 'text/plain', depth + 1);
-    part.message = { envelope: envelopeOf(inner.fields), root: inner.part };
-    part.lines = countLines(buf, bodyStart, end);
-  }
-  if (type === 'text') part.lines = countLines(buf, bodyStart, end);
-  return { part, fields };
+  if (type === 'multipart' && !part.children?.length) part.children = [parsePart(buf, part.bodyEnd, part.bodyEnd, 'text/plain', depth + 1).part];
+  if (type === 'text') part.lines = countLines(buf, bodyStart, part.bodyEnd);
+  return { part, fields, next };
 }
 
 function joinAddresses(v: string | null): string {
