@@ -299,8 +299,9 @@ function findDelim(buf: MessageSource, from: number, end: number, boundaries: st
       k += bb.length;
       const close = buf.at(k) === 0x2d && buf.at(k + 1) === 0x2d;
       if (close) k += 2;
-      for (let c = buf.at(k); k < end && (c === 0x20 || c === 0x09 || c === 0x0d); c = buf.at(++k));
-      if (k < end && buf.at(k) !== 0x0a) continue;
+      // anything after the boundary up to the line end is ignored (RFC 2046 allows only white
+      // space; broken mailers add more, and Dovecot takes such lines as delimiters too)
+      while (k < end && buf.at(k) !== 0x0a) k++;
       let before = i;
       if (before > from && buf.at(before - 1) === 0x0a) before--;
       if (before > from && buf.at(before - 1) === 0x0d) before--;
