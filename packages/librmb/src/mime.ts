@@ -2,13 +2,15 @@
  * MIME structure of a message, computed once at save (RFC 2045/2046, RFC 3501 §6.4.5 / §7.4.2):
  * byte offsets of every part's header and body (so FETCH BODY[section] is one ranged read), the
  * fields BODYSTRUCTURE and ENVELOPE are built from, and the decoded header fields SEARCH needs.
- * Header values are parsed with `libmime` and addresses with nodemailer's `addressparser`; the
+ * Content-Type and Content-Disposition are read by mime-params.ts, other header values with
+ * `libmime` and addresses with nodemailer's `addressparser`; the
  * structural split (where parts start and end) is done here because IMAP needs exact offsets
  * into the unmodified bytes. Broken MIME never throws: it yields the best structure possible.
  */
 import iconv from 'iconv-lite';
 import libmime from 'libmime';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
+import { parseContentType, parseDisposition } from './mime-params.js';
 
 /** An IMAP address: (name adl mailbox host); a group start has host null and mailbox = group name. */
 export interface ImapAddress {
@@ -184,8 +186,18 @@ function allAddresses(fields: HeaderField[], name: string): string | null {
   return v.length ? v.join(', ') : null;
 }
 
-function paramList(params: Record<string, string>): [string, string][] {
-  return Object.entries(params).map(([k, v]) => [k.toLowerCase(), String(v)]);
+/**
+ * The Content-Disposition of a part (RFC 2183): a later field replaces an earlier one that had no
+ * parameters ("inline" then "attachment; filename=..."), as Dovecot reads repeated fields; null
+ * without the field.
+ */
+function dispositionOf(fields: HeaderField[]): MimePart['disposition'] {
+  let d: MimePart['disposition'] = null;
+  for (const f of fields) {
+    if (f.name.toLowerCase() !== 'content-disposition' || (d && d.params.length)) continue;
+    d = parseDisposition(f.value);
+  }
+  return d;
 }
 
 function toImapAddresses(value: string | null): ImapAddress[] | null {
@@ -324,21 +336,12 @@ function parsePart(buf: MessageSource, start: number, end: number, defaultType: 
   let type = defaultType.split('/')[0];
   let subtype = defaultType.split('/')[1];
   let params: [string, string][] = [];
-  if (ctRaw) {
-    const ct = libmime.parseHeaderValue(ctRaw);
-    const [t, s, extra] = String(ct.value || '').toLowerCase().split('/').map((x) => x.trim());
-    // a Content-Type that is not "token/token" is ignored: the default applies (RFC 2045 §5.2)
-    const token = /^[!#$%&'*+\-.^_`{|}~0-9a-z]+$/;
-    if (t && s && extra === undefined && token.test(t) && token.test(s)) { type = t; subtype = s; params = paramList(ct.params); }
-  }
+  const ct = ctRaw === null ? null : parseContentType(ctRaw);
+  // an invalid Content-Type (not "token/token" then parameters) means the default (RFC 2045 §5.2)
+  if (ct) ({ type, subtype, params } = ct);
   // the default charset (RFC 2045 §5.2) goes after the parameters given, as Dovecot lists it
   if (type === 'text' && !params.some(([k]) => k === 'charset')) params.push(['charset', 'us-ascii']);
-  const dispRaw = first(fields, 'content-disposition');
-  let disposition: MimePart['disposition'] = null;
-  if (dispRaw) {
-    const d = libmime.parseHeaderValue(dispRaw);
-    if (d.value) disposition = { type: String(d.value), params: paramList(d.params) };
-  }
+  const disposition = dispositionOf(fields);
   const lang = first(fields, 'content-language');
   const part: MimePart = {
     headerStart: start,

@@ -33,6 +33,14 @@ function textParts(p: MimePart, out: MimePart[] = []): MimePart[] {
   return out;
 }
 
+/** Every part with a header block of its own: the message, each body part, each encapsulated message. */
+function headerParts(p: MimePart, out: MimePart[] = []): MimePart[] {
+  out.push(p);
+  for (const c of p.children ?? []) headerParts(c, out);
+  if (p.message) headerParts(p.message.root, out);
+  return out;
+}
+
 async function bodyText(c: Candidate): Promise<string> {
   const meta = await c.meta();
   const data = await c.data();
@@ -97,11 +105,16 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
     }
     case 'body': return fold(await bodyText(c)).includes(fold(k.value));
     case 'text': {
+      // TEXT is header or body (RFC 3501 §6.4.4): the body's own header blocks (MIME headers of the
+      // parts, headers of encapsulated messages) are searched as headers, as Dovecot does
       const meta = await c.meta();
-      const header = (await c.data()).subarray(0, meta.root.bodyStart);
-      const headerText = parseHeaderFields(header).map((f) => `${f.name}: ${decodeWords(f.value)}`).join('\n');
+      const data = await c.data();
       const needle = fold(k.value);
-      return fold(headerText).includes(needle) || fold(await bodyText(c)).includes(needle);
+      for (const p of headerParts(meta.root)) {
+        const fields = parseHeaderFields(data.subarray(p.headerStart, p.bodyStart));
+        if (fold(fields.map((f) => `${f.name}: ${decodeWords(f.value)}`).join('\n')).includes(needle)) return true;
+      }
+      return fold(await bodyText(c)).includes(needle);
     }
     case 'not': return !(await matches(k.key, c, v));
     case 'or': return (await matches(k.a, c, v)) || (await matches(k.b, c, v));
