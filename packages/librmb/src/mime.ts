@@ -288,37 +288,54 @@ interface Delim {
   close: boolean;
 }
 
+const DASHES = Buffer.from('--', 'binary');
 /**
- * The first delimiter line in [from, end) of any of `boundaries`, innermost first: when a line
- * names several (nested multiparts reusing a boundary), the innermost multipart takes it, as
- * Dovecot does. Null when there is none.
+ * Bytes of a boundary that count: RFC 2046 §5.1.1 allows 70; longer ones (broken mailers) are
+ * compared on their first 80 bytes, as Dovecot does, so a delimiter line written with the first
+ * 80 still matches.
+ */
+const MAX_BOUNDARY_BYTES = 80;
+const LF = Buffer.from('\n', 'binary');
+
+/**
+ * The first delimiter line in [from, end) of any of `boundaries` (innermost first). A line may
+ * carry junk after the boundary (RFC 2046 allows only white space; broken mailers add more), so
+ * several boundaries can match one line when one is a prefix of another: the longest match wins,
+ * and among exact matches the innermost (nested multiparts reusing a boundary), as Dovecot
+ * decides. Null when there is none.
  */
 function findDelim(buf: MessageSource, from: number, end: number, boundaries: string[]): Delim | null {
   if (!boundaries.length) return null;
-  const dash = Buffer.from('--', 'binary');
+  const bbs = boundaries.map((b) => Buffer.from(b, 'binary').subarray(0, MAX_BOUNDARY_BYTES));
+  const longest = Math.max(...bbs.map((b) => b.length));
   let pos = from;
   while (pos < end) {
-    const i = buf.indexOf(dash, pos);
+    const i = buf.indexOf(DASHES, pos);
     if (i < 0 || i + 2 > end) return null;
     pos = i + 1;
     if (i !== from && buf.at(i - 1) !== 0x0a) continue;
-    for (const b of boundaries) {
-      const bb = Buffer.from(b, 'binary');
-      let k = i + 2;
-      let same = k + bb.length <= end;
-      for (let n = 0; same && n < bb.length; n++) same = buf.at(k + n) === bb[n];
-      if (!same) continue;
-      k += bb.length;
-      const close = buf.at(k) === 0x2d && buf.at(k + 1) === 0x2d;
-      if (close) k += 2;
-      // anything after the boundary up to the line end is ignored (RFC 2046 allows only white
-      // space; broken mailers add more, and Dovecot takes such lines as delimiters too)
-      while (k < end && buf.at(k) !== 0x0a) k++;
-      let before = i;
-      if (before > from && buf.at(before - 1) === 0x0a) before--;
-      if (before > from && buf.at(before - 1) === 0x0d) before--;
-      return { boundary: b, before, after: Math.min(end, k + 1), close };
+    // the line after "--" without its line end; only its first bytes are compared
+    const lf = buf.indexOf(LF, i + 2);
+    const lineEnd = lf < 0 || lf >= end ? end : lf;
+    const lineLen = lineEnd - (i + 2) - (lineEnd > i + 2 && buf.at(lineEnd - 1) === 0x0d ? 1 : 0);
+    const line = buf.slice(i + 2, i + 2 + Math.min(lineLen, longest));
+    const dashesAt = i + 2 + lineLen - 2;
+    const trailingDashes = lineLen > 2 && buf.at(dashesAt) === 0x2d && buf.at(dashesAt + 1) === 0x2d;
+    let best = -1;
+    for (let n = 0; n < bbs.length; n++) {
+      const bb = bbs[n];
+      if (bb.length > line.length || !line.subarray(0, bb.length).equals(bb)) continue;
+      if (best < 0 || bbs[best].length < bb.length) best = n;
+      // an exact delimiter (nothing after the boundary but "--") cannot be beaten
+      if (best === n && (bb.length === lineLen || (trailingDashes && bb.length === lineLen - 2))) break;
     }
+    if (best < 0) continue;
+    const k = i + 2 + bbs[best].length;
+    const close = buf.at(k) === 0x2d && buf.at(k + 1) === 0x2d;
+    let before = i;
+    if (before > from && buf.at(before - 1) === 0x0a) before--;
+    if (before > from && buf.at(before - 1) === 0x0d) before--;
+    return { boundary: boundaries[best], before, after: Math.min(end, lineEnd + 1), close };
   }
   return null;
 }
