@@ -142,6 +142,13 @@ function headerBounds(buf: MessageSource, start: number, end: number): [number, 
   return [end, end];
 }
 
+/** Whether the bytes [start, at) end with an empty line (CRLF CRLF or LF LF, or are one line break). */
+function endsWithBlankLine(buf: MessageSource, start: number, at: number): boolean {
+  if (at - start >= 2 && buf.at(at - 1) === 0x0a && buf.at(at - 2) === 0x0a) return true;
+  if (at - start >= 4 && buf.at(at - 1) === 0x0a && buf.at(at - 2) === 0x0d && buf.at(at - 3) === 0x0a && buf.at(at - 4) === 0x0d) return true;
+  return (at - start === 1 && buf.at(start) === 0x0a) || (at - start === 2 && buf.at(start) === 0x0d && buf.at(start + 1) === 0x0a);
+}
+
 /** Split a header block into unfolded fields (names as written). Tolerates junk lines. */
 export function parseHeaderFields(block: Buffer): HeaderField[] {
   const text = block.toString('binary');
@@ -282,6 +289,8 @@ interface Delim {
   boundary: string;
   /** Where the part before it ends: the start of the line, less the CRLF that belongs to it. */
   before: number;
+  /** Where the line starts (its "--"). */
+  line: number;
   /** Where the next part starts: just past the line. */
   after: number;
   /** A close delimiter ("--boundary--"). */
@@ -335,7 +344,7 @@ function findDelim(buf: MessageSource, from: number, end: number, boundaries: st
     let before = i;
     if (before > from && buf.at(before - 1) === 0x0a) before--;
     if (before > from && buf.at(before - 1) === 0x0d) before--;
-    return { boundary: boundaries[best], before, after: Math.min(end, lineEnd + 1), close };
+    return { boundary: boundaries[best], before, line: i, after: Math.min(end, lineEnd + 1), close };
   }
   return null;
 }
@@ -348,6 +357,9 @@ function findDelim(buf: MessageSource, from: number, end: number, boundaries: st
 function parsePart(buf: MessageSource, start: number, end: number, defaultType: string, depth: number, outer: string[] = []): { part: MimePart; fields: HeaderField[]; next: Delim | null } {
   const stop = findDelim(buf, start, end, outer);
   const [hEnd, bodyStart] = headerBounds(buf, start, stop ? stop.before : end);
+  // a delimiter line before the blank line ends the part inside its header: its body never
+  // starts, so a multipart's own boundary never applies (Dovecot reads it so too)
+  const headerCut = stop !== null && bodyStart >= stop.before && !endsWithBlankLine(buf, start, stop.line);
   const fields = parseHeaderFields(buf.slice(start, hEnd));
   const ctRaw = first(fields, 'content-type');
   let type = defaultType.split('/')[0];
@@ -379,7 +391,7 @@ function parsePart(buf: MessageSource, start: number, end: number, defaultType: 
   const boundary = params.find(([k]) => k === 'boundary')?.[1];
   let next = stop;
   part.bodyEnd = stop ? Math.max(bodyStart, stop.before) : end;
-  if (type === 'multipart' && boundary && depth < 100) {
+  if (type === 'multipart' && boundary && depth < 100 && !headerCut) {
     const childDefault = subtype === 'digest' ? 'message/rfc822' : 'text/plain';
     const bounds = [boundary, ...outer];
     part.children = [];
