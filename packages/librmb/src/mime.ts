@@ -159,12 +159,15 @@ export function parseHeaderFields(block: Buffer): HeaderField[] {
   for (const line of text.split(/\r?\n/)) {
     if (!line) continue;
     if (line[0] === ' ' || line[0] === '\t') {
-      if (cur) cur.value += line;
+      // a continuation line of white space only adds nothing (Dovecot drops it too)
+      if (cur && line.trim()) cur.value += line;
       continue;
     }
     const colon = line.indexOf(':');
     if (colon <= 0) { cur = null; continue; }
-    cur = { name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim() };
+    // the value starts after the white space following the colon and keeps its trailing white
+    // space: ENVELOPE reports it as written (RFC 3501 §7.4.2), as Dovecot does
+    cur = { name: line.slice(0, colon).trim(), value: line.slice(colon + 1).replace(/^[ \t]+/, '') };
     out.push(cur);
   }
   // header bytes are read as latin1; re-decode as UTF-8 where valid (RFC 6532 headers)
@@ -248,7 +251,8 @@ function envelopeOf(fields: HeaderField[]): Envelope {
   const from = toImapAddresses(allAddresses(fields, 'from'));
   return {
     date: last(fields, 'date'),
-    subject: last(fields, 'subject'),
+    // the subject without trailing white space, the other strings as written (as Dovecot reports them)
+    subject: last(fields, 'subject')?.replace(/[ \t]+$/, '') ?? null,
     from,
     sender: toImapAddresses(allAddresses(fields, 'sender')) ?? from,
     replyTo: toImapAddresses(allAddresses(fields, 'reply-to')) ?? from,
@@ -502,9 +506,11 @@ export function parseSource(buf: MessageSource): MessageMeta {
  */
 export function findPart(root: MimePart, path: number[]): MimePart | null {
   let cur: MimePart = root;
-  for (const n of path) {
+  for (const [depth, n] of path.entries()) {
     let container: MimePart = cur;
-    if (container.message) container = container.message.root;
+    // the message itself is not an encapsulated message: part 1 of a message whose body is a
+    // message/rfc822 is that whole body (RFC 3501 §6.4.5); deeper numbers go inside it
+    if (container.message && depth > 0) container = container.message.root;
     if (container.children) {
       const next = container.children[n - 1];
       if (!next) return null;
