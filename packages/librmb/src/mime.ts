@@ -11,6 +11,7 @@ import iconv from 'iconv-lite';
 import libmime from 'libmime';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { parseContentType, parseDisposition } from './mime-params.js';
+import { cutAtSyntaxError, withoutComments } from './address-list.js';
 
 /** An IMAP address: (name adl mailbox host); a group start has host null and mailbox = group name. */
 export interface ImapAddress {
@@ -213,9 +214,13 @@ function dispositionOf(fields: HeaderField[]): MimePart['disposition'] {
 function toImapAddresses(value: string | null): ImapAddress[] | null {
   if (value === null || !value.trim()) return null;
   let parsed: ReturnType<typeof addressparser>;
+  value = cutAtSyntaxError(value);
   try { parsed = addressparser(value); } catch { return null; }
   const out: ImapAddress[] = [];
+  const bare = withoutComments(value).replace(/\s+/g, ' ');
   const one = (a: { name?: string; address?: string }) => {
+    // an entry that is only a comment ("(no To-header on input)") is no address (RFC 5322 §3.2.2)
+    if (!a.address && a.name && value.includes('(') && !bare.includes(a.name.replace(/\s+/g, ' '))) return;
     // a lone word without "@" ("From: Whomever") is a local part without a domain (RFC 5322
     // obs-addr / Dovecot), not a display name
     if (!a.address && a.name && /^[^\s@<>"]+$/.test(a.name)) a = { address: a.name, name: '' };
