@@ -51,6 +51,9 @@ export interface MailStoreOptions {
 /** Quota limits of a user: total RFC822.SIZE bytes and messages over all mailboxes (0 = none). */
 export interface QuotaLimits { storageBytes: number; messages: number }
 
+/** The key of a user's own quota limits in the omap of its mailbox list (JSON Partial<QuotaLimits>). */
+const QUOTA_KEY = 'q:limits';
+
 /** The entry point of librmb: users on a RADOS cluster. */
 export class MailStore {
   private readonly metaCache: LRUCache<string, StoredMeta>;
@@ -313,8 +316,49 @@ export class UserStore {
     return counters.reduce((u, c) => (c ? { storageBytes: u.storageBytes + c.bytes, messages: u.messages + c.messages } : u), { storageBytes: 0, messages: 0 });
   }
 
-  /** The quota limits in force (MailStoreOptions.quota). */
-  get quota(): QuotaLimits { return this.store.opts.quota; }
+  private limitsP?: Promise<QuotaLimits>;
+
+  /**
+   * The quota limits in force for this user: the store's defaults (MailStoreOptions.quota) with
+   * this user's own limits (setQuotaLimits) in their place where set. Read once per UserStore
+   * (one omap read on the user's mailbox list, like Dovecot reading quota rules at login).
+   */
+  quotaLimits(): Promise<QuotaLimits> {
+    const p = (this.limitsP ??= this.ownLimits().then((own) => ({ ...this.store.opts.quota, ...own })));
+    p.catch(() => { if (this.limitsP === p) this.limitsP = undefined; });
+    return p;
+  }
+
+  /** This user's own limits as stored (empty when none). Throws Unavailable on store errors. */
+  private async ownLimits(): Promise<Partial<QuotaLimits>> {
+    try {
+      const raw = (await this.io.omapGetByKeys(this.listOid, [QUOTA_KEY])).get(QUOTA_KEY);
+      return raw ? JSON.parse(raw.toString()) as Partial<QuotaLimits> : {};
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return {};
+      throw fromStoreError(e, 'read quota');
+    }
+  }
+
+  /**
+   * Set this user's own quota limits (bytes, messages; 0 = unlimited) for the resources given,
+   * keeping the user's other own limits; they replace the store's defaults. null removes them all
+   * (the defaults apply again). Sessions that already read the limits keep theirs until they end.
+   * Throws RangeError for a negative or non-integer limit, Unavailable on store errors.
+   */
+  async setQuotaLimits(limits: Partial<QuotaLimits> | null): Promise<void> {
+    if (limits) {
+      for (const [k, v] of Object.entries(limits)) {
+        if (!['storageBytes', 'messages'].includes(k) || !Number.isSafeInteger(v) || v < 0) throw new RangeError(`bad quota limit ${k}=${v}`);
+      }
+    }
+    const merged = limits ? { ...(await this.ownLimits()), ...limits } : null;
+    await this.changeList('set quota', (_l, op) => {
+      if (merged) op.omapSet({ [QUOTA_KEY]: Buffer.from(JSON.stringify(merged)) });
+      else op.omapRm([QUOTA_KEY]);
+    });
+    this.limitsP = undefined;
+  }
 
   /**
    * Refuse a save of `bytes` in `count` messages that would go over the quota (costs a usage()
@@ -322,7 +366,7 @@ export class UserStore {
    * they carry: the check is not part of the index commit.
    */
   async checkQuota(bytes: number, count: number): Promise<void> {
-    const q = this.quota;
+    const q = await this.quotaLimits();
     if (!q.storageBytes && !q.messages) return;
     const u = await this.usage();
     if (q.storageBytes && u.storageBytes + bytes > q.storageBytes) throw new QuotaExceeded(`Quota exceeded (storage: ${u.storageBytes} of ${q.storageBytes} bytes used)`);

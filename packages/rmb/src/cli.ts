@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The rmb command line: `rmb serve` (the daemon) and `rmb user add|list|passwd` (admin).
+ * The rmb command line: `rmb serve` (the daemon) and `rmb user add|list|passwd|quota` (admin).
  */
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import pino from 'pino';
 import { loadConfig } from './config.js';
 import { PasswdFile, type WritableScheme } from './passwd.js';
-import { serve } from './serve.js';
+import { openStore, serve } from './serve.js';
 
 const program = new Command();
 program.name('rmb').description('rmb: IMAP and LMTP mail store on RADOS').version('0.1.0');
@@ -35,7 +36,7 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
     process.on('SIGINT', stop);
   });
 
-const user = program.command('user').description('manage users in the passwd file');
+const user = program.command('user').description('manage users (passwd file) and their quota');
 common(user.command('add <name>').description('add a user').requiredOption('-p, --password <password>', 'password').option('--scheme <scheme>', 'SCRAM-SHA-256, SHA512-CRYPT or BLF-CRYPT', 'SCRAM-SHA-256'))
   .action((name: string, o: { config?: string; set: string[]; password: string; scheme: WritableScheme }) => {
     const cfg = loadConfig(o.config, o.set);
@@ -57,6 +58,35 @@ common(user.command('list').description('list users'))
     const cfg = loadConfig(o.config, o.set);
     const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
     for (const u of p.list()) process.stdout.write(`${u}\n`);
+  });
+
+/** A non-negative whole number for a CLI option (commander's argParser). */
+function count(v: string): number {
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new InvalidArgumentError('not a whole number');
+  return Number(v);
+}
+
+common(user.command('quota <name>').description("show a user's quota limits and usage, or set the user's own limits (0 = unlimited)")
+  .option('--storage <bytes>', 'storage limit in bytes (RFC 9208 STORAGE)', count)
+  .option('--messages <count>', 'message limit (RFC 9208 MESSAGE)', count)
+  .option('--clear', "remove the user's own limits: the configured quota.* defaults apply"))
+  .action(async (name: string, o: { config?: string; set: string[]; storage?: number; messages?: number; clear?: boolean }) => {
+    const cfg = loadConfig(o.config, o.set);
+    const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    if (!p.find(name)) { process.stderr.write(`no such user ${name}\n`); process.exit(1); }
+    const { cluster, store } = await openStore(cfg, pino({ level: 'warn' }));
+    try {
+      const u = await store.user(p.find(name)!);
+      if (o.clear) await u.setQuotaLimits(null);
+      else if (o.storage !== undefined || o.messages !== undefined) {
+        await u.setQuotaLimits({ ...(o.storage !== undefined ? { storageBytes: o.storage } : {}), ...(o.messages !== undefined ? { messages: o.messages } : {}) });
+      }
+      const [q, use] = await Promise.all([u.quotaLimits(), u.usage()]);
+      const lim = (n: number) => (n ? String(n) : 'unlimited');
+      process.stdout.write(`${name}: storage ${use.storageBytes} of ${lim(q.storageBytes)} bytes, messages ${use.messages} of ${lim(q.messages)}\n`);
+    } finally {
+      await cluster.close();
+    }
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {

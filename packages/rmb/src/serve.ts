@@ -10,7 +10,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { generate } from 'selfsigned';
 import pino from 'pino';
 import { connect, type Cluster } from '@rmb/rados';
-import { MailStore } from '@rmb/librmb';
+import { MailStore, type Logger } from '@rmb/librmb';
 import { createImapServer, isLoopback } from '@rmb/imap';
 import { createLmtpServer } from '@rmb/lmtp';
 import type { Config } from './config.js';
@@ -77,9 +77,11 @@ async function openCluster(cfg: Config): Promise<Cluster> {
   }
 }
 
-/** Start every listener of `cfg`. Throws when the store cannot be opened or a port is taken. */
-export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): Promise<Running> {
-  mkdirSync(cfg.dataDir, { recursive: true });
+/**
+ * Open the configured cluster and the mail store on it with the configured options, and check it
+ * (as `serve` does; the admin CLI uses it too). Throws an Error naming the backend and pool.
+ */
+export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cluster; store: MailStore }> {
   const cluster = await openCluster(cfg);
   let store: MailStore;
   try {
@@ -94,6 +96,13 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
     await cluster.close().catch(() => undefined);
     throw new Error(`store check failed (${cfg.store.backend}, pool ${cfg.store.pool}): ${(e as Error).message}`);
   }
+  return { cluster, store };
+}
+
+/** Start every listener of `cfg`. Throws when the store cannot be opened or a port is taken. */
+export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): Promise<Running> {
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const { cluster, store } = await openStore(cfg, log);
   const passwd = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
   const tls = await tlsContext(cfg);
   const env = {

@@ -2,7 +2,8 @@
  * QUOTA (RFC 9208): one quota root "" per user covering all mailboxes, with the resources
  * STORAGE (in units of 1024 octets, RFC 9208 §5.1) and MESSAGE (§5.2) when a limit is set;
  * usage summed from every mailbox's index counters. GETQUOTAROOT names the root of a mailbox,
- * GETQUOTA reports it, SETQUOTA is refused (limits come from the server's configuration).
+ * GETQUOTA reports it, SETQUOTA is refused (limits come from the server's configuration, or the
+ * user's own limits set by the administrator with `rmb user quota`).
  */
 import type { UserStore } from '@rmb/librmb';
 import type { CommandSpec } from '../context.js';
@@ -12,15 +13,17 @@ import { no } from '../errors.js';
 
 /** The `* QUOTA "" (...)` line for a user. One read of every mailbox's counters. */
 async function quotaLine(user: UserStore): Promise<string> {
-  const q = user.quota;
-  const u = await user.usage();
+  const [q, u] = await Promise.all([user.quotaLimits(), user.usage()]);
   const res: string[] = [];
   if (q.storageBytes) res.push(`STORAGE ${Math.ceil(u.storageBytes / 1024)} ${Math.floor(q.storageBytes / 1024)}`);
   if (q.messages) res.push(`MESSAGE ${u.messages} ${q.messages}`);
   return `* QUOTA "" (${res.join(' ')})\r\n`;
 }
 
-const hasQuota = (user: UserStore) => !!(user.quota.storageBytes || user.quota.messages);
+async function hasQuota(user: UserStore): Promise<boolean> {
+  const q = await user.quotaLimits();
+  return !!(q.storageBytes || q.messages);
+}
 
 export const getquotaroot: CommandSpec = {
   name: 'GETQUOTAROOT',
@@ -29,7 +32,7 @@ export const getquotaroot: CommandSpec = {
     expectArgs(args, 1);
     const name = session.mailboxArg(args[0]);
     const mb = await session.user!.mailbox(name); // NO [NONEXISTENT] when there is none
-    if (!hasQuota(session.user!)) {
+    if (!(await hasQuota(session.user!))) {
       session.write(`* QUOTAROOT ${str(session.mailboxOut(mb.name))}\r\n`);
     } else {
       session.write([`* QUOTAROOT ${str(session.mailboxOut(mb.name))} ""\r\n`, await quotaLine(session.user!)]);
@@ -43,7 +46,7 @@ export const getquota: CommandSpec = {
   states: ['authenticated', 'selected'],
   async run({ session, tag, args }) {
     expectArgs(args, 1);
-    if (asAstring(args[0], 'quota root') !== '' || !hasQuota(session.user!)) throw no('NONEXISTENT', 'No such quota root');
+    if (asAstring(args[0], 'quota root') !== '' || !(await hasQuota(session.user!))) throw no('NONEXISTENT', 'No such quota root');
     session.write(await quotaLine(session.user!));
     await session.ok(tag, 'Getquota completed.');
   },
