@@ -154,7 +154,8 @@ export class Mailbox {
   /**
    * append() for UserStore.appendTo: `confirm`, when given, resolves whether this mailbox is still the one meant (UserStore's
    * lookup, run alongside); when it says no, nothing is committed, the objects written are
-   * removed and the result is `{ stale: true }`.
+   * removed and the result is `{ stale: true }`; when it fails, nothing is committed, the objects
+   * are removed and its error is thrown.
    */
   async appendIfCurrent(messages: NewMessage[], confirm?: Promise<boolean>): Promise<{ stale: boolean; saved: SavedMessage[] }> {
     const now = Date.now();
@@ -182,9 +183,13 @@ export class Mailbox {
         appendQueue(this.oid).enqueue(save, (plan, before) => this.update('append', [], plan, before));
       });
     } catch (e) {
-      if (e instanceof StaleMailbox || (confirm && !(await confirm.catch(() => true)))) {
+      // nothing was committed: a stale mailbox, or a confirm that failed (its error, e.g.
+      // QuotaExceeded, is the answer), leaves no written object behind
+      const c = confirm ? await confirm.then((ok) => ok, (err: unknown) => ({ err })) : true;
+      if (e instanceof StaleMailbox || c !== true) {
         await written.catch(() => undefined);
         await Promise.all(jobs.map((j) => this.mails.discard(j.oid, j.size)));
+        if (typeof c === 'object') throw c.err;
         return { stale: true, saved: [] };
       }
       throw e;

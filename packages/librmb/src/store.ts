@@ -243,23 +243,31 @@ export class UserStore {
 
   /** Open a mailbox by name. Throws NotFound. */
   async mailbox(name: string): Promise<Mailbox> {
-    const n = this.norm(name);
+    return (await this.lookup(this.norm(name), [])).mailbox;
+  }
+
+  /**
+   * Look up mailbox `n` (normalized) in the list, reading `extra` omap keys of the list in the
+   * same read (returned in `got`). INBOX is created on first use. Throws NotFound.
+   */
+  private async lookup(n: string, extra: string[]): Promise<{ mailbox: Mailbox; got: Map<string, Buffer> }> {
     let info: MailboxInfo | undefined;
+    let got = new Map<string, Buffer>();
     try {
-      const got = await this.io.omapGetByKeys(this.listOid, [`m:${n}`]);
+      got = await this.io.omapGetByKeys(this.listOid, [...new Set([`m:${n}`, ...extra])]);
       const raw = got.get(`m:${n}`);
       if (raw) info = JSON.parse(raw.toString()) as MailboxInfo;
     } catch (e) { if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'open mailbox'); }
     if (!info && n === 'INBOX') {
       await this.ensureDefaults();
-      return this.mailbox(n);
+      return this.lookup(n, extra);
     }
     if (!info) {
       this.store.boxHints.delete(this.hintKey(n));
       throw new NotFound(`mailbox ${n} does not exist`);
     }
     this.store.boxHints.set(this.hintKey(n), info);
-    return new Mailbox(this.io, info, this.mails);
+    return { mailbox: new Mailbox(this.io, info, this.mails), got };
   }
 
   /**
@@ -290,19 +298,27 @@ export class UserStore {
    */
   async appendTo(name: string, messages: NewMessage[]): Promise<{ mailbox: Mailbox; saved: SavedMessage[] }> {
     const n = this.norm(name);
-    await this.checkQuota(messages.reduce((t, m) => t + (m.stream?.size ?? m.data?.length ?? 0), 0), messages.length);
+    const bytes = messages.reduce((t, m) => t + (m.stream?.size ?? m.data?.length ?? 0), 0);
+    // the quota is checked before anything is committed: with limits known, first; otherwise the
+    // user's own limits come with the mailbox lookup's omap read and are checked when it returns
+    const known = this.limits;
+    if (known) await this.checkQuotaWith(known, bytes, messages.length);
+    const keys = known ? [`m:${n}`] : [`m:${n}`, QUOTA_KEY];
+    const quota = async (got: Map<string, Buffer>) => { if (!known) await this.checkQuotaWith(this.knowLimits(UserStore.ownIn(got)), bytes, messages.length); };
     // a stream can be read once: no optimistic save that might have to start over
     const hint = messages.some((m) => m.stream) ? undefined : this.store.boxHints.get(this.hintKey(n));
     if (hint) {
       const guess = new Mailbox(this.io, hint, this.mails);
-      const confirm = this.io.omapGetByKeys(this.listOid, [`m:${n}`]).then(
-        (got) => { const raw = got.get(`m:${n}`); return !!raw && (JSON.parse(raw.toString()) as MailboxInfo).id === hint.id; },
+      // QuotaExceeded from here aborts the save: nothing is committed, the objects are removed
+      const confirm = this.io.omapGetByKeys(this.listOid, keys).then(
+        async (got) => { await quota(got); const raw = got.get(`m:${n}`); return !!raw && (JSON.parse(raw.toString()) as MailboxInfo).id === hint.id; },
         (e) => { if (isErrno(e, 'ENOENT')) return false; throw fromStoreError(e, 'open mailbox'); });
       const stale = await guess.appendIfCurrent(messages, confirm);
       if (!stale.stale) return { mailbox: guess, saved: stale.saved };
       this.store.boxHints.delete(this.hintKey(n));
     }
-    const mb = await this.mailbox(n);
+    const { mailbox: mb, got } = await this.lookup(n, keys);
+    await quota(got);
     return { mailbox: mb, saved: await mb.append(messages) };
   }
 
@@ -317,23 +333,37 @@ export class UserStore {
   }
 
   private limitsP?: Promise<QuotaLimits>;
+  /** The limits once known (read, or taken from a mailbox list read that carried them). */
+  private limits?: QuotaLimits;
 
   /**
    * The quota limits in force for this user: the store's defaults (MailStoreOptions.quota) with
    * this user's own limits (setQuotaLimits) in their place where set. Read once per UserStore
-   * (one omap read on the user's mailbox list, like Dovecot reading quota rules at login).
+   * (like Dovecot reading quota rules at login): by a save, in the same omap read as its mailbox
+   * lookup (no round trip of its own), otherwise by one omap read of the user's mailbox list.
    */
   quotaLimits(): Promise<QuotaLimits> {
-    const p = (this.limitsP ??= this.ownLimits().then((own) => ({ ...this.store.opts.quota, ...own })));
+    if (this.limits) return Promise.resolve(this.limits);
+    const p = (this.limitsP ??= this.ownLimits().then((own) => this.knowLimits(own)));
     p.catch(() => { if (this.limitsP === p) this.limitsP = undefined; });
     return p;
+  }
+
+  /** Record the user's own limits as read; returns the limits in force. */
+  private knowLimits(own: Partial<QuotaLimits>): QuotaLimits {
+    return (this.limits = { ...this.store.opts.quota, ...own });
+  }
+
+  /** The own limits in an omap read of the mailbox list that asked for QUOTA_KEY. */
+  private static ownIn(got: Map<string, Buffer>): Partial<QuotaLimits> {
+    const raw = got.get(QUOTA_KEY);
+    return raw ? JSON.parse(raw.toString()) as Partial<QuotaLimits> : {};
   }
 
   /** This user's own limits as stored (empty when none). Throws Unavailable on store errors. */
   private async ownLimits(): Promise<Partial<QuotaLimits>> {
     try {
-      const raw = (await this.io.omapGetByKeys(this.listOid, [QUOTA_KEY])).get(QUOTA_KEY);
-      return raw ? JSON.parse(raw.toString()) as Partial<QuotaLimits> : {};
+      return UserStore.ownIn(await this.io.omapGetByKeys(this.listOid, [QUOTA_KEY]));
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return {};
       throw fromStoreError(e, 'read quota');
@@ -358,6 +388,7 @@ export class UserStore {
       else op.omapRm([QUOTA_KEY]);
     });
     this.limitsP = undefined;
+    this.limits = undefined;
   }
 
   /**
@@ -366,7 +397,10 @@ export class UserStore {
    * they carry: the check is not part of the index commit.
    */
   async checkQuota(bytes: number, count: number): Promise<void> {
-    const q = await this.quotaLimits();
+    await this.checkQuotaWith(await this.quotaLimits(), bytes, count);
+  }
+
+  private async checkQuotaWith(q: QuotaLimits, bytes: number, count: number): Promise<void> {
     if (!q.storageBytes && !q.messages) return;
     const u = await this.usage();
     if (q.storageBytes && u.storageBytes + bytes > q.storageBytes) throw new QuotaExceeded(`Quota exceeded (storage: ${u.storageBytes} of ${q.storageBytes} bytes used)`);

@@ -109,6 +109,29 @@ test('quota (RFC 9208 limits): usage sums every mailbox; a save over the message
   expect((await u.usage()).messages).toBe(2);
 });
 
+test("a user's own quota limits replace the defaults for that user, are read with the save's lookup, and a refused save leaves no object", async () => {
+  const s = await MailStore.open(cluster, { quota: { storageBytes: 0, messages: 5 } });
+  const own = await s.user('olga');
+  await own.setQuotaLimits({ messages: 1 });
+  await own.setQuotaLimits({ storageBytes: 1_000_000 });
+  expect(await (await s.user('olga')).quotaLimits()).toEqual({ storageBytes: 1_000_000, messages: 1 });
+  expect(await (await s.user('other')).quotaLimits()).toEqual({ storageBytes: 0, messages: 5 });
+  // each save through a fresh UserStore (as LMTP does): limits unknown, taken from the lookup;
+  // the second one takes the optimistic path (mailbox seen before) and is refused after its
+  // objects were written: they are removed again
+  await (await s.user('olga')).appendTo('INBOX', [{ data: msg('o1') }]);
+  const u = await s.user('olga');
+  await expect(u.appendTo('INBOX', [{ data: msg('o2') }])).rejects.toBeInstanceOf(QuotaExceeded);
+  await expect((await s.user('olga')).appendTo('Sent', [{ data: msg('o3') }])).rejects.toBeInstanceOf(QuotaExceeded);
+  expect((await u.io.list()).objects.filter((o) => o.oid.startsWith('m.')).length).toBe(1);
+  expect(await u.usage()).toEqual({ storageBytes: msg('o1').length, messages: 1 });
+  await u.setQuotaLimits(null);
+  const again = await s.user('olga');
+  expect(await again.quotaLimits()).toEqual({ storageBytes: 0, messages: 5 });
+  await again.appendTo('INBOX', [{ data: msg('o2') }]);
+  await expect(own.setQuotaLimits({ messages: -1 })).rejects.toBeInstanceOf(RangeError);
+});
+
 test('METADATA (RFC 5464): entries per mailbox id survive RENAME, go with DELETE; depth; MAXSIZE and TOOMANY limits change nothing', async () => {
   const limited = await MailStore.open(cluster, { metadata: { maxEntryBytes: 10, maxEntries: 3 } });
   const u = await limited.user('mona');
