@@ -7,7 +7,7 @@
  * lone save keeps its two serial round trips. Other processes are still handled by the guard.
  */
 import type { Counters, IndexEntry, LogEntry, SavedMessage } from './types.js';
-import { logKey, uidKey } from './keys.js';
+import { countFlags, logKey, uidKey } from './keys.js';
 
 /** One save waiting for its commit. */
 export interface PendingSave {
@@ -39,8 +39,6 @@ export interface AppendPlan {
 
 /** The commit function a queue drives: Mailbox.update with a plan built from the ready saves. */
 export type Committer = (plan: (c: Counters) => AppendPlan, before: Promise<unknown>) => Promise<Member[]>;
-
-const SEEN = '\\Seen';
 
 /** Appends waiting for one mailbox's index (one queue per index object and process). */
 export class AppendQueue {
@@ -104,7 +102,7 @@ export class AppendQueue {
         set[uidKey(uid)] = JSON.stringify(entry);
         counters.messages++;
         counters.bytes += entry.size;
-        if (!entry.flags.includes(SEEN)) counters.unseen++;
+        countFlags(counters, entry.flags, 1);
         uids.push(uid);
         saved.push({ uid, uidvalidity: c.uidvalidity, mail: entry.mail });
       }

@@ -1,6 +1,6 @@
 /**
  * A mailbox index in omap, one object `i.<mailbox id>` per mailbox:
- *   h            Counters (JSON): UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, MESSAGES, UNSEEN, bytes
+ *   h            Counters (JSON): UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, MESSAGES, UNSEEN, DELETED, bytes
  *   u:<uid>      IndexEntry (JSON), uid zero-padded to 10 digits so omap order is UID order
  *   l:<modseq>   LogEntry (JSON), modseq zero-padded to 16 digits: the change log
  * Every change is ONE compound write guarded by omapCmp on `h`, retried on ECANCELED, so UIDs
@@ -11,7 +11,7 @@ import { type IoCtx, ReadOp, type OmapPage, WriteOp } from '@rmb/rados';
 import { fromStoreError } from './errors.js';
 import type { MailObjects } from './mail.js';
 import { withRetry } from './retry.js';
-import { indexOid, logKey, uidKey } from './keys.js';
+import { countFlags, indexOid, logKey, uidKey } from './keys.js';
 import { appendQueue, type PendingSave } from './append-queue.js';
 import type { Counters, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
@@ -19,7 +19,7 @@ export { uidKey, logKey, indexOid };
 
 /** Initial counters of a new mailbox. */
 export function newCounters(uidvalidity: number): Counters {
-  return { uidvalidity, uidnext: 1, highestModseq: 1, messages: 0, unseen: 0, bytes: 0, firstRecent: 1 };
+  return { uidvalidity, uidnext: 1, highestModseq: 1, messages: 0, unseen: 0, deleted: 0, bytes: 0, firstRecent: 1 };
 }
 
 /** What a planned index change writes; returned by the planner given the current state. */
@@ -42,8 +42,6 @@ export interface StoreResult {
   /** Entries that matched but were unchanged (for FETCH responses without .SILENT). */
   unchanged: IndexEntry[];
 }
-
-const SEEN = '\\Seen';
 
 /** Internal: the mailbox an append guessed is not (or no longer) the one named. */
 class StaleMailbox extends Error {}
@@ -212,9 +210,8 @@ export class Mailbox {
         if (unchangedSince !== undefined && e.modseq > unchangedSince) { res.modified.push(uid); continue; }
         const next = applyFlags(e.flags, mode, flags);
         if (sameFlags(next, e.flags)) { res.unchanged.push(e); continue; }
-        const wasSeen = e.flags.includes(SEEN), isSeen = next.includes(SEEN);
-        if (wasSeen && !isSeen) counters.unseen++;
-        if (!wasSeen && isSeen) counters.unseen--;
+        countFlags(counters, e.flags, -1);
+        countFlags(counters, next, 1);
         const ne = { ...e, flags: next, modseq };
         set[uidKey(uid)] = JSON.stringify(ne);
         res.changed.push(ne);
@@ -241,7 +238,7 @@ export class Mailbox {
       for (const e of gone) {
         counters.messages--;
         counters.bytes -= e.size;
-        if (!e.flags.includes(SEEN)) counters.unseen--;
+        countFlags(counters, e.flags, -1);
       }
       return {
         counters,
@@ -279,7 +276,7 @@ export class Mailbox {
         set[uidKey(uid)] = JSON.stringify(ne);
         counters.messages++;
         counters.bytes += ne.size;
-        if (!ne.flags.includes(SEEN)) counters.unseen++;
+        countFlags(counters, ne.flags, 1);
         pairs.push([e.uid, uid]);
       }
       set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'append', uids: pairs.map((p) => p[1]) } satisfies LogEntry);

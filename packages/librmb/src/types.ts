@@ -23,6 +23,8 @@ export interface Counters {
   highestModseq: number;
   messages: number;
   unseen: number;
+  /** Messages with \\Deleted (STATUS DELETED, RFC 9051 §6.3.11); absent in indexes made before it was kept. */
+  deleted?: number;
   /** Sum of RFC822.SIZE in bytes. */
   bytes: number;
   /** Lowest UID not yet reported as \Recent to a session. */

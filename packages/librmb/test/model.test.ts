@@ -109,6 +109,28 @@ test('quota (RFC 9208 limits): usage sums every mailbox; a save over the message
   expect((await u.usage()).messages).toBe(2);
 });
 
+test('the DELETED counter (STATUS DELETED) follows APPEND, STORE, COPY, MOVE and EXPUNGE', async () => {
+  const u = await store.user('dora');
+  const inbox = await u.mailbox('INBOX');
+  const sent = await u.mailbox('Sent');
+  const [a, b] = (await u.appendTo('INBOX', [{ data: msg('d1'), flags: ['\\Deleted'] }, { data: msg('d2') }, { data: msg('d3'), flags: ['\\Seen'] }])).saved;
+  const deleted = async (mb: typeof inbox) => (await mb.counters()).deleted;
+  const real = async (mb: typeof inbox) => (await mb.entries()).filter((e) => e.flags.includes('\\Deleted')).length;
+  expect(await deleted(inbox)).toBe(1);
+  await inbox.store([b.uid], 'add', ['\\Deleted', '\\Seen']);
+  await inbox.store([a.uid], 'add', ['\\Deleted']); // already set: no change
+  expect(await deleted(inbox)).toBe(2);
+  await inbox.copyTo([a.uid, b.uid], sent);
+  expect([await deleted(sent), await real(sent)]).toEqual([2, 2]);
+  await inbox.store([a.uid], 'remove', ['\\Deleted']);
+  expect(await deleted(inbox)).toBe(1);
+  await inbox.moveTo([b.uid], sent);
+  expect([await deleted(inbox), await deleted(sent)]).toEqual([0, 3]);
+  await sent.expunge((await sent.entries()).filter((e) => e.flags.includes('\\Deleted')).map((e) => e.uid));
+  expect([await deleted(sent), await real(sent), (await sent.counters()).messages]).toEqual([0, 0, 0]);
+  expect((await inbox.counters()).unseen).toBe(1);
+});
+
 test("a user's own quota limits replace the defaults for that user, are read with the save's lookup, and a refused save leaves no object", async () => {
   const s = await MailStore.open(cluster, { quota: { storageBytes: 0, messages: 5 } });
   const own = await s.user('olga');

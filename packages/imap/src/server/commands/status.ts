@@ -31,8 +31,9 @@ export async function statusLine(session: Session, mb: Mailbox, items: string[])
       case 'SIZE': out.push(`SIZE ${c.bytes}`); break; // RFC 8438
       case 'APPENDLIMIT': out.push(`APPENDLIMIT ${session.env.limits.maxLiteralBytes}`); break; // RFC 7889
       case 'HIGHESTMODSEQ': out.push(`HIGHESTMODSEQ ${c.highestModseq}`); break; // RFC 7162 §3.1.6
-      // RFC 9051 §6.3.11: no counter is kept for it, so it costs a read of the whole index
-      case 'DELETED': out.push(`DELETED ${(await mb.entries()).filter((e) => e.flags.includes('\\Deleted')).length}`); break;
+      // RFC 9051 §6.3.11: the index counter; an index made before rmb kept one is counted by
+      // reading it whole
+      case 'DELETED': out.push(`DELETED ${c.deleted ?? (await mb.entries()).filter((e) => e.flags.includes('\\Deleted')).length}`); break;
     }
   }
   return `* STATUS ${str(session.mailboxOut(mb.name))} (${out.join(' ')})\r\n`;
