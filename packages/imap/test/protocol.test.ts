@@ -44,6 +44,24 @@ test('reader: a large APPEND literal is streamed as it arrives; other large lite
   expect(refused).toEqual([{ type: 'error', kind: 'literal-too-big', tag: 'a3', message: expect.stringMatching(/too big/) }]);
   const plus = feed(r, 'a4 APPEND INBOX {12+}\r\nhello world!\r\n');
   expect(plus.map((e) => e.type)).toEqual(['stream-start', 'stream-data', 'stream-end']);
+  expect(plus[2]).toEqual({ type: 'stream-end', rest: '' });
+});
+
+test('reader: a streamed message followed by more (MULTIAPPEND) ends with that rest, and the rest of the command is skipped, literals included', () => {
+  const r = new CommandReader({ maxLineBytes: 100, maxLiteralBytes: 10_000, maxCommandBytes: 20_000, streamLiteralBytes: 10 });
+  // the next message as a non-synchronizing literal: its bytes are skipped, never read as commands
+  const multi = feed(r, 'm1 APPEND INBOX {12+}\r\nhello world!', ' (\\Seen) {9+}\r\nSubject: ', ' {4+}\r\nabcd\r\nm2 NOOP\r\n');
+  expect(multi.map((e) => e.type)).toEqual(['stream-start', 'stream-data', 'stream-end', 'command']);
+  expect(multi[2]).toEqual({ type: 'stream-end', rest: ' (\\Seen) {9+}' });
+  expect((multi[3] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['m2 NOOP']);
+  // a synchronizing one is never continued: no "+", the next line is a new command
+  const sync = feed(r, 'm3 APPEND INBOX {12}\r\n', 'hello world! {5}\r\nm4 NOOP\r\n');
+  expect(sync.map((e) => e.type)).toEqual(['stream-start', 'continue', 'stream-data', 'stream-end', 'command']);
+  expect((sync[4] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['m4 NOOP']);
+  // a refused (too big) non-synchronizing literal: the later literals of its command are skipped too
+  const refused = feed(r, 'm5 APPEND INBOX {3+}\r\nabc {20000+}\r\n', 'y'.repeat(20000), ' {3+}\r\nxyz\r\nm6 NOOP\r\n');
+  expect(refused.map((e) => e.type)).toEqual(['error', 'command']);
+  expect((refused[1] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['m6 NOOP']);
 });
 
 test('tokenizer: atoms, quoted strings with escapes, nested lists, sections kept whole, errors carry the tag', () => {

@@ -189,3 +189,33 @@ test('a NUL byte is stored as is, sent as 0x80 in a BODY[] literal (RFC 3501 §9
   expect(bin).toContain(`~{${m.length}}\r\n${m.toString('latin1')}`);
   c.close();
 });
+
+test('MULTIAPPEND with a streamed message followed by more: NO [LIMIT], nothing saved, the connection stays in step; alone it is saved', async () => {
+  const small = await inProcessServer({ streamLiteralBytes: 1000 });
+  try {
+    const c = await RawClient.open(small.port) as RawClient & { cmd(line: string): Promise<string>; n: number };
+    await c.until(/^\* OK/m);
+    c.send('a LOGIN big pw\r\n');
+    await c.until(/^a OK/m);
+    const big = `Subject: big\r\n\r\n${'x'.repeat(3000)}\r\n`;
+    const two = 'Subject: two\r\n\r\nhi\r\n';
+    // non-synchronizing: the second message's bytes must not be read as commands
+    c.send(`b APPEND INBOX {${big.length}+}\r\n${big} (\\Seen) {${two.length}+}\r\n${two}\r\n`);
+    const b = await c.until(/^b (OK|NO|BAD).*\r\n/m);
+    expect(b).toMatch(/^b NO \[LIMIT\]/m);
+    expect(b).not.toMatch(/^(\*|Subject:|hi) BAD/m);
+    c.send('c STATUS INBOX (MESSAGES)\r\n');
+    expect(await c.until(/^c OK.*\r\n/m)).toContain('(MESSAGES 0)');
+    // synchronizing: the server answers instead of "+" for the second literal
+    c.send(`d APPEND INBOX {${big.length}}\r\n`);
+    await c.until(/^\+/m);
+    c.send(`${big} {${two.length}}\r\n`);
+    expect(await c.until(/^d (OK|NO|BAD).*\r\n/m)).toMatch(/^d NO \[LIMIT\]/m);
+    // the streamed message alone is saved
+    c.send(`e APPEND INBOX {${big.length}+}\r\n${big}\r\n`);
+    expect(await c.until(/^e (OK|NO|BAD).*\r\n/m)).toMatch(/^e OK \[APPENDUID \d+ 1\]/m);
+    c.send('f STATUS INBOX (MESSAGES)\r\n');
+    expect(await c.until(/^f OK.*\r\n/m)).toContain('(MESSAGES 1)');
+    c.close();
+  } finally { await small.close(); }
+});

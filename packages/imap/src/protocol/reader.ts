@@ -7,8 +7,11 @@
  *
  * APPEND's message literal, when larger than `streamLiteralBytes`, is not collected: the reader
  * emits `stream-start` (with the command so far) as soon as its header arrives, then
- * `stream-data` chunks and `stream-end`, so the session can save it while it arrives. Any other
- * literal that large is refused (it would have to be held in memory).
+ * `stream-data` chunks and `stream-end` (with the rest of its line), so the session can save it
+ * while it arrives. Any other literal that large is refused (it would have to be held in memory);
+ * so is a streamed message followed by more (a MULTIAPPEND), whose rest is skipped. Skipping a
+ * refused command skips its later non-synchronizing literals too, so their bytes are never read
+ * as commands.
  */
 
 /** Limits of the reader, all in bytes. */
@@ -29,6 +32,8 @@ export interface StreamedLiteral extends AsyncIterable<Buffer> {
   readonly size: number;
   /** Drop the rest; resolves when the whole literal has been received. */
   discard(): Promise<void>;
+  /** Why the literal could not be delivered whole (the connection closed, or more followed it), or null. */
+  readonly failure: Error | null;
 }
 
 /** A command's raw form: text segments with literals between them. */
@@ -44,7 +49,12 @@ export type ReaderEvent =
   | { type: 'command'; cmd: RawCommand }
   | { type: 'stream-start'; cmd: RawCommand; size: number }
   | { type: 'stream-data'; chunk: Buffer }
-  | { type: 'stream-end' }
+  /**
+   * The streamed literal is complete, with the rest of its command line: empty when the command
+   * ends there; anything else (a MULTIAPPEND's next message) means the command cannot be done as
+   * streamed, and the reader skips the rest of it (see CommandReader).
+   */
+  | { type: 'stream-end'; rest: string }
   | { type: 'continue'; size: number }
   | { type: 'error'; kind: 'line-too-long' | 'literal-too-big'; tag: string; message: string };
 
@@ -66,8 +76,15 @@ export class CommandReader {
   private skipError: ReaderEvent | null = null;
   private discardLine = false;
   private commandBytes = 0;
-  /** Bytes of a streamed literal still to pass through; then the rest of its line is dropped. */
+  /** Bytes of a streamed literal still to pass through; then the rest of its line is read. */
   private streaming = 0;
+  /** The streamed literal has passed: the next line ends its command (see stream-end). */
+  private afterStream = false;
+  /**
+   * The rest of a refused command is being skipped: its next line is read only for a trailing
+   * non-synchronizing literal, which is skipped too; a synchronizing one is never continued.
+   */
+  private skipCommand = false;
   constructor(readonly limits: ReaderLimits) {}
 
   /** Feed bytes; returns completed events in order. */
@@ -82,9 +99,8 @@ export class CommandReader {
         this.streaming -= n;
         this.buf = this.buf.subarray(n);
         if (this.streaming > 0) return out;
-        out.push({ type: 'stream-end' });
-        // the command was dispatched at stream-start; what follows on its line is not used
-        this.discardLine = true;
+        // the command was dispatched at stream-start; the rest of its line says whether it ends here
+        this.afterStream = true;
         continue;
       }
       if (this.skipping > 0) {
@@ -92,8 +108,8 @@ export class CommandReader {
         this.skipping -= n;
         this.buf = this.buf.subarray(n);
         if (this.skipping > 0) return out;
-        // the rest of that command line is discarded too
-        this.discardLine = true;
+        // the rest of that command is skipped too
+        this.skipCommand = true;
         continue;
       }
       if (this.literalLeft > 0) {
@@ -110,6 +126,8 @@ export class CommandReader {
       const nl = this.buf.indexOf(0x0a);
       if (nl < 0) {
         if (this.buf.length > this.limits.maxLineBytes) {
+          if (this.afterStream) { out.push({ type: 'stream-end', rest: this.buf.subarray(0, 64).toString('latin1') }); this.afterStream = false; this.discardLine = true; }
+          if (this.skipCommand) { this.skipCommand = false; this.discardLine = true; }
           if (!this.discardLine) out.push({ type: 'error', kind: 'line-too-long', tag: this.tagOf(this.buf), message: 'Command line too long' });
           this.discardLine = true;
           this.reset();
@@ -126,6 +144,18 @@ export class CommandReader {
         continue;
       }
       if (line.length && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+      if (this.afterStream) {
+        this.afterStream = false;
+        const rest = line.toString('latin1');
+        out.push({ type: 'stream-end', rest });
+        if (rest.length) this.skipRest(rest, out);
+        continue;
+      }
+      if (this.skipCommand) {
+        this.skipCommand = false;
+        this.skipRest(line.toString('latin1'), out);
+        continue;
+      }
       if (line.length > this.limits.maxLineBytes) {
         out.push({ type: 'error', kind: 'line-too-long', tag: this.tagOf(line), message: 'Command line too long' });
         this.reset();
@@ -139,7 +169,7 @@ export class CommandReader {
         const tag = this.parts.length ? this.tagOf(Buffer.from(this.parts[0])) : this.tagOf(line);
         if (size > this.limits.maxLiteralBytes || this.commandBytes + size > this.limits.maxCommandBytes) {
           const ev: ReaderEvent = { type: 'error', kind: 'literal-too-big', tag, message: `Literal of ${size} bytes exceeds the limit of ${this.limits.maxLiteralBytes}` };
-          if (nonSync) { this.skipping = size; this.skipError = ev; if (size === 0) { this.discardLine = true; } }
+          if (nonSync) { this.skipping = size; this.skipError = ev; if (size === 0) this.skipCommand = true; }
           else { out.push(ev); this.reset(); }
           continue;
         }
@@ -148,7 +178,7 @@ export class CommandReader {
           const line0 = this.parts.length ? this.parts[0] : text;
           if (this.parts.length || !APPEND_LINE.test(line0)) {
             const ev: ReaderEvent = { type: 'error', kind: 'literal-too-big', tag, message: `Literal of ${size} bytes is too big for this command` };
-            if (nonSync) { this.skipping = size; this.skipError = ev; } else { out.push(ev); this.reset(); }
+            if (nonSync) { this.skipping = size; this.skipError = ev; if (size === 0) this.skipCommand = true; } else { out.push(ev); this.reset(); }
             continue;
           }
           out.push({ type: 'stream-start', cmd: { parts: [text.slice(0, m.index)], literals: [] }, size });
@@ -171,7 +201,23 @@ export class CommandReader {
   }
 
   /** True while a command is partly received (between a literal header and its end). */
-  get midCommand(): boolean { return this.parts.length > 0 || this.literalLeft > 0 || this.streaming > 0; }
+  get midCommand(): boolean { return this.parts.length > 0 || this.literalLeft > 0 || this.streaming > 0 || this.afterStream; }
+
+  /**
+   * A line of a command being skipped: a trailing non-synchronizing literal is skipped with the
+   * rest of the command; otherwise the command ends here (a synchronizing literal is never
+   * continued: the client waits for the tagged answer instead), and a pending error is reported.
+   */
+  private skipRest(line: string, out: ReaderEvent[]): void {
+    const m = LITERAL_AT_END.exec(line);
+    if (m && m[2] === '+') {
+      this.skipping = Number(m[1]);
+      if (this.skipping === 0) this.skipCommand = true;
+      return;
+    }
+    if (this.skipError) { out.push(this.skipError); this.skipError = null; }
+    this.reset();
+  }
 
   private reset(): void {
     this.parts = [];

@@ -45,7 +45,10 @@ export class LiteralStream implements StreamedLiteral {
     this.resume();
   }
 
-  /** The connection is gone: a waiting consumer fails with `err`. */
+  /** Why the literal failed (fail()), or null. */
+  get failure(): Error | null { return this.failed; }
+
+  /** The connection is gone, or the command cannot complete: a waiting consumer fails with `err`. */
   fail(err: Error): void {
     this.failed = err;
     this.wake?.();

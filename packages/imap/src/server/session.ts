@@ -14,7 +14,7 @@ import { tokenize, type ParsedCommand, asAstring, type Token } from '../protocol
 import { decodeMailboxName, encodeMailboxName } from '../protocol/utf7.js';
 import { type Chunk, literalSafe } from '../protocol/encode.js';
 import { COMMANDS } from './commands/index.js';
-import { toResponse } from './errors.js';
+import { bad, no, toResponse } from './errors.js';
 import { SelectedView } from './selected.js';
 import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
 import { constants as zlibConstants, createDeflateRaw, createInflateRaw } from 'node:zlib';
@@ -161,7 +161,18 @@ export class Session {
         continue;
       }
       if (ev.type === 'stream-data') { this.literal?.push(ev.chunk); continue; }
-      if (ev.type === 'stream-end') { this.literal?.end(); this.literal = undefined; continue; }
+      if (ev.type === 'stream-end') {
+        // more after the streamed message (a MULTIAPPEND's next one): the save must not complete
+        // with only part of the command; it fails and nothing is committed (RFC 3502: all or none)
+        if (!ev.rest) this.literal?.end();
+        else {
+          this.literal?.fail(/\{\d+\+?\}$/.test(ev.rest)
+            ? no('LIMIT', `A message larger than ${this.env.limits.streamLiteralBytes} bytes must be sent in an APPEND of its own`)
+            : bad('Invalid APPEND arguments after the message'));
+        }
+        this.literal = undefined;
+        continue;
+      }
       this.queue.push(ev);
     }
     this.pumpWhileWaiting();

@@ -39,7 +39,8 @@ export const append: CommandSpec = {
       await save(session, tag, args, streamed);
     } catch (e) {
       await streamed?.discard(); // answer only once the client has sent the whole literal
-      throw e;
+      // the literal's own failure (more after a streamed message) is the answer, not what the save made of it
+      throw streamed?.failure ?? e;
     }
   },
 };
@@ -72,7 +73,7 @@ function parseItems(session: CommandContext['session'], args: Token[], streamed:
     items.push(item);
   }
   if (!items.length) throw bad('APPEND needs a mailbox and a message');
-  if (streamed && items.length > 1) throw bad('Only the last message of a MULTIAPPEND may be large');
+  if (streamed && items.length > 1) throw no('LIMIT', 'A message larger than the streaming threshold must be sent in an APPEND of its own');
   return items;
 }
 
