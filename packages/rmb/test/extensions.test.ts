@@ -190,7 +190,7 @@ test('a NUL byte is stored as is, sent as 0x80 in a BODY[] literal (RFC 3501 §9
   c.close();
 });
 
-test('MULTIAPPEND with a streamed message followed by more: NO [LIMIT], nothing saved, the connection stays in step; alone it is saved', async () => {
+test('MULTIAPPEND with a streamed message followed by more: NO [LIMIT], nothing saved, the connection stays in step; alone (also in the UTF8 form) it is saved', async () => {
   const small = await inProcessServer({ streamLiteralBytes: 1000 });
   try {
     const c = await RawClient.open(small.port) as RawClient & { cmd(line: string): Promise<string>; n: number };
@@ -216,6 +216,17 @@ test('MULTIAPPEND with a streamed message followed by more: NO [LIMIT], nothing 
     expect(await c.until(/^e (OK|NO|BAD).*\r\n/m)).toMatch(/^e OK \[APPENDUID \d+ 1\]/m);
     c.send('f STATUS INBOX (MESSAGES)\r\n');
     expect(await c.until(/^f OK.*\r\n/m)).toContain('(MESSAGES 1)');
+    // the UTF8 form (RFC 6855 §4) streamed: its list closes after the literal
+    c.send('g ENABLE UTF8=ACCEPT\r\n');
+    await c.until(/^g OK/m);
+    const utf8 = `Subject: =?utf-8?q?gro=C3=9F?= Größe\r\n\r\n${'ü'.repeat(2000)}\r\n`;
+    const bytes = Buffer.from(utf8);
+    c.send(Buffer.concat([Buffer.from(`h APPEND INBOX UTF8 (~{${bytes.length}+}\r\n`), bytes, Buffer.from(')\r\n')]));
+    expect(await c.until(/^h (OK|NO|BAD).*\r\n/m)).toMatch(/^h OK \[APPENDUID \d+ 2\]/m);
+    c.send('i SELECT INBOX\r\n');
+    await c.until(/^i OK/m);
+    c.send('j FETCH 2 (RFC822.SIZE)\r\n');
+    expect(await c.until(/^j OK.*\r\n/m)).toContain(`RFC822.SIZE ${bytes.length}`);
     c.close();
   } finally { await small.close(); }
 });

@@ -95,6 +95,8 @@ export class Session {
   idleWake?: () => void;
   /** Whether the current command allows EXPUNGE responses. */
   private allowExpunge = true;
+  /** What must follow the streamed literal on its line for its command to be the one dispatched. */
+  private literalRest = '';
   /** The streamed APPEND literal being received, if any. */
   private literal?: LiteralStream;
 
@@ -157,14 +159,16 @@ export class Session {
         const ls = new LiteralStream(ev.size, () => this.socket.pause(), () => this.socket.resume(), this.env.limits.streamBufferBytes,
           this.env.collectGarbage);
         this.literal = ls;
-        this.queue.push({ type: 'command', cmd: { parts: [...ev.cmd.parts, ''], literals: [Buffer.alloc(0)], streamed: ls } });
+        // the UTF8 form (RFC 6855 §4: UTF8 (~{n}...)) closes its list after the literal
+        this.literalRest = /UTF8 \(~$/i.test(ev.cmd.parts[ev.cmd.parts.length - 1] ?? '') ? ')' : '';
+        this.queue.push({ type: 'command', cmd: { parts: [...ev.cmd.parts, this.literalRest], literals: [Buffer.alloc(0)], streamed: ls } });
         continue;
       }
       if (ev.type === 'stream-data') { this.literal?.push(ev.chunk); continue; }
       if (ev.type === 'stream-end') {
         // more after the streamed message (a MULTIAPPEND's next one): the save must not complete
         // with only part of the command; it fails and nothing is committed (RFC 3502: all or none)
-        if (!ev.rest) this.literal?.end();
+        if (ev.rest === this.literalRest) this.literal?.end();
         else {
           this.literal?.fail(/\{\d+\+?\}$/.test(ev.rest)
             ? no('LIMIT', `A message larger than ${this.env.limits.streamLiteralBytes} bytes must be sent in an APPEND of its own`)
