@@ -6,6 +6,8 @@
  * comments (RFC 5322 §3.2.2: a comment is not an address).
  */
 
+import { commentEnd, quotedEnd } from './rfc822-lexical.js';
+
 interface AddrToken { t: 'atom' | 'quoted' | 'special'; v: string; pos: number; end: number }
 
 /** Tokens of an address list: atoms, quoted strings and specials; white space and comments skipped. */
@@ -16,18 +18,14 @@ function tokens(value: string): AddrToken[] {
     const c = value[i];
     if (c === ' ' || c === '\t' || c === '\r' || c === '\n') { i++; continue; }
     if (c === '(') {
-      let depth = 0;
-      for (; i < value.length; i++) {
-        if (value[i] === '\\') { i++; continue; }
-        if (value[i] === '(') depth++;
-        else if (value[i] === ')' && --depth === 0) { i++; break; }
-      }
+      const end = commentEnd(value, i);
+      i = end < 0 ? value.length : end;
       continue;
     }
     if (c === '"') {
-      const start = i++;
-      while (i < value.length && value[i] !== '"') i += value[i] === '\\' ? 2 : 1;
-      i = Math.min(value.length, i + 1);
+      const start = i;
+      const end = quotedEnd(value, i);
+      i = end < 0 ? value.length : end;
       out.push({ t: 'quoted', v: value.slice(start, i), pos: start, end: i });
       continue;
     }

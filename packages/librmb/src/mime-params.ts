@@ -13,6 +13,8 @@
  * Header values are `binary` strings: one character per byte.
  */
 
+import { commentEnd, quotedEnd } from './rfc822-lexical.js';
+
 /** RFC 2045 §5.1 tspecials, plus space and controls: the characters that end a MIME token. */
 const TSPECIALS = new Set('()<>@,;:\\"/[]?= \t\r\n');
 
@@ -41,14 +43,9 @@ class Lexer {
       const c = this.ch();
       if (c === ' ' || c === '\t' || c === '\r' || c === '\n') { this.i++; continue; }
       if (c !== '(') break;
-      let depth = 0;
-      for (; !this.done; this.i++) {
-        const d = this.ch();
-        if (d === '\\') { this.i++; continue; }
-        if (d === '(') depth++;
-        else if (d === ')' && --depth === 0) { this.i++; break; }
-      }
-      if (depth > 0) { this.broken = true; return false; }
+      const end = commentEnd(this.s, this.i);
+      if (end < 0) { this.i = this.s.length; this.broken = true; return false; }
+      this.i = end;
     }
     return true;
   }
@@ -67,21 +64,12 @@ class Lexer {
    * removed (RFC 5322 §3.2.4), then any CFWS after it. Null when it is not closed.
    */
   quoted(): string | null {
-    this.i++;
-    let out = '';
-    for (; !this.done; this.i++) {
-      const c = this.ch();
-      if (c === '"') { this.i++; this.skipCfws(); return out; }
-      if (c === '\r' || c === '\n') continue;
-      if (c === '\\') {
-        this.i++;
-        if (this.done) return null;
-        out += this.ch();
-        continue;
-      }
-      out += c;
-    }
-    return null;
+    const end = quotedEnd(this.s, this.i);
+    if (end < 0) { this.i = this.s.length; return null; }
+    const out = this.s.slice(this.i + 1, end - 1).replace(/[\r\n]/g, '').replace(/\\(.)/gs, '$1');
+    this.i = end;
+    this.skipCfws();
+    return out;
   }
 }
 

@@ -302,9 +302,9 @@ export class UserStore {
     // the quota is checked before anything is committed: with limits known, first; otherwise the
     // user's own limits come with the mailbox lookup's omap read and are checked when it returns
     const known = this.limits;
-    if (known) await this.checkQuotaWith(known, bytes, messages.length);
+    if (known) await this.checkQuota(known, bytes, messages.length);
     const keys = known ? [`m:${n}`] : [`m:${n}`, QUOTA_KEY];
-    const quota = async (got: Map<string, Buffer>) => { if (!known) await this.checkQuotaWith(this.knowLimits(UserStore.ownIn(got)), bytes, messages.length); };
+    const quota = async (got: Map<string, Buffer>) => { if (!known) await this.checkQuota(this.knowLimits(UserStore.ownIn(got)), bytes, messages.length); };
     // a stream can be read once: no optimistic save that might have to start over
     const hint = messages.some((m) => m.stream) ? undefined : this.store.boxHints.get(this.hintKey(n));
     if (hint) {
@@ -332,7 +332,6 @@ export class UserStore {
     return counters.reduce((u, c) => (c ? { storageBytes: u.storageBytes + c.bytes, messages: u.messages + c.messages } : u), { storageBytes: 0, messages: 0 });
   }
 
-  private limitsP?: Promise<QuotaLimits>;
   /** The limits once known (read, or taken from a mailbox list read that carried them). */
   private limits?: QuotaLimits;
 
@@ -342,11 +341,8 @@ export class UserStore {
    * (like Dovecot reading quota rules at login): by a save, in the same omap read as its mailbox
    * lookup (no round trip of its own), otherwise by one omap read of the user's mailbox list.
    */
-  quotaLimits(): Promise<QuotaLimits> {
-    if (this.limits) return Promise.resolve(this.limits);
-    const p = (this.limitsP ??= this.ownLimits().then((own) => this.knowLimits(own)));
-    p.catch(() => { if (this.limitsP === p) this.limitsP = undefined; });
-    return p;
+  async quotaLimits(): Promise<QuotaLimits> {
+    return this.limits ?? this.knowLimits(await this.ownLimits());
   }
 
   /** Record the user's own limits as read; returns the limits in force. */
@@ -387,7 +383,6 @@ export class UserStore {
       if (merged) op.omapSet({ [QUOTA_KEY]: Buffer.from(JSON.stringify(merged)) });
       else op.omapRm([QUOTA_KEY]);
     });
-    this.limitsP = undefined;
     this.limits = undefined;
   }
 
@@ -396,11 +391,7 @@ export class UserStore {
    * read only when a limit is set). Throws QuotaExceeded. Concurrent saves may overshoot by what
    * they carry: the check is not part of the index commit.
    */
-  async checkQuota(bytes: number, count: number): Promise<void> {
-    await this.checkQuotaWith(await this.quotaLimits(), bytes, count);
-  }
-
-  private async checkQuotaWith(q: QuotaLimits, bytes: number, count: number): Promise<void> {
+  private async checkQuota(q: QuotaLimits, bytes: number, count: number): Promise<void> {
     if (!q.storageBytes && !q.messages) return;
     const u = await this.usage();
     if (q.storageBytes && u.storageBytes + bytes > q.storageBytes) throw new QuotaExceeded(`Quota exceeded (storage: ${u.storageBytes} of ${q.storageBytes} bytes used)`);

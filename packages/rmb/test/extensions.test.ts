@@ -10,19 +10,13 @@ let srv: InProcessServer;
 beforeAll(async () => { srv = await inProcessServer({ maxLiteralBytes: LIMIT }); });
 afterAll(async () => { await srv.close(); });
 
-async function raw(): Promise<RawClient & { cmd(line: string): Promise<string> }> {
-  const c = await RawClient.open(srv.port) as RawClient & { cmd(line: string): Promise<string>; n: number };
-  await c.until(/^\* OK/m);
-  c.n = 0;
-  c.cmd = async (line: string) => { const tag = `e${++c.n}`; c.send(`${tag} ${line}\r\n`); return c.until(new RegExp(`^${tag} (OK|NO|BAD).*\\r\\n`, 'm')); };
-  return c;
-}
+const raw = () => RawClient.greeted(srv.port, 'e');
 
 test('STATUS=SIZE and APPENDLIMIT: advertised, STATUS SIZE is the mailbox octets, APPENDLIMIT the limit; a bigger APPEND gets [TOOBIG] before +', async () => {
   const c = await raw();
-  expect(await c.cmd('CAPABILITY')).not.toMatch(/UNAUTHENTICATE/);
-  await c.cmd('LOGIN ext pw');
-  const cap = await c.cmd('CAPABILITY');
+  expect(await c.command('CAPABILITY')).not.toMatch(/UNAUTHENTICATE/);
+  await c.command('LOGIN ext pw');
+  const cap = await c.command('CAPABILITY');
   expect(cap).toMatch(/ STATUS=SIZE[ \r]/);
   expect(cap).toMatch(new RegExp(` APPENDLIMIT=${LIMIT}[ \\r]`));
   expect(cap).toMatch(/ UNAUTHENTICATE[ \r]/);
@@ -31,7 +25,7 @@ test('STATUS=SIZE and APPENDLIMIT: advertised, STATUS SIZE is the mailbox octets
     c.send(`x APPEND INBOX {${m.length}+}\r\n${m}\r\n`);
     await c.until(/^x OK/m);
   }
-  const st = await c.cmd('STATUS INBOX (MESSAGES SIZE APPENDLIMIT)');
+  const st = await c.command('STATUS INBOX (MESSAGES SIZE APPENDLIMIT)');
   expect(st).toContain(`(MESSAGES 2 SIZE ${mails[0].length + mails[1].length} APPENDLIMIT ${LIMIT})`);
   c.send(`big APPEND INBOX {${LIMIT + 1}}\r\n`);
   expect(await c.until(/^big .*\r\n/m)).toMatch(/^big NO \[TOOBIG\]/m);
@@ -40,65 +34,65 @@ test('STATUS=SIZE and APPENDLIMIT: advertised, STATUS SIZE is the mailbox octets
 
 test('UNAUTHENTICATE: back to not-authenticated (mailbox closed, commands refused), then LOGIN works again', async () => {
   const c = await raw();
-  await c.cmd('LOGIN ext2 pw');
-  expect(await c.cmd('SELECT INBOX')).toMatch(/OK \[READ-WRITE\]/);
-  expect(await c.cmd('UNAUTHENTICATE')).toMatch(/OK/);
-  expect(await c.cmd('NOOP')).toMatch(/OK/);
-  expect(await c.cmd('FETCH 1 (FLAGS)')).toMatch(/BAD/);
-  expect(await c.cmd('SELECT INBOX')).toMatch(/BAD/);
-  expect(await c.cmd('CAPABILITY')).toMatch(/AUTH=PLAIN/);
-  expect(await c.cmd('LOGIN ext2 pw')).toMatch(/OK/);
-  expect(await c.cmd('SELECT INBOX')).toMatch(/OK/);
+  await c.command('LOGIN ext2 pw');
+  expect(await c.command('SELECT INBOX')).toMatch(/OK \[READ-WRITE\]/);
+  expect(await c.command('UNAUTHENTICATE')).toMatch(/OK/);
+  expect(await c.command('NOOP')).toMatch(/OK/);
+  expect(await c.command('FETCH 1 (FLAGS)')).toMatch(/BAD/);
+  expect(await c.command('SELECT INBOX')).toMatch(/BAD/);
+  expect(await c.command('CAPABILITY')).toMatch(/AUTH=PLAIN/);
+  expect(await c.command('LOGIN ext2 pw')).toMatch(/OK/);
+  expect(await c.command('SELECT INBOX')).toMatch(/OK/);
   c.close();
 });
 
 test('OBJECTID: MAILBOXID from CREATE, STATUS and SELECT agree and survive RENAME; EMAILID is kept by MOVE; THREADID is NIL', async () => {
   const c = await raw();
-  await c.cmd('LOGIN ext3 pw');
-  expect(await c.cmd('CAPABILITY')).toMatch(/ OBJECTID[ \r]/);
-  const created = /MAILBOXID \(([\w-]+)\)/.exec(await c.cmd('CREATE Projects'))![1];
-  expect(await c.cmd('STATUS Projects (MAILBOXID)')).toContain(`(MAILBOXID (${created}))`);
-  expect(await c.cmd('RENAME Projects Work')).toMatch(/OK/);
-  expect(await c.cmd('STATUS Work (MAILBOXID)')).toContain(`(MAILBOXID (${created}))`);
-  expect(await c.cmd('SELECT Work')).toContain(`[MAILBOXID (${created})]`);
+  await c.command('LOGIN ext3 pw');
+  expect(await c.command('CAPABILITY')).toMatch(/ OBJECTID[ \r]/);
+  const created = /MAILBOXID \(([\w-]+)\)/.exec(await c.command('CREATE Projects'))![1];
+  expect(await c.command('STATUS Projects (MAILBOXID)')).toContain(`(MAILBOXID (${created}))`);
+  expect(await c.command('RENAME Projects Work')).toMatch(/OK/);
+  expect(await c.command('STATUS Work (MAILBOXID)')).toContain(`(MAILBOXID (${created}))`);
+  expect(await c.command('SELECT Work')).toContain(`[MAILBOXID (${created})]`);
   const m = 'Subject: id\r\n\r\nbody\r\n';
   c.send(`x APPEND INBOX {${m.length}+}\r\n${m}\r\n`);
   await c.until(/^x OK/m);
-  await c.cmd('SELECT INBOX');
-  const before = /EMAILID \((M[\w-]+)\)/.exec(await c.cmd('FETCH 1 (EMAILID THREADID)'));
+  await c.command('SELECT INBOX');
+  const before = /EMAILID \((M[\w-]+)\)/.exec(await c.command('FETCH 1 (EMAILID THREADID)'));
   expect(before).not.toBeNull();
-  expect(await c.cmd('FETCH 1 (THREADID)')).toMatch(/THREADID NIL/);
-  expect(await c.cmd('MOVE 1 Work')).toMatch(/OK/);
-  await c.cmd('SELECT Work');
-  expect(await c.cmd('FETCH 1 (EMAILID)')).toContain(`EMAILID (${before![1]})`);
+  expect(await c.command('FETCH 1 (THREADID)')).toMatch(/THREADID NIL/);
+  expect(await c.command('MOVE 1 Work')).toMatch(/OK/);
+  await c.command('SELECT Work');
+  expect(await c.command('FETCH 1 (EMAILID)')).toContain(`EMAILID (${before![1]})`);
   c.close();
 });
 
 test('SAVEDATE: FETCH SAVEDATE is when the mail was saved, not its INTERNALDATE; SAVEDSINCE/SAVEDBEFORE search by it', async () => {
   const c = await raw();
-  await c.cmd('LOGIN ext4 pw');
-  expect(await c.cmd('CAPABILITY')).toMatch(/ SAVEDATE[ \r]/);
+  await c.command('LOGIN ext4 pw');
+  expect(await c.command('CAPABILITY')).toMatch(/ SAVEDATE[ \r]/);
   const m = 'Subject: old\r\n\r\nold mail\r\n';
   c.send(`x APPEND INBOX "01-Jan-2001 10:00:00 +0000" {${m.length}+}\r\n${m}\r\n`);
   await c.until(/^x OK/m);
-  await c.cmd('SELECT INBOX');
-  const f = await c.cmd('FETCH 1 (INTERNALDATE SAVEDATE)');
+  await c.command('SELECT INBOX');
+  const f = await c.command('FETCH 1 (INTERNALDATE SAVEDATE)');
   expect(f).toMatch(/INTERNALDATE "01-Jan-2001 10:00:00 \+0000"/);
   expect(f).toMatch(new RegExp(`SAVEDATE "\\d\\d-\\w{3}-${new Date().getUTCFullYear()} `));
   const MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
   const d = new Date(Date.now() - 86400_000);
   const yesterday = `${d.getUTCDate()}-${MON[d.getUTCMonth()]}-${d.getUTCFullYear()}`;
-  expect(await c.cmd(`SEARCH SAVEDSINCE ${yesterday}`)).toMatch(/^\* SEARCH 1\r$/m);
-  expect(await c.cmd(`SEARCH SINCE ${yesterday}`)).toMatch(/^\* SEARCH\r$/m);
-  expect(await c.cmd(`SEARCH SAVEDBEFORE ${yesterday}`)).toMatch(/^\* SEARCH\r$/m);
-  expect(await c.cmd('SEARCH SAVEDATESUPPORTED')).toMatch(/^\* SEARCH 1\r$/m);
+  expect(await c.command(`SEARCH SAVEDSINCE ${yesterday}`)).toMatch(/^\* SEARCH 1\r$/m);
+  expect(await c.command(`SEARCH SINCE ${yesterday}`)).toMatch(/^\* SEARCH\r$/m);
+  expect(await c.command(`SEARCH SAVEDBEFORE ${yesterday}`)).toMatch(/^\* SEARCH\r$/m);
+  expect(await c.command('SEARCH SAVEDATESUPPORTED')).toMatch(/^\* SEARCH 1\r$/m);
   c.close();
 });
 
 test('AUTH=LOGIN: base64 Username:/Password: prompts, with and without an initial response; * aborts', async () => {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const c = await raw();
-  expect(await c.cmd('CAPABILITY')).toMatch(/ AUTH=LOGIN[ \r]/);
+  expect(await c.command('CAPABILITY')).toMatch(/ AUTH=LOGIN[ \r]/);
   c.send('a1 AUTHENTICATE LOGIN\r\n');
   expect(await c.until(/^\+ .*\r\n/m)).toContain(`+ ${b64('Username:')}`);
   c.send('*\r\n');
@@ -120,20 +114,20 @@ test('AUTH=LOGIN: base64 Username:/Password: prompts, with and without an initia
 
 test('CREATE-SPECIAL-USE: CREATE name (USE (\\Sent)) shows in LIST; unknown or several attributes give NO [USEATTR]', async () => {
   const c = await raw();
-  await c.cmd('LOGIN ext6 pw');
-  expect(await c.cmd('CAPABILITY')).toMatch(/ CREATE-SPECIAL-USE[ \r]/);
-  expect(await c.cmd('CREATE "Sent Mail" (USE (\\Sent))')).toMatch(/OK/);
-  expect(await c.cmd('LIST "" "Sent Mail"')).toMatch(/^\* LIST \([^)]*\\Sent[^)]*\) "\/" "Sent Mail"/m);
-  expect(await c.cmd('CREATE Other (USE (\\Bogus))')).toMatch(/NO \[USEATTR\]/);
-  expect(await c.cmd('CREATE Other2 (USE (\\Sent \\Trash))')).toMatch(/NO \[USEATTR\]/);
-  expect(await c.cmd('LIST "" Other*')).not.toMatch(/\* LIST/);
+  await c.command('LOGIN ext6 pw');
+  expect(await c.command('CAPABILITY')).toMatch(/ CREATE-SPECIAL-USE[ \r]/);
+  expect(await c.command('CREATE "Sent Mail" (USE (\\Sent))')).toMatch(/OK/);
+  expect(await c.command('LIST "" "Sent Mail"')).toMatch(/^\* LIST \([^)]*\\Sent[^)]*\) "\/" "Sent Mail"/m);
+  expect(await c.command('CREATE Other (USE (\\Bogus))')).toMatch(/NO \[USEATTR\]/);
+  expect(await c.command('CREATE Other2 (USE (\\Sent \\Trash))')).toMatch(/NO \[USEATTR\]/);
+  expect(await c.command('LIST "" Other*')).not.toMatch(/\* LIST/);
   c.close();
 });
 
 test('ESEARCH and SEARCHRES: RETURN (MIN MAX COUNT ALL), RETURN (), SAVE into $ used by FETCH and STORE', async () => {
   const c = await raw();
-  await c.cmd('LOGIN ext7 pw');
-  const cap = await c.cmd('CAPABILITY');
+  await c.command('LOGIN ext7 pw');
+  const cap = await c.command('CAPABILITY');
   expect(cap).toMatch(/ ESEARCH[ \r]/);
   expect(cap).toMatch(/ SEARCHRES[ \r]/);
   for (let i = 1; i <= 5; i++) {
@@ -141,20 +135,20 @@ test('ESEARCH and SEARCHRES: RETURN (MIN MAX COUNT ALL), RETURN (), SAVE into $ 
     c.send(`x${i} APPEND INBOX ${i % 2 ? '(\\Flagged)' : '()'} {${m.length}+}\r\n${m}\r\n`);
     await c.until(new RegExp(`^x${i} OK`, 'm'));
   }
-  await c.cmd('SELECT INBOX');
-  expect(await c.cmd('SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) MIN 1 MAX 5 COUNT 3 ALL 1,3,5\r$/m);
-  expect(await c.cmd('UID SEARCH RETURN () UNFLAGGED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) UID ALL 2,4\r$/m);
-  expect(await c.cmd('SEARCH RETURN (COUNT) DELETED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) COUNT 0\r$/m);
-  const saved = await c.cmd('SEARCH RETURN (SAVE) UNFLAGGED');
+  await c.command('SELECT INBOX');
+  expect(await c.command('SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) MIN 1 MAX 5 COUNT 3 ALL 1,3,5\r$/m);
+  expect(await c.command('UID SEARCH RETURN () UNFLAGGED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) UID ALL 2,4\r$/m);
+  expect(await c.command('SEARCH RETURN (COUNT) DELETED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) COUNT 0\r$/m);
+  const saved = await c.command('SEARCH RETURN (SAVE) UNFLAGGED');
   expect(saved).not.toMatch(/ESEARCH/);
-  const f = await c.cmd('FETCH $ (FLAGS)');
+  const f = await c.command('FETCH $ (FLAGS)');
   expect(f.match(/^\* \d+ FETCH/gm)).toHaveLength(2);
-  expect(await c.cmd('STORE $ +FLAGS.SILENT (\\Seen)')).toMatch(/OK/);
-  expect(await c.cmd('SEARCH RETURN (ALL) SEEN')).toMatch(/ALL 2,4\r$/m);
+  expect(await c.command('STORE $ +FLAGS.SILENT (\\Seen)')).toMatch(/OK/);
+  expect(await c.command('SEARCH RETURN (ALL) SEEN')).toMatch(/ALL 2,4\r$/m);
   // SAVE with MIN: MIN is still returned, and $ holds only that message (RFC 5182 §2.1)
-  expect(await c.cmd('SEARCH RETURN (SAVE MIN) FLAGGED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) MIN 1\r$/m);
-  expect(await c.cmd('UID FETCH $ (UID)')).toMatch(/^\* 1 FETCH \(UID 1\)/m);
-  expect(await c.cmd('SEARCH RETURN (BOGUS) ALL')).toMatch(/BAD/);
+  expect(await c.command('SEARCH RETURN (SAVE MIN) FLAGGED')).toMatch(/^\* ESEARCH \(TAG "e\d+"\) MIN 1\r$/m);
+  expect(await c.command('UID FETCH $ (UID)')).toMatch(/^\* 1 FETCH \(UID 1\)/m);
+  expect(await c.command('SEARCH RETURN (BOGUS) ALL')).toMatch(/BAD/);
   c.close();
 });
 
@@ -162,30 +156,30 @@ test('ESEARCH and SEARCHRES: RETURN (MIN MAX COUNT ALL), RETURN (), SAVE into $ 
 // client-rounded interval: the e2e test searches from a midnight boundary, where both agree
 test('WITHIN (RFC 5032): OLDER and YOUNGER compare INTERNALDATE with now, in seconds', async () => {
   const c = await raw();
-  await c.cmd('LOGIN ext8 pw');
-  expect(await c.cmd('CAPABILITY')).toMatch(/ WITHIN[ \r]/);
+  await c.command('LOGIN ext8 pw');
+  expect(await c.command('CAPABILITY')).toMatch(/ WITHIN[ \r]/);
   const m = 'Subject: w\r\n\r\nw\r\n';
   c.send(`o APPEND INBOX "01-Jan-2001 10:00:00 +0000" {${m.length}+}\r\n${m}\r\n`);
   await c.until(/^o OK/m);
   c.send(`n APPEND INBOX {${m.length}+}\r\n${m}\r\n`);
   await c.until(/^n OK/m);
-  await c.cmd('SELECT INBOX');
-  expect(await c.cmd('SEARCH OLDER 86400')).toMatch(/^\* SEARCH 1\r$/m);
-  expect(await c.cmd('SEARCH YOUNGER 86400')).toMatch(/^\* SEARCH 2\r$/m);
-  expect(await c.cmd('SEARCH YOUNGER 0')).toMatch(/BAD/);
+  await c.command('SELECT INBOX');
+  expect(await c.command('SEARCH OLDER 86400')).toMatch(/^\* SEARCH 1\r$/m);
+  expect(await c.command('SEARCH YOUNGER 86400')).toMatch(/^\* SEARCH 2\r$/m);
+  expect(await c.command('SEARCH YOUNGER 0')).toMatch(/BAD/);
   c.close();
 });
 
 test('a NUL byte is stored as is, sent as 0x80 in a BODY[] literal (RFC 3501 §9) and as NUL in BINARY[] (literal8)', async () => {
   const c = await raw();
-  await c.cmd('LOGIN extnul pw');
+  await c.command('LOGIN extnul pw');
   const m = Buffer.from('Subject: nul\r\n\r\na\u0000b\r\n', 'latin1');
   c.send(Buffer.concat([Buffer.from(`a APPEND INBOX {${m.length}+}\r\n`), m, Buffer.from('\r\n')]));
   await c.until(/^a OK/m);
-  await c.cmd('SELECT INBOX');
-  const body = await c.cmd('FETCH 1 BODY.PEEK[TEXT]');
+  await c.command('SELECT INBOX');
+  const body = await c.command('FETCH 1 BODY.PEEK[TEXT]');
   expect(body).toContain(`BODY[TEXT] {5}\r\na\u0080b\r\n`);
-  const bin = await c.cmd('FETCH 1 BINARY.PEEK[]');
+  const bin = await c.command('FETCH 1 BINARY.PEEK[]');
   expect(bin).toContain(`~{${m.length}}\r\n${m.toString('latin1')}`);
   c.close();
 });
@@ -193,10 +187,8 @@ test('a NUL byte is stored as is, sent as 0x80 in a BODY[] literal (RFC 3501 §9
 test('MULTIAPPEND with a streamed message followed by more: NO [LIMIT], nothing saved, the connection stays in step; alone (also in the UTF8 form) it is saved', async () => {
   const small = await inProcessServer({ streamLiteralBytes: 1000 });
   try {
-    const c = await RawClient.open(small.port) as RawClient & { cmd(line: string): Promise<string>; n: number };
-    await c.until(/^\* OK/m);
-    c.send('a LOGIN big pw\r\n');
-    await c.until(/^a OK/m);
+    const c = await RawClient.greeted(small.port, 'e');
+    expect(await c.command('LOGIN big pw')).toMatch(/OK/);
     const big = `Subject: big\r\n\r\n${'x'.repeat(3000)}\r\n`;
     const two = 'Subject: two\r\n\r\nhi\r\n';
     // non-synchronizing: the second message's bytes must not be read as commands

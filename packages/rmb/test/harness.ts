@@ -112,6 +112,24 @@ export class RawClient {
   }
   /** Received text not yet consumed. */
   peek(): string { return this.buf; }
+
+  private tags = 0;
+  /** Tags of command(): this prefix and a counter. */
+  tagPrefix = 'r';
+  /** Send `line` under a new tag; resolves with everything received up to its tagged OK/NO/BAD line. */
+  command(line: string): Promise<string> {
+    const tag = `${this.tagPrefix}${++this.tags}`;
+    this.send(`${tag} ${line}\r\n`);
+    return this.until(new RegExp(`^${tag} (OK|NO|BAD).*\\r\\n`, 'm'));
+  }
+
+  /** Connect to an IMAP server on 127.0.0.1:`port` and wait for its greeting; command() tags start with `tagPrefix`. */
+  static async greeted(port: number, tagPrefix = 'r'): Promise<RawClient> {
+    const c = await RawClient.open(port);
+    c.tagPrefix = tagPrefix;
+    await c.until(/^\* OK/m);
+    return c;
+  }
   close(): void { this.sock.destroy(); }
 }
 

@@ -16,17 +16,14 @@ afterAll(async () => { await srv?.stop(); rmSync(dataDir, { recursive: true, for
 
 const quota = (...args: string[]) => execFileSync(process.execPath, [cli, 'user', 'quota', ...args, '-s', `dataDir=${dataDir}`], { encoding: 'utf8' });
 
-async function login(user: string): Promise<RawClient & { cmd(line: string): Promise<string> }> {
-  const c = await RawClient.open(srv!.imap) as RawClient & { cmd(line: string): Promise<string>; n: number };
-  await c.until(/^\* OK/m);
-  c.n = 0;
-  c.cmd = async (line: string) => { const tag = `q${++c.n}`; c.send(`${tag} ${line}\r\n`); return c.until(new RegExp(`^${tag} (OK|NO|BAD).*\\r\\n`, 'm')); };
-  expect(await c.cmd(`LOGIN ${user} pw`)).toMatch(/OK/);
+async function login(user: string): Promise<RawClient> {
+  const c = await RawClient.greeted(srv!.imap, 'q');
+  expect(await c.command(`LOGIN ${user} pw`)).toMatch(/OK/);
   return c;
 }
 
 const mail = (n: number) => `Subject: m${n}\r\n\r\n${'x'.repeat(100)}\r\n`;
-const append = (c: RawClient & { cmd(line: string): Promise<string> }, m: string) => c.cmd(`APPEND INBOX {${m.length}+}\r\n${m}`);
+const append = (c: RawClient, m: string) => c.command(`APPEND INBOX {${m.length}+}\r\n${m}`);
 
 test('per-user quota: set with `rmb user quota`, reported and enforced for that user only, cleared again', async () => {
   // the configured default: 10 messages for everyone
@@ -40,11 +37,11 @@ test('per-user quota: set with `rmb user quota`, reported and enforced for that 
 
   srv = await startServer(dataDir, ['quota.messages=10']);
   const a = await login('alice');
-  expect(await a.cmd('GETQUOTAROOT INBOX')).toContain('* QUOTA "" (STORAGE 0 97 MESSAGE 0 2)');
+  expect(await a.command('GETQUOTAROOT INBOX')).toContain('* QUOTA "" (STORAGE 0 97 MESSAGE 0 2)');
   expect(await append(a, mail(1))).toMatch(/^q\d+ OK/m);
   expect(await append(a, mail(2))).toMatch(/^q\d+ OK/m);
   expect(await append(a, mail(3))).toMatch(/^q\d+ NO \[OVERQUOTA\]/m);
-  expect(await a.cmd('GETQUOTA ""')).toContain('* QUOTA "" (STORAGE 1 97 MESSAGE 2 2)');
+  expect(await a.command('GETQUOTA ""')).toContain('* QUOTA "" (STORAGE 1 97 MESSAGE 2 2)');
   // LMTP: alice is over her quota (temporary failure), bob is not
   const t = nodemailer.createTransport({ lmtp: true, host: '127.0.0.1', port: srv.lmtp, secure: false, ignoreTLS: true } as never);
   try {
@@ -55,14 +52,14 @@ test('per-user quota: set with `rmb user quota`, reported and enforced for that 
 
   // bob has the configured default
   const b = await login('bob');
-  expect(await b.cmd('GETQUOTAROOT INBOX')).toContain('* QUOTA "" (MESSAGE 1 10)');
+  expect(await b.command('GETQUOTAROOT INBOX')).toContain('* QUOTA "" (MESSAGE 1 10)');
   b.close();
 
   // cleared while the server runs: a new session of alice gets the default again
   expect(quota('alice', '--clear')).toBe('alice: storage 234 of unlimited bytes, messages 2 of unlimited\n');
   a.close();
   const a2 = await login('alice');
-  expect(await a2.cmd('GETQUOTA ""')).toContain('* QUOTA "" (MESSAGE 2 10)');
+  expect(await a2.command('GETQUOTA ""')).toContain('* QUOTA "" (MESSAGE 2 10)');
   expect(await append(a2, mail(5))).toMatch(/^q\d+ OK/m);
   a2.close();
 }, 60000);

@@ -59,6 +59,11 @@ export type ReaderEvent =
   | { type: 'error'; kind: 'line-too-long' | 'literal-too-big'; tag: string; message: string };
 
 const LITERAL_AT_END = /\{(\d{1,20})(\+?)\}$/;
+
+/** Whether a command line (so far) ends with a literal header `{n}` or `{n+}`: more of the command follows. */
+export function endsWithLiteral(line: string): boolean {
+  return LITERAL_AT_END.test(line);
+}
 /** An APPEND command line so far (tag, optional UID is not valid for APPEND). */
 const APPEND_LINE = /^[^\s(){%*"\\\]]+ APPEND /i;
 

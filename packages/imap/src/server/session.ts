@@ -9,12 +9,13 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { MailStore, UserStore } from '@rmb/librmb';
 import type { ScramCredentials } from '../protocol/scram.js';
 import { capabilityList, type State } from '../protocol/capabilities.js';
-import { CommandReader, type RawCommand, type ReaderEvent } from '../protocol/reader.js';
+import { CommandReader, endsWithLiteral, type RawCommand, type ReaderEvent } from '../protocol/reader.js';
 import { tokenize, type ParsedCommand, asAstring, type Token } from '../protocol/tokens.js';
 import { decodeMailboxName, encodeMailboxName } from '../protocol/utf7.js';
 import { type Chunk, literalSafe } from '../protocol/encode.js';
 import { COMMANDS } from './commands/index.js';
-import { bad, no, toResponse } from './errors.js';
+import { bad, toResponse } from './errors.js';
+import { streamedNotAlone } from './commands/append.js';
 import { SelectedView } from './selected.js';
 import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
 import { constants as zlibConstants, createDeflateRaw, createInflateRaw } from 'node:zlib';
@@ -170,9 +171,7 @@ export class Session {
         // with only part of the command; it fails and nothing is committed (RFC 3502: all or none)
         if (ev.rest === this.literalRest) this.literal?.end();
         else {
-          this.literal?.fail(/\{\d+\+?\}$/.test(ev.rest)
-            ? no('LIMIT', `A message larger than ${this.env.limits.streamLiteralBytes} bytes must be sent in an APPEND of its own`)
-            : bad('Invalid APPEND arguments after the message'));
+          this.literal?.fail(endsWithLiteral(ev.rest) ? streamedNotAlone(this.env.limits.streamLiteralBytes) : bad('Invalid APPEND arguments after the message'));
         }
         this.literal = undefined;
         continue;

@@ -28,6 +28,14 @@ export function parseDateTime(s: string): number {
   return utc - off;
 }
 
+/**
+ * The answer to a MULTIAPPEND carrying a message above `streamLiteralBytes` together with others:
+ * such a message is streamed to the store and can only be saved alone (RFC 5530 LIMIT).
+ */
+export function streamedNotAlone(streamLiteralBytes: number): Error {
+  return no('LIMIT', `A message larger than ${streamLiteralBytes} bytes must be sent in an APPEND of its own`);
+}
+
 /** One message of an APPEND: its flags, date and where its bytes come from. */
 interface Item { flags: string[]; date: number; data?: Buffer; catenate?: Token[] }
 
@@ -73,7 +81,7 @@ function parseItems(session: CommandContext['session'], args: Token[], streamed:
     items.push(item);
   }
   if (!items.length) throw bad('APPEND needs a mailbox and a message');
-  if (streamed && items.length > 1) throw no('LIMIT', 'A message larger than the streaming threshold must be sent in an APPEND of its own');
+  if (streamed && items.length > 1) throw streamedNotAlone(session.env.limits.streamLiteralBytes);
   return items;
 }
 

@@ -26,9 +26,10 @@ class Candidate {
 
 const fold = (s: string) => s.toLowerCase();
 
+/** The parts whose bodies BODY and TEXT search: text (and undecoded message) leaves, inside encapsulated messages too. */
 function textParts(p: MimePart, out: MimePart[] = []): MimePart[] {
   if (p.children) for (const c of p.children) textParts(c, out);
-  else if (p.message) { out.push({ ...p, type: '__header' }); textParts(p.message.root, out); }
+  else if (p.message) textParts(p.message.root, out);
   else if (p.type === 'text' || p.type === 'message') out.push(p);
   return out;
 }
@@ -44,12 +45,7 @@ function headerParts(p: MimePart, out: MimePart[] = []): MimePart[] {
 async function bodyText(c: Candidate): Promise<string> {
   const meta = await c.meta();
   const data = await c.data();
-  const chunks: string[] = [];
-  for (const p of textParts(meta.root)) {
-    if (p.type === '__header') continue;
-    chunks.push(decodeText(data.subarray(p.bodyStart, p.bodyEnd), p));
-  }
-  return chunks.join('\n');
+  return textParts(meta.root).map((p) => decodeText(data.subarray(p.bodyStart, p.bodyEnd), p)).join('\n');
 }
 
 async function headerValues(c: Candidate, field: string): Promise<string[] | null> {
