@@ -143,13 +143,6 @@ function headerBounds(buf: MessageSource, start: number, end: number): [number, 
   return [end, end];
 }
 
-/** Whether the bytes [start, at) end with an empty line (CRLF CRLF or LF LF, or are one line break). */
-function endsWithBlankLine(buf: MessageSource, start: number, at: number): boolean {
-  if (at - start >= 2 && buf.at(at - 1) === 0x0a && buf.at(at - 2) === 0x0a) return true;
-  if (at - start >= 4 && buf.at(at - 1) === 0x0a && buf.at(at - 2) === 0x0d && buf.at(at - 3) === 0x0a && buf.at(at - 4) === 0x0d) return true;
-  return (at - start === 1 && buf.at(start) === 0x0a) || (at - start === 2 && buf.at(start) === 0x0d && buf.at(start + 1) === 0x0a);
-}
-
 /** Split a header block into unfolded fields (names as written). Tolerates junk lines. */
 export function parseHeaderFields(block: Buffer): HeaderField[] {
   const text = block.toString('binary');
@@ -368,7 +361,7 @@ function parsePart(buf: MessageSource, start: number, end: number, defaultType: 
   const [hEnd, bodyStart] = headerBounds(buf, start, stop ? stop.before : end);
   // a delimiter line before the blank line ends the part inside its header: its body never
   // starts, so a multipart's own boundary never applies (Dovecot reads it so too)
-  const headerCut = stop !== null && bodyStart >= stop.before && !endsWithBlankLine(buf, start, stop.line);
+  const headerCut = stop !== null && bodyStart >= stop.before && headerBounds(buf, start, stop.line)[0] === stop.line;
   const fields = parseHeaderFields(buf.slice(start, hEnd));
   const ctRaw = first(fields, 'content-type');
   let type = defaultType.split('/')[0];

@@ -171,7 +171,6 @@ export class SelectedView {
     if (this.entries.has(e.uid)) this.entries.set(e.uid, e);
   }
 
-  /** Forget UIDs we expunged ourselves, returning the sequence numbers (descending order of removal). */
   /**
    * Forget messages this session expunged itself and return the responses announcing it: one
    * EXPUNGE per message (RFC 3501 §7.4.1), or with QRESYNC enabled one VANISHED (RFC 7162 §3.2.10).
@@ -183,6 +182,7 @@ export class SelectedView {
     return present.length ? [`* VANISHED ${toSeqString(present.sort((a, b) => a - b))}\r\n`] : [];
   }
 
+  /** Forget UIDs we expunged ourselves, returning the sequence numbers (descending order of removal). */
   removeOwn(uids: number[]): number[] {
     const seqs: number[] = [];
     for (const uid of [...uids].sort((a, b) => b - a)) {

@@ -367,7 +367,6 @@ export class Session {
   /** Called by the view when its mailbox changed; wakes IDLE. */
   onMailboxChange(): void { this.idleWake?.(); }
 
-  /** Upgrade to TLS (STARTTLS); the reader restarts so no plaintext data leaks into TLS. */
   /**
    * Where responses go: the socket, or after COMPRESS DEFLATE a raw deflate stream flushed after
    * every write. Returns false when the socket wants the caller to wait for 'drain'.
@@ -416,6 +415,7 @@ export class Session {
   /** End the output side (after pending compressed output when COMPRESS is active). */
   private endOutput: () => void = () => this.socket.end();
 
+  /** Upgrade to TLS (STARTTLS); the reader restarts so no plaintext data leaks into TLS. */
   startTls(): void {
     const ctx = this.env.tlsContext!;
     const plain = this.socket;
