@@ -26,6 +26,11 @@ interface ListOptions {
   returnStatus?: string[];
 }
 
+/** The names above a mailbox name, outermost first ("a/b/c" -> "a", "a/b"). */
+function ancestors(name: string): string[] {
+  return name.split('/').slice(0, -1).map((_, i, p) => p.slice(0, i + 1).join('/'));
+}
+
 function atoms(t: Token, what: string): string[] {
   if (t.type !== 'list') throw bad(`Invalid ${what}`);
   return t.value.map((x) => { if (x.type !== 'atom') throw bad(`Invalid ${what}`); return x.value.toUpperCase(); });
@@ -83,7 +88,9 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   const byName = new Map<string, MailboxInfo>(boxes.map((b) => [b.name, b]));
   const subs = new Set(o.subscribedOnly || o.returnSubscribed || lsub ? await session.user!.subscriptions() : []);
   const names = o.subscribedOnly || lsub ? [...subs] : boxes.map((b) => b.name);
-  const hasChildren = (n: string) => boxes.some((b) => b.name.startsWith(n + '/'));
+  // every name that has a mailbox below it: one pass, not a scan of all mailboxes per listed name
+  const parents = new Set(boxes.flatMap((b) => ancestors(b.name)));
+  const hasChildren = (n: string) => parents.has(n);
   const lines: string[] = [];
   const statusFor: MailboxInfo[] = [];
   const listed = new Set<string>();
@@ -102,7 +109,7 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   }
   // RECURSIVEMATCH: a matching parent that is not itself selected, of a selected child (RFC 5258 §3.5)
   if (o.recursiveMatch) {
-    for (const name of new Set([...subs].flatMap((s) => s.split('/').slice(0, -1).map((_, i, p) => p.slice(0, i + 1).join('/'))))) {
+    for (const name of new Set([...subs].flatMap(ancestors))) {
       if (listed.has(name) || !matches(name)) continue;
       const attrs = [hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren'];
       if (!byName.has(name)) attrs.unshift('\\NonExistent');
