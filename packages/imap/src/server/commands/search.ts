@@ -22,6 +22,9 @@ class Candidate {
   constructor(readonly user: UserStore, readonly seq: number, readonly e: IndexEntry) {}
   meta(): Promise<StoredMeta> { return (this.metaP ??= this.user.mails.meta(this.e.mail)); }
   data(): Promise<Buffer> { return (this.dataP ??= this.user.mails.read(this.e.mail)); }
+  private textP?: Promise<string>;
+  /** The decoded, lower-cased body text (bodyText), computed once however many keys search it. */
+  foldedText(): Promise<string> { return (this.textP ??= bodyText(this).then(fold)); }
 }
 
 const fold = (s: string) => s.toLowerCase();
@@ -99,7 +102,7 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
       const needle = fold(k.value);
       return vals.some((x) => fold(x).includes(needle));
     }
-    case 'body': return fold(await bodyText(c)).includes(fold(k.value));
+    case 'body': return (await c.foldedText()).includes(fold(k.value));
     case 'text': {
       // TEXT is header or body (RFC 3501 §6.4.4): the body's own header blocks (MIME headers of the
       // parts, headers of encapsulated messages) are searched as headers, as Dovecot does
@@ -110,7 +113,7 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
         const fields = parseHeaderFields(data.subarray(p.headerStart, p.bodyStart));
         if (fold(fields.map((f) => `${f.name}: ${decodeWords(f.value)}`).join('\n')).includes(needle)) return true;
       }
-      return fold(await bodyText(c)).includes(needle);
+      return (await c.foldedText()).includes(needle);
     }
     case 'not': return !(await matches(k.key, c, v));
     case 'or': return (await matches(k.a, c, v)) || (await matches(k.b, c, v));

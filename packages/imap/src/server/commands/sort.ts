@@ -89,7 +89,8 @@ export const thread: CommandSpec = {
     if (alg !== 'ORDEREDSUBJECT' && alg !== 'REFERENCES') throw bad('Unknown threading algorithm');
     const msgs = await matched(ctx, ctx.args.slice(1));
     const roots = alg === 'REFERENCES' ? threadReferences(msgs) : threadOrderedSubject(msgs);
-    ctx.session.write(`* THREAD ${renderThreads(roots, (m) => (ctx.uid ? m.uid : m.seq))}\r\n`.replace('THREAD \r', 'THREAD\r'));
+    const threads = renderThreads(roots, (m) => (ctx.uid ? m.uid : m.seq));
+    ctx.session.write(`* THREAD${threads ? ' ' + threads : ''}\r\n`);
     await ctx.session.ok(ctx.tag, 'Thread completed.');
   },
 };
