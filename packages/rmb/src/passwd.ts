@@ -55,7 +55,6 @@ export function checkPassword(e: PasswdEntry, password: string): boolean {
   } catch { return false; }
 }
 
-/** Hash a password for the passwd-file ({SHA512-CRYPT} by default, or {BLF-CRYPT}). */
 /** Password schemes `user add` can write. SCRAM-SHA-256 (the default) also allows AUTHENTICATE SCRAM-SHA-256. */
 export type WritableScheme = 'SCRAM-SHA-256' | 'SHA512-CRYPT' | 'BLF-CRYPT';
 
@@ -70,6 +69,7 @@ export function parseScram(hash: string): ScramCredentials | null {
   return storedKey.length === 32 && serverKey.length === 32 ? { iterations: Number(p[0]), salt, storedKey, serverKey } : null;
 }
 
+/** Hash a password for the passwd-file in `scheme` ({SCRAM-SHA-256} by default, {SHA512-CRYPT} or {BLF-CRYPT}). */
 export function hashPassword(password: string, scheme: WritableScheme = 'SCRAM-SHA-256'): string {
   if (scheme === 'SCRAM-SHA-256') {
     const c = scramCredentials(password);
