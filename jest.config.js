@@ -6,5 +6,5 @@ export default {
   transform: {},
   testTimeout: 60000,
   verbose: false,
-  reporters: ['default', '<rootDir>/scripts/jest-ceph-notice.cjs'],
+  reporters: ['default', '<rootDir>/scripts/jest-skip-banner.cjs'],
 };

@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Cluster, type IoCtx, TimedOut } from '@rmb/rados';
 import { MailStore, NotFound, AlreadyExists, NotAllowed, QuotaExceeded, Unavailable, decodeWords, parseMessageDate, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
+import { corpusFiles } from '@rmb/rados/testing';
 
 const msg = (subject: string, body = 'hello\r\n') => Buffer.from(`From: A <a@example.org>\r\nTo: b@example.org\r\nSubject: ${subject}\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n${body}`);
 
@@ -238,13 +239,10 @@ test('create, rename (subtree and INBOX), delete rules', async () => {
 });
 
 test('MIME: part offsets address the exact bytes of every corpus message part; parsing never throws', () => {
-  const root = join(process.cwd(), '..', 'shared', 'corpus');
-  let files: string[] = [];
-  try { files = readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')); } catch { /* checked below */ }
-  expect(files.length).toBeGreaterThan(100);
+  const files = corpusFiles();
+  expect(files.length).toBeGreaterThan(1000);
   let parts = 0;
-  for (const f of files) {
-    const buf = readFileSync(join(root, f));
+  for (const { data: buf } of files) {
     const meta = parseMessage(buf);
     expect(meta.size).toBe(buf.length);
     const walk = (p: ReturnType<typeof findPart>) => {
@@ -269,8 +267,7 @@ test('MIME: part offsets address the exact bytes of every corpus message part; p
 });
 
 test('MIME streamed: the scanner\'s sparse record parses to exactly the whole-message result for every corpus message', () => {
-  const dir = join(process.cwd(), '..', 'shared', 'corpus');
-  const files = readdirSync(process.env.RMB_CORPUS ?? dir, { recursive: true }).map(String).filter((f) => f.endsWith('.eml'));
+  const files = corpusFiles();
   expect(files.length).toBeGreaterThan(1000);
   let seed = 7;
   const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed; };
@@ -279,7 +276,7 @@ test('MIME streamed: the scanner\'s sparse record parses to exactly the whole-me
     Buffer.from('Content-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\n\r\nx\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--b--\r\nepilogue'),
     Buffer.from('Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: one\n\nhi\n--d\n\nSubject: two\n\n-- \nsig\n--d--\n'),
   ];
-  const all = [...files.map((f) => readFileSync(join(process.env.RMB_CORPUS ?? dir, f))), ...synthetic];
+  const all = [...files.map((f) => f.data), ...synthetic];
   for (const data of all) {
     const sc = new MessageScanner();
     for (let pos = 0; pos < data.length;) {

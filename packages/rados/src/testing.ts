@@ -2,27 +2,75 @@
  * Test support shared by every package's suites (import from "@rmb/rados/testing"; uses Jest's
  * globals, so only test code may import it).
  *
- * Gate for suites that need a real Ceph cluster (RMB_CEPH_CONF, see scripts/ceph-local.sh).
- * Without one, the suite is registered as skipped and a loud notice is printed (Jest reports
- * the skipped tests, and the ceph-notice reporter repeats it after the run); with
- * RMB_CEPH_REQUIRED=1 (set by .ci/run) a missing cluster fails instead.
+ * Gates for suites that need an outside part (a real Ceph cluster, Dovecot, a mail client):
+ * without it the suite is skipped loudly and named in the banner after the run; with its
+ * RMB_*_REQUIRED=1 (set by .ci/run) a missing part fails instead. Also: the test corpus.
  */
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Cluster, IoCtx, OpStats } from './contract.js';
 import { cephFromEnv } from './index.js';
 
-/** Register `fn` as describe(name) when a Ceph cluster is configured (see above). */
-export function cephSuite(name: string, fn: () => void): void {
-  if (cephFromEnv()) { describe(name, fn); return; }
-  if (process.env.RMB_CEPH_REQUIRED === '1') {
+/** The repository's root directory (this file is packages/rados/dist/src/testing.js). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+
+/** The test corpus of real-world mails kept in the repository (testdata/corpus, see its SOURCES.md). */
+export const corpusDir = join(repoRoot, 'testdata', 'corpus');
+
+/** Every .eml of the test corpus, sorted by path (relative to corpusDir). Throws if the corpus is missing. */
+export function corpusFiles(): { path: string; data: Buffer }[] {
+  if (!existsSync(corpusDir)) throw new Error(`test corpus not found at ${corpusDir}`);
+  return readdirSync(corpusDir, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')).sort()
+    .map((f) => ({ path: f, data: readFileSync(join(corpusDir, f)) }));
+}
+
+/** An outside part a suite needs: a Ceph cluster, Dovecot, a mail client, a load tool. */
+export interface OutsidePart {
+  /** What it is, for the banner ("Ceph cluster (RMB_CEPH_CONF)", "mbsync (Debian isync)"). */
+  part: string;
+  /** Whether it is there now. */
+  present: () => boolean;
+  /** Environment variable that, set to 1, makes its absence a failure (.ci/run sets them all). */
+  requiredBy: string;
+  /** How to get it. */
+  howTo: string;
+}
+
+/**
+ * Register `fn` as describe(name) when `need` is present. Otherwise nothing of `fn` runs (not even
+ * its definitions, so a suite may read the part's settings while it is defined): with
+ * `need.requiredBy`=1 the suite is one failing test; else one skipped test, a loud warning, and a
+ * line for the banner that the jest reporter (scripts/jest-skip-banner.cjs) prints after the run.
+ */
+export function outsideSuite(name: string, need: OutsidePart, fn: () => void): void {
+  if (need.present()) { describe(name, fn); return; }
+  if (process.env[need.requiredBy] === '1') {
     describe(name, () => {
-      test('a Ceph cluster is configured', () => {
-        throw new Error('RMB_CEPH_REQUIRED=1 but RMB_CEPH_CONF is not set: start one with scripts/ceph-local.sh');
+      test(`${need.part} is available`, () => {
+        throw new Error(`${need.requiredBy}=1 but ${need.part} is missing: ${need.howTo}`);
       });
     });
     return;
   }
-  console.warn(`*** CEPH SUITE NOT RUN: "${name}" needs a Ceph cluster. Run: eval "$(scripts/ceph-local.sh start /tmp/rmb-ceph)" && npm test`);
-  describe.skip(name, fn);
+  console.warn(`*** SUITE NOT RUN: "${name}" needs ${need.part}. ${need.howTo}`);
+  const log = process.env.RMB_SKIP_LOG;
+  if (log) appendFileSync(log, `${JSON.stringify({ suite: name, part: need.part, howTo: need.howTo })}\n`);
+  describe(name, () => { test.skip(`needs ${need.part}`, () => undefined); });
+}
+
+/** The real Ceph cluster of RMB_CEPH_CONF (scripts/ceph-local.sh starts one). */
+export const CEPH: OutsidePart = {
+  part: 'a Ceph cluster (RMB_CEPH_CONF)',
+  present: () => cephFromEnv() !== undefined,
+  requiredBy: 'RMB_CEPH_REQUIRED',
+  howTo: 'Debian: apt-get install ceph-mon ceph-osd ceph-common librados-dev, npm ci, then '
+    + 'eval "$(scripts/ceph-local.sh start /tmp/rmb-ceph)" && npm test',
+};
+
+/** Register `fn` as describe(name) when a Ceph cluster is configured (see outsideSuite). */
+export function cephSuite(name: string, fn: () => void): void {
+  outsideSuite(name, CEPH, fn);
 }
 
 /** Methods of IoCtx that are one RADOS operation each. */

@@ -21,6 +21,8 @@ export interface Config {
     namespace: string;
     /** Mail data per RADOS object (bytes; larger mails are striped; Ceph allows 128 MiB) and largest write (Ceph: 90 MiB). */
     stripeBytes: number; writeBytes: number;
+    /** How long an expunged mail stays readable for sessions that still address it (ms, RFC 2180 §4.1). */
+    expungeGraceMs: number;
     ceph: { conf?: string; client: string; keyring?: string; opTimeoutMs: number; fullCheckIntervalMs: number };
   };
   /** Per-user quota (RFC 9208): total message bytes and messages over all mailboxes; 0 = unlimited. */
@@ -46,7 +48,7 @@ export interface Config {
 
 export const DEFAULTS: Config = {
   dataDir: './data',
-  store: { backend: 'embedded', pool: 'mail', namespace: '', stripeBytes: 64 << 20, writeBytes: 16 << 20, ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 } },
+  store: { backend: 'embedded', pool: 'mail', namespace: '', stripeBytes: 64 << 20, writeBytes: 16 << 20, expungeGraceMs: 3_600_000, ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 } },
   quota: { storageBytes: 0, messages: 0 },
   metadata: { maxEntryBytes: 64 * 1024, maxEntries: 1000 },
   imap: {
@@ -100,7 +102,7 @@ export function loadConfig(file?: string, sets: string[] = [], env: NodeJS.Proce
   let cfg = DEFAULTS as unknown as Dict;
   if (file) cfg = merge(cfg, (YAML.parse(readFileSync(file, 'utf8')) ?? {}) as Dict);
   const envPairs: [string, string][] = Object.entries(env)
-    .filter(([k, v]) => k.startsWith('RMB_') && v !== undefined && k !== 'RMB_CORPUS')
+    .filter(([k, v]) => k.startsWith('RMB_') && v !== undefined)
     .map(([k, v]) => [k.slice(4).toLowerCase().split('__').map((p) => p.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())).join('.'), v!]);
   cfg = merge(cfg, overridesFrom(envPairs));
   cfg = merge(cfg, overridesFrom(sets.map((s) => { const i = s.indexOf('='); if (i < 0) throw new Error(`--set needs key=value: ${s}`); return [s.slice(0, i), s.slice(i + 1)]; })));

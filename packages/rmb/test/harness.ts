@@ -1,9 +1,9 @@
 /**
  * Test harness: runs `rmb serve` as a child process on a temporary data directory with ports
- * chosen by the OS, and helpers to talk to it (raw sockets, the shared corpus).
+ * chosen by the OS, and helpers to talk to it (raw sockets, the test corpus).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -12,7 +12,8 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { cephFromEnv, connect as connectStore } from '@rmb/rados';
-import { MailStore } from '@rmb/librmb';
+import { outsideSuite, type OutsidePart } from '@rmb/rados/testing';
+import { MailStore, type MailStoreOptions } from '@rmb/librmb';
 import { createImapServer, type ImapLimits } from '@rmb/imap';
 import { DEFAULTS } from '../src/config.js';
 import { PasswdFile } from '../src/passwd.js';
@@ -133,18 +134,7 @@ export class RawClient {
   close(): void { this.sock.destroy(); }
 }
 
-/** The shared corpus directory (RMB_CORPUS or ../shared/corpus next to the repository). */
-export function corpusDir(): string {
-  return process.env.RMB_CORPUS ?? resolve(repoRoot, '..', 'shared', 'corpus');
-}
-
-/** Every .eml under the corpus, sorted by path. Throws loudly if the corpus is missing. */
-export function corpusFiles(): { path: string; data: Buffer }[] {
-  const dir = corpusDir();
-  if (!existsSync(dir)) throw new Error(`corpus not found at ${dir}: set RMB_CORPUS`);
-  return readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')).sort()
-    .map((f) => ({ path: f, data: readFileSync(join(dir, f)) }));
-}
+export { corpusFiles } from '@rmb/rados/testing';
 
 /** What a FETCH BODY[] literal carries for stored bytes: NUL as 0x80 (RFC 3501 §9 CHAR8; BINARY[] keeps NUL). */
 export function asServed(b: Buffer): Buffer {
@@ -170,10 +160,10 @@ export function asTransferred(b: Buffer): Buffer {
 export interface InProcessServer { port: number; store: MailStore; close(): Promise<void> }
 
 /** Start an in-process IMAP server on a fresh memory store; any password is accepted. */
-export async function inProcessServer(limits: Partial<ImapLimits> = {}): Promise<InProcessServer> {
+export async function inProcessServer(limits: Partial<ImapLimits> = {}, storeOptions: MailStoreOptions = {}): Promise<InProcessServer> {
   const cluster = await connectStore({ backend: 'memory' });
   const log = pino({ level: 'silent' });
-  const store = await MailStore.open(cluster, { log });
+  const store = await MailStore.open(cluster, { log, ...storeOptions });
   const server = createImapServer({
     store, authenticate: async (u) => u, plaintextAllowed: () => true, log, serverName: 'rmb', limits: { ...DEFAULTS.imap, ...limits },
   });
@@ -193,18 +183,27 @@ export function dovecotAvailable(): boolean {
   return ['/usr/sbin/dovecot', '/usr/bin/dovecot'].some((p) => existsSync(p));
 }
 
-/**
- * Register `fn` as describe(name) when Dovecot is installed; otherwise skip it with a loud
- * warning, or fail when RMB_DOVECOT_REQUIRED=1 (set by .ci/run).
- */
+/** Debian's Dovecot, the reference server of the differential suites. */
+export const DOVECOT: OutsidePart = {
+  part: 'Dovecot (Debian dovecot-imapd dovecot-lmtpd)',
+  present: dovecotAvailable,
+  requiredBy: 'RMB_DOVECOT_REQUIRED',
+  howTo: 'apt-get install dovecot-imapd dovecot-lmtpd && npm test',
+};
+
+/** A real client or tool at `path` from Debian package `pkg`, required in .ci/run by RMB_CLIENTS_REQUIRED. */
+export function clientPart(path: string, pkg: string): OutsidePart {
+  return {
+    part: `${path} (Debian ${pkg})`,
+    present: () => existsSync(path),
+    requiredBy: 'RMB_CLIENTS_REQUIRED',
+    howTo: `apt-get install ${pkg} && npm test`,
+  };
+}
+
+/** Register `fn` as describe(name) when Dovecot is installed (see outsideSuite). */
 export function dovecotSuite(name: string, fn: () => void): void {
-  if (dovecotAvailable()) { describe(name, fn); return; }
-  if (process.env.RMB_DOVECOT_REQUIRED === '1') {
-    describe(name, () => { test('Dovecot is installed', () => { throw new Error('RMB_DOVECOT_REQUIRED=1 but dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)'); }); });
-    return;
-  }
-  console.warn(`*** DOVECOT SUITE NOT RUN: "${name}" compares with a reference Dovecot. Run: apt-get install dovecot-imapd dovecot-lmtpd && npm test`);
-  describe.skip(name, fn);
+  outsideSuite(name, DOVECOT, fn);
 }
 
 /** Start a throwaway Dovecot (`--full`: every extension rmb is compared on) with these users. */
