@@ -13,6 +13,14 @@ export class NotFound extends MailError {
   constructor(message: string) { super('NotFound', message); this.name = 'NotFound'; }
 }
 /** The name is taken. IMAP: [ALREADYEXISTS]. */
+/**
+ * The message was expunged and its bytes are gone (RFC 5530 EXPUNGEISSUED): a session still
+ * addressed it after the expunge grace period (see MailStoreOptions.expungeGraceMs).
+ */
+export class Expunged extends NotFound {
+  constructor(message: string) { super(message); this.name = 'Expunged'; }
+}
+
 export class AlreadyExists extends MailError {
   constructor(message: string) { super('AlreadyExists', message); this.name = 'AlreadyExists'; }
 }

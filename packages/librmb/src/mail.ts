@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { type IoCtx, WriteOp, isErrno } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
-import { fromStoreError } from './errors.js';
+import { Expunged, fromStoreError } from './errors.js';
 import { type MessageMeta, parseMessage, parseSource } from './mime.js';
 import { MessageScanner } from './mime-stream.js';
 import { withRetry } from './retry.js';
@@ -58,9 +58,18 @@ export interface PreparedMail {
 export interface Logger { warn(obj: object, msg?: string): void }
 
 /** Access to a user's mail objects, with an LRU cache of their immutable metadata. */
+/** Default of MailObjects.expungeGraceMs: one hour. */
+export const DEFAULT_EXPUNGE_GRACE_MS = 3_600_000;
+
 export class MailObjects {
   private readonly cache: LRUCache<string, StoredMeta>;
   private readonly background = new Set<Promise<unknown>>();
+  /**
+   * How long an expunged mail stays readable (ms) for sessions that still address it (RFC 2180
+   * §4.1); its object is released by the first expunge in its mailbox after that (Mailbox.expunge).
+   */
+  expungeGraceMs = DEFAULT_EXPUNGE_GRACE_MS;
+
   constructor(readonly io: IoCtx, cache: LRUCache<string, StoredMeta>, private readonly log?: Logger,
     readonly stripe: StripeOptions = DEFAULT_STRIPE) {
     this.cache = cache;
@@ -180,7 +189,7 @@ export class MailObjects {
       const m = JSON.parse((await this.io.getXattr(oid, 'rmb.meta')).toString()) as StoredMeta;
       this.cache.set(oid, m);
       return m;
-    } catch (e) { throw fromStoreError(e, `read message ${oid}`); }
+    } catch (e) { throw readError(e, oid); }
   }
 
   /**
@@ -209,7 +218,7 @@ export class MailObjects {
         pos += n;
       }
       return Buffer.concat(await Promise.all(parts));
-    } catch (e) { throw fromStoreError(e, `read message ${oid}`); }
+    } catch (e) { throw readError(e, oid); }
   }
 
   private async adjust(oid: string, delta: number): Promise<void> {
@@ -245,4 +254,10 @@ export class MailObjects {
   async release(oid: string): Promise<void> {
     try { await this.adjust(oid, -1); } catch (e) { this.log?.warn({ err: e, oid }, 'release of mail object failed; gc will reclaim it'); }
   }
+}
+
+/** A failed read of a mail object: gone (ENOENT) is Expunged, anything else the store's typed error. */
+function readError(e: unknown, oid: string): Error {
+  if (isErrno(e, 'ENOENT')) return new Expunged(`message ${oid} was expunged`);
+  return fromStoreError(e, `read message ${oid}`);
 }

@@ -3,6 +3,7 @@
  *   h            Counters (JSON): UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, MESSAGES, UNSEEN, DELETED, bytes
  *   u:<uid>      IndexEntry (JSON), uid zero-padded to 10 digits so omap order is UID order
  *   l:<modseq>   LogEntry (JSON), modseq zero-padded to 16 digits: the change log
+ *   x:<ms>:<uid> mail object of an expunged message, kept readable for a grace period (expunge)
  * Every change is ONE compound write guarded by omapCmp on `h`, retried on ECANCELED, so UIDs
  * stay unique and ascending and counters exact with any number of writers. After a commit the
  * index object is notified (watch/notify) so other sessions and front ends learn of the change.
@@ -11,7 +12,7 @@ import { type IoCtx, ReadOp, type OmapPage, WriteOp } from '@rmb/rados';
 import { fromStoreError } from './errors.js';
 import type { MailObjects } from './mail.js';
 import { withRetry } from './retry.js';
-import { countFlags, indexOid, logKey, uidKey } from './keys.js';
+import { countFlags, expungedAt, expungedKey, indexOid, logKey, uidKey } from './keys.js';
 import { appendQueue, type PendingSave } from './append-queue.js';
 import type { Counters, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
@@ -224,31 +225,64 @@ export class Mailbox {
     });
   }
 
-  /** Remove `uids` from the index (EXPUNGE); then release their mail objects. Returns removed UIDs. */
+  /**
+   * Remove `uids` from the index (EXPUNGE). Their mail objects stay readable for sessions that
+   * still address them (RFC 2180 §4.1): each is recorded under an `x:` key (keys.ts expungedKey)
+   * in the same commit, and released by the first expunge in this mailbox once
+   * MailObjects.expungeGraceMs has passed (that commit claims the due `x:` keys, so exactly one
+   * expunger releases each). Returns the removed UIDs, ascending.
+   */
   async expunge(uids: number[]): Promise<number[]> {
-    const removed = await this.update('expunge', uids.map(uidKey), (c, got) => {
+    const now = Date.now();
+    const due = await this.dueExpunged(now);
+    const { gone, release } = await this.update('expunge', [...uids.map(uidKey), ...due], (c, got) => {
       const counters = { ...c };
       const gone: IndexEntry[] = [];
       for (const uid of uids) {
         const raw = got.get(uidKey(uid));
         if (raw) gone.push(JSON.parse(raw.toString()) as IndexEntry);
       }
-      if (!gone.length) return { counters: c, set: {}, rm: [], result: gone };
-      const modseq = ++counters.highestModseq;
-      for (const e of gone) {
-        counters.messages--;
-        counters.bytes -= e.size;
-        countFlags(counters, e.flags, -1);
+      const claimed = due.filter((k) => got.has(k));
+      const release = claimed.map((k) => got.get(k)!.toString());
+      if (!gone.length && !claimed.length) return { counters: c, set: {}, rm: [], result: { gone, release }, unchanged: true };
+      const set: Record<string, string> = {};
+      if (gone.length) {
+        const modseq = ++counters.highestModseq;
+        for (const e of gone) {
+          counters.messages--;
+          counters.bytes -= e.size;
+          countFlags(counters, e.flags, -1);
+          set[expungedKey(now, e.uid)] = e.mail;
+        }
+        set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'expunge', uids: gone.map((e) => e.uid) } satisfies LogEntry);
+      } else {
+        // only a claim: bump the counters' claim number so that concurrent claimers conflict
+        counters.purges = (counters.purges ?? 0) + 1;
       }
-      return {
-        counters,
-        set: { [logKey(modseq)]: JSON.stringify({ modseq, kind: 'expunge', uids: gone.map((e) => e.uid) } satisfies LogEntry) },
-        rm: gone.map((e) => uidKey(e.uid)),
-        result: gone,
-      };
+      return { counters, set, rm: [...gone.map((e) => uidKey(e.uid)), ...claimed], result: { gone, release } };
     });
-    await Promise.all(removed.map((e) => this.mails.release(e.mail)));
-    return removed.map((e) => e.uid).sort((a, b) => a - b);
+    await Promise.all(release.map((oid) => this.mails.release(oid)));
+    return gone.map((e) => e.uid).sort((a, b) => a - b);
+  }
+
+  /** The `x:` keys of expunged mails whose grace period has passed at `now` (one omap page, up to 1000). */
+  private async dueExpunged(now: number): Promise<string[]> {
+    const page = await this.io.omapList(this.oid, { prefix: 'x:', max: 1000 }).catch((e: unknown) => {
+      throw fromStoreError(e, `mailbox ${this.name}`);
+    });
+    return [...page.entries.keys()].filter((k) => expungedAt(k) <= now - this.mails.expungeGraceMs);
+  }
+
+  /** Mail objects of expunged messages still kept readable (every `x:` value), for DELETE. */
+  async keptExpunged(): Promise<string[]> {
+    const out: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.io.omapList(this.oid, { prefix: 'x:', startAfter: after, max: 1000 });
+      for (const v of page.entries.values()) out.push(v.toString());
+      if (!page.more) return out;
+      after = [...page.entries.keys()].pop();
+    }
   }
 
   /**

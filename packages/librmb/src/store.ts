@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { type Cluster, type IoCtx, ReadOp, WriteOp, isErrno, type ObjectStat, type OmapPage } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
 import { AlreadyExists, InvalidName, NotAllowed, NotFound, QuotaExceeded, fromStoreError } from './errors.js';
-import { DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta, type StripeOptions } from './mail.js';
+import { DEFAULT_EXPUNGE_GRACE_MS, DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta, type StripeOptions } from './mail.js';
 import { Mailbox, indexOid, newCounters } from './mailbox.js';
 import { withRetry } from './retry.js';
 import { DEFAULT_METADATA, dropMetadata, getMetadata, type MetadataDepth, type MetadataOptions, setMetadata } from './metadata.js';
@@ -35,6 +35,8 @@ export interface MailStoreOptions {
   metaCacheEntries?: number;
   /** Mail object striping and write sizes (bytes). */
   stripe?: StripeOptions;
+  /** How long an expunged mail stays readable, ms (default DEFAULT_EXPUNGE_GRACE_MS; see Mailbox.expunge). */
+  expungeGraceMs?: number;
   /**
    * RADOS namespace of this store's user directory, also prefixed to every user's namespace
    * (default "": directory in "", users in "u.<id>"). Lets several independent stores share a
@@ -72,7 +74,7 @@ export class MailStore {
 
   /** Open the store on `cluster` (no I/O until a user is used). */
   static async open(cluster: Cluster, o: MailStoreOptions = {}): Promise<MailStore> {
-    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, stripe: o.stripe ?? DEFAULT_STRIPE, quota: o.quota ?? { storageBytes: 0, messages: 0 }, metadata: o.metadata ?? DEFAULT_METADATA, log: o.log };
+    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, stripe: o.stripe ?? DEFAULT_STRIPE, expungeGraceMs: o.expungeGraceMs ?? DEFAULT_EXPUNGE_GRACE_MS, quota: o.quota ?? { storageBytes: 0, messages: 0 }, metadata: o.metadata ?? DEFAULT_METADATA, log: o.log };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);
   }
 
@@ -171,6 +173,7 @@ export class UserStore {
   private readonly listOid = 'mailboxes';
   constructor(readonly store: MailStore, readonly username: string, readonly id: string, readonly io: IoCtx, cache: LRUCache<string, StoredMeta>) {
     this.mails = new MailObjects(io, cache, store.opts.log, store.opts.stripe);
+    this.mails.expungeGraceMs = store.opts.expungeGraceMs;
   }
 
   /** Read the whole list object: version, mailboxes, subscriptions. */
@@ -217,18 +220,36 @@ export class UserStore {
     }
   }
 
-  /** Create the default mailboxes if the user has none (first login or delivery). */
+  /**
+   * Create the default mailboxes (DEFAULT_MAILBOXES, subscribed) if the user has no INBOX (first
+   * login or delivery, or a creation cut short). All list entries are added in ONE guarded op, so
+   * a reader sees either none of them or all of them; sessions racing here agree on one set.
+   * (INBOX is never absent otherwise: it cannot be deleted and RENAME INBOX leaves a new one.)
+   */
   async ensureDefaults(): Promise<void> {
-    const l = await this.readList();
-    if (l.boxes.has('INBOX')) return;
-    for (const [name, use] of DEFAULT_MAILBOXES) {
-      try { await this.createMailbox(name, use, true); } catch (e) { if (!(e instanceof AlreadyExists)) throw e; }
-    }
+    await this.changeList('create default mailboxes', async (l, op) => {
+      if (l.boxes.has('INBOX')) return;
+      let uv = Math.max(Math.floor(Date.now() / 1000), l.lastUidvalidity + 1);
+      const fresh: MailboxInfo[] = [];
+      for (const [name, specialUse] of DEFAULT_MAILBOXES) {
+        if (!l.boxes.has(name)) fresh.push({ name, id: randomUUID(), uidvalidity: uv++, specialUse });
+      }
+      // the index objects first (in parallel), then the list entries: never a listed mailbox without its index
+      await Promise.all(fresh.map((info) => this.io.operate(indexOid(info.id),
+        new WriteOp().create(false).omapSet({ h: JSON.stringify(newCounters(info.uidvalidity)) }))));
+      for (const info of fresh) op.omapSet({ [`m:${info.name}`]: JSON.stringify(info), [`s:${info.name}`]: '' });
+      op.omapSet({ 'c:uidvalidity': String(uv - 1) });
+    });
   }
 
   /** All mailboxes, sorted by name. */
   async mailboxes(): Promise<MailboxInfo[]> {
-    const l = await this.readList();
+    let l = await this.readList();
+    if (!l.boxes.has('INBOX')) {
+      // a user whose defaults another session is creating right now: wait for (or make) the whole set
+      await this.ensureDefaults();
+      l = await this.readList();
+    }
     return [...l.boxes.values()].sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -446,8 +467,8 @@ export class UserStore {
     });
     const mb = new Mailbox(this.io, info, this.mails);
     try {
-      const entries = await mb.entries();
-      await Promise.all(entries.map((e) => this.mails.release(e.mail)));
+      const [entries, kept] = await Promise.all([mb.entries(), mb.keptExpunged()]);
+      await Promise.all([...entries.map((e) => e.mail), ...kept].map((oid) => this.mails.release(oid)));
       await this.io.remove(indexOid(info.id));
       await dropMetadata(this.io, info.id);
     } catch (e) {

@@ -29,6 +29,8 @@ export interface Counters {
   bytes: number;
   /** Lowest UID not yet reported as \Recent to a session. */
   firstRecent: number;
+  /** Number of expunge commits that only released kept mails (Mailbox.expunge); makes such claims conflict. */
+  purges?: number;
 }
 
 /** One change-log record (omap key `l:<modseq>`): what changed at that modseq. */

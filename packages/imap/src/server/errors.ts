@@ -1,7 +1,7 @@
 /**
  * Mapping of typed errors to tagged IMAP responses (RFC 3501 §7.1, response codes of RFC 5530).
  */
-import { AlreadyExists, Conflict, InvalidName, NotAllowed, NotFound, QuotaExceeded, TooBig, Unavailable } from '@rmb/librmb';
+import { AlreadyExists, Conflict, Expunged, InvalidName, NotAllowed, NotFound, QuotaExceeded, TooBig, Unavailable } from '@rmb/librmb';
 import { ParseError } from '../protocol/tokens.js';
 
 /** A command failure the session answers with NO (or BAD), with an optional response code. */
@@ -18,6 +18,7 @@ export const bad = (text: string): CommandError => new CommandError('BAD', null,
 export function toResponse(e: unknown, mailboxCommand = false): { status: 'NO' | 'BAD'; code: string | null; text: string; internal: boolean } {
   if (e instanceof CommandError) return { status: e.status, code: e.code, text: e.message, internal: false };
   if (e instanceof ParseError) return { status: 'BAD', code: null, text: e.message, internal: false };
+  if (e instanceof Expunged) return { status: 'NO', code: 'EXPUNGEISSUED', text: 'Some of the requested messages no longer exist', internal: false };
   if (e instanceof NotFound) return { status: 'NO', code: mailboxCommand ? 'TRYCREATE' : 'NONEXISTENT', text: e.message, internal: false };
   if (e instanceof AlreadyExists) return { status: 'NO', code: 'ALREADYEXISTS', text: e.message, internal: false };
   if (e instanceof InvalidName || e instanceof NotAllowed) return { status: 'NO', code: 'CANNOT', text: e.message, internal: false };
