@@ -326,17 +326,23 @@ export class Mailbox {
   }
 
   /**
-   * Claim the UIDs not yet reported \Recent (RFC 3501 §2.3.2): the first session to select the
-   * mailbox after a delivery gets them. Returns the lowest recent UID for this session.
+   * Claim the UIDs not yet reported \Recent (RFC 3501 §2.3.2): the first session to learn of a
+   * delivery gets them, [from, to); from = to when there was nothing to claim. One guarded write.
    */
-  async claimRecent(): Promise<{ from: number; counters: Counters }> {
+  async claimRecent(): Promise<{ from: number; to: number; counters: Counters }> {
     let seen!: Counters;
-    const from = await this.update('recent', [], (c) => {
+    const r = await this.update('recent', [], (c) => {
       seen = c;
-      if (c.firstRecent >= c.uidnext) return { counters: c, set: {}, rm: [], result: c.uidnext, unchanged: true };
-      return { counters: { ...c, firstRecent: c.uidnext }, set: {}, rm: [], result: c.firstRecent };
+      if (c.firstRecent >= c.uidnext) return { counters: c, set: {}, rm: [], result: { from: c.uidnext, to: c.uidnext }, unchanged: true };
+      return { counters: { ...c, firstRecent: c.uidnext }, set: {}, rm: [], result: { from: c.firstRecent, to: c.uidnext } };
     });
-    return { from, counters: seen };
+    return { ...r, counters: seen };
+  }
+
+  /** Messages no session has been told of yet (STATUS RECENT): those with a UID at or above firstRecent. */
+  async recentCount(c: Counters): Promise<number> {
+    if (c.firstRecent >= c.uidnext || !c.messages) return 0;
+    return (await this.entries(c.firstRecent)).length;
   }
 
   /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Cluster, type IoCtx, TimedOut } from '@rmb/rados';
-import { MailStore, NotFound, AlreadyExists, NotAllowed, QuotaExceeded, Unavailable, decodeWords, parseMessageDate, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
+import { Expunged, MailStore, NotFound, AlreadyExists, NotAllowed, QuotaExceeded, Unavailable, decodeWords, parseMessageDate, findPart, parseMessage, parseSource, MessageScanner } from '../src/index.js';
 import { corpusFiles } from '@rmb/rados/testing';
 
 const msg = (subject: string, body = 'hello\r\n') => Buffer.from(`From: A <a@example.org>\r\nTo: b@example.org\r\nSubject: ${subject}\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n${body}`);
@@ -214,7 +214,14 @@ test('store, copy, move and expunge keep flags, modseqs, the change log and obje
   expect(await inbox.expunge([1])).toEqual([1]);
   expect((await u.mails.read(dst.mail)).length).toBeGreaterThan(0);
   await trash.expunge([1]);
-  await expect(u.mails.read(dst.mail)).rejects.toThrow();
+  // kept readable for sessions that still address it (RFC 2180 §4.1) until the grace period ends
+  expect((await u.mails.read(dst.mail)).length).toBeGreaterThan(0);
+  u.mails.expungeGraceMs = 0;
+  await trash.expunge([]);
+  expect((await u.mails.read(dst.mail)).length).toBeGreaterThan(0); // INBOX's expunge still keeps it
+  await inbox.expunge([]);
+  await expect(u.mails.read(dst.mail)).rejects.toBeInstanceOf(Expunged);
+  await trash.expunge([]); // nothing left to release: a no-op
 });
 
 test('create, rename (subtree and INBOX), delete rules', async () => {
@@ -332,6 +339,9 @@ test('striped mails: a streamed message spans objects of stripeBytes, reads back
   expect((await u.io.list()).objects.filter((o) => o.oid.startsWith('m.')).length).toBe(4);
   await mailbox.store([s1.uid], 'add', ['\\Deleted']);
   await mailbox.expunge([s1.uid]);
+  expect((await u.io.list()).objects.filter((o) => o.oid.startsWith('m.')).length).toBe(4); // kept for the grace period
+  u.mails.expungeGraceMs = 0;
+  await mailbox.expunge([]);
   await u.mails.settle();
   expect((await u.io.list()).objects.filter((o) => o.oid.startsWith('m.')).length).toBe(0);
 });

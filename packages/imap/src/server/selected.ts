@@ -8,6 +8,9 @@ import type { Counters, IndexEntry, Mailbox } from '@rmb/librmb';
 import { inSet, type SeqSet, toSeqString } from '../protocol/sequence.js';
 import { CommandError } from './errors.js';
 
+/** The system flags of every mailbox (RFC 3501 §2.3.2), as FLAGS lists them. */
+const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
 /** How often a view without a watch tries to watch again, in ms. */
 const WATCH_RETRY_MS = 30_000;
 
@@ -18,7 +21,6 @@ export class SelectedView {
   modseq = 0;
   uidnext = 1;
   uidvalidity = 0;
-  recentFrom = Infinity;
   dirty = false;
   private pendingExpunge = new Set<number>();
   private pendingFlags = new Set<number>();
@@ -28,6 +30,36 @@ export class SelectedView {
   private unwatch?: () => Promise<void>;
 
   constructor(readonly mailbox: Mailbox, readonly readOnly: boolean) {}
+
+  /** Keywords announced to the client in FLAGS (lower case -> as first seen). */
+  private readonly keywords = new Map<string, string>();
+
+  /**
+   * The FLAGS and PERMANENTFLAGS responses (without CRLF) for the flags known now: the system
+   * flags and every keyword announced (RFC 3501 §7.2.6, §7.1); PERMANENTFLAGS is empty when
+   * read-only and allows new keywords (\\*) otherwise.
+   */
+  flagsResponses(): string[] {
+    const flags = [...SYSTEM_FLAGS, ...this.keywords.values()].join(' ');
+    return [`* FLAGS (${flags})`, `* OK [PERMANENTFLAGS (${this.readOnly ? '' : `${flags} \\*`})] Flags permitted.`];
+  }
+
+  /**
+   * Learn the keywords of `flagLists`. Returns the FLAGS/PERMANENTFLAGS responses to send before
+   * any response that uses one of them when one is new (RFC 3501 §7.2.6, RFC 9051 §7.3.5: the
+   * client must have heard of a keyword before a FETCH shows it), else nothing.
+   */
+  announceKeywords(flagLists: Iterable<string[]>): string[] {
+    let fresh = false;
+    for (const flags of flagLists) {
+      for (const f of flags) {
+        if (f.startsWith('\\') || this.keywords.has(f.toLowerCase())) continue;
+        this.keywords.set(f.toLowerCase(), f);
+        fresh = true;
+      }
+    }
+    return fresh ? this.flagsResponses() : [];
+  }
 
   /**
    * Load the index (SELECT): one compound read for up to 1000 messages, alongside the watch.
@@ -42,7 +74,10 @@ export class SelectedView {
     this.modseq = counters.highestModseq;
     this.uidnext = counters.uidnext;
     this.uidvalidity = counters.uidvalidity;
+    // read-only: the messages still recent for the mailbox are shown so, without claiming them
+    if (this.readOnly) this.recent.push([counters.firstRecent, Infinity]);
     this.announcedExists = this.uids.length;
+    this.announceKeywords(entries.map((e) => e.flags));
   }
 
   private onChange: () => void = () => undefined;
@@ -82,7 +117,26 @@ export class SelectedView {
   async close(): Promise<void> { this.closed = true; await this.unwatch?.(); }
 
   get exists(): number { return this.uids.length; }
-  get recentCount(): number { return this.uids.filter((u) => u >= this.recentFrom).length; }
+  /** UID ranges [from, to) this session sees as \Recent (RFC 3501 §2.3.2). */
+  private readonly recent: [number, number][] = [];
+
+  /** Whether this session reports `uid` as \Recent (never under IMAP4rev2). */
+  isRecent(uid: number): boolean {
+    return !this.noRecent && this.recent.some(([a, b]) => uid >= a && uid < b);
+  }
+
+  /**
+   * Claim, for this session alone, the messages no session has been told of yet (RFC 3501 §2.3.2:
+   * exactly one session sees a message as \Recent), one guarded index write; done by SELECT and
+   * whenever a read-write view learns of new messages. Returns the counters read by the claim.
+   */
+  async claimRecent(): Promise<Counters> {
+    const r = await this.mailbox.claimRecent();
+    if (r.to > r.from) this.recent.push([r.from, r.to]);
+    return r.counters;
+  }
+
+  get recentCount(): number { return this.uids.filter((u) => this.isRecent(u)).length; }
 
   /** The first unseen message's sequence number, or 0. */
   firstUnseen(): number {
@@ -112,6 +166,8 @@ export class SelectedView {
         this.entries.set(e.uid, e);
       }
       this.uidnext = counters.uidnext;
+      // a write only while another session has not claimed them first
+      if (!this.readOnly && counters.firstRecent < counters.uidnext) await this.claimRecent();
     }
     const changed = [...flagUids].filter((u) => this.entries.has(u) && !this.pendingExpunge.has(u));
     for (const e of await this.mailbox.entriesByUid(changed)) {
@@ -124,7 +180,10 @@ export class SelectedView {
 
   /** Produce the untagged updates to send now; expunges only when `allowExpunge`. */
   flush(allowExpunge: boolean, withModseq = false, vanished = false): string[] {
-    const out: string[] = [];
+    // keywords that came with other sessions' changes or new messages are announced first
+    const fresh = this.uids.slice(this.announcedExists).map((u) => this.entries.get(u)?.flags ?? []);
+    const changed = [...this.pendingFlags].map((u) => this.entries.get(u)?.flags ?? []);
+    const out: string[] = this.announceKeywords([...fresh, ...changed]);
     for (const uid of this.pendingFlags) {
       const seq = this.uids.indexOf(uid) + 1;
       const e = this.entries.get(uid);
@@ -163,7 +222,7 @@ export class SelectedView {
 
   /** Flags to show for a message, with \Recent for this session's recent messages (not under IMAP4rev2). */
   flagsOf(e: IndexEntry): string[] {
-    return e.uid >= this.recentFrom && !this.noRecent ? [...e.flags, '\\Recent'] : e.flags;
+    return this.isRecent(e.uid) ? [...e.flags, '\\Recent'] : e.flags;
   }
 
   /** Record our own change of an entry (after STORE), so no duplicate update is sent. */

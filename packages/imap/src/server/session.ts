@@ -282,9 +282,34 @@ export class Session {
     for (const line of v.flush(this.allowExpunge, this.enabled.has('CONDSTORE'), this.enabled.has('QRESYNC'))) this.write(`${line}\r\n`);
   }
 
-  /** Tagged OK after the pending updates. */
+  /** Set when a command turned CONDSTORE on while a mailbox was selected: its OK reports HIGHESTMODSEQ. */
+  private reportHighestModseq = false;
+
+  /**
+   * Turn CONDSTORE on for this connection, as every CONDSTORE-enabling command does (RFC 7162
+   * §3.1: SELECT/EXAMINE (CONDSTORE), STATUS HIGHESTMODSEQ, FETCH MODSEQ or CHANGEDSINCE, SEARCH
+   * MODSEQ, STORE UNCHANGEDSINCE, ENABLE). From then on untagged FETCH responses carry MODSEQ; when
+   * it happens with a mailbox selected, the command's OK carries [HIGHESTMODSEQ n].
+   */
+  enableCondstore(): void {
+    if (this.enabled.has('CONDSTORE')) return;
+    this.enabled.add('CONDSTORE');
+    if (this.selected) this.reportHighestModseq = true;
+  }
+
+  /**
+   * Tagged OK after the pending updates. After the first CONDSTORE-enabling command in a selected
+   * mailbox the OK carries [HIGHESTMODSEQ n] (RFC 7162 §3.1), or, when the OK has a code of its
+   * own, an untagged OK before it does.
+   */
   async ok(tag: string, text: string, code?: string): Promise<void> {
     await this.sendUpdates();
+    if (this.reportHighestModseq && this.selected) {
+      const highest = `HIGHESTMODSEQ ${this.selected.modseq}`;
+      if (code) this.write(`* OK [${highest}] Highest\r\n`);
+      else code = highest;
+    }
+    this.reportHighestModseq = false;
     this.write(`${tag} OK ${code ? `[${code}] ` : ''}${text}\r\n`);
   }
 

@@ -197,7 +197,7 @@ export const fetch: CommandSpec = {
     if (uid && !items.some((i) => i.kind === 'simple' && i.name === 'UID')) items.unshift({ kind: 'simple', name: 'UID' });
     const set = parseSeqSet(asText(args[0], 'sequence set'));
     const { changedSince, vanished } = fetchModifiers(args[2], uid, session.enabled.has('QRESYNC'));
-    if (changedSince !== undefined) session.enabled.add('CONDSTORE');
+    if (changedSince !== undefined || items.some((i) => i.kind === 'simple' && i.name === 'MODSEQ')) session.enableCondstore();
     let targets = v.resolve(set, uid);
     if (changedSince !== undefined) {
       targets = targets.filter(([, u]) => v.entries.get(u)!.modseq > changedSince);

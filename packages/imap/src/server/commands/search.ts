@@ -70,9 +70,9 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
   switch (k.k) {
     case 'all': return true;
     case 'flag': return e.flags.some((f) => f.toLowerCase() === k.flag.toLowerCase()) === k.set;
-    case 'recent': return e.uid >= v.recentFrom;
-    case 'new': return e.uid >= v.recentFrom && !e.flags.includes('\\Seen');
-    case 'old': return e.uid < v.recentFrom;
+    case 'recent': return v.isRecent(e.uid);
+    case 'new': return v.isRecent(e.uid) && !e.flags.includes('\\Seen');
+    case 'old': return !v.isRecent(e.uid);
     case 'size': return k.op === 'larger' ? e.size > k.n : e.size < k.n;
     case 'seq': return inSet(k.set as { ranges: [number, number][] }, c.seq, v.exists);
     case 'uid': {
@@ -177,7 +177,7 @@ export const search: CommandSpec = {
     // a search with MODSEQ reports the highest mod-sequence of the matches (RFC 7162 §3.1.5)
     const hasModseq = JSON.stringify(prog.key).includes('"k":"modseq"');
     const top = Math.max(0, ...found.map(([, u]) => v.entries.get(u)!.modseq));
-    if (hasModseq) session.enabled.add('CONDSTORE');
+    if (hasModseq) session.enableCondstore();
     // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4: no RETURN means ALL)
     if (prog.returnOpts || session.enabled.has('IMAP4REV2')) {
       session.write(esearch(tag, uid, prog.returnOpts ?? [], found, nums, v, hasModseq ? top : 0));

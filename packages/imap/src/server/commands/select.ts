@@ -6,8 +6,6 @@ import { inSet, parseSeqSet, type SeqSet, toSeqString } from '../../protocol/seq
 import { bad } from '../errors.js';
 import { SelectedView } from '../selected.js';
 
-const FLAGS = '\\Answered \\Flagged \\Deleted \\Seen \\Draft';
-
 /** QRESYNC parameters of SELECT (RFC 7162 §3.2.5). */
 interface Qresync { uidvalidity: number; modseq: number; known?: SeqSet }
 
@@ -47,18 +45,11 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
   const view = new SelectedView(mb, readOnly);
   view.noRecent = rev2;
   await view.load(() => session.onMailboxChange());
-  if (!readOnly) {
-    const r = await mb.claimRecent();
-    view.recentFrom = r.from;
-    view.checkCounters(r.counters);
-  } else view.checkCounters(await mb.counters());
+  // SELECT claims the messages no session has seen as \Recent yet; EXAMINE claims nothing (RFC 3501 §6.3.2)
+  view.checkCounters(readOnly ? await mb.counters() : await view.claimRecent());
   await session.select(view);
-  const keywords = new Set<string>();
-  for (const e of view.entries.values()) for (const f of e.flags) if (!f.startsWith('\\')) keywords.add(f);
-  const flags = [FLAGS, ...keywords].join(' ');
   session.write([
-    `* FLAGS (${flags})\r\n`,
-    `* OK [PERMANENTFLAGS (${readOnly ? '' : `${flags} \\*`})] Flags permitted.\r\n`,
+    ...view.flagsResponses().map((l) => `${l}\r\n`),
     `* ${view.exists} EXISTS\r\n`,
     // IMAP4rev2 drops RECENT and [UNSEEN] and names the mailbox in a LIST response (RFC 9051 §6.3.2)
     ...(rev2 ? [`* LIST () "/" ${str(session.mailboxOut(mb.name))}\r\n`] : [`* ${view.recentCount} RECENT\r\n`]),

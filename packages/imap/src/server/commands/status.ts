@@ -23,7 +23,7 @@ export async function statusLine(session: Session, mb: Mailbox, items: string[])
   for (const it of items) {
     switch (it) {
       case 'MESSAGES': out.push(`MESSAGES ${c.messages}`); break;
-      case 'RECENT': out.push(`RECENT ${Math.max(0, Math.min(c.messages, c.uidnext - c.firstRecent))}`); break;
+      case 'RECENT': out.push(`RECENT ${await mb.recentCount(c)}`); break; // RFC 3501 §2.3.2
       case 'UIDNEXT': out.push(`UIDNEXT ${c.uidnext}`); break;
       case 'UIDVALIDITY': out.push(`UIDVALIDITY ${c.uidvalidity}`); break;
       case 'UNSEEN': out.push(`UNSEEN ${c.unseen}`); break;
@@ -46,6 +46,7 @@ export const status: CommandSpec = {
     expectArgs(args, 2);
     const name = session.mailboxArg(args[0]);
     const items = statusItems(args[1]);
+    if (items.includes('HIGHESTMODSEQ')) session.enableCondstore(); // RFC 7162 §3.1
     const mb = await session.user!.mailbox(name);
     session.write(await statusLine(session, mb, items));
     await session.ok(tag, 'Status completed.');

@@ -23,7 +23,7 @@ export const store: CommandSpec = {
         unchangedSince = Number(val);
       }
       args = [all[0], ...all.slice(2)];
-      session.enabled.add('CONDSTORE');
+      session.enableCondstore();
     }
     if (args.length < 3) throw bad('STORE needs a sequence set, an item and flags');
     const v = session.selected!;
@@ -43,7 +43,8 @@ export const store: CommandSpec = {
     const condstore = session.enabled.has('CONDSTORE');
     const changed = new Set(r.changed.map((e) => e.uid));
     const modified = new Set(r.modified);
-    const lines: string[] = [];
+    // a keyword new to this mailbox is announced before the FETCH responses that carry it
+    const lines: string[] = (mode === 'remove' ? [] : v.announceKeywords([flags])).map((l) => `${l}\r\n`);
     for (const [seq, u] of targets) {
       const e = v.entries.get(u);
       if (!e || modified.has(u)) continue;
