@@ -4,6 +4,7 @@
  * MIME metadata.
  */
 export * from './errors.js';
+export { toCrlf } from './crlf.js';
 export * from './types.js';
 export * from './mime.js';
 export { MessageScanner, SparseMessage, type ScannerOptions } from './mime-stream.js';

@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { type IoCtx, WriteOp, isErrno } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
+import { toCrlf } from './crlf.js';
 import { Expunged, fromStoreError } from './errors.js';
 import { type MessageMeta, parseMessage, parseSource } from './mime.js';
 import { MessageScanner } from './mime-stream.js';
@@ -80,7 +81,8 @@ export class MailObjects {
 
   /**
    * Write a mail that arrives as a stream of `size` bytes into `oid` (striped past stripeBytes),
-   * parsing its MIME structure on the way; the xattrs are written last, on stripe 0. Memory:
+   * bare LFs made CRLF (crlf.ts; the stored size, in the result's `size`, may so grow), parsing
+   * its MIME structure on the way; the xattrs are written last, on stripe 0. Memory:
    * about one write piece. Throws TooBig-like errors from the store; on any failure the
    * objects written are removed. Resolves with the metadata once everything is durable.
    */
@@ -89,6 +91,7 @@ export class MailObjects {
     const { stripeBytes, writeBytes } = this.stripe;
     const scanner = new MessageScanner();
     let written = 0;
+    let prevCr = false;
     let pending: Buffer[] = [];
     let pendingLen = 0;
     const stripesTouched = new Set<number>();
@@ -121,15 +124,18 @@ export class MailObjects {
       await send();
     };
     try {
-      for await (const chunk of source) {
+      let received = 0;
+      for await (const raw of source) {
+        received += raw.length;
+        const chunk = toCrlf(raw, prevCr);
+        prevCr = raw.length ? raw[raw.length - 1] === 0x0d : prevCr;
         scanner.push(chunk);
         pending.push(chunk);
         pendingLen += chunk.length;
         if (pendingLen >= writeBytes) await flush();
       }
-      const total = written + pendingLen;
-      if (total !== size) throw new Error(`message stream ended after ${total} of ${size} bytes`);
-      const count = Math.max(1, Math.ceil(size / stripeBytes));
+      if (received !== size) throw new Error(`message stream ended after ${received} of ${size} bytes`);
+      const count = Math.max(1, Math.ceil((written + pendingLen) / stripeBytes));
       const meta: StoredMeta = {
         v: META_VERSION, saveDate: o.saveDate, internalDate: o.internalDate, ...parseSource(scanner.finish()),
         ...(count > 1 ? { stripe: { bytes: stripeBytes, count } } : {}),
@@ -152,7 +158,8 @@ export class MailObjects {
   }
 
   /** Parse `data` and build the object to write (CPU only). */
-  prepare(data: Buffer, o: { mailbox: string; flags: string[]; internalDate: number; saveDate: number }): PreparedMail {
+  prepare(raw: Buffer, o: { mailbox: string; flags: string[]; internalDate: number; saveDate: number }): PreparedMail {
+    const data = toCrlf(raw);
     const meta: StoredMeta = { v: META_VERSION, saveDate: o.saveDate, internalDate: o.internalDate, ...parseMessage(data) };
     return { oid: `m.${randomUUID()}`, data, meta, origin: { mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate }, internalDate: o.internalDate };
   }

@@ -161,24 +161,24 @@ export class Mailbox {
     const jobs = messages.map((m) => {
       const o = { mailbox: this.id, flags: m.flags ?? [], internalDate: m.internalDate ?? now, saveDate: now };
       if (m.stream) {
-        const oid = this.mails.newOid();
-        return { oid, size: m.stream.size, internalDate: o.internalDate, done: this.mails.writeStream(oid, m.stream.source, m.stream.size, o) };
+        // the stored size is known once written: bare LFs become CRLF (crlf.ts)
+        const job = { oid: this.mails.newOid(), size: m.stream.size, internalDate: o.internalDate, done: Promise.resolve() };
+        job.done = this.mails.writeStream(job.oid, m.stream.source, m.stream.size, o).then((meta) => { job.size = meta.size; });
+        return job;
       }
       if (!m.data) throw new Error('a message needs data or a stream');
       const p = this.mails.prepare(m.data, o);
       return { oid: p.oid, size: p.data.length, internalDate: p.internalDate, done: this.mails.write(p) };
     });
-    const written = Promise.all(jobs.map((j) => j.done));
+    const entries = jobs.map((j, i) => ({ mail: j.oid, flags: dedupe(messages[i].flags ?? []), internalDate: j.internalDate, size: j.size, saveDate: now }));
+    const written = Promise.all(jobs.map((j) => j.done)).then(() => { jobs.forEach((j, i) => { entries[i].size = j.size; }); });
     const ready = !confirm ? written.then(() => undefined) : Promise.all([written, confirm]).then(([, ok]) => {
       if (!ok) throw new StaleMailbox();
     });
     let saved: SavedMessage[];
     try {
       saved = await new Promise<SavedMessage[]>((resolve, reject) => {
-        const save: PendingSave = {
-          ready, resolve, reject,
-          entries: jobs.map((j, i) => ({ mail: j.oid, flags: dedupe(messages[i].flags ?? []), internalDate: j.internalDate, size: j.size, saveDate: now })),
-        };
+        const save: PendingSave = { ready, resolve, reject, entries };
         appendQueue(this.oid).enqueue(save, (plan, before) => this.update('append', [], plan, before));
       });
     } catch (e) {

@@ -16,7 +16,8 @@ import { cutAtSyntaxError, withoutComments } from './address-list.js';
 /** An IMAP address: (name adl mailbox host); a group start has host null and mailbox = group name. */
 export interface ImapAddress {
   name: string | null;
-  adl: null;
+  /** Source route (RFC 5322 obs-route "@a,@b"), as written, or null. */
+  adl: string | null;
   mailbox: string | null;
   host: string | null;
 }
@@ -211,6 +212,10 @@ function toImapAddresses(value: string | null): ImapAddress[] | null {
   try { parsed = addressparser(value); } catch { return null; }
   const out: ImapAddress[] = [];
   const bare = withoutComments(value).replace(/\s+/g, ' ');
+  // source routes ("<@a.example,@b.example:user@c.example>", RFC 5322 §4.4 obs-route), which the
+  // address parser drops: address -> route, for the adl field
+  const routes = new Map<string, string>();
+  for (const m of value.matchAll(/<\s*(@[^<>:]*):\s*([^<>\s]+)\s*>/g)) routes.set(m[2].toLowerCase(), m[1].replace(/\s+/g, ''));
   const one = (a: { name?: string; address?: string }) => {
     // an entry that is only a comment ("(no To-header on input)") is no address (RFC 5322 §3.2.2)
     if (!a.address && a.name && value.includes('(') && !bare.includes(a.name.replace(/\s+/g, ' '))) return;
@@ -228,11 +233,14 @@ function toImapAddresses(value: string | null): ImapAddress[] | null {
       const quoted = new RegExp(`"((?:[^"\\\\]|\\\\.)*)"\\s*<\\s*${addr.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*>`).exec(value);
       if (quoted && quoted[1]) name = quoted[1].replace(/\\(.)/g, '$1');
     }
+    // a missing domain or local part is named, as Dovecot does: a NIL host marks a group (RFC 3501 §7.4.2)
+    const mailbox = at >= 0 ? addr.slice(0, at) : addr;
+    const host = at >= 0 ? addr.slice(at + 1) : '';
     out.push({
       name,
-      adl: null,
-      mailbox: at >= 0 ? addr.slice(0, at) : addr || null,
-      host: at >= 0 ? addr.slice(at + 1) : null,
+      adl: routes.get(addr.toLowerCase()) ?? null,
+      mailbox: mailbox || 'MISSING_MAILBOX',
+      host: host || 'MISSING_DOMAIN',
     });
   };
   for (const a of parsed) {

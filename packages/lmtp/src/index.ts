@@ -7,7 +7,7 @@
 import { allowExplicitEnhancedCodes } from './enhanced.js';
 import type { Server } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { type MailStore, QuotaExceeded, NotFound } from '@rmb/librmb';
+import { type MailStore, QuotaExceeded, NotFound, toCrlf } from '@rmb/librmb';
 
 /** Logger shape (pino-compatible). */
 export interface Log {
@@ -30,6 +30,9 @@ export interface LmtpOptions {
   log: Log;
 }
 
+/** A transaction's envelope with the RCPTs this server accepted (repeats kept). */
+type Envelope = SMTPServerSession['envelope'] & { accepted?: { address: string; user: string }[] };
+
 type SmtpError = Error & { responseCode?: number };
 const smtpError = (code: number, text: string): SmtpError => Object.assign(new Error(text), { responseCode: code });
 
@@ -44,18 +47,6 @@ async function collect(stream: SMTPServerDataStream, max: number): Promise<Buffe
     if (!over) chunks.push(c);
   }
   return over || stream.sizeExceeded ? null : Buffer.concat(chunks);
-}
-
-/** Normalise line endings to CRLF (bare LF becomes CRLF; lone CR is kept). */
-export function toCrlf(b: Buffer): Buffer {
-  if (!b.includes(0x0a)) return b;
-  const out: Buffer[] = [];
-  let start = 0;
-  for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, i + 1)) {
-    if (i === 0 || b[i - 1] !== 0x0d) { out.push(b.subarray(start, i), Buffer.from('\r\n')); start = i + 1; }
-  }
-  out.push(b.subarray(start));
-  return Buffer.concat(out);
 }
 
 /** Deliver one message to one user's INBOX; resolves once durable. */
@@ -83,40 +74,47 @@ export function createLmtpServer(o: LmtpOptions): SMTPServer & Server {
     disableReverseLookup: true,
     // RFC 2034 enhanced status codes on every reply (5.1.1 unknown user, 4.3.0 store failure...)
     hideENHANCEDSTATUSCODES: false,
-    async onRcptTo(address, session: SMTPServerSession & { users?: Map<string, string> }, cb) {
+    async onRcptTo(address, session: SMTPServerSession, cb) {
       try {
         const user = await o.lookupUser(address.address);
         if (!user) return cb(smtpError(550, `<${address.address}> User unknown in local recipient table`));
-        (session.users ??= new Map()).set(address.address, user);
+        // every accepted RCPT, repeats included, in order: each gets its own reply after DATA
+        // (RFC 2033 §4.2); smtp-server keeps a repeated address once in envelope.rcptTo
+        (session.envelope as Envelope).accepted ??= [];
+        (session.envelope as Envelope).accepted!.push({ address: address.address, user });
         cb();
       } catch (e) {
         o.log.warn({ err: e }, 'recipient lookup failed');
         cb(smtpError(451, 'Temporary failure looking up the recipient'));
       }
     },
-    onData(stream, session: SMTPServerSession & { users?: Map<string, string> }, cb) {
+    onData(stream, session: SMTPServerSession, cb) {
       void (async () => {
         const body = await collect(stream, o.maxMessageBytes);
         if (!body) return cb(null, 'too big'); // the server answers 552 5.3.4 itself (rejectOversized)
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const data = toCrlf(body);
-        const replies = await Promise.all(session.envelope.rcptTo.map(async (r) => {
-          const user = session.users?.get(r.address);
-          if (!user) return smtpError(550, `<${r.address}> User unknown`);
-          try {
-            const res = await deliver(o.store, user, from, r.address, data);
-            o.log.info({ rcpt: r.address, user, uid: res.uid, bytes: data.length }, 'delivered');
+        const accepted = (session.envelope as Envelope).accepted ?? [];
+        // one delivery per distinct user (as Dovecot: a repeated or differently-cased address
+        // gets the mail once), one reply per accepted RCPT, in RCPT order
+        const deliveries = new Map<string, Promise<{ uid: number } | Error>>();
+        for (const r of accepted) {
+          if (!deliveries.has(r.user)) deliveries.set(r.user, deliver(o.store, r.user, from, r.address, data).catch((e: Error) => e));
+        }
+        const replies = await Promise.all(accepted.map(async (r) => {
+          const res = await deliveries.get(r.user)!;
+          if (!(res instanceof Error)) {
+            o.log.info({ rcpt: r.address, user: r.user, uid: res.uid, bytes: data.length }, 'delivered');
             return `<${r.address}> Saved as UID ${res.uid}`;
-          } catch (e) {
-            o.log.warn({ err: e, rcpt: r.address }, 'delivery failed');
-            if (e instanceof QuotaExceeded) {
-              return e.storeFull
-                ? smtpError(452, `4.3.1 <${r.address}> Mail system full, try again later`)
-                : smtpError(452, `4.2.2 <${r.address}> Mailbox full`);
-            }
-            if (e instanceof NotFound) return smtpError(550, `<${r.address}> User unknown`);
-            return smtpError(451, `<${r.address}> Temporary storage failure, try again later`);
           }
+          o.log.warn({ err: res, rcpt: r.address }, 'delivery failed');
+          if (res instanceof QuotaExceeded) {
+            return res.storeFull
+              ? smtpError(452, `4.3.1 <${r.address}> Mail system full, try again later`)
+              : smtpError(452, `4.2.2 <${r.address}> Mailbox full`);
+          }
+          if (res instanceof NotFound) return smtpError(550, `<${r.address}> User unknown`);
+          return smtpError(451, `<${r.address}> Temporary storage failure, try again later`);
         }));
         cb(null, replies as unknown as string);
       })().catch((e) => { o.log.error({ err: e }, 'LMTP DATA failed'); cb(smtpError(451, 'Temporary failure')); });

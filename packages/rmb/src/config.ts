@@ -34,6 +34,8 @@ export interface Config {
     maxLineBytes: number; maxLiteralBytes: number; preAuthTimeoutMs: number; authTimeoutMs: number; maxAuthFailures: number; idlePollMs: number;
     /** APPEND messages above this are streamed to the store (bytes); streamBufferBytes: most buffered per APPEND. */
     streamLiteralBytes: number; streamBufferBytes: number;
+    /** Deepest nesting of parenthesized lists and of SEARCH's NOT/OR (BAD beyond). */
+    maxNestingDepth: number;
   };
   lmtp: { host: string; port: number | null; maxMessageBytes: number; maxClients: number };
   tls: { cert?: string; key?: string };
@@ -54,7 +56,7 @@ export const DEFAULTS: Config = {
   imap: {
     host: '127.0.0.1', port: 1143, tlsPort: 1993,
     maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3, idlePollMs: 30_000,
-    streamLiteralBytes: 1 << 20, streamBufferBytes: 4 << 20,
+    streamLiteralBytes: 1 << 20, streamBufferBytes: 4 << 20, maxNestingDepth: 256,
   },
   lmtp: { host: '127.0.0.1', port: 2424, maxMessageBytes: 64 * 1024 * 1024, maxClients: 100 },
   tls: {},

@@ -15,8 +15,13 @@ export interface LazyLiteral { lazy: { size: number; read(offset: number, length
 /** A chunk of an encoded response. */
 export type Chunk = string | Buffer | LazyLiteral;
 
-/** A response value: text, raw bytes (sent as a literal), a list, null (NIL), a raw atom or a lazy literal. */
-export type Value = string | number | Buffer | null | Value[] | { atom: string } | { literal: Buffer; binary?: boolean } | LazyLiteral;
+/**
+ * A response value: text, raw bytes (sent as a literal), a list, null (NIL), a raw atom, a lazy
+ * literal, or a tight list (`tight`: parenthesized with no space between its elements, as an
+ * address list "(" 1*address ")", RFC 3501 §9).
+ */
+export type Value = string | number | Buffer | null | Value[] | { atom: string } | { literal: Buffer; binary?: boolean } | LazyLiteral
+  | { tight: Value[] };
 
 /** Raw atom (sent as is). */
 export const atom = (s: string): { atom: string } => ({ atom: s });
@@ -39,6 +44,10 @@ export function encodeValue(v: Value, out: Chunk[] = []): Chunk[] {
     out.push('(');
     v.forEach((x, i) => { if (i) out.push(' '); encodeValue(x, out); });
     out.push(')');
+  } else if ('tight' in v) {
+    out.push('(');
+    for (const x of v.tight) encodeValue(x, out);
+    out.push(')');
   } else if ('atom' in v) out.push(v.atom);
   else if ('lazy' in v) out.push(v);
   else out.push(`${v.binary ? '~' : ''}{${v.literal.length}}\r\n`, v.binary ? v.literal : literalSafe(v.literal));
@@ -58,7 +67,7 @@ export function literalSafe(b: Buffer): Buffer {
 
 function addresses(list: ImapAddress[] | null): Value {
   if (!list || !list.length) return null;
-  return list.map((a) => [a.name, a.adl, a.mailbox, a.host]);
+  return { tight: list.map((a) => [a.name, a.adl, a.mailbox, a.host]) };
 }
 
 /** ENVELOPE (RFC 3501 §7.4.2). */

@@ -16,6 +16,8 @@ export interface MessageUrl {
   section: string;
   /** ;PARTIAL=offset[.length] (RFC 5092 §3.6). */
   partial?: [number, number | undefined];
+  /** The authority of an absolute URL (RFC 5092 §3.2: [user[;AUTH=...]@]host[:port]); absent for a relative one. */
+  server?: { user?: string; host: string; port?: number };
 }
 
 function num(s: string, what: string): number {
@@ -26,8 +28,17 @@ function num(s: string, what: string): number {
 /** Parse a message URL. Throws ParseError for anything else (e.g. a URL without ;UID=). */
 export function parseMessageUrl(url: string): MessageUrl {
   let rest = url;
-  const abs = /^imap:\/\/[^/]*(\/.*)$/i.exec(rest);
-  if (abs) rest = abs[1];
+  let server: MessageUrl['server'];
+  const abs = /^imap:\/\/([^/]*)(\/.*)$/i.exec(rest);
+  if (abs) {
+    rest = abs[2];
+    const at = abs[1].lastIndexOf('@');
+    const userinfo = at >= 0 ? abs[1].slice(0, at) : undefined;
+    const hp = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(abs[1].slice(at + 1));
+    if (!hp || !hp[1]) throw new ParseError('Invalid server in URL');
+    const user = userinfo?.split(';')[0];
+    server = { host: hp[1].toLowerCase(), ...(user ? { user: decodeURIComponent(user) } : {}), ...(hp[2] ? { port: Number(hp[2]) } : {}) };
+  }
   if (!rest.startsWith('/')) throw new ParseError('Invalid URL');
   const segments = rest.slice(1).split('/');
   let mailbox: string | null = null;
@@ -61,5 +72,5 @@ export function parseMessageUrl(url: string): MessageUrl {
     }
   }
   if (uid === undefined) throw new ParseError('URL names no message (;UID=)');
-  return { mailbox, uidvalidity, uid, section, partial };
+  return { mailbox, uidvalidity, uid, section, partial, ...(server ? { server } : {}) };
 }

@@ -3,7 +3,8 @@
  * key tree that the server evaluates against the index and the stored metadata. Pure.
  */
 import { parseSeqSet, type SeqSet } from './sequence.js';
-import { ParseError, type Token } from './tokens.js';
+import iconv from 'iconv-lite';
+import { DEFAULT_MAX_NESTING, ParseError, type Token } from './tokens.js';
 
 /** A search key. Dates are UTC day starts in ms since epoch (compared by calendar day). */
 export type SearchKey =
@@ -39,9 +40,27 @@ const FLAG_KEYS: Record<string, [string, boolean]> = {
 };
 const HEADER_KEYS = new Set(['FROM', 'TO', 'CC', 'BCC', 'SUBJECT']);
 
+/**
+ * A SEARCH CHARSET no decoder knows (RFC 3501 §6.4.4: NO [BADCHARSET (...)]). Every charset
+ * iconv-lite decodes is accepted (ISO-8859-x, Windows-125x, KOI8-R, ISO-2022-JP, Shift_JIS, GB2312,
+ * Big5, ...), as Dovecot accepts every charset iconv knows.
+ */
+export class BadCharset extends Error {
+  /** The charsets named in the BADCHARSET response code (a selection: all iconv-lite knows are accepted). */
+  static readonly ADVERTISED = ['UTF-8', 'US-ASCII', 'ISO-8859-1', 'ISO-8859-15', 'WINDOWS-1252', 'KOI8-R', 'ISO-2022-JP', 'SHIFT_JIS', 'GB2312', 'BIG5'];
+  constructor(readonly charset: string) { super(`Unsupported charset ${charset.slice(0, 40)}`); this.name = 'BadCharset'; }
+}
+
+/** The decoder of a SEARCH CHARSET's strings; throws BadCharset for an unknown one. */
+function decoderFor(charset: string): (b: Buffer) => string {
+  if (charset === 'UTF-8' || charset === 'US-ASCII') return (b) => b.toString('utf8');
+  if (!iconv.encodingExists(charset)) throw new BadCharset(charset);
+  return (b) => iconv.decode(b, charset);
+}
+
 class Stream {
   i = 0;
-  constructor(readonly toks: Token[]) {}
+  constructor(readonly toks: Token[], readonly decode: (b: Buffer) => string = (b) => b.toString('utf8')) {}
   next(what: string): Token {
     const t = this.toks[this.i++];
     if (!t) throw new ParseError(`Missing ${what} in SEARCH`);
@@ -50,7 +69,7 @@ class Stream {
   text(what: string): string {
     const t = this.next(what);
     if (t.type === 'list') throw new ParseError(`Expected ${what} in SEARCH`);
-    return t.type === 'atom' ? t.value : t.value.toString('utf8');
+    return t.type === 'atom' ? t.value : this.decode(t.value);
   }
   number(what: string): number {
     const s = this.text(what);
@@ -60,12 +79,14 @@ class Stream {
   get done(): boolean { return this.i >= this.toks.length; }
 }
 
-function key(s: Stream): SearchKey {
+/** Parse one search key; `depth` more levels of lists, NOT and OR may follow. Throws ParseError. */
+function key(s: Stream, depth: number): SearchKey {
+  if (depth < 0) throw new ParseError('Search keys nested too deeply');
   const t = s.next('search key');
   if (t.type === 'list') {
-    const inner = new Stream(t.value);
+    const inner = new Stream(t.value, s.decode);
     const keys: SearchKey[] = [];
-    while (!inner.done) keys.push(key(inner));
+    while (!inner.done) keys.push(key(inner, depth - 1));
     if (!keys.length) throw new ParseError('Empty search key list');
     return keys.length === 1 ? keys[0] : { k: 'and', keys };
   }
@@ -100,8 +121,8 @@ function key(s: Stream): SearchKey {
       return { k: 'age', op: name === 'OLDER' ? 'older' : 'younger', seconds };
     }
     case 'UID': return { k: 'uid', set: parseSeqSet(s.text('UID set')) };
-    case 'NOT': return { k: 'not', key: key(s) };
-    case 'OR': { const a = key(s); return { k: 'or', a, b: key(s) }; }
+    case 'NOT': return { k: 'not', key: key(s, depth - 1) };
+    case 'OR': { const a = key(s, depth - 1); return { k: 'or', a, b: key(s, depth - 1) }; }
     case 'MODSEQ': {
       // MODSEQ [entry-name entry-type] mod-sequence-valzer (RFC 7162 §3.1.5)
       const first = s.text('modseq');
@@ -119,9 +140,13 @@ export interface SearchProgram {
   returnOpts: string[] | null;
 }
 
-/** Parse SEARCH arguments: [RETURN (opts)] [CHARSET x] keys... Throws ParseError. */
-export function parseSearch(args: Token[]): SearchProgram {
-  const s = new Stream(args);
+/**
+ * Parse SEARCH arguments: [RETURN (opts)] [CHARSET x] keys... Strings are decoded from the
+ * CHARSET. Lists, NOT and OR may nest `maxDepth` deep (ImapLimits.maxNestingDepth). Throws
+ * ParseError, BadCharset.
+ */
+export function parseSearch(args: Token[], maxDepth = DEFAULT_MAX_NESTING): SearchProgram {
+  let s = new Stream(args);
   let returnOpts: string[] | null = null;
   let charset = 'UTF-8';
   const peekAtom = () => { const t = args[s.i]; return t && t.type === 'atom' ? t.value.toUpperCase() : ''; };
@@ -134,9 +159,12 @@ export function parseSearch(args: Token[]): SearchProgram {
   if (peekAtom() === 'CHARSET') {
     s.i++;
     charset = s.text('charset').toUpperCase();
+    const at = s.i;
+    s = new Stream(args, decoderFor(charset));
+    s.i = at;
   }
   const keys: SearchKey[] = [];
-  while (!s.done) keys.push(key(s));
+  while (!s.done) keys.push(key(s, maxDepth));
   if (!keys.length) throw new ParseError('Missing search keys');
   return { charset, key: keys.length === 1 ? keys[0] : { k: 'and', keys }, returnOpts };
 }

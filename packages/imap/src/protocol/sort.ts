@@ -189,9 +189,10 @@ export function threadReferences(msgs: SortMessage[]): ThreadNode[] {
       if (prev && !rc.parent) link(prev, rc);
       prev = rc;
     }
-    // (1C) the last reference is the parent (replacing an older link unless that makes a loop)
+    // (1C) the last reference is the parent: any older link of this message goes, and the new one
+    // is made unless it would make a loop (then the message has no parent: RFC 5256 §2.2 step 1C)
+    if (c.parent) { c.parent.children = c.parent.children.filter((x) => x !== c); c.parent = null; }
     if (prev && prev !== c && !isAncestor(c, prev)) link(prev, c);
-    else if (!prev && c.parent) { c.parent.children = c.parent.children.filter((x) => x !== c); c.parent = null; }
   }
   // (2) the root set
   let roots = [...table.values()].filter((c) => !c.parent);

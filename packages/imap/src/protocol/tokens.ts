@@ -69,7 +69,11 @@ function readQuoted(c: Cursor): Buffer {
   throw new ParseError('Unterminated quoted string');
 }
 
-function readTokens(c: Cursor, nested: boolean): Token[] {
+/** Default deepest nesting of parenthesized lists in a command (ImapLimits.maxNestingDepth). */
+export const DEFAULT_MAX_NESTING = 256;
+
+function readTokens(c: Cursor, nested: boolean, depthLeft: number): Token[] {
+  if (depthLeft < 0) throw new ParseError('Too deeply nested parentheses');
   const out: Token[] = [];
   let binary = false;
   for (;;) {
@@ -88,7 +92,7 @@ function readTokens(c: Cursor, nested: boolean): Token[] {
     if (ch === ' ') { c.pos++; continue; }
     // literal8 "~{n}": the reader split the line before "{n}", leaving the "~" at the end
     if (ch === '~' && c.pos === c.text.length - 1 && c.part < c.raw.parts.length - 1) { c.pos++; binary = true; continue; }
-    if (ch === '(') { c.pos++; out.push({ type: 'list', value: readTokens(c, true) }); continue; }
+    if (ch === '(') { c.pos++; out.push({ type: 'list', value: readTokens(c, true, depthLeft - 1) }); continue; }
     if (ch === ')') {
       if (!nested) throw new ParseError('Unexpected )');
       c.pos++;
@@ -100,8 +104,11 @@ function readTokens(c: Cursor, nested: boolean): Token[] {
   }
 }
 
-/** Tokenize a raw command. Throws ParseError (with the tag when one was read). */
-export function tokenize(raw: RawCommand): ParsedCommand {
+/**
+ * Tokenize a raw command; lists may nest `maxNesting` deep. Throws ParseError (with the tag when
+ * one was read), also for deeper nesting.
+ */
+export function tokenize(raw: RawCommand, maxNesting = DEFAULT_MAX_NESTING): ParsedCommand {
   const first = raw.parts[0] ?? '';
   const m = /^([^\s(){%*"\\\]]+) ([A-Za-z][A-Za-z0-9-]*)( |$)/.exec(first);
   if (!m) {
@@ -113,7 +120,7 @@ export function tokenize(raw: RawCommand): ParsedCommand {
   const c = new Cursor(raw);
   c.pos = m[0].length;
   try {
-    return { tag: m[1], name: m[2].toUpperCase(), args: readTokens(c, false) };
+    return { tag: m[1], name: m[2].toUpperCase(), args: readTokens(c, false, maxNesting) };
   } catch (e) {
     (e as ParseError & { tag?: string }).tag = m[1];
     throw e;

@@ -3,7 +3,6 @@
  * UTF8=ACCEPT (RFC 6855). Conversion by `iconv-lite`'s utf7imap codec.
  */
 import iconv from 'iconv-lite';
-import { ParseError } from './tokens.js';
 
 /** Encode a UTF-8 mailbox name to modified UTF-7. */
 export function encodeMailboxName(name: string, utf8: boolean): string {
@@ -11,11 +10,20 @@ export function encodeMailboxName(name: string, utf8: boolean): string {
   return iconv.encode(name, 'utf7imap').toString('latin1');
 }
 
-/** Decode a mailbox name as sent by the client. Throws ParseError for invalid modified UTF-7. */
+/**
+ * A mailbox name that is not valid modified UTF-7 (RFC 3501 §5.1.3). Not a syntax error (BAD makes
+ * several clients drop the connection): no mailbox can have that name, so commands answer NO and
+ * LIST matches nothing, as Dovecot does.
+ */
+export class InvalidMutf7 extends Error {
+  constructor() { super('Mailbox name is not valid modified UTF-7'); this.name = 'InvalidMutf7'; }
+}
+
+/** Decode a mailbox name as sent by the client. Throws InvalidMutf7 for invalid modified UTF-7. */
 export function decodeMailboxName(raw: string, utf8: boolean): string {
   if (utf8 || !raw.includes('&')) return raw;
-  if (/&(?![A-Za-z0-9+,]*-)/.test(raw)) throw new ParseError('Invalid modified UTF-7 in mailbox name');
+  if (/&(?![A-Za-z0-9+,]*-)/.test(raw)) throw new InvalidMutf7();
   const out = iconv.decode(Buffer.from(raw, 'latin1'), 'utf7imap');
-  if (out.includes('\ufffd')) throw new ParseError('Invalid modified UTF-7 in mailbox name');
+  if (out.includes('\ufffd')) throw new InvalidMutf7();
   return out;
 }

@@ -3,6 +3,7 @@
  */
 import { AlreadyExists, Conflict, Expunged, InvalidName, NotAllowed, NotFound, QuotaExceeded, TooBig, Unavailable } from '@rmb/librmb';
 import { ParseError } from '../protocol/tokens.js';
+import { BadCharset } from '../protocol/search.js';
 
 /** A command failure the session answers with NO (or BAD), with an optional response code. */
 export class CommandError extends Error {
@@ -17,6 +18,7 @@ export const bad = (text: string): CommandError => new CommandError('BAD', null,
 /** Translate any error into [status, code, text]; unknown errors become NO [SERVERBUG]. */
 export function toResponse(e: unknown, mailboxCommand = false): { status: 'NO' | 'BAD'; code: string | null; text: string; internal: boolean } {
   if (e instanceof CommandError) return { status: e.status, code: e.code, text: e.message, internal: false };
+  if (e instanceof BadCharset) return { status: 'NO', code: `BADCHARSET (${BadCharset.ADVERTISED.join(' ')})`, text: e.message, internal: false };
   if (e instanceof ParseError) return { status: 'BAD', code: null, text: e.message, internal: false };
   if (e instanceof Expunged) return { status: 'NO', code: 'EXPUNGEISSUED', text: 'Some of the requested messages no longer exist', internal: false };
   if (e instanceof NotFound) return { status: 'NO', code: mailboxCommand ? 'TRYCREATE' : 'NONEXISTENT', text: e.message, internal: false };

@@ -3,7 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type SecureContext } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { Session, type SessionEnv } from './session.js';
 
 /** Start an IMAP server; `implicitTls` wraps every connection in TLS from the first byte. */
@@ -16,8 +16,15 @@ export function createImapServer(env: SessionEnv, implicitTls = false): Server {
     socket.on('close', () => sessions.delete(s));
   };
   if (implicitTls) {
-    if (!env.tlsContext) throw new Error('implicit TLS needs a TLS context');
-    return createTlsServer({ SNICallback: (_n, cb) => cb(null, env.tlsContext as SecureContext) }, (s) => onSocket(s, true));
+    const secureContext = env.tlsContext;
+    if (!secureContext) throw new Error('implicit TLS needs a TLS context');
+    // every handshake gets the one certificate, whether or not the client sends SNI (clients
+    // connecting by IP address send none); as STARTTLS does, the TLS layer wraps the TCP socket
+    return createServer((raw) => {
+      const s = new TLSSocket(raw, { isServer: true, secureContext });
+      s.on('error', (e) => { env.log.debug({ err: e }, 'TLS handshake failed'); raw.destroy(); });
+      onSocket(s, true);
+    });
   }
   return createServer((s) => onSocket(s, false));
 }

@@ -10,11 +10,11 @@ import type { MailStore, UserStore } from '@rmb/librmb';
 import type { ScramCredentials } from '../protocol/scram.js';
 import { capabilityList, type State } from '../protocol/capabilities.js';
 import { CommandReader, endsWithLiteral, type RawCommand, type ReaderEvent } from '../protocol/reader.js';
-import { tokenize, type ParsedCommand, asAstring, type Token } from '../protocol/tokens.js';
-import { decodeMailboxName, encodeMailboxName } from '../protocol/utf7.js';
+import { ParseError, tokenize, type ParsedCommand, asAstring, type Token } from '../protocol/tokens.js';
+import { decodeMailboxName, encodeMailboxName, InvalidMutf7 } from '../protocol/utf7.js';
 import { type Chunk, literalSafe } from '../protocol/encode.js';
 import { COMMANDS } from './commands/index.js';
-import { bad, toResponse } from './errors.js';
+import { bad, no, toResponse } from './errors.js';
 import { streamedNotAlone } from './commands/append.js';
 import { SelectedView } from './selected.js';
 import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
@@ -46,6 +46,8 @@ export interface ImapLimits {
   streamBufferBytes: number;
   /** How often IDLE looks at the mailbox when it cannot watch it (cluster trouble), ms. */
   idlePollMs: number;
+  /** Deepest nesting of parenthesized lists, and of SEARCH's lists, NOT and OR (a clear BAD beyond). */
+  maxNestingDepth: number;
 }
 
 /** Everything a session needs from the server. */
@@ -224,9 +226,11 @@ export class Session {
 
   private async execute(raw: RawCommand): Promise<void> {
     let cmd: ParsedCommand;
-    try { cmd = tokenize(raw); } catch (e) {
+    try { cmd = tokenize(raw, this.env.limits.maxNestingDepth); } catch (e) {
       const tag = (e as { tag?: string }).tag ?? '*';
-      this.write(`${tag} BAD ${(e as Error).message}\r\n`);
+      // only the parser's own messages reach the client, never an internal error's text
+      if (!(e instanceof ParseError)) this.env.log.warn({ err: e, session: this.id }, 'tokenizer failure');
+      this.write(`${tag} BAD ${e instanceof ParseError ? e.message : 'Invalid command'}\r\n`);
       return;
     }
     let name = cmd.name;
@@ -353,8 +357,14 @@ export class Session {
   }
 
   /** Decode a mailbox name argument (modified UTF-7 unless UTF8=ACCEPT). */
-  mailboxArg(t: Token | undefined): string {
-    return decodeMailboxName(asAstring(t, 'mailbox name'), this.utf8);
+  mailboxArg(t: Token | undefined, creating = false): string {
+    try {
+      return decodeMailboxName(asAstring(t, 'mailbox name'), this.utf8);
+    } catch (e) {
+      if (!(e instanceof InvalidMutf7)) throw e;
+      // no mailbox has such a name: NO, not BAD (as Dovecot answers)
+      throw creating ? no('CANNOT', e.message) : no('NONEXISTENT', "Mailbox doesn't exist (its name is not valid modified UTF-7)");
+    }
   }
 
   /** Encode a mailbox name for a response. */

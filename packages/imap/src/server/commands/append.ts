@@ -5,7 +5,7 @@
  * only after every mail object and the index entries are durable; the messages of one APPEND
  * are committed to the index together.
  */
-import type { NewMessage } from '@rmb/librmb';
+import { type NewMessage, toCrlf } from '@rmb/librmb';
 import type { CommandContext, CommandSpec } from '../context.js';
 import type { StreamedLiteral } from '../../protocol/reader.js';
 import { ParseError, type Token } from '../../protocol/tokens.js';
@@ -15,6 +15,7 @@ import { toSeqString } from '../../protocol/sequence.js';
 import { bad, no } from '../errors.js';
 import { parseFlagList } from './flags.js';
 import { readSection } from './fetch.js';
+import { isLoopback } from '../session.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -85,6 +86,20 @@ function parseItems(session: CommandContext['session'], args: Token[], streamed:
   return items;
 }
 
+/**
+ * Whether an absolute URL's authority is this session's user on this server: no user or the
+ * logged-in one (case-insensitively), the host the client connected to (its address, the
+ * server's name, or localhost on loopback), and no port or the one connected to.
+ */
+function isThisServer(session: CommandContext['session'], s: { user?: string; host: string; port?: number }): boolean {
+  if (s.user !== undefined && s.user.toLowerCase() !== (session.username ?? '').toLowerCase()) return false;
+  if (s.port !== undefined && s.port !== session.socket.localPort) return false;
+  const local = (session.socket.localAddress ?? '').replace(/^::ffff:/, '');
+  const hosts = new Set([local, `[${local}]`, session.env.serverName.toLowerCase()]);
+  if (isLoopback(session.socket.localAddress ?? '')) hosts.add('localhost');
+  return hosts.has(s.host);
+}
+
 /** The bytes of a CATENATE list (RFC 4469 §3): TEXT literals and URL parts in order. */
 async function catenate(session: CommandContext['session'], parts: Token[]): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -93,12 +108,20 @@ async function catenate(session: CommandContext['session'], parts: Token[]): Pro
     const kind = parts[k];
     const val = parts[k + 1];
     const name = kind?.type === 'atom' ? kind.value.toUpperCase() : '';
-    if (name === 'TEXT' && val?.type === 'string' && val.literal) { out.push(val.value); size += val.value.length; continue; }
+    if (name === 'TEXT' && val?.type === 'string' && val.literal) {
+      // text parts are normalised to CRLF like any saved message (RFC 9051 §2.3.1)
+      const text = toCrlf(val.value);
+      out.push(text);
+      size += text.length;
+      continue;
+    }
     if (name !== 'URL' || !val || val.type === 'list') throw bad('Invalid CATENATE part');
     const url = val.type === 'atom' ? val.value : val.value.toString('utf8');
     const badUrl = (why: string) => no(`BADURL ${url.replace(/[\]\r\n]/g, '')}`, why);
     let u;
     try { u = parseMessageUrl(url); } catch (e) { throw badUrl((e as Error).message); }
+    // an absolute URL must name this user on this server (RFC 5092 §5, RFC 4469 §5)
+    if (u.server && !isThisServer(session, u.server)) throw badUrl('URL names another user or server');
     let box;
     if (u.mailbox === null) {
       if (!session.selected) throw badUrl('No mailbox selected for a relative URL');
@@ -124,6 +147,8 @@ async function save(session: CommandContext['session'], tag: string, args: Token
   if (args.length < 2) throw bad('APPEND needs a mailbox and a message');
   const name = session.mailboxArg(args[0]);
   const items = parseItems(session, args, !!streamed);
+  // a missing target mailbox is reported before any CATENATE URL is evaluated (RFC 4469 §5: TRYCREATE over BADURL)
+  if (items.some((it) => it.catenate)) await session.user!.mailbox(name);
   const messages: NewMessage[] = [];
   for (const [k, it] of items.entries()) {
     const flags = it.flags.filter((f) => f !== '\\Recent');

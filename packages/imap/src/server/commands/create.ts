@@ -27,7 +27,7 @@ export const create: CommandSpec = {
   states: ['authenticated', 'selected'],
   async run({ session, tag, args }) {
     expectArgs(args, 1, 2);
-    let name = session.mailboxArg(args[0]);
+    let name = session.mailboxArg(args[0], true);
     if (name.endsWith('/')) name = name.replace(/\/+$/, '');
     const info = await session.user!.createMailbox(name, specialUse(args[1]));
     await session.ok(tag, 'Create completed.', `MAILBOXID (${info.id})`); // RFC 8474 §4.1

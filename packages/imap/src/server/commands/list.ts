@@ -8,7 +8,7 @@ import type { MailboxInfo } from '@rmb/librmb';
 import type { CommandContext, CommandSpec } from '../context.js';
 import { asText, type Token } from '../../protocol/tokens.js';
 import { str } from '../../protocol/encode.js';
-import { decodeMailboxName } from '../../protocol/utf7.js';
+import { decodeMailboxName, InvalidMutf7 } from '../../protocol/utf7.js';
 import { bad } from '../errors.js';
 import { statusItems, statusLine } from './status.js';
 
@@ -75,8 +75,16 @@ function parseList(ctx: CommandContext): { ref: Token; patterns: Token[]; o: Lis
 async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   const { session, tag } = ctx;
   const { ref: refTok, patterns, o } = lsub ? lsubArgs(ctx) : parseList(ctx);
-  const ref = decodeMailboxName(asText(refTok, 'reference'), session.utf8);
-  const pats = patterns.map((p) => decodeMailboxName(asText(p, 'pattern'), session.utf8));
+  // a reference or pattern that is not valid modified UTF-7 matches no mailbox (OK, nothing listed, as Dovecot)
+  const decoded = (t: Token | undefined, what: string) => {
+    try { return decodeMailboxName(asText(t, what), session.utf8); } catch (e) { if (e instanceof InvalidMutf7) return null; throw e; }
+  };
+  const ref = decoded(refTok, 'reference');
+  const pats = ref === null ? [] : patterns.map((p) => decoded(p, 'pattern')).filter((p): p is string => p !== null);
+  if (!pats.length) {
+    await session.ok(tag, `${ctx.name} completed.`);
+    return;
+  }
   if (pats.length === 1 && pats[0] === '') {
     session.write(`* ${lsub ? 'LSUB' : 'LIST'} (\\Noselect) "/" ""\r\n`);
     await session.ok(tag, `${ctx.name} completed.`);
@@ -106,6 +114,15 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
     lines.push(`* ${lsub ? 'LSUB' : 'LIST'} (${attrs.join(' ')}) "/" ${str(session.mailboxOut(name))}\r\n`);
     listed.add(name);
     if (info && o.returnStatus) statusFor.push(info);
+  }
+  // LSUB with "%": a subscribed name below the pattern's level makes its ancestor at that level
+  // appear, \Noselect when the ancestor itself is not subscribed (RFC 3501 §6.3.9)
+  if (lsub) {
+    for (const name of new Set([...subs].filter((n) => !matches(n)).flatMap(ancestors))) {
+      if (listed.has(name) || !matches(name)) continue;
+      lines.push(`* LSUB (\\Noselect) "/" ${str(session.mailboxOut(name))}\r\n`);
+      listed.add(name);
+    }
   }
   // RECURSIVEMATCH: a matching parent that is not itself selected, of a selected child (RFC 5258 §3.5)
   if (o.recursiveMatch) {

@@ -7,7 +7,7 @@ export const rename: CommandSpec = {
   states: ['authenticated', 'selected'],
   async run({ session, tag, args }) {
     expectArgs(args, 2);
-    await session.user!.renameMailbox(session.mailboxArg(args[0]), session.mailboxArg(args[1]));
+    await session.user!.renameMailbox(session.mailboxArg(args[0]), session.mailboxArg(args[1], true));
     await session.ok(tag, 'Rename completed.');
   },
 };

@@ -57,7 +57,14 @@ async function headerValues(c: Candidate, field: string): Promise<string[] | nul
   const quick: Record<string, string> = { from: s.from, to: s.to, cc: s.cc, bcc: s.bcc, subject: s.subject };
   if (field in quick) {
     const raw = field === 'subject' ? meta.envelope.subject : null;
-    return quick[field] || raw ? [quick[field]] : [];
+    const vals = quick[field] || raw ? [quick[field]] : [];
+    // an address field also matches its addresses as parsed: comments gone, white space folded
+    // ("<user (comment)@ (comment) domain.org>" is user@domain.org), as ENVELOPE shows them
+    const list = field === 'subject' ? null : meta.envelope[field as 'from' | 'to' | 'cc' | 'bcc'];
+    for (const a of list ?? []) {
+      if (a.host !== null) vals.push(`${a.name ? `${decodeWords(a.name)} ` : ''}<${a.mailbox ?? ''}@${a.host}>`);
+    }
+    return vals;
   }
   const header = (await c.data()).subarray(0, meta.root.bodyStart);
   return parseHeaderFields(header).filter((f) => f.name.toLowerCase() === field).map((f) => decodeWords(f.value));
@@ -169,8 +176,7 @@ export const search: CommandSpec = {
   usesSequenceNumbers: true,
   uidForm: true,
   async run({ session, tag, args, uid }) {
-    const prog = parseSearch(args);
-    if (prog.charset !== 'UTF-8' && prog.charset !== 'US-ASCII') throw no('BADCHARSET (UTF-8 US-ASCII)', 'Unsupported charset');
+    const prog = parseSearch(args, session.env.limits.maxNestingDepth);
     const v = session.selected!;
     const found = await runSearch(prog.key, session.user!, v);
     const nums = found.map(([seq, u]) => (uid ? u : seq));

@@ -42,8 +42,7 @@ function addr(list: ImapAddress[] | null): AddressKey | null {
 async function matched(ctx: CommandContext, charsetAndKeys: Token[]): Promise<SortMessage[]> {
   const [cs, ...keys] = charsetAndKeys;
   if (!cs || cs.type === 'list') throw bad('Missing charset');
-  const prog = parseSearch([{ type: 'atom', value: 'CHARSET' }, cs, ...keys]);
-  if (prog.charset !== 'UTF-8' && prog.charset !== 'US-ASCII') throw no('BADCHARSET (UTF-8 US-ASCII)', 'Unsupported charset');
+  const prog = parseSearch([{ type: 'atom', value: 'CHARSET' }, cs, ...keys], ctx.session.env.limits.maxNestingDepth);
   const v: SelectedView = ctx.session.selected!;
   const user: UserStore = ctx.session.user!;
   const found = await runSearch(prog.key, user, v);
