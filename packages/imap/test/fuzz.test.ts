@@ -3,7 +3,7 @@
  * reproduces with its seed and index) through the command reader, the tokenizer and the
  * command-specific parsers (sequence sets, FETCH items, SEARCH keys, flags, dates, mailbox
  * names). Every input must end as a parsed command or a protocol refusal (a reader error event
- * or a ParseError): any other exception is a bug. Memory must stay bounded and the reader must
+ * or a ParseError, NO [BADCHARSET], or NO for a name that is not modified UTF-7): any other exception is a bug. Memory must stay bounded and the reader must
  * still parse a clean command after each garbage line.
  */
 import { seededRandom as prng } from '@rmb/rados/testing';
@@ -11,8 +11,8 @@ import { CommandReader } from '../src/protocol/reader.js';
 import { ParseError, tokenize, type Token } from '../src/protocol/tokens.js';
 import { parseSeqSet } from '../src/protocol/sequence.js';
 import { parseFetchItems } from '../src/protocol/fetch.js';
-import { parseSearch } from '../src/protocol/search.js';
-import { decodeMailboxName } from '../src/protocol/utf7.js';
+import { BadCharset, parseSearch } from '../src/protocol/search.js';
+import { decodeMailboxName, InvalidMutf7 } from '../src/protocol/utf7.js';
 import { parseDateTime } from '../src/server/commands/append.js';
 import { parseFlagList } from '../src/server/commands/flags.js';
 import { CommandError } from '../src/server/errors.js';
@@ -52,7 +52,7 @@ function randomLine(r: () => number): string {
   return s;
 }
 
-const isRefusal = (e: unknown): boolean => e instanceof ParseError || e instanceof CommandError;
+const isRefusal = (e: unknown): boolean => e instanceof ParseError || e instanceof CommandError || e instanceof BadCharset || e instanceof InvalidMutf7;
 
 /** Run the parsers a command would run; throws only refusals (or bugs). */
 function parseCommand(args: Token[], name: string): void {

@@ -4,7 +4,7 @@ import { tokenize, ParseError } from '../src/protocol/tokens.js';
 import { parseSeqSet, inSet, toSeqString } from '../src/protocol/sequence.js';
 import { parseFetchItems } from '../src/protocol/fetch.js';
 import { parseSearch } from '../src/protocol/search.js';
-import { decodeMailboxName, encodeMailboxName } from '../src/protocol/utf7.js';
+import { decodeMailboxName, encodeMailboxName, InvalidMutf7 } from '../src/protocol/utf7.js';
 import { isLoopback } from '../src/server/session.js';
 import { ScramError, ScramServer, scramCredentials } from '../src/protocol/scram.js';
 
@@ -97,7 +97,7 @@ test('mailbox names: modified UTF-7 round trip, invalid input refused; loopback 
   expect(decodeMailboxName('Entw&APw-rfe', false)).toBe('Entwürfe');
   expect(encodeMailboxName('☺!', false)).toBe('&Jjo-!');
   expect(encodeMailboxName('Entwürfe', true)).toBe('Entwürfe');
-  expect(() => decodeMailboxName('bad&name', false)).toThrow(ParseError);
+  expect(() => decodeMailboxName('bad&name', false)).toThrow(InvalidMutf7);
   expect(['127.0.0.1', '::1', '::ffff:127.0.0.1', '192.0.2.1', '10.0.0.1', 'junk'].map(isLoopback)).toEqual([true, true, true, false, false, false]);
 });
 

@@ -70,6 +70,17 @@ test('ENVELOPE: an address without a domain is MISSING_DOMAIN (NIL marks groups)
   c.close();
 });
 
+test('address lists and the parts of a multipart have no space between their elements (RFC 3501 §9 grammar)', async () => {
+  const c = await fresh();
+  await append(c, 'INBOX', 'To: a@example.org, b@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\n');
+  await c.command('SELECT INBOX');
+  const r = await c.command('FETCH 1 (ENVELOPE BODYSTRUCTURE BODY)');
+  expect(r).toContain('((NIL NIL "a" "example.org")(NIL NIL "b" "example.org"))');
+  expect(r).toMatch(/BODYSTRUCTURE \(\("TEXT" [^)]*\)[^(]*\)\("TEXT"/);
+  expect(r).toMatch(/BODY \(\("TEXT" "PLAIN" \("CHARSET" "us-ascii"\) NIL NIL "7BIT" 3 0\)\("TEXT"/);
+  c.close();
+});
+
 test('address SEARCH ignores comments and folding white space inside the address', async () => {
   const c = await fresh();
   await append(c, 'INBOX', 'From: <user (comment)@ (comment) domain.org>\r\nSubject: x\r\n\r\nb\r\n');

@@ -17,11 +17,12 @@ export type Chunk = string | Buffer | LazyLiteral;
 
 /**
  * A response value: text, raw bytes (sent as a literal), a list, null (NIL), a raw atom, a lazy
- * literal, or a tight list (`tight`: parenthesized with no space between its elements, as an
- * address list "(" 1*address ")", RFC 3501 §9).
+ * literal, or a run (`run`: its elements one after the other with no space, as the addresses of
+ * an address list "(" 1*address ")" and the parts of a multipart "(" 1*body SP subtype ...", RFC
+ * 3501 §9).
  */
 export type Value = string | number | Buffer | null | Value[] | { atom: string } | { literal: Buffer; binary?: boolean } | LazyLiteral
-  | { tight: Value[] };
+  | { run: Value[] };
 
 /** Raw atom (sent as is). */
 export const atom = (s: string): { atom: string } => ({ atom: s });
@@ -44,10 +45,8 @@ export function encodeValue(v: Value, out: Chunk[] = []): Chunk[] {
     out.push('(');
     v.forEach((x, i) => { if (i) out.push(' '); encodeValue(x, out); });
     out.push(')');
-  } else if ('tight' in v) {
-    out.push('(');
-    for (const x of v.tight) encodeValue(x, out);
-    out.push(')');
+  } else if ('run' in v) {
+    for (const x of v.run) encodeValue(x, out);
   } else if ('atom' in v) out.push(v.atom);
   else if ('lazy' in v) out.push(v);
   else out.push(`${v.binary ? '~' : ''}{${v.literal.length}}\r\n`, v.binary ? v.literal : literalSafe(v.literal));
@@ -67,7 +66,7 @@ export function literalSafe(b: Buffer): Buffer {
 
 function addresses(list: ImapAddress[] | null): Value {
   if (!list || !list.length) return null;
-  return { tight: list.map((a) => [a.name, a.adl, a.mailbox, a.host]) };
+  return [{ run: list.map((a) => [a.name, a.adl, a.mailbox, a.host]) }];
 }
 
 /** ENVELOPE (RFC 3501 §7.4.2). */
@@ -97,8 +96,8 @@ export function bodyStructureValue(p: MimePart, extensible: boolean): Value {
     const empty: Value[] = ['TEXT', 'PLAIN', ['CHARSET', 'US-ASCII'], null, null, '7BIT', 0, 0, ...(extensible ? [null, null, null, null] : [])];
     const out: Value[] = kids.length ? kids : [empty];
     const sub = p.subtype.toUpperCase();
-    if (!extensible) return [...out, sub];
-    return [...out, sub, params(p.params), ...ext()];
+    if (!extensible) return [{ run: out }, sub];
+    return [{ run: out }, sub, params(p.params), ...ext()];
   }
   const size = p.bodyEnd - p.bodyStart;
   const base: Value[] = [p.type.toUpperCase(), p.subtype.toUpperCase(), params(p.params), p.id, p.description, p.encoding, size];

@@ -3,7 +3,6 @@
  * (pipelined commands queue up), writes responses, and delivers untagged updates of the
  * selected mailbox. STARTTLS upgrades the socket in place (RFC 3501 §6.2.1).
  */
-import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { MailStore, UserStore } from '@rmb/librmb';
@@ -487,8 +486,4 @@ export class Session {
 
 }
 
-/** True for loopback peers (127.0.0.0/8, ::1, ::ffff:127.x). */
-export function isLoopback(addr: string): boolean {
-  if (!isIP(addr)) return false;
-  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
-}
+export { isLoopback } from './loopback.js';

@@ -15,7 +15,7 @@ import { toSeqString } from '../../protocol/sequence.js';
 import { bad, no } from '../errors.js';
 import { parseFlagList } from './flags.js';
 import { readSection } from './fetch.js';
-import { isLoopback } from '../session.js';
+import { isLoopback } from '../loopback.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
