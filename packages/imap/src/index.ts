@@ -2,7 +2,7 @@
  * @rmb/imap — the IMAP server: a pure protocol layer (protocol/: reader, tokenizer, parsers,
  * encoders, capability table) and the server (server/: sessions, one module per command).
  */
-export { createImapServer } from './server/server.js';
+export { createImapServer, type ImapServer } from './server/server.js';
 export { Session, isLoopback, type SessionEnv, type ImapLimits, type Log } from './server/session.js';
 export { CommandReader, type ReaderLimits, type ReaderEvent } from './protocol/reader.js';
 export { tokenize, ParseError } from './protocol/tokens.js';

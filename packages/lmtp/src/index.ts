@@ -57,9 +57,22 @@ export async function deliver(store: MailStore, username: string, envelopeFrom: 
   return { uid: saved.uid };
 }
 
+/** The LMTP server, with a graceful stop. */
+export type LmtpServer = SMTPServer & Server & {
+  /**
+   * Stop accepting connections, wait (at most `graceMs`) for every DATA in flight to be received,
+   * delivered and answered, then close every connection with `421 4.3.2` (RFC 3463: system not
+   * accepting messages; the MTA retries). Nothing acknowledged is lost. Resolves when closed.
+   */
+  shutdown(graceMs: number): Promise<void>;
+};
+
 /** Create the LMTP server (call `.listen(port, host)`). */
-export function createLmtpServer(o: LmtpOptions): SMTPServer & Server {
+export function createLmtpServer(o: LmtpOptions): LmtpServer {
   allowExplicitEnhancedCodes();
+  // DATA transactions from the DATA command to their last reply: a shutdown waits for them
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
   const server = new SMTPServer({
     lmtp: true,
     name: o.serverName,
@@ -88,7 +101,12 @@ export function createLmtpServer(o: LmtpOptions): SMTPServer & Server {
         cb(smtpError(451, 'Temporary failure looking up the recipient'));
       }
     },
-    onData(stream, session: SMTPServerSession, cb) {
+    onData(stream, session: SMTPServerSession, done) {
+      inFlight++;
+      const cb = (err: Error | null, message?: string) => {
+        done(err, message);
+        if (--inFlight === 0) drained?.();
+      };
       void (async () => {
         const body = await collect(stream, o.maxMessageBytes);
         if (!body) return cb(null, 'too big'); // the server answers 552 5.3.4 itself (rejectOversized)
@@ -121,5 +139,20 @@ export function createLmtpServer(o: LmtpOptions): SMTPServer & Server {
     },
   });
   server.on('error', (e) => o.log.warn({ err: e }, 'LMTP server error'));
-  return server as SMTPServer & Server;
+  const conns = (server as unknown as { connections: Set<{ send(code: number, text: string): void; close(): void }> }).connections;
+  return Object.assign(server as SMTPServer & Server, {
+    async shutdown(graceMs: number): Promise<void> {
+      const closed = new Promise<void>((r) => server.server.close(() => r()));
+      if (inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([new Promise<void>((r) => { drained = r; }), new Promise<void>((r) => { timer = setTimeout(r, graceMs); })]);
+        clearTimeout(timer);
+        if (inFlight > 0) o.log.warn({ inFlight }, 'shutdown grace period over: closing LMTP connections with deliveries in flight');
+      }
+      // the last replies are written; give them to the socket before the 421
+      await new Promise((r) => setImmediate(r));
+      for (const c of conns) { c.send(421, '4.3.2 Server shutting down, try again later'); c.close(); }
+      await closed;
+    },
+  });
 }

@@ -31,7 +31,12 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
       `READY imap=${r.ports.imap} imaps=${r.ports.imaps ?? ''} lmtp=${r.ports.lmtp ?? ''}`,
       '',
     ].filter((l) => l !== '').join('\n') + '\n');
-    const stop = () => { void r.stop().then(() => process.exit(0)); };
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      r.stop().then(() => process.exit(0), (e: unknown) => { process.stderr.write(`rmb: stop failed: ${(e as Error).message}\n`); process.exit(1); });
+    };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });

@@ -46,6 +46,8 @@ export interface Config {
   };
   log: { level: string };
   serverName: string;
+  /** On SIGTERM, how long commands and deliveries in flight may take to finish before connections are cut (ms). */
+  shutdownGraceMs: number;
 }
 
 export const DEFAULTS: Config = {
@@ -63,6 +65,7 @@ export const DEFAULTS: Config = {
   auth: { plaintextAuth: 'loopback' },
   log: { level: 'info' },
   serverName: 'rmb',
+  shutdownGraceMs: 30_000,
 };
 
 type Dict = { [k: string]: unknown };

@@ -11,7 +11,7 @@ import { generate } from 'selfsigned';
 import pino from 'pino';
 import { connect, type Cluster } from '@rmb/rados';
 import { MailStore, type Logger } from '@rmb/librmb';
-import { createImapServer, isLoopback } from '@rmb/imap';
+import { createImapServer, isLoopback, type ImapServer } from '@rmb/imap';
 import { createLmtpServer } from '@rmb/lmtp';
 import type { Config } from './config.js';
 import { PasswdFile } from './passwd.js';
@@ -117,7 +117,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
     serverName: cfg.serverName,
     collectGarbage: garbageCollector(),
   };
-  const servers: Server[] = [];
+  const servers: ImapServer[] = [];
   const imap = createImapServer(env, false);
   servers.push(imap);
   const imapPort = await listen(imap, cfg.imap.port, cfg.imap.host);
@@ -143,10 +143,17 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
   log.info({ imap: imapPort, imaps: imapsPort, lmtp: lmtpPort, backend: cluster.backend }, 'rmb started');
   return {
     ports: { imap: imapPort, imaps: imapsPort, lmtp: lmtpPort },
+    /**
+     * Graceful stop (SIGTERM): no new connections; commands and deliveries in flight finish (at
+     * most shutdownGraceMs), IMAP sessions get `* BYE`, LMTP connections `421 4.3.2`; then the
+     * store is closed.
+     */
     async stop() {
-      for (const s of servers) s.close();
-      if (lmtp) await new Promise<void>((r) => lmtp!.close(() => r()));
+      const grace = Number(cfg.shutdownGraceMs);
+      log.info({ graceMs: grace }, 'rmb stopping');
+      await Promise.all([...servers.map((s) => s.shutdown(grace)), lmtp?.shutdown(grace)]);
       await cluster.close();
+      log.info('rmb stopped');
     },
   };
 }

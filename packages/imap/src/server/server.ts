@@ -6,8 +6,18 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { Session, type SessionEnv } from './session.js';
 
+/** An IMAP listener that can be stopped gracefully. */
+export interface ImapServer extends Server {
+  /**
+   * Stop accepting connections, let every session finish the command in flight and send `* BYE`
+   * (Session.shutdown), waiting at most `graceMs` before the remaining connections are cut.
+   * Resolves once every session is closed.
+   */
+  shutdown(graceMs: number): Promise<void>;
+}
+
 /** Start an IMAP server; `implicitTls` wraps every connection in TLS from the first byte. */
-export function createImapServer(env: SessionEnv, implicitTls = false): Server {
+export function createImapServer(env: SessionEnv, implicitTls = false): ImapServer {
   const sessions = new Set<Session>();
   const onSocket = (socket: Socket, tls: boolean) => {
     socket.setNoDelay(true);
@@ -15,16 +25,29 @@ export function createImapServer(env: SessionEnv, implicitTls = false): Server {
     sessions.add(s);
     socket.on('close', () => sessions.delete(s));
   };
+  let server: Server;
   if (implicitTls) {
     const secureContext = env.tlsContext;
     if (!secureContext) throw new Error('implicit TLS needs a TLS context');
     // every handshake gets the one certificate, whether or not the client sends SNI (clients
     // connecting by IP address send none); as STARTTLS does, the TLS layer wraps the TCP socket
-    return createServer((raw) => {
+    server = createServer((raw) => {
       const s = new TLSSocket(raw, { isServer: true, secureContext });
       s.on('error', (e) => { env.log.debug({ err: e }, 'TLS handshake failed'); raw.destroy(); });
       onSocket(s, true);
     });
-  }
-  return createServer((s) => onSocket(s, false));
+  } else server = createServer((s) => onSocket(s, false));
+  return Object.assign(server, {
+    async shutdown(graceMs: number): Promise<void> {
+      server.close();
+      const all = Promise.all([...sessions].map((s) => s.shutdown()));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), graceMs); });
+      if ((await Promise.race([all, late])) === 'late') {
+        env.log.warn({ sessions: sessions.size }, 'shutdown grace period over: closing the remaining IMAP sessions');
+        for (const s of sessions) s.socket.destroy();
+      }
+      clearTimeout(timer);
+    },
+  });
 }

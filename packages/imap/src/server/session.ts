@@ -200,11 +200,40 @@ export class Session {
           continue;
         }
         await this.execute(ev.cmd);
+        if (this.stopping) break;
       }
     } finally {
       this.running = false;
     }
+    if (this.stopping) this.bye();
   }
+
+  /** Set by shutdown(): no further command is started. */
+  private stopping = false;
+
+  /**
+   * End the session for a server shutdown: a command in flight (an APPEND being received, a
+   * FETCH being sent) is finished first, then `* BYE` and the connection is closed; an idle
+   * session, or one in IDLE, gets its BYE at once. Resolves when the connection is closed.
+   */
+  shutdown(): Promise<void> {
+    this.stopping = true;
+    if (!this.closed && (!this.running || this.idleWake)) this.bye();
+    return this.closedSignal.promise;
+  }
+
+  private bye(): void {
+    if (this.closed) return;
+    this.write('* BYE Server shutting down.\r\n');
+    this.close();
+  }
+
+  /** Resolved once the connection is closed (see cleanup). */
+  private readonly closedSignal = (() => {
+    let resolve: () => void = () => undefined;
+    const promise = new Promise<void>((r) => { resolve = r; });
+    return { promise, resolve };
+  })();
 
   /** Route the next raw line to `h` instead of the command parser (IDLE's DONE, SASL responses). */
   nextLine(): Promise<string> {
@@ -476,6 +505,7 @@ export class Session {
 
   private async cleanup(): Promise<void> {
     this.closed = true;
+    this.closedSignal.resolve();
     clearTimeout(this.timer);
     this.idleWake?.();
     this.literal?.fail(new Error('connection closed during APPEND'));
