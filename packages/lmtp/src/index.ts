@@ -5,7 +5,7 @@
  * Store full: 452 4.3.1; user over quota: 452 4.2.2 (temporary, per recipient).
  */
 import { allowExplicitEnhancedCodes } from './enhanced.js';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { type MailStore, QuotaExceeded, NotFound, toCrlf } from '@rmb/librmb';
 
@@ -23,11 +23,61 @@ export interface LmtpOptions {
   lookupUser(address: string): Promise<string | null>;
   /** Largest message accepted, bytes (announced as SIZE; bigger ones get 552 5.3.4). */
   maxMessageBytes: number;
-  /** Concurrent connections accepted. */
+  /**
+   * Concurrent connections. When full, a new connection closes an idle one (no transaction in
+   * progress) to make room, so idle clients cannot starve delivery; only when every connection is
+   * busy is the new one refused (421 4.3.2).
+   */
   maxClients: number;
+  /** Concurrent connections from one peer address (beyond: 421 4.7.0). */
+  maxClientsPerAddress: number;
+  /** Idle time before a connection is closed, ms. */
+  idleTimeoutMs: number;
   /** Host name in the greeting. */
   serverName: string;
   log: Log;
+}
+
+/** What this module uses of smtp-server's connection objects. */
+interface Conn {
+  remoteAddress: string;
+  session: SMTPServerSession;
+  send(code: number, text: string): void;
+  close(): void;
+}
+
+/** smtp-server's entry point for an accepted socket (SMTPServer.connect). */
+interface Admitting { connect(socket: Socket, options?: unknown): void }
+
+/**
+ * Admission control in front of smtp-server's connect(): at most `maxClientsPerAddress` from one
+ * address (421 4.7.0), at most `maxClients` in all; when full, the oldest idle connection (no
+ * MAIL FROM yet) is closed with 421 4.4.2 to make room, and only when none is idle is the new
+ * one refused (421 4.3.2, RFC 3463). Idle clients therefore never block delivery.
+ */
+function admit(server: Admitting, conns: Set<Conn>, o: LmtpOptions): void {
+  const connect = server.connect.bind(server);
+  server.connect = (socket, options) => {
+    const addr = socket.remoteAddress ?? '';
+    const refuse = (text: string) => { socket.on('error', () => undefined); socket.end(`${text}\r\n`); };
+    let fromAddr = 0;
+    for (const c of conns) if (c.remoteAddress === addr) fromAddr++;
+    if (fromAddr >= o.maxClientsPerAddress) {
+      o.log.warn({ addr, fromAddr }, 'LMTP connection refused: too many from this address');
+      return refuse('421 4.7.0 Too many connections from your address, try again later');
+    }
+    if (conns.size >= o.maxClients) {
+      const idle = [...conns].find((c) => !c.session?.envelope?.mailFrom);
+      if (!idle) {
+        o.log.warn({ addr, clients: conns.size }, 'LMTP connection refused: every connection is busy');
+        return refuse('421 4.3.2 Too many connected clients, try again in a moment');
+      }
+      o.log.info({ evicted: idle.remoteAddress }, 'LMTP full: closing an idle connection to make room');
+      idle.send(421, '4.4.2 Idle connection closed to make room, reconnect when needed');
+      idle.close();
+    }
+    connect(socket, options);
+  };
 }
 
 /** A transaction's envelope with the RCPTs this server accepted (repeats kept). */
@@ -81,7 +131,9 @@ export function createLmtpServer(o: LmtpOptions): LmtpServer {
     disabledCommands: ['AUTH', 'STARTTLS'],
     size: o.maxMessageBytes,
     rejectOversized: true,
-    maxClients: o.maxClients,
+    // admission (maxClients, maxClientsPerAddress, eviction of idle connections) is done below
+    maxClients: 0,
+    socketTimeout: o.idleTimeoutMs,
     logger: false,
     // no DNS on the delivery path: MTAs connect from known hosts
     disableReverseLookup: true,
@@ -139,7 +191,8 @@ export function createLmtpServer(o: LmtpOptions): LmtpServer {
     },
   });
   server.on('error', (e) => o.log.warn({ err: e }, 'LMTP server error'));
-  const conns = (server as unknown as { connections: Set<{ send(code: number, text: string): void; close(): void }> }).connections;
+  const conns = (server as unknown as { connections: Set<Conn> }).connections;
+  admit(server as unknown as Admitting, conns, o);
   return Object.assign(server as SMTPServer & Server, {
     async shutdown(graceMs: number): Promise<void> {
       const closed = new Promise<void>((r) => server.server.close(() => r()));

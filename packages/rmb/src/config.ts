@@ -36,8 +36,15 @@ export interface Config {
     streamLiteralBytes: number; streamBufferBytes: number;
     /** Deepest nesting of parenthesized lists and of SEARCH's NOT/OR (BAD beyond). */
     maxNestingDepth: number;
+    /** Connections at once, in all and from one peer address (beyond: `* BYE [UNAVAILABLE]`). */
+    maxConnections: number; maxConnectionsPerAddress: number;
   };
-  lmtp: { host: string; port: number | null; maxMessageBytes: number; maxClients: number };
+  /**
+   * LMTP: largest message (bytes); connections at once in all (when full, an idle connection, one
+   * with no transaction, is closed to make room) and from one peer address; idle time before a
+   * connection is closed (ms).
+   */
+  lmtp: { host: string; port: number | null; maxMessageBytes: number; maxClients: number; maxClientsPerAddress: number; idleTimeoutMs: number };
   tls: { cert?: string; key?: string };
   auth: {
     passwdFile?: string;
@@ -59,8 +66,9 @@ export const DEFAULTS: Config = {
     host: '127.0.0.1', port: 1143, tlsPort: 1993,
     maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3, idlePollMs: 30_000,
     streamLiteralBytes: 1 << 20, streamBufferBytes: 4 << 20, maxNestingDepth: 256,
+    maxConnections: 5000, maxConnectionsPerAddress: 200,
   },
-  lmtp: { host: '127.0.0.1', port: 2424, maxMessageBytes: 64 * 1024 * 1024, maxClients: 100 },
+  lmtp: { host: '127.0.0.1', port: 2424, maxMessageBytes: 64 * 1024 * 1024, maxClients: 100, maxClientsPerAddress: 50, idleTimeoutMs: 60_000 },
   tls: {},
   auth: { plaintextAuth: 'loopback' },
   log: { level: 'info' },

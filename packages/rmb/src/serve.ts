@@ -135,6 +135,8 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
       lookupUser: async (addr) => passwd.find(addr) ?? passwd.find(addr.split('@')[0]),
       maxMessageBytes: cfg.lmtp.maxMessageBytes,
       maxClients: cfg.lmtp.maxClients,
+      maxClientsPerAddress: cfg.lmtp.maxClientsPerAddress,
+      idleTimeoutMs: cfg.lmtp.idleTimeoutMs,
       serverName: cfg.serverName,
       log,
     });

@@ -78,7 +78,7 @@ function costSuite(name: string, open: () => Promise<Cluster>, pool: string): vo
       });
       await new Promise<void>((r) => imap.listen(0, '127.0.0.1', r));
       imapPort = (imap.address() as AddressInfo).port;
-      lmtp = createLmtpServer({ store, lookupUser: async (a) => a.split('@')[0], maxMessageBytes: 1 << 20, maxClients: 10, serverName: 'rmb', log });
+      lmtp = createLmtpServer({ store, lookupUser: async (a) => a.split('@')[0], maxMessageBytes: 1 << 20, maxClients: 10, maxClientsPerAddress: 10, idleTimeoutMs: 60000, serverName: 'rmb', log });
       await new Promise<void>((r) => (lmtp.server as unknown as Server).listen(0, '127.0.0.1', r));
       lmtpPort = ((lmtp.server as unknown as Server).address() as AddressInfo).port;
     }, 60000);

@@ -19,11 +19,27 @@ export interface ImapServer extends Server {
 /** Start an IMAP server; `implicitTls` wraps every connection in TLS from the first byte. */
 export function createImapServer(env: SessionEnv, implicitTls = false): ImapServer {
   const sessions = new Set<Session>();
+  const perAddress = new Map<string, number>();
   const onSocket = (socket: Socket, tls: boolean) => {
     socket.setNoDelay(true);
+    const addr = socket.remoteAddress ?? '';
+    const fromAddr = perAddress.get(addr) ?? 0;
+    if (sessions.size >= env.limits.maxConnections || fromAddr >= env.limits.maxConnectionsPerAddress) {
+      // RFC 9051 §7.1.5 / RFC 5530: refused before the greeting, with a reason
+      env.log.warn({ addr, total: sessions.size, fromAddr }, 'IMAP connection refused: too many connections');
+      socket.on('error', () => undefined);
+      socket.end('* BYE [UNAVAILABLE] Too many connections, try again later\r\n');
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    perAddress.set(addr, fromAddr + 1);
     const s = new Session(socket, env, tls, randomUUID().slice(0, 8));
     sessions.add(s);
-    socket.on('close', () => sessions.delete(s));
+    socket.once('close', () => {
+      sessions.delete(s);
+      const n = (perAddress.get(addr) ?? 1) - 1;
+      if (n > 0) perAddress.set(addr, n); else perAddress.delete(addr);
+    });
   };
   let server: Server;
   if (implicitTls) {

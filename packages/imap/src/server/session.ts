@@ -33,10 +33,14 @@ export interface ImapLimits {
   maxLineBytes: number;
   /** Largest literal in bytes (and so the largest APPEND). */
   maxLiteralBytes: number;
-  /** Idle time before an unauthenticated connection is closed, ms. */
+  /** Time from connecting to logging in, ms: nothing the client sends extends it. */
   preAuthTimeoutMs: number;
-  /** Idle time before an authenticated connection is closed, ms (RFC 3501 §5.4: at least 30 min). */
+  /** Time without a command before an authenticated connection is closed, ms (RFC 3501 §5.4: at least 30 min). */
   authTimeoutMs: number;
+  /** Connections served at once; beyond it a new one gets `* BYE [UNAVAILABLE]`. */
+  maxConnections: number;
+  /** Connections from one peer address at once; beyond it a new one gets `* BYE [UNAVAILABLE]`. */
+  maxConnectionsPerAddress: number;
   /** Failed authentications before the connection is closed. */
   maxAuthFailures: number;
   /** APPEND messages above this many bytes are streamed to the store; other literals above it are refused. */
@@ -147,7 +151,9 @@ export class Session {
 
   private onData(d: Buffer): void {
     if (this.closed) return;
-    this.touch();
+    // before login nothing the client sends extends its time (a trickle cannot hold a connection);
+    // after login a streamed APPEND's data counts as activity
+    if (this.literal && this.state !== 'not-authenticated') this.touch();
     let events: ReaderEvent[];
     try { events = this.reader.push(d); } catch (e) {
       this.env.log.error({ err: e }, 'reader failure');
@@ -281,6 +287,7 @@ export class Session {
     // client has already pipelined one that does (it numbered its messages before seeing them)
     this.allowExpunge = !(spec.usesSequenceNumbers && !uid) && !this.queuedUsesSequenceNumbers();
     const started = Date.now();
+    if (this.state !== 'not-authenticated') this.touch();
     try {
       await spec.run({ session: this, tag: cmd.tag, name, args, uid, streamed: raw.streamed });
     } catch (e) {
@@ -289,6 +296,7 @@ export class Session {
       await this.sendUpdates();
       this.write(`${cmd.tag} ${r.status} ${r.code ? `[${r.code}] ` : ''}${r.text}\r\n`);
     } finally {
+      if (this.state !== 'not-authenticated') this.touch();
       this.allowExpunge = true;
       this.env.log.debug({ session: this.id, command: name, ms: Date.now() - started }, 'command');
     }
