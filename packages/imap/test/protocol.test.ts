@@ -47,21 +47,29 @@ test('reader: a large APPEND literal is streamed as it arrives; other large lite
   expect(plus[2]).toEqual({ type: 'stream-end', rest: '' });
 });
 
-test('reader: a streamed message followed by more (MULTIAPPEND) ends with that rest, and the rest of the command is skipped, literals included', () => {
+test('reader: in a MULTIAPPEND every message after a streamed one streams too (stream-next), any size; a later too-big one ends it and is skipped', () => {
   const r = new CommandReader({ maxLineBytes: 100, maxLiteralBytes: 10_000, maxCommandBytes: 20_000, streamLiteralBytes: 10 });
-  // the next message as a non-synchronizing literal: its bytes are skipped, never read as commands
-  const multi = feed(r, 'm1 APPEND INBOX {12+}\r\nhello world!', ' (\\Seen) {9+}\r\nSubject: ', ' {4+}\r\nabcd\r\nm2 NOOP\r\n');
-  expect(multi.map((e) => e.type)).toEqual(['stream-start', 'stream-data', 'stream-end', 'command']);
-  expect(multi[2]).toEqual({ type: 'stream-end', rest: ' (\\Seen) {9+}' });
-  expect((multi[3] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['m2 NOOP']);
-  // a synchronizing one is never continued: no "+", the next line is a new command
-  const sync = feed(r, 'm3 APPEND INBOX {12}\r\n', 'hello world! {5}\r\nm4 NOOP\r\n');
-  expect(sync.map((e) => e.type)).toEqual(['stream-start', 'continue', 'stream-data', 'stream-end', 'command']);
-  expect((sync[4] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['m4 NOOP']);
+  // the next message (non-synchronizing, small) is a stream of its own; then the command ends
+  const multi = feed(r, 'm1 APPEND INBOX {12+}\r\nhello world!', ' (\\Seen) {9+}\r\nSubject: ', '\r\nm2 NOOP\r\n');
+  expect(multi.map((e) => e.type)).toEqual(['stream-start', 'stream-data', 'stream-next', 'stream-data', 'stream-end', 'command']);
+  expect(multi[2]).toEqual({ type: 'stream-next', rest: ' (\\Seen) ', size: 9 });
+  expect(multi[4]).toEqual({ type: 'stream-end', rest: '' });
+  expect((multi[5] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['m2 NOOP']);
+  // synchronizing: "+" for the next message too
+  const sync = feed(r, 'm3 APPEND INBOX {12}\r\n', 'hello world! {5}\r\n', 'abcde\r\nm4 NOOP\r\n');
+  expect(sync.map((e) => e.type)).toEqual(['stream-start', 'continue', 'stream-data', 'stream-next', 'continue', 'stream-data', 'stream-end', 'command']);
+  // small messages first, then a streamed one: the collected ones go with stream-start
+  const mixed = feed(r, 'm5 APPEND INBOX {3+}\r\nabc {12+}\r\n', 'hello world!\r\n');
+  expect(mixed.map((e) => e.type)).toEqual(['stream-start', 'stream-data', 'stream-end']);
+  expect((mixed[0] as { cmd: { parts: string[]; literals: Buffer[] } }).cmd.literals.map(String)).toEqual(['abc']);
+  // a later message above maxLiteralBytes: stream-end with that rest, and its bytes are skipped
+  const big = feed(r, 'm6 APPEND INBOX {12+}\r\nhello world! {20000+}\r\n', 'y'.repeat(20000), '\r\nm7 NOOP\r\n');
+  expect(big.map((e) => e.type)).toEqual(['stream-start', 'stream-data', 'stream-end', 'command']);
+  expect((big[3] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['m7 NOOP']);
   // a refused (too big) non-synchronizing literal: the later literals of its command are skipped too
-  const refused = feed(r, 'm5 APPEND INBOX {3+}\r\nabc {20000+}\r\n', 'y'.repeat(20000), ' {3+}\r\nxyz\r\nm6 NOOP\r\n');
+  const refused = feed(r, 'm8 APPEND INBOX {3+}\r\nabc {20000+}\r\n', 'y'.repeat(20000), ' {3+}\r\nxyz\r\nm9 NOOP\r\n');
   expect(refused.map((e) => e.type)).toEqual(['error', 'command']);
-  expect((refused[1] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['m6 NOOP']);
+  expect((refused[1] as { cmd: { parts: string[] } }).cmd.parts).toEqual(['m9 NOOP']);
 });
 
 test('tokenizer: atoms, quoted strings with escapes, nested lists, sections kept whole, errors carry the tag', () => {

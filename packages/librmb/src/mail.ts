@@ -40,8 +40,13 @@ export interface StripeOptions {
   stripeBytes: number;
   /** Largest single write (default 16 MiB; at most 90 MiB on Ceph). */
   writeBytes: number;
+  /**
+   * Bytes of a streamed mail gathered before they are written (default 1 MiB, at most
+   * writeBytes): what a streamed APPEND holds in memory besides its socket buffer.
+   */
+  streamWriteBytes?: number;
 }
-export const DEFAULT_STRIPE: StripeOptions = { stripeBytes: 64 << 20, writeBytes: 16 << 20 };
+export const DEFAULT_STRIPE: StripeOptions = { stripeBytes: 64 << 20, writeBytes: 16 << 20, streamWriteBytes: 1 << 20 };
 
 /** Name of stripe `k` of mail object `oid` (stripe 0 is the object itself). */
 export const stripeOid = (oid: string, k: number): string => (k === 0 ? oid : `${oid}.${k}`);
@@ -88,7 +93,8 @@ export class MailObjects {
    */
   async writeStream(oid: string, source: AsyncIterable<Buffer>, size: number,
     o: { mailbox: string; flags: string[]; internalDate: number; saveDate: number }): Promise<StoredMeta> {
-    const { stripeBytes, writeBytes } = this.stripe;
+    const { stripeBytes } = this.stripe;
+    const writeBytes = Math.min(this.stripe.writeBytes, this.stripe.streamWriteBytes ?? DEFAULT_STRIPE.streamWriteBytes!);
     const scanner = new MessageScanner();
     let written = 0;
     let prevCr = false;

@@ -160,6 +160,7 @@ export class Mailbox {
     const now = Date.now();
     const jobs = messages.map((m) => {
       const o = { mailbox: this.id, flags: m.flags ?? [], internalDate: m.internalDate ?? now, saveDate: now };
+      if (m.staged) return { oid: m.staged.oid, size: m.staged.size, internalDate: o.internalDate, done: Promise.resolve() };
       if (m.stream) {
         // the stored size is known once written: bare LFs become CRLF (crlf.ts)
         const job = { oid: this.mails.newOid(), size: m.stream.size, internalDate: o.internalDate, done: Promise.resolve() };

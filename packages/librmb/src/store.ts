@@ -13,7 +13,7 @@ import { DEFAULT_EXPUNGE_GRACE_MS, DEFAULT_STRIPE, type Logger, MailObjects, typ
 import { Mailbox, indexOid, newCounters } from './mailbox.js';
 import { withRetry } from './retry.js';
 import { DEFAULT_METADATA, dropMetadata, getMetadata, type MetadataDepth, type MetadataOptions, setMetadata } from './metadata.js';
-import type { MailboxInfo, NewMessage, SavedMessage } from './types.js';
+import type { MailboxInfo, NewMessage, SavedMessage, StagedMessage } from './types.js';
 
 /** Hierarchy separator of mailbox names. */
 export const SEPARATOR = '/';
@@ -319,15 +319,16 @@ export class UserStore {
    */
   async appendTo(name: string, messages: NewMessage[]): Promise<{ mailbox: Mailbox; saved: SavedMessage[] }> {
     const n = this.norm(name);
-    const bytes = messages.reduce((t, m) => t + (m.stream?.size ?? m.data?.length ?? 0), 0);
+    const bytes = messages.reduce((t, m) => t + (m.staged?.size ?? m.stream?.size ?? m.data?.length ?? 0), 0);
     // the quota is checked before anything is committed: with limits known, first; otherwise the
     // user's own limits come with the mailbox lookup's omap read and are checked when it returns
     const known = this.limits;
     if (known) await this.checkQuota(known, bytes, messages.length);
     const keys = known ? [`m:${n}`] : [`m:${n}`, QUOTA_KEY];
     const quota = async (got: Map<string, Buffer>) => { if (!known) await this.checkQuota(this.knowLimits(UserStore.ownIn(got)), bytes, messages.length); };
-    // a stream can be read once: no optimistic save that might have to start over
-    const hint = messages.some((m) => m.stream) ? undefined : this.store.boxHints.get(this.hintKey(n));
+    // a stream can be read once, and staged objects must not be removed by a stale guess: no
+    // optimistic save that might have to start over
+    const hint = messages.some((m) => m.stream || m.staged) ? undefined : this.store.boxHints.get(this.hintKey(n));
     if (hint) {
       const guess = new Mailbox(this.io, hint, this.mails);
       // QuotaExceeded from here aborts the save: nothing is committed, the objects are removed
@@ -341,6 +342,24 @@ export class UserStore {
     const { mailbox: mb, got } = await this.lookup(n, keys);
     await quota(got);
     return { mailbox: mb, saved: await mb.append(messages) };
+  }
+
+  /**
+   * Write a message that arrives as a stream of `size` bytes into a new mail object of mailbox
+   * `mailbox` (its id, for the object's origin xattr) without committing it: a MULTIAPPEND of
+   * several large messages stages each as it arrives, then commits all in one appendTo (RFC 3502:
+   * all or none). Resolves once the object is durable. Throws the store's typed errors; the
+   * partly written object is removed then.
+   */
+  async stage(mailbox: string, source: AsyncIterable<Buffer>, size: number, flags: string[], internalDate: number): Promise<StagedMessage> {
+    const oid = this.mails.newOid();
+    const meta = await this.mails.writeStream(oid, source, size, { mailbox, flags, internalDate, saveDate: Date.now() });
+    return { oid, size: meta.size };
+  }
+
+  /** Remove staged messages that will not be committed (the APPEND failed before its commit). */
+  async discardStaged(staged: StagedMessage[]): Promise<void> {
+    await Promise.all(staged.map((s) => this.mails.discard(s.oid, s.size)));
   }
 
   /**

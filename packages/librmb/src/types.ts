@@ -57,8 +57,21 @@ export interface NewMessage {
   data?: Buffer;
   /** The message as a stream of exactly `size` bytes (written striped, never held whole). */
   stream?: { source: AsyncIterable<Buffer>; size: number };
+  /** A message already written by UserStore.stage (MULTIAPPEND of several streamed messages). */
+  staged?: StagedMessage;
   flags?: string[];
   internalDate?: number;
+}
+
+/**
+ * A mail object written ahead of its index commit (UserStore.stage): committed by appendTo, or
+ * removed by UserStore.discardStaged. Until then no index entry refers to it.
+ */
+export interface StagedMessage {
+  /** Object name. */
+  oid: string;
+  /** Stored size in bytes (after CRLF normalisation). */
+  size: number;
 }
 
 /** Where a saved message went: its UID and the mailbox's UIDVALIDITY (RFC 4315 APPENDUID). */

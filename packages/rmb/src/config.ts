@@ -21,6 +21,8 @@ export interface Config {
     namespace: string;
     /** Mail data per RADOS object (bytes; larger mails are striped; Ceph allows 128 MiB) and largest write (Ceph: 90 MiB). */
     stripeBytes: number; writeBytes: number;
+    /** Bytes of a streamed mail gathered before each write (bounds a streamed APPEND's memory). */
+    streamWriteBytes: number;
     /** How long an expunged mail stays readable for sessions that still address it (ms, RFC 2180 §4.1). */
     expungeGraceMs: number;
     ceph: { conf?: string; client: string; keyring?: string; opTimeoutMs: number; fullCheckIntervalMs: number };
@@ -59,7 +61,7 @@ export interface Config {
 
 export const DEFAULTS: Config = {
   dataDir: './data',
-  store: { backend: 'embedded', pool: 'mail', namespace: '', stripeBytes: 64 << 20, writeBytes: 16 << 20, expungeGraceMs: 3_600_000, ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 } },
+  store: { backend: 'embedded', pool: 'mail', namespace: '', stripeBytes: 64 << 20, writeBytes: 16 << 20, streamWriteBytes: 1 << 20, expungeGraceMs: 3_600_000, ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 } },
   quota: { storageBytes: 0, messages: 0 },
   metadata: { maxEntryBytes: 64 * 1024, maxEntries: 1000 },
   imap: {

@@ -87,7 +87,7 @@ export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cl
   try {
     store = await MailStore.open(cluster, {
       pool: cfg.store.pool, namespace: String(cfg.store.namespace), log,
-      stripe: { stripeBytes: cfg.store.stripeBytes, writeBytes: cfg.store.writeBytes },
+      stripe: { stripeBytes: cfg.store.stripeBytes, writeBytes: cfg.store.writeBytes, streamWriteBytes: cfg.store.streamWriteBytes },
       expungeGraceMs: Number(cfg.store.expungeGraceMs),
       quota: { storageBytes: Number(cfg.quota.storageBytes), messages: Number(cfg.quota.messages) },
       metadata: { maxEntryBytes: Number(cfg.metadata.maxEntryBytes), maxEntries: Number(cfg.metadata.maxEntries) },

@@ -184,40 +184,50 @@ test('a NUL byte is stored as is, sent as 0x80 in a BODY[] literal (RFC 3501 §9
   c.close();
 });
 
-test('MULTIAPPEND with a streamed message followed by more: NO [LIMIT], nothing saved, the connection stays in step; alone (also in the UTF8 form) it is saved', async () => {
-  const small = await inProcessServer({ streamLiteralBytes: 1000 });
+test('MULTIAPPEND with messages above streamLiteralBytes: each streams into its own object, all are committed at once; in step with both literal forms', async () => {
+  const small = await inProcessServer({ streamLiteralBytes: 1000, maxLiteralBytes: 100_000 });
   try {
     const c = await RawClient.greeted(small.port, 'e');
     expect(await c.command('LOGIN big pw')).toMatch(/OK/);
     const big = `Subject: big\r\n\r\n${'x'.repeat(3000)}\r\n`;
     const two = 'Subject: two\r\n\r\nhi\r\n';
-    // non-synchronizing: the second message's bytes must not be read as commands
-    c.send(`b APPEND INBOX {${big.length}+}\r\n${big} (\\Seen) {${two.length}+}\r\n${two}\r\n`);
+    // non-synchronizing: small, streamed, small
+    c.send(`b APPEND INBOX {${two.length}+}\r\n${two} {${big.length}+}\r\n${big} (\\Seen) {${two.length}+}\r\n${two}\r\n`);
     const b = await c.until(/^b (OK|NO|BAD).*\r\n/m);
-    expect(b).toMatch(/^b NO \[LIMIT\]/m);
-    expect(b).not.toMatch(/^(\*|Subject:|hi) BAD/m);
+    expect(b).toMatch(/^b OK \[APPENDUID \d+ 1:3\]/m);
+    expect(b).not.toMatch(/BAD/);
     c.send('c STATUS INBOX (MESSAGES)\r\n');
-    expect(await c.until(/^c OK.*\r\n/m)).toContain('(MESSAGES 0)');
-    // synchronizing: the server answers instead of "+" for the second literal
+    expect(await c.until(/^c OK.*\r\n/m)).toContain('(MESSAGES 3)');
+    // synchronizing: "+" for each literal, two streamed messages in one command
     c.send(`d APPEND INBOX {${big.length}}\r\n`);
     await c.until(/^\+/m);
-    c.send(`${big} {${two.length}}\r\n`);
-    expect(await c.until(/^d (OK|NO|BAD).*\r\n/m)).toMatch(/^d NO \[LIMIT\]/m);
+    c.send(`${big} {${big.length}}\r\n`);
+    await c.until(/^\+/m);
+    c.send(`${big}\r\n`);
+    expect(await c.until(/^d (OK|NO|BAD).*\r\n/m)).toMatch(/^d OK \[APPENDUID \d+ 4:5\]/m);
+    // all or none (RFC 3502): a later message above APPENDLIMIT refuses the whole command, nothing saved
+    c.send(`x APPEND INBOX {${big.length}+}\r\n${big} {200000+}\r\n${'y'.repeat(200000)}\r\n`);
+    expect(await c.until(/^x (OK|NO|BAD).*\r\n/m)).toMatch(/^x NO \[TOOBIG\]/m);
+    c.send('y STATUS INBOX (MESSAGES)\r\n');
+    expect(await c.until(/^y OK.*\r\n/m)).toContain('(MESSAGES 5)');
+    expect(await c.command('SELECT INBOX')).toMatch(/OK/);
+    expect(await c.command('FETCH 1:5 (RFC822.SIZE FLAGS)')).toMatch(new RegExp(`\\* 3 FETCH \\(RFC822.SIZE ${two.length} FLAGS \\(\\\\Seen \\\\Recent\\)\\)`));
+    await c.command('UNSELECT');
     // the streamed message alone is saved
     c.send(`e APPEND INBOX {${big.length}+}\r\n${big}\r\n`);
-    expect(await c.until(/^e (OK|NO|BAD).*\r\n/m)).toMatch(/^e OK \[APPENDUID \d+ 1\]/m);
+    expect(await c.until(/^e (OK|NO|BAD).*\r\n/m)).toMatch(/^e OK \[APPENDUID \d+ 6\]/m);
     c.send('f STATUS INBOX (MESSAGES)\r\n');
-    expect(await c.until(/^f OK.*\r\n/m)).toContain('(MESSAGES 1)');
+    expect(await c.until(/^f OK.*\r\n/m)).toContain('(MESSAGES 6)');
     // the UTF8 form (RFC 6855 §4) streamed: its list closes after the literal
     c.send('g ENABLE UTF8=ACCEPT\r\n');
     await c.until(/^g OK/m);
     const utf8 = `Subject: =?utf-8?q?gro=C3=9F?= Größe\r\n\r\n${'ü'.repeat(2000)}\r\n`;
     const bytes = Buffer.from(utf8);
     c.send(Buffer.concat([Buffer.from(`h APPEND INBOX UTF8 (~{${bytes.length}+}\r\n`), bytes, Buffer.from(')\r\n')]));
-    expect(await c.until(/^h (OK|NO|BAD).*\r\n/m)).toMatch(/^h OK \[APPENDUID \d+ 2\]/m);
+    expect(await c.until(/^h (OK|NO|BAD).*\r\n/m)).toMatch(/^h OK \[APPENDUID \d+ 7\]/m);
     c.send('i SELECT INBOX\r\n');
     await c.until(/^i OK/m);
-    c.send('j FETCH 2 (RFC822.SIZE)\r\n');
+    c.send('j FETCH 7 (RFC822.SIZE)\r\n');
     expect(await c.until(/^j OK.*\r\n/m)).toContain(`RFC822.SIZE ${bytes.length}`);
     c.close();
   } finally { await small.close(); }

@@ -46,6 +46,17 @@ test('bare LF in APPEND is stored and served as CRLF: BODY[], RFC822.SIZE and BO
   c.close();
 });
 
+test('MULTIAPPEND with a 1.5 MB message (above imap.streamLiteralBytes, far below APPENDLIMIT) saves every message, all at once', async () => {
+  const c = await fresh();
+  const big = `Subject: big\r\n\r\n${'z'.repeat(1_500_000)}\r\n`;
+  const small = 'Subject: small\r\n\r\nhi\r\n';
+  const r = await c.command(`APPEND INBOX {${small.length}+}\r\n${small} (\\Seen) {${big.length}+}\r\n${big} {${small.length}+}\r\n${small}`);
+  expect(r).toMatch(/OK \[APPENDUID \d+ 1:3\]/);
+  await c.command('SELECT INBOX');
+  expect(await c.command('FETCH 2 (RFC822.SIZE FLAGS)')).toContain(`RFC822.SIZE ${big.length} FLAGS (\\Seen`);
+  c.close();
+});
+
 test('SEARCH CHARSET: any charset iconv-lite decodes is accepted; an unknown one gets [BADCHARSET (list)]', async () => {
   const c = await fresh();
   await append(c, 'INBOX', 'Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\nbody\r\n');

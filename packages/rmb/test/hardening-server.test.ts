@@ -3,7 +3,7 @@
  * (`rmb serve` as a child process on the embedded store): IMAPS without SNI, one LMTP reply per
  * accepted RCPT, and a graceful stop on SIGTERM that loses nothing acknowledged.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ImapFlow } from 'imapflow';
@@ -79,6 +79,33 @@ test('LMTP answers every accepted RCPT after DATA, repeats and case variants inc
     await c.logout();
   }
 });
+
+test('streamed APPEND memory is bounded: four 60 MiB APPENDs at once grow the server by less than the data they carry', async () => {
+  const rssAnon = () => Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8'))![1]) * 1024;
+  const base = rssAnon();
+  let peak = base;
+  const sampler = setInterval(() => { peak = Math.max(peak, rssAnon()); }, 20);
+  const size = 60 << 20;
+  const piece = Buffer.alloc(1 << 20, 'x');
+  piece.write('Subject: big\r\n\r\n');
+  const results = await Promise.all([0, 1, 2, 3].map(async (k) => {
+    const c = await open(srv.imap);
+    await c.until(/^\* OK/m);
+    c.sock.write(`a${k} LOGIN tina tina-pw\r\n`);
+    await c.until(new RegExp(`^a${k} OK`, 'm'));
+    c.sock.write(`b${k} APPEND Archive {${size}+}\r\n`);
+    for (let i = 0; i < 60; i++) if (!c.sock.write(piece)) await new Promise((r) => c.sock.once('drain', r));
+    c.sock.write('\r\n');
+    const r = await c.until(new RegExp(`^b${k} (OK|NO|BAD).*\r\n`, 'm'), 120000);
+    c.sock.destroy();
+    return r;
+  }));
+  clearInterval(sampler);
+  for (const r of results) expect(r).toMatch(/^b\d OK \[APPENDUID/m);
+  const growth = peak - base;
+  console.log(`streamed APPEND memory: 4 x 60 MiB at once, server anonymous memory grew by ${(growth / 2 ** 20).toFixed(0)} MiB`);
+  expect(growth).toBeLessThan(4 * size * 0.85); // held whole it would be at least 240 MiB (it was 808 MiB)
+}, 120000);
 
 test('SIGTERM: stops accepting, finishes the APPEND and the LMTP DATA in flight, BYE / 421, exits 0; nothing acknowledged is lost', async () => {
   const size = 3_000_000; // streamed (above imap.streamLiteralBytes)

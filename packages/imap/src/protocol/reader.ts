@@ -8,10 +8,10 @@
  * APPEND's message literal, when larger than `streamLiteralBytes`, is not collected: the reader
  * emits `stream-start` (with the command so far) as soon as its header arrives, then
  * `stream-data` chunks and `stream-end` (with the rest of its line), so the session can save it
- * while it arrives. Any other literal that large is refused (it would have to be held in memory);
- * so is a streamed message followed by more (a MULTIAPPEND), whose rest is skipped. Skipping a
- * refused command skips its later non-synchronizing literals too, so their bytes are never read
- * as commands.
+ * while it arrives; in a MULTIAPPEND the messages after it stream as well (`stream-next`), so
+ * each message of any size up to maxLiteralBytes has its own stream. Any other literal that large
+ * is refused (it would have to be held in memory). Skipping a refused command skips its later
+ * non-synchronizing literals too, so their bytes are never read as commands.
  */
 
 /** Limits of the reader, all in bytes. */
@@ -34,6 +34,18 @@ export interface StreamedLiteral extends AsyncIterable<Buffer> {
   discard(): Promise<void>;
   /** Why the literal could not be delivered whole (the connection closed, or more followed it), or null. */
   readonly failure: Error | null;
+  /**
+   * What follows this message in its APPEND (MULTIAPPEND, RFC 3502): the text before the next
+   * message's literal (its flags and date, e.g. ` (\\Seen) "1-Jan-2024 00:00:00 +0000"`) and that
+   * literal, streamed too; or null when the command ends here. Resolves once this literal has
+   * been received whole and the reader has seen the rest of its line; rejects with `failure`.
+   */
+  next(): Promise<{ text: string; stream: StreamedLiteral } | null>;
+  /**
+   * Drop this message and every one after it in the command; resolves once all have arrived, with
+   * the first failure among them (see `failure`) or null.
+   */
+  discardAll(): Promise<Error | null>;
 }
 
 /** A command's raw form: text segments with literals between them. */
@@ -55,6 +67,12 @@ export type ReaderEvent =
    * streamed, and the reader skips the rest of it (see CommandReader).
    */
   | { type: 'stream-end'; rest: string }
+  /**
+   * The streamed literal is complete and its line goes on with another message of the same
+   * MULTIAPPEND: `rest` is the text before that message's literal, which is streamed too
+   * (stream-data chunks follow, then stream-next or stream-end again), whatever its size.
+   */
+  | { type: 'stream-next'; rest: string; size: number }
   | { type: 'continue'; size: number }
   | { type: 'error'; kind: 'line-too-long' | 'literal-too-big'; tag: string; message: string };
 
@@ -152,6 +170,16 @@ export class CommandReader {
       if (this.afterStream) {
         this.afterStream = false;
         const rest = line.toString('latin1');
+        const next = LITERAL_AT_END.exec(rest);
+        if (next && Number(next[1]) <= this.limits.maxLiteralBytes) {
+          // the next message of the MULTIAPPEND: streamed as well (RFC 3502)
+          const size = Number(next[1]);
+          out.push({ type: 'stream-next', rest: rest.slice(0, next.index), size });
+          if (next[2] !== '+') out.push({ type: 'continue', size });
+          this.streaming = size;
+          if (size === 0) this.afterStream = true;
+          continue;
+        }
         out.push({ type: 'stream-end', rest });
         if (rest.length) this.skipRest(rest, out);
         continue;
@@ -181,15 +209,17 @@ export class CommandReader {
         const stream = this.limits.streamLiteralBytes ?? Infinity;
         if (size > stream) {
           const line0 = this.parts.length ? this.parts[0] : text;
-          if (this.parts.length || !APPEND_LINE.test(line0)) {
+          if (!APPEND_LINE.test(line0)) {
             const ev: ReaderEvent = { type: 'error', kind: 'literal-too-big', tag, message: `Literal of ${size} bytes is too big for this command` };
             if (nonSync) { this.skipping = size; this.skipError = ev; if (size === 0) this.skipCommand = true; } else { out.push(ev); this.reset(); }
             continue;
           }
-          out.push({ type: 'stream-start', cmd: { parts: [text.slice(0, m.index)], literals: [] }, size });
+          // the messages before it (collected) go with the command; this one and those after it stream
+          out.push({ type: 'stream-start', cmd: { parts: [...this.parts, text.slice(0, m.index)], literals: this.literals }, size });
           if (!nonSync) out.push({ type: 'continue', size });
           this.reset();
           this.streaming = size;
+          if (size === 0) this.afterStream = true;
           continue;
         }
         this.parts.push(text.slice(0, m.index));

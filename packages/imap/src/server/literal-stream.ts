@@ -85,4 +85,28 @@ export class LiteralStream implements StreamedLiteral {
     if (this.ended || this.failed) return Promise.resolve();
     return new Promise((r) => this.endWaiters.push(r));
   }
+
+  private following?: { text: string; stream: LiteralStream } | null;
+  private followWaiters: (() => void)[] = [];
+
+  /** The reader saw what follows this literal in its command: the next message, or the end (null). */
+  follow(next: { text: string; stream: LiteralStream } | null): void {
+    this.following = next;
+    for (const w of this.followWaiters.splice(0)) w();
+  }
+
+  async next(): Promise<{ text: string; stream: LiteralStream } | null> {
+    while (this.following === undefined) {
+      if (this.failed) throw this.failed;
+      await new Promise<void>((r) => { this.followWaiters.push(r); this.endWaiters.push(r); });
+    }
+    return this.following;
+  }
+
+  async discardAll(): Promise<Error | null> {
+    await this.discard();
+    if (this.failed) return this.failed;
+    const next = await this.next().catch(() => null);
+    return next ? next.stream.discardAll() : null;
+  }
 }

@@ -14,7 +14,7 @@ import { decodeMailboxName, encodeMailboxName, InvalidMutf7 } from '../protocol/
 import { type Chunk, literalSafe } from '../protocol/encode.js';
 import { COMMANDS } from './commands/index.js';
 import { bad, no, toResponse } from './errors.js';
-import { streamedNotAlone } from './commands/append.js';
+import { tooBigInAppend } from './commands/append.js';
 import { SelectedView } from './selected.js';
 import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
 import { constants as zlibConstants, createDeflateRaw, createInflateRaw } from 'node:zlib';
@@ -169,16 +169,33 @@ export class Session {
         this.literal = ls;
         // the UTF8 form (RFC 6855 §4: UTF8 (~{n}...)) closes its list after the literal
         this.literalRest = /UTF8 \(~$/i.test(ev.cmd.parts[ev.cmd.parts.length - 1] ?? '') ? ')' : '';
-        this.queue.push({ type: 'command', cmd: { parts: [...ev.cmd.parts, this.literalRest], literals: [Buffer.alloc(0)], streamed: ls } });
+        this.queue.push({ type: 'command', cmd: { parts: [...ev.cmd.parts, this.literalRest], literals: [...ev.cmd.literals, Buffer.alloc(0)], streamed: ls } });
         continue;
       }
       if (ev.type === 'stream-data') { this.literal?.push(ev.chunk); continue; }
+      if (ev.type === 'stream-next') {
+        // the next message of the MULTIAPPEND streams into its own literal (RFC 3502); the APPEND
+        // running on the first one takes it with next()
+        const cur = this.literal;
+        if (!cur) continue;
+        if (!ev.rest.startsWith(this.literalRest)) {
+          cur.fail(bad('Invalid APPEND arguments after the message'));
+          this.literal = undefined;
+          continue;
+        }
+        const text = ev.rest.slice(this.literalRest.length);
+        const ls = new LiteralStream(ev.size, () => this.socket.pause(), () => this.socket.resume(), this.env.limits.streamBufferBytes,
+          this.env.collectGarbage);
+        cur.end();
+        cur.follow({ text, stream: ls });
+        this.literal = ls;
+        this.literalRest = /UTF8 \(~$/i.test(text) ? ')' : '';
+        continue;
+      }
       if (ev.type === 'stream-end') {
-        // more after the streamed message (a MULTIAPPEND's next one): the save must not complete
-        // with only part of the command; it fails and nothing is committed (RFC 3502: all or none)
-        if (ev.rest === this.literalRest) this.literal?.end();
+        if (ev.rest === this.literalRest) { this.literal?.end(); this.literal?.follow(null); }
         else {
-          this.literal?.fail(endsWithLiteral(ev.rest) ? streamedNotAlone(this.env.limits.streamLiteralBytes) : bad('Invalid APPEND arguments after the message'));
+          this.literal?.fail(endsWithLiteral(ev.rest) ? tooBigInAppend(this.env.limits.maxLiteralBytes) : bad('Invalid APPEND arguments after the message'));
         }
         this.literal = undefined;
         continue;

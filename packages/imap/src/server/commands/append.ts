@@ -5,10 +5,10 @@
  * only after every mail object and the index entries are durable; the messages of one APPEND
  * are committed to the index together.
  */
-import { type NewMessage, toCrlf } from '@rmb/librmb';
+import { MailError, type NewMessage, NotFound, QuotaExceeded, type StagedMessage, toCrlf } from '@rmb/librmb';
 import type { CommandContext, CommandSpec } from '../context.js';
 import type { StreamedLiteral } from '../../protocol/reader.js';
-import { ParseError, type Token } from '../../protocol/tokens.js';
+import { ParseError, tokenize, type Token } from '../../protocol/tokens.js';
 import { parseMessageUrl } from '../../protocol/imap-url.js';
 import { decodeMailboxName } from '../../protocol/utf7.js';
 import { toSeqString } from '../../protocol/sequence.js';
@@ -29,12 +29,9 @@ export function parseDateTime(s: string): number {
   return utc - off;
 }
 
-/**
- * The answer to a MULTIAPPEND carrying a message above `streamLiteralBytes` together with others:
- * such a message is streamed to the store and can only be saved alone (RFC 5530 LIMIT).
- */
-export function streamedNotAlone(streamLiteralBytes: number): Error {
-  return no('LIMIT', `A message larger than ${streamLiteralBytes} bytes must be sent in an APPEND of its own`);
+/** The answer to a MULTIAPPEND whose later message is above the APPEND limit (RFC 7889, RFC 4469 TOOBIG). */
+export function tooBigInAppend(maxLiteralBytes: number): Error {
+  return no('TOOBIG', `A message of the APPEND exceeds the limit of ${maxLiteralBytes} bytes`);
 }
 
 /** One message of an APPEND: its flags, date and where its bytes come from. */
@@ -47,9 +44,10 @@ export const append: CommandSpec = {
     try {
       await save(session, tag, args, streamed);
     } catch (e) {
-      await streamed?.discard(); // answer only once the client has sent the whole literal
-      // the literal's own failure (more after a streamed message) is the answer, not what the save made of it
-      throw streamed?.failure ?? e;
+      // answer only once the client has sent the whole command (every message after a streamed one too)
+      const failure = streamed ? await streamed.discardAll() : null;
+      // a literal's own failure (a later message too big, bad arguments) is the answer, not what the save made of it
+      throw failure ?? e;
     }
   },
 };
@@ -82,7 +80,6 @@ function parseItems(session: CommandContext['session'], args: Token[], streamed:
     items.push(item);
   }
   if (!items.length) throw bad('APPEND needs a mailbox and a message');
-  if (streamed && items.length > 1) throw streamedNotAlone(session.env.limits.streamLiteralBytes);
   return items;
 }
 
@@ -151,15 +148,70 @@ async function save(session: CommandContext['session'], tag: string, args: Token
   if (items.some((it) => it.catenate)) await session.user!.mailbox(name);
   const messages: NewMessage[] = [];
   for (const [k, it] of items.entries()) {
-    const flags = it.flags.filter((f) => f !== '\\Recent');
-    if (streamed && k === items.length - 1) { messages.push({ stream: { source: streamed, size: streamed.size }, flags, internalDate: it.date }); continue; }
+    if (streamed && k === items.length - 1) break; // the streamed message, and any after it, below
     const data = it.catenate ? await catenate(session, it.catenate) : it.data!;
     if (!data.length) throw no(null, "Can't save a zero byte message.");
-    messages.push({ data, flags, internalDate: it.date });
+    messages.push({ data, flags: it.flags.filter((f) => f !== '\\Recent'), internalDate: it.date });
   }
-  const { mailbox: mb, saved } = await session.user!.appendTo(name, messages);
+  const staged: StagedMessage[] = [];
+  const commit = async () => {
+    if (streamed) messages.push(...(await stageStreamed(session, name, items[items.length - 1], streamed, staged)));
+    return session.user!.appendTo(name, messages);
+  };
+  const { mailbox: mb, saved } = await commit().catch(async (e: unknown) => {
+    // refused before its commit (no such mailbox, over quota, a message failed): nothing stays
+    if (staged.length && (e instanceof NotFound || e instanceof QuotaExceeded || !(e instanceof MailError))) await session.user!.discardStaged(staged);
+    throw e;
+  });
   const sel = session.selected;
   await session.sendUpdates(!!sel && sel.mailbox.id === mb.id);
   const uids = toSeqString(saved.map((s) => s.uid));
   session.write(`${tag} OK [APPENDUID ${saved[0].uidvalidity} ${uids}] Append completed.\r\n`);
+}
+
+/**
+ * The streamed messages of an APPEND: the first (`item`, `first`) and every one the client sends
+ * after it in the same MULTIAPPEND, each written to its own mail object as it arrives (never held
+ * whole) and listed in `staged`; returned for one index commit with the others (RFC 3502: all or
+ * none). Throws NotFound before reading any message when the mailbox does not exist.
+ */
+async function stageStreamed(session: CommandContext['session'], name: string, item: Item, first: StreamedLiteral,
+  staged: StagedMessage[]): Promise<NewMessage[]> {
+  const user = session.user!;
+  const mailbox = await user.mailbox(name);
+  const out: NewMessage[] = [];
+  let cur: StreamedLiteral = first;
+  let { flags, date } = item;
+  for (;;) {
+    if (!cur.size) throw no(null, "Can't save a zero byte message.");
+    flags = flags.filter((f) => f !== '\\Recent');
+    const s = await user.stage(mailbox.id, cur, cur.size, flags, date);
+    staged.push(s);
+    out.push({ staged: s, flags, internalDate: date });
+    const next = await cur.next();
+    if (!next) return out;
+    ({ flags, date } = streamedItem(session, next.text));
+    cur = next.stream;
+  }
+}
+
+/**
+ * Flags and date of a MULTIAPPEND message that follows a streamed one, from the text before its
+ * literal (` (\\Seen) "date"`, optionally ending in the UTF8 form's `UTF8 (~`). Throws BAD.
+ */
+function streamedItem(session: CommandContext['session'], text: string): { flags: string[]; date: number } {
+  let t = text;
+  const utf8 = /UTF8 \(~$/i.exec(t);
+  if (utf8) {
+    if (!session.enabled.has('UTF8=ACCEPT')) throw bad('UTF8 APPEND needs ENABLE UTF8=ACCEPT');
+    t = t.slice(0, utf8.index);
+  }
+  const args = tokenize({ parts: [`t APPEND ${t.trim()}`], literals: [] }).args;
+  const item = { flags: [] as string[], date: Date.now() };
+  let i = 0;
+  if (args[i]?.type === 'list') item.flags = parseFlagList(args[i++] as Token & { type: 'list' });
+  const d = args[i];
+  if (d?.type === 'string') { item.date = parseDateTime(d.value.toString()); i++; }
+  if (i !== args.length) throw bad('Invalid APPEND arguments');
+  return item;
 }
