@@ -235,7 +235,9 @@ export class Mailbox {
    */
   async expunge(uids: number[]): Promise<number[]> {
     const now = Date.now();
-    const due = await this.dueExpunged(now);
+    // a full pool needs the space now: nothing is kept, and what was kept is released too
+    const keep = !this.io.full && this.mails.expungeGraceMs > 0;
+    const due = await this.dueExpunged(keep ? now - this.mails.expungeGraceMs : Infinity);
     const { gone, release } = await this.update('expunge', [...uids.map(uidKey), ...due], (c, got) => {
       const counters = { ...c };
       const gone: IndexEntry[] = [];
@@ -244,7 +246,7 @@ export class Mailbox {
         if (raw) gone.push(JSON.parse(raw.toString()) as IndexEntry);
       }
       const claimed = due.filter((k) => got.has(k));
-      const release = claimed.map((k) => got.get(k)!.toString());
+      const release = [...claimed.map((k) => got.get(k)!.toString()), ...(keep ? [] : gone.map((e) => e.mail))];
       if (!gone.length && !claimed.length) return { counters: c, set: {}, rm: [], result: { gone, release }, unchanged: true };
       const set: Record<string, string> = {};
       if (gone.length) {
@@ -253,7 +255,7 @@ export class Mailbox {
           counters.messages--;
           counters.bytes -= e.size;
           countFlags(counters, e.flags, -1);
-          set[expungedKey(now, e.uid)] = e.mail;
+          if (keep) set[expungedKey(now, e.uid)] = e.mail;
         }
         set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'expunge', uids: gone.map((e) => e.uid) } satisfies LogEntry);
       } else {
@@ -266,12 +268,12 @@ export class Mailbox {
     return gone.map((e) => e.uid).sort((a, b) => a - b);
   }
 
-  /** The `x:` keys of expunged mails whose grace period has passed at `now` (one omap page, up to 1000). */
-  private async dueExpunged(now: number): Promise<string[]> {
+  /** The `x:` keys of expunged mails expunged at or before `before` (ms; one omap page, up to 1000). */
+  private async dueExpunged(before: number): Promise<string[]> {
     const page = await this.io.omapList(this.oid, { prefix: 'x:', max: 1000 }).catch((e: unknown) => {
       throw fromStoreError(e, `mailbox ${this.name}`);
     });
-    return [...page.entries.keys()].filter((k) => expungedAt(k) <= now - this.mails.expungeGraceMs);
+    return [...page.entries.keys()].filter((k) => expungedAt(k) <= before);
   }
 
   /** Mail objects of expunged messages still kept readable (every `x:` value), for DELETE. */

@@ -173,6 +173,12 @@ export const ALL_NAMESPACES = '\u0001all';
 export interface IoCtx {
   readonly pool: string;
   readonly namespace: string;
+  /**
+   * Whether the pool is flagged full as of the last check (librados: the monitors' FLAG_FULL /
+   * FLAG_FULL_QUOTA, polled every fullCheckIntervalMs; the local backends are never full): writes
+   * marked refuseWhenFull() fail now, and callers should free space rather than defer it.
+   */
+  readonly full: boolean;
   /** A new IoCtx on the same pool with another namespace. */
   withNamespace(ns: string): IoCtx;
   /** Throws ObjectNotFound. */

@@ -269,6 +269,8 @@ class LibradosIoCtx extends IoCtxShorthands implements IoCtx {
 
   withNamespace(ns: string): IoCtx { return new LibradosIoCtx(this.c, this.pool, ns); }
 
+  get full(): boolean { return this.c.fullPools.has(this.pool); }
+
   private check(oid: string): void { if (!oid) throw new InvalidArgument('empty object name'); }
 
   async operate(oid: string, op: WriteOp): Promise<void> {

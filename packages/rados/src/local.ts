@@ -72,6 +72,9 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
 
   withNamespace(ns: string): IoCtx { return new LocalIoCtx(this.c, this.pool, ns); }
 
+  /** A local store is never flagged full (a full disk fails the write itself). */
+  readonly full = false;
+
   private k(kind: string, oid: string, ...rest: string[]): Buffer {
     if (!oid) throw new InvalidArgument('empty object name');
     return encodeKey([kind, this.pool, this.namespace, oid, ...rest]);
