@@ -113,6 +113,21 @@ test('LSUB with a wildcard: an unsubscribed parent of a subscribed mailbox is li
   c.close();
 });
 
+test('LIST (SUBSCRIBED RECURSIVEMATCH): CHILDINFO on every listed mailbox with a subscribed descendant; a parent only when the pattern hides that descendant', async () => {
+  const c = await fresh();
+  for (const b of ['INBOX', 'Drafts', 'Sent', 'Trash', 'Junk', 'Archive']) await c.command(`UNSUBSCRIBE ${b}`);
+  for (const cmd of ['CREATE a/b/c', 'CREATE x/y', 'SUBSCRIBE a/b/c', 'SUBSCRIBE x', 'SUBSCRIBE x/y']) await c.command(cmd);
+  const lines = (r: string) => r.split('\r\n').filter((l) => l.startsWith('* LIST')).map((l) => l.replace(/ \([^()]*\) "\/" /, ' ')).sort();
+  // (as Dovecot answers, RFC 9051 §6.3.9's table: exists, meets the selection, has a child that does -> CHILDINFO)
+  expect(lines(await c.command('LIST (SUBSCRIBED RECURSIVEMATCH) "" "*"'))).toEqual([
+    '* LIST "a/b/c"', '* LIST "x" ("CHILDINFO" ("SUBSCRIBED"))', '* LIST "x/y"']);
+  expect(lines(await c.command('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"'))).toEqual([
+    '* LIST "a" ("CHILDINFO" ("SUBSCRIBED"))', '* LIST "x" ("CHILDINFO" ("SUBSCRIBED"))']);
+  expect(lines(await c.command('LIST (SUBSCRIBED RECURSIVEMATCH) "" "a/%"'))).toEqual(['* LIST "a/b" ("CHILDINFO" ("SUBSCRIBED"))']);
+  expect(await c.command('LIST (SUBSCRIBED) "" "%"')).not.toMatch(/CHILDINFO/); // only with RECURSIVEMATCH
+  c.close();
+});
+
 test('THREAD=REFERENCES with a reference loop: a link that would make a loop is not made (RFC 5256 §2.2)', async () => {
   const c = await fresh();
   await append(c, 'INBOX', 'Message-ID: <a@x>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nSubject: A\r\n\r\nA\r\n');

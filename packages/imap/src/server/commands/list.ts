@@ -99,6 +99,7 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   // every name that has a mailbox below it: one pass, not a scan of all mailboxes per listed name
   const parents = new Set(boxes.flatMap((b) => ancestors(b.name)));
   const hasChildren = (n: string) => parents.has(n);
+  const subscribedParents = new Set([...subs].flatMap(ancestors));
   const lines: string[] = [];
   const statusFor: MailboxInfo[] = [];
   const listed = new Set<string>();
@@ -111,7 +112,9 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
     if (!lsub) attrs.push(hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren');
     if (o.returnSubscribed && subs.has(name)) attrs.push('\\Subscribed');
     if (info?.specialUse && !lsub) attrs.push(info.specialUse);
-    lines.push(`* ${lsub ? 'LSUB' : 'LIST'} (${attrs.join(' ')}) "/" ${str(session.mailboxOut(name))}\r\n`);
+    // RECURSIVEMATCH: a listed mailbox with a subscribed descendant says so (RFC 5258 §3.5, RFC 9051 §6.3.9 table)
+    const childInfo = o.recursiveMatch && subscribedParents.has(name) ? ' ("CHILDINFO" ("SUBSCRIBED"))' : '';
+    lines.push(`* ${lsub ? 'LSUB' : 'LIST'} (${attrs.join(' ')}) "/" ${str(session.mailboxOut(name))}${childInfo}\r\n`);
     listed.add(name);
     if (info && o.returnStatus) statusFor.push(info);
   }
@@ -124,9 +127,11 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
       listed.add(name);
     }
   }
-  // RECURSIVEMATCH: a matching parent that is not itself selected, of a selected child (RFC 5258 §3.5)
+  // RECURSIVEMATCH: a parent that matches the pattern but is not subscribed, of a subscribed
+  // descendant the pattern does not reach, is listed with CHILDINFO (RFC 5258 §3.5; as Dovecot:
+  // with "*" the descendant is listed itself and its parents are not)
   if (o.recursiveMatch) {
-    for (const name of new Set([...subs].flatMap(ancestors))) {
+    for (const name of new Set([...subs].filter((n) => !matches(n)).flatMap(ancestors))) {
       if (listed.has(name) || !matches(name)) continue;
       const attrs = [hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren'];
       if (!byName.has(name)) attrs.unshift('\\NonExistent');
