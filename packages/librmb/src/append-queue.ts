@@ -7,7 +7,8 @@
  * lone save keeps its two serial round trips. Other processes are still handled by the guard.
  */
 import type { Counters, IndexEntry, LogEntry, SavedMessage } from './types.js';
-import { countFlags, logKey, uidKey } from './keys.js';
+import { countFlags } from './counters.js';
+import { logKey, uidKey } from './layout.js';
 
 /** One save waiting for its commit. */
 export interface PendingSave {

@@ -13,10 +13,10 @@
  * and one write at most 90 MiB. Such mails arrive as streams and are written in pieces of at
  * most `writeBytes`, so a save holds about one piece in memory, never the whole mail.
  */
-import { randomUUID } from 'node:crypto';
 import { type IoCtx, WriteOp, isErrno } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
 import { toCrlf } from './crlf.js';
+import { META_XATTR, ORIGIN_XATTR, REFCOUNT_XATTR, newMailOid, stripeOid } from './layout.js';
 import { Expunged, fromStoreError } from './errors.js';
 import { type MessageMeta, parseMessage, parseSource } from './mime.js';
 import { MessageScanner } from './mime-stream.js';
@@ -48,8 +48,6 @@ export interface StripeOptions {
 }
 export const DEFAULT_STRIPE: StripeOptions = { stripeBytes: 64 << 20, writeBytes: 16 << 20, streamWriteBytes: 1 << 20 };
 
-/** Name of stripe `k` of mail object `oid` (stripe 0 is the object itself). */
-export const stripeOid = (oid: string, k: number): string => (k === 0 ? oid : `${oid}.${k}`);
 
 /** A mail object ready to be written. */
 export interface PreparedMail {
@@ -82,7 +80,7 @@ export class MailObjects {
   }
 
   /** A fresh mail object name. */
-  newOid(): string { return `m.${randomUUID()}`; }
+  newOid(): string { return newMailOid(); }
 
   /**
    * Write a mail that arrives as a stream of `size` bytes into `oid` (striped past stripeBytes),
@@ -152,8 +150,8 @@ export class MailObjects {
         tail.create(true).writeFull(Buffer.concat(pending));
         pending = [];
       } else await flush();
-      tail.setXattr('rmb.meta', JSON.stringify(meta)).setXattr('rmb.origin', JSON.stringify({ mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate }))
-        .setXattr('rmb.rc', '1');
+      tail.setXattr(META_XATTR, JSON.stringify(meta)).setXattr(ORIGIN_XATTR, JSON.stringify({ mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate }))
+        .setXattr(REFCOUNT_XATTR, '1');
       await this.io.operate(oid, tail);
       this.cache.set(oid, meta);
       return meta;
@@ -167,15 +165,15 @@ export class MailObjects {
   prepare(raw: Buffer, o: { mailbox: string; flags: string[]; internalDate: number; saveDate: number }): PreparedMail {
     const data = toCrlf(raw);
     const meta: StoredMeta = { v: META_VERSION, saveDate: o.saveDate, internalDate: o.internalDate, ...parseMessage(data) };
-    return { oid: `m.${randomUUID()}`, data, meta, origin: { mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate }, internalDate: o.internalDate };
+    return { oid: newMailOid(), data, meta, origin: { mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate }, internalDate: o.internalDate };
   }
 
   /** Write a prepared mail object in one compound op (exclusive create). */
   async write(p: PreparedMail): Promise<void> {
     const op = new WriteOp().refuseWhenFull().create(true).writeFull(p.data)
-      .setXattr('rmb.meta', JSON.stringify(p.meta))
-      .setXattr('rmb.origin', JSON.stringify(p.origin))
-      .setXattr('rmb.rc', '1');
+      .setXattr(META_XATTR, JSON.stringify(p.meta))
+      .setXattr(ORIGIN_XATTR, JSON.stringify(p.origin))
+      .setXattr(REFCOUNT_XATTR, '1');
     try { await this.io.operate(p.oid, op); } catch (e) { throw fromStoreError(e, 'save message'); }
     this.cache.set(p.oid, p.meta);
   }
@@ -199,7 +197,7 @@ export class MailObjects {
     const hit = this.cache.get(oid);
     if (hit) return hit;
     try {
-      const m = JSON.parse((await this.io.getXattr(oid, 'rmb.meta')).toString()) as StoredMeta;
+      const m = JSON.parse((await this.io.getXattr(oid, META_XATTR)).toString()) as StoredMeta;
       this.cache.set(oid, m);
       return m;
     } catch (e) { throw readError(e, oid); }
@@ -239,14 +237,14 @@ export class MailObjects {
       let xattrs: Map<string, Buffer>;
       try { xattrs = await this.io.getXattrs(oid); }
       catch (e) { if (isErrno(e, 'ENOENT') && delta < 0) return; throw e; }
-      const cur = Number(xattrs.get('rmb.rc')?.toString() ?? 'NaN');
+      const cur = Number(xattrs.get(REFCOUNT_XATTR)?.toString() ?? 'NaN');
       const next = cur + delta;
-      const op = new WriteOp().cmpXattr('rmb.rc', 'eq', String(cur));
-      if (next <= 0) op.remove(); else op.setXattr('rmb.rc', String(next));
+      const op = new WriteOp().cmpXattr(REFCOUNT_XATTR, 'eq', String(cur));
+      if (next <= 0) op.remove(); else op.setXattr(REFCOUNT_XATTR, String(next));
       await this.io.operate(oid, op);
       if (next <= 0) {
         this.cache.delete(oid);
-        const stripe = (JSON.parse(xattrs.get('rmb.meta')?.toString() ?? '{}') as StoredMeta).stripe;
+        const stripe = (JSON.parse(xattrs.get(META_XATTR)?.toString() ?? '{}') as StoredMeta).stripe;
         for (let k = 1; k < (stripe?.count ?? 1); k++) await this.io.remove(stripeOid(oid, k)).catch(() => undefined);
       }
     });

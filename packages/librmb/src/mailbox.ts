@@ -12,7 +12,8 @@ import { type IoCtx, ReadOp, type OmapPage, WriteOp } from '@rmb/rados';
 import { fromStoreError } from './errors.js';
 import type { MailObjects } from './mail.js';
 import { withRetry } from './retry.js';
-import { countFlags, expungedAt, expungedKey, indexOid, logKey, uidKey } from './keys.js';
+import { countFlags } from './counters.js';
+import { COUNTERS_KEY, EXPUNGED_PREFIX, UID_PREFIX, LOG_PREFIX, expungedAt, expungedKey, indexOid, logKey, uidKey } from './layout.js';
 import { appendQueue, type PendingSave } from './append-queue.js';
 import type { Counters, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
@@ -21,6 +22,11 @@ export { uidKey, logKey, indexOid };
 /** Initial counters of a new mailbox. */
 export function newCounters(uidvalidity: number): Counters {
   return { uidvalidity, uidnext: 1, highestModseq: 1, messages: 0, unseen: 0, deleted: 0, bytes: 0, firstRecent: 1 };
+}
+
+/** Create the index object of a new mailbox, with its first counters (ADR 0002: before its list entry). */
+export async function createIndex(io: IoCtx, info: MailboxInfo): Promise<void> {
+  await io.operate(indexOid(info.id), new WriteOp().create(false).omapSet({ [COUNTERS_KEY]: JSON.stringify(newCounters(info.uidvalidity)) }));
 }
 
 /** What a planned index change writes; returned by the planner given the current state. */
@@ -60,8 +66,8 @@ export class Mailbox {
   /** Current counters (1 round trip). Throws NotFound-like Unavailable when the index is gone. */
   async counters(): Promise<Counters> {
     try {
-      const got = await this.io.omapGetByKeys(this.oid, ['h']);
-      return JSON.parse(got.get('h')!.toString()) as Counters;
+      const got = await this.io.omapGetByKeys(this.oid, [COUNTERS_KEY]);
+      return JSON.parse(got.get(COUNTERS_KEY)!.toString()) as Counters;
     } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
   }
 
@@ -71,7 +77,7 @@ export class Mailbox {
     let after = fromUid > 1 ? uidKey(fromUid - 1) : undefined;
     for (;;) {
       let page: OmapPage;
-      try { page = await this.io.omapList(this.oid, { prefix: 'u:', startAfter: after, max: 1000 }); }
+      try { page = await this.io.omapList(this.oid, { prefix: UID_PREFIX, startAfter: after, max: 1000 }); }
       catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
       for (const v of page.entries.values()) out.push(JSON.parse(v.toString()) as IndexEntry);
       if (!page.more) return out;
@@ -83,9 +89,9 @@ export class Mailbox {
   async snapshot(): Promise<{ counters: Counters; entries: IndexEntry[] }> {
     let res;
     try {
-      res = await this.io.operateRead(this.oid, new ReadOp().omapGetByKeys(['h']).omapList({ prefix: 'u:', max: 1000 }));
+      res = await this.io.operateRead(this.oid, new ReadOp().omapGetByKeys([COUNTERS_KEY]).omapList({ prefix: UID_PREFIX, max: 1000 }));
     } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
-    const counters = JSON.parse((res[0] as Map<string, Buffer>).get('h')!.toString()) as Counters;
+    const counters = JSON.parse((res[0] as Map<string, Buffer>).get(COUNTERS_KEY)!.toString()) as Counters;
     const page = res[1] as OmapPage;
     const entries = [...page.entries.values()].map((v) => JSON.parse(v.toString()) as IndexEntry);
     if (page.more) entries.push(...(await this.entries(entries[entries.length - 1].uid + 1)));
@@ -107,12 +113,12 @@ export class Mailbox {
     let after = logKey(since);
     let counters: Counters | undefined;
     for (;;) {
-      const op = new ReadOp().omapList({ prefix: 'l:', startAfter: after, max: 1000 });
-      if (!counters) op.omapGetByKeys(['h']);
+      const op = new ReadOp().omapList({ prefix: LOG_PREFIX, startAfter: after, max: 1000 });
+      if (!counters) op.omapGetByKeys([COUNTERS_KEY]);
       let res;
       try { res = await this.io.operateRead(this.oid, op); } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
       const page = res[0] as OmapPage;
-      if (!counters) counters = JSON.parse((res[1] as Map<string, Buffer>).get('h')!.toString()) as Counters;
+      if (!counters) counters = JSON.parse((res[1] as Map<string, Buffer>).get(COUNTERS_KEY)!.toString()) as Counters;
       for (const v of page.entries.values()) log.push(JSON.parse(v.toString()) as LogEntry);
       if (!page.more) return { counters, log };
       after = [...page.entries.keys()].pop()!;
@@ -127,13 +133,13 @@ export class Mailbox {
   private async update<T>(what: string, keys: string[], plan: (c: Counters, got: Map<string, Buffer>) => Plan<T>, before?: Promise<unknown>): Promise<T> {
     try {
       const result = await withRetry(what, async (n) => {
-        const read = this.io.omapGetByKeys(this.oid, ['h', ...keys]);
+        const read = this.io.omapGetByKeys(this.oid, [COUNTERS_KEY, ...keys]);
         const [got] = await Promise.all([read, n === 0 ? before : undefined]);
-        const raw = got.get('h');
+        const raw = got.get(COUNTERS_KEY);
         if (!raw) throw new Error(`index of ${this.name} has no counters`);
         const p = plan(JSON.parse(raw.toString()) as Counters, got);
         if (p.unchanged) return p.result;
-        const op = new WriteOp().omapCmp('h', 'eq', raw).omapSet({ ...p.set, h: JSON.stringify(p.counters) }).omapRm(p.rm);
+        const op = new WriteOp().omapCmp(COUNTERS_KEY, 'eq', raw).omapSet({ ...p.set, [COUNTERS_KEY]: JSON.stringify(p.counters) }).omapRm(p.rm);
         await this.io.operate(this.oid, op);
         this.io.notify(this.oid, String(p.counters.highestModseq), 1000).catch(() => undefined);
         return p.result;
@@ -270,7 +276,7 @@ export class Mailbox {
 
   /** The `x:` keys of expunged mails expunged at or before `before` (ms; one omap page, up to 1000). */
   private async dueExpunged(before: number): Promise<string[]> {
-    const page = await this.io.omapList(this.oid, { prefix: 'x:', max: 1000 }).catch((e: unknown) => {
+    const page = await this.io.omapList(this.oid, { prefix: EXPUNGED_PREFIX, max: 1000 }).catch((e: unknown) => {
       throw fromStoreError(e, `mailbox ${this.name}`);
     });
     return [...page.entries.keys()].filter((k) => expungedAt(k) <= before);
@@ -281,7 +287,7 @@ export class Mailbox {
     const out: string[] = [];
     let after: string | undefined;
     for (;;) {
-      const page = await this.io.omapList(this.oid, { prefix: 'x:', startAfter: after, max: 1000 });
+      const page = await this.io.omapList(this.oid, { prefix: EXPUNGED_PREFIX, startAfter: after, max: 1000 });
       for (const v of page.entries.values()) out.push(v.toString());
       if (!page.more) return out;
       after = [...page.entries.keys()].pop();

@@ -6,6 +6,7 @@
  */
 import { type IoCtx, isErrno, WriteOp } from '@rmb/rados';
 import { fromStoreError, MailError } from './errors.js';
+import { METADATA_OID, metadataKey } from './layout.js';
 
 /** Limits on metadata (RFC 5464 §4.3 MAXSIZE and TOOMANY). */
 export interface MetadataOptions {
@@ -25,7 +26,7 @@ export class MetadataLimit extends MailError {
 /** Depth of a GETMETADATA request (RFC 5464 §4.2.2): the entry, its children, or all below it. */
 export type MetadataDepth = '0' | '1' | 'infinity';
 
-const OID = 'metadata';
+const OID = METADATA_OID;
 const PAGE = 1000;
 
 /** Whether a string is a valid entry name (RFC 5464 §3.2): /private or /shared and slash-separated parts. */
@@ -56,7 +57,7 @@ export async function getMetadata(io: IoCtx, scope: string, entries: string[], d
   const out = new Map<string, Buffer>();
   for (const entry of entries) {
     const name = entry.toLowerCase();
-    const prefix = `${scope}\0${name}`;
+    const prefix = metadataKey(scope, name);
     const found = depth === '0' ? await exact(io, prefix) : await list(io, prefix);
     for (const [k, v] of found) {
       const e = k.slice(scope.length + 1);
@@ -85,7 +86,7 @@ export async function setMetadata(io: IoCtx, scope: string, values: Map<string, 
   const set: Record<string, Buffer> = {};
   const rm: string[] = [];
   for (const [entry, v] of values) {
-    const key = `${scope}\0${entry.toLowerCase()}`;
+    const key = metadataKey(scope, entry.toLowerCase());
     if (v === null) { rm.push(key); continue; }
     if (v.length > o.maxEntryBytes) throw new MetadataLimit('MAXSIZE', o.maxEntryBytes, `Value of ${entry} is larger than ${o.maxEntryBytes} bytes`);
     set[key] = v;
@@ -105,6 +106,6 @@ export async function setMetadata(io: IoCtx, scope: string, values: Map<string, 
 
 /** Remove every entry of a mailbox (after DELETE). */
 export async function dropMetadata(io: IoCtx, scope: string): Promise<void> {
-  const keys = [...(await list(io, `${scope}\0`)).keys()];
+  const keys = [...(await list(io, metadataKey(scope, ''))).keys()];
   if (keys.length) await io.operate(OID, new WriteOp().omapRm(keys));
 }

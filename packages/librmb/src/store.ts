@@ -1,16 +1,15 @@
 /**
- * Users and their mailbox lists.
- *   pool namespace ""      object `users`: omap <username> -> user id (stable; namespaces use it)
- *   namespace u.<user id>  object `mailboxes`: omap m:<name> -> MailboxInfo JSON,
- *                          s:<name> -> "" (subscriptions), c:uidvalidity -> last UIDVALIDITY
- * List changes are compound ops guarded by the list object's version (assertVersion), retried.
+ * Users and their mailbox lists: the user directory (object `users`) and each user's mailbox list
+ * (object `mailboxes` in the user's namespace); names and keys in layout.ts. List changes are
+ * compound ops guarded by the list object's version (assertVersion), retried.
  */
 import { randomUUID } from 'node:crypto';
 import { type Cluster, type IoCtx, ReadOp, WriteOp, isErrno, type ObjectStat, type OmapPage } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
-import { AlreadyExists, InvalidName, NotAllowed, NotFound, QuotaExceeded, fromStoreError } from './errors.js';
+import { AlreadyExists, InvalidName, NotAllowed, NotFound, QuotaExceeded, Unavailable, fromStoreError } from './errors.js';
 import { DEFAULT_EXPUNGE_GRACE_MS, DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta, type StripeOptions } from './mail.js';
-import { Mailbox, indexOid, newCounters } from './mailbox.js';
+import { Mailbox, createIndex, indexOid } from './mailbox.js';
+import { MAILBOXES_OID, MAILBOX_PREFIX, QUOTA_KEY, SUBSCRIPTION_PREFIX, UIDVALIDITY_KEY, USERS_OID, mailboxKey, subscriptionKey, userNamespace } from './layout.js';
 import { withRetry } from './retry.js';
 import { DEFAULT_METADATA, dropMetadata, getMetadata, type MetadataDepth, type MetadataOptions, setMetadata } from './metadata.js';
 import type { MailboxInfo, NewMessage, SavedMessage, StagedMessage } from './types.js';
@@ -53,8 +52,6 @@ export interface MailStoreOptions {
 /** Quota limits of a user: total RFC822.SIZE bytes and messages over all mailboxes (0 = none). */
 export interface QuotaLimits { storageBytes: number; messages: number }
 
-/** The key of a user's own quota limits in the omap of its mailbox list (JSON Partial<QuotaLimits>). */
-const QUOTA_KEY = 'q:limits';
 
 /** The entry point of librmb: users on a RADOS cluster. */
 export class MailStore {
@@ -84,7 +81,7 @@ export class MailStore {
    */
   async check(): Promise<void> {
     try {
-      await this.root.stat('users');
+      await this.root.stat(USERS_OID);
     } catch (e) {
       if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'store check');
     }
@@ -95,7 +92,7 @@ export class MailStore {
     const known = this.userIds.get(username);
     if (known) return known;
     try {
-      const got = await this.root.omapGetByKeys('users', [username]);
+      const got = await this.root.omapGetByKeys(USERS_OID, [username]);
       const id = got.get(username)?.toString() ?? null;
       if (id) this.userIds.set(username, id);
       return id;
@@ -119,18 +116,18 @@ export class MailStore {
         let ver: number | undefined;
         let existing: string | undefined;
         try {
-          const res = await this.root.operateRead('users', new ReadOp().stat().omapGetByKeys([username]));
+          const res = await this.root.operateRead(USERS_OID, new ReadOp().stat().omapGetByKeys([username]));
           ver = (res[0] as ObjectStat).version;
           existing = (res[1] as Map<string, Buffer>).get(username)?.toString();
         } catch (e) { if (!isErrno(e, 'ENOENT')) throw e; }
         if (existing) return existing;
         const op = ver === undefined ? new WriteOp().create(true) : new WriteOp().assertVersion(ver);
-        await this.root.operate('users', op.omapSet({ [username]: fresh }));
+        await this.root.operate(USERS_OID, op.omapSet({ [username]: fresh }));
         return fresh;
       }).catch((e) => { throw fromStoreError(e, 'create user'); });
       this.userIds.set(username, id!);
     }
-    const u = new UserStore(this, username, id, this.root.withNamespace(`${this.opts.namespace}u.${id}`), this.metaCache);
+    const u = new UserStore(this, username, id, this.root.withNamespace(userNamespace(this.opts.namespace, id)), this.metaCache);
     // defaults are made once, at creation; mailbox('INBOX') repairs a creation cut short
     if (isNew) await u.ensureDefaults();
     return u;
@@ -142,7 +139,7 @@ export class MailStore {
       const out: string[] = [];
       let after: string | undefined;
       for (;;) {
-        const p = await this.root.omapList('users', { startAfter: after });
+        const p = await this.root.omapList(USERS_OID, { startAfter: after });
         out.push(...p.entries.keys());
         if (!p.more) return out;
         after = out[out.length - 1];
@@ -170,7 +167,7 @@ export function normalizeName(name: string, maxBytes = 512, maxDepth = 32): stri
 /** One user's mail: mailbox list, subscriptions, mailboxes. */
 export class UserStore {
   readonly mails: MailObjects;
-  private readonly listOid = 'mailboxes';
+  private readonly listOid = MAILBOXES_OID;
   constructor(readonly store: MailStore, readonly username: string, readonly id: string, readonly io: IoCtx, cache: LRUCache<string, StoredMeta>) {
     this.mails = new MailObjects(io, cache, store.opts.log, store.opts.stripe);
     this.mails.expungeGraceMs = store.opts.expungeGraceMs;
@@ -191,9 +188,9 @@ export class UserStore {
         const page = res[0] as OmapPage;
         if (version === undefined) version = (res[1] as ObjectStat).version;
         for (const [k, v] of page.entries) {
-          if (k.startsWith('m:')) boxes.set(k.slice(2), JSON.parse(v.toString()) as MailboxInfo);
-          else if (k.startsWith('s:')) subs.add(k.slice(2));
-          else if (k === 'c:uidvalidity') lastUidvalidity = Number(v.toString());
+          if (k.startsWith(MAILBOX_PREFIX)) boxes.set(k.slice(MAILBOX_PREFIX.length), JSON.parse(v.toString()) as MailboxInfo);
+          else if (k.startsWith(SUBSCRIPTION_PREFIX)) subs.add(k.slice(SUBSCRIPTION_PREFIX.length));
+          else if (k === UIDVALIDITY_KEY) lastUidvalidity = Number(v.toString());
         }
         if (!page.more) break;
         after = [...page.entries.keys()].pop();
@@ -235,10 +232,9 @@ export class UserStore {
         if (!l.boxes.has(name)) fresh.push({ name, id: randomUUID(), uidvalidity: uv++, specialUse });
       }
       // the index objects first (in parallel), then the list entries: never a listed mailbox without its index
-      await Promise.all(fresh.map((info) => this.io.operate(indexOid(info.id),
-        new WriteOp().create(false).omapSet({ h: JSON.stringify(newCounters(info.uidvalidity)) }))));
-      for (const info of fresh) op.omapSet({ [`m:${info.name}`]: JSON.stringify(info), [`s:${info.name}`]: '' });
-      op.omapSet({ 'c:uidvalidity': String(uv - 1) });
+      await Promise.all(fresh.map((info) => createIndex(this.io, info)));
+      for (const info of fresh) op.omapSet({ [mailboxKey(info.name)]: JSON.stringify(info), [subscriptionKey(info.name)]: '' });
+      op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1) });
     });
   }
 
@@ -275,8 +271,8 @@ export class UserStore {
     let info: MailboxInfo | undefined;
     let got = new Map<string, Buffer>();
     try {
-      got = await this.io.omapGetByKeys(this.listOid, [...new Set([`m:${n}`, ...extra])]);
-      const raw = got.get(`m:${n}`);
+      got = await this.io.omapGetByKeys(this.listOid, [...new Set([mailboxKey(n), ...extra])]);
+      const raw = got.get(mailboxKey(n));
       if (raw) info = JSON.parse(raw.toString()) as MailboxInfo;
     } catch (e) { if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'open mailbox'); }
     if (!info && n === 'INBOX') {
@@ -324,7 +320,7 @@ export class UserStore {
     // user's own limits come with the mailbox lookup's omap read and are checked when it returns
     const known = this.limits;
     if (known) await this.checkQuota(known, bytes, messages.length);
-    const keys = known ? [`m:${n}`] : [`m:${n}`, QUOTA_KEY];
+    const keys = known ? [mailboxKey(n)] : [mailboxKey(n), QUOTA_KEY];
     const quota = async (got: Map<string, Buffer>) => { if (!known) await this.checkQuota(this.knowLimits(UserStore.ownIn(got)), bytes, messages.length); };
     // a stream can be read once, and staged objects must not be removed by a stale guess: no
     // optimistic save that might have to start over
@@ -333,7 +329,7 @@ export class UserStore {
       const guess = new Mailbox(this.io, hint, this.mails);
       // QuotaExceeded from here aborts the save: nothing is committed, the objects are removed
       const confirm = this.io.omapGetByKeys(this.listOid, keys).then(
-        async (got) => { await quota(got); const raw = got.get(`m:${n}`); return !!raw && (JSON.parse(raw.toString()) as MailboxInfo).id === hint.id; },
+        async (got) => { await quota(got); const raw = got.get(mailboxKey(n)); return !!raw && (JSON.parse(raw.toString()) as MailboxInfo).id === hint.id; },
         (e) => { if (isErrno(e, 'ENOENT')) return false; throw fromStoreError(e, 'open mailbox'); });
       const stale = await guess.appendIfCurrent(messages, confirm);
       if (!stale.stale) return { mailbox: guess, saved: stale.saved };
@@ -368,7 +364,12 @@ export class UserStore {
    */
   async usage(): Promise<{ storageBytes: number; messages: number }> {
     const boxes = await this.mailboxes();
-    const counters = await Promise.all(boxes.map((b) => this.mailboxOf(b).counters().catch(() => null)));
+    // a mailbox deleted meanwhile (its index gone) uses nothing; any other failure fails the
+    // whole answer (Unavailable): a quota check must not pass because a read failed
+    const counters = await Promise.all(boxes.map((b) => this.mailboxOf(b).counters().catch((e: unknown) => {
+      if (e instanceof Unavailable && isErrno(e.cause, 'ENOENT')) return null;
+      throw e;
+    })));
     return counters.reduce((u, c) => (c ? { storageBytes: u.storageBytes + c.bytes, messages: u.messages + c.messages } : u), { storageBytes: 0, messages: 0 });
   }
 
@@ -460,12 +461,12 @@ export class UserStore {
           created.set(nm, info);
         }
         info.uidvalidity = uv++;
-        await this.io.operate(indexOid(info.id), new WriteOp().create(false).omapSet({ h: JSON.stringify(newCounters(info.uidvalidity)) }));
-        op.omapSet({ [`m:${nm}`]: JSON.stringify(info) });
-        if (subscribe) op.omapSet({ [`s:${nm}`]: '' });
+        await createIndex(this.io, info);
+        op.omapSet({ [mailboxKey(nm)]: JSON.stringify(info) });
+        if (subscribe) op.omapSet({ [subscriptionKey(nm)]: '' });
         if (nm === n) mine = info;
       }
-      op.omapSet({ 'c:uidvalidity': String(uv - 1) });
+      op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1) });
       return mine!;
     });
   }
@@ -481,7 +482,7 @@ export class UserStore {
       const info = l.boxes.get(n);
       if (!info) throw new NotFound(`mailbox ${n} does not exist`);
       if ([...l.boxes.keys()].some((k) => k.startsWith(n + SEPARATOR))) throw new NotAllowed(`mailbox ${n} has children, delete them first`);
-      op.omapRm([`m:${n}`]);
+      op.omapRm([mailboxKey(n)]);
       return info;
     });
     const mb = new Mailbox(this.io, info, this.mails);
@@ -519,21 +520,21 @@ export class UserStore {
         const parent = tParts.slice(0, i).join(SEPARATOR);
         if (!l.boxes.has(parent) && !moves.some(([k]) => k === parent)) {
           const pi: MailboxInfo = { name: parent, id: randomUUID(), uidvalidity: uv++, specialUse: null };
-          await this.io.operate(indexOid(pi.id), new WriteOp().create(false).omapSet({ h: JSON.stringify(newCounters(pi.uidvalidity)) }));
-          op.omapSet({ [`m:${parent}`]: JSON.stringify(pi) });
+          await createIndex(this.io, pi);
+          op.omapSet({ [mailboxKey(parent)]: JSON.stringify(pi) });
         }
       }
       for (const [k, v] of moves) {
         const nk = t + k.slice(f.length);
-        op.omapRm([`m:${k}`]);
-        op.omapSet({ [`m:${nk}`]: JSON.stringify({ ...v, name: nk }) });
+        op.omapRm([mailboxKey(k)]);
+        op.omapSet({ [mailboxKey(nk)]: JSON.stringify({ ...v, name: nk }) });
       }
       if (freshInbox) {
         freshInbox.uidvalidity = uv++;
-        await this.io.operate(indexOid(freshInbox.id), new WriteOp().create(false).omapSet({ h: JSON.stringify(newCounters(freshInbox.uidvalidity)) }));
-        op.omapSet({ 'm:INBOX': JSON.stringify(freshInbox) });
+        await createIndex(this.io, freshInbox);
+        op.omapSet({ [mailboxKey('INBOX')]: JSON.stringify(freshInbox) });
       }
-      op.omapSet({ 'c:uidvalidity': String(uv - 1) });
+      op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1) });
     });
   }
 
@@ -541,7 +542,7 @@ export class UserStore {
   async setSubscribed(name: string, on: boolean): Promise<void> {
     const n = this.norm(name);
     await this.changeList('subscribe', (_l, op) => {
-      if (on) op.omapSet({ [`s:${n}`]: '' }); else op.omapRm([`s:${n}`]);
+      if (on) op.omapSet({ [subscriptionKey(n)]: '' }); else op.omapRm([subscriptionKey(n)]);
     });
   }
 }

@@ -113,6 +113,10 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
       await rejectsWith(io.operate('c', new WriteOp().writeFull(Buffer.from('v2')).omapSet({ k: 'b' }).omapCmp('h', 'eq', '2').setXattr('x', '2')), 'ECANCELED');
       await rejectsWith(io.operate('c', new WriteOp().omapCmp('h', 'eq', '0').omapRm(['k'])), 'ECANCELED');
       await rejectsWith(io.operate('c', new WriteOp().omapCmp('absent', 'eq', '1').append(Buffer.from('z'))), 'ECANCELED');
+      // a missing key compares as an empty value, as on Ceph (ADR 0001)
+      await io.writeFull('c-empty', Buffer.from('x'));
+      await io.operate('c-empty', new WriteOp().omapCmp('absent', 'eq', '').omapSet({ z: '1' }));
+      expect((await io.omapGetByKeys('c-empty', ['z'])).get('z')?.toString()).toBe('1');
       await rejectsWith(io.operate('c', new WriteOp().cmpXattr('x', 'eq', '9').remove()), 'ECANCELED');
       await rejectsWith(io.operate('c', new WriteOp().create(true).writeFull(Buffer.from('v3'))), 'EEXIST');
       await rejectsWith(io.operate('c', new WriteOp().assertVersion(before.version + 5).writeFull(Buffer.from('v4'))), 'ERANGE');

@@ -5,9 +5,20 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
-import { loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 import { PasswdFile, type WritableScheme } from './passwd.js';
 import { openStore, serve } from './serve.js';
+
+/** The configuration, or exit 1 with one line naming the setting that is wrong. */
+function configOrExit(file: string | undefined, sets: string[]): Config {
+  try {
+    return loadConfig(file, sets);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`rmb: config: ${e.message}\n`);
+    process.exit(1);
+  }
+}
 
 const program = new Command();
 program.name('rmb').description('rmb: IMAP and LMTP mail store on RADOS').version('0.1.0');
@@ -18,8 +29,8 @@ const common = (c: Command) => c.option('-c, --config <file>', 'YAML config file
 common(program.command('serve').description('run the IMAP, IMAPS and LMTP listeners'))
   .option('--demo', 'create a demo user (demo / demo) if the passwd file has none')
   .action(async (o: { config?: string; set: string[]; demo?: boolean }) => {
-    const cfg = loadConfig(o.config, o.set);
-    const passwd = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    const cfg = configOrExit(o.config, o.set);
+    const passwd = new PasswdFile(cfg.auth.passwdFile);
     if (o.demo && !passwd.find('demo')) passwd.set('demo', 'demo');
     const r = await serve(cfg);
     process.stdout.write([
@@ -44,24 +55,24 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
 const user = program.command('user').description('manage users (passwd file) and their quota');
 common(user.command('add <name>').description('add a user').requiredOption('-p, --password <password>', 'password').option('--scheme <scheme>', 'SCRAM-SHA-256, SHA512-CRYPT or BLF-CRYPT', 'SCRAM-SHA-256'))
   .action((name: string, o: { config?: string; set: string[]; password: string; scheme: WritableScheme }) => {
-    const cfg = loadConfig(o.config, o.set);
-    const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    const cfg = configOrExit(o.config, o.set);
+    const p = new PasswdFile(cfg.auth.passwdFile);
     if (p.find(name)) { process.stderr.write(`user ${name} exists\n`); process.exit(1); }
     p.set(name, o.password, o.scheme);
     process.stdout.write(`added ${name}\n`);
   });
 common(user.command('passwd <name>').description("change a user's password").requiredOption('-p, --password <password>', 'new password'))
   .action((name: string, o: { config?: string; set: string[]; password: string }) => {
-    const cfg = loadConfig(o.config, o.set);
-    const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    const cfg = configOrExit(o.config, o.set);
+    const p = new PasswdFile(cfg.auth.passwdFile);
     if (!p.find(name)) { process.stderr.write(`no such user ${name}\n`); process.exit(1); }
     p.set(p.find(name)!, o.password);
     process.stdout.write(`password of ${name} changed\n`);
   });
 common(user.command('list').description('list users'))
   .action((o: { config?: string; set: string[] }) => {
-    const cfg = loadConfig(o.config, o.set);
-    const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    const cfg = configOrExit(o.config, o.set);
+    const p = new PasswdFile(cfg.auth.passwdFile);
     for (const u of p.list()) process.stdout.write(`${u}\n`);
   });
 
@@ -76,8 +87,8 @@ common(user.command('quota <name>').description("show a user's quota limits and 
   .option('--messages <count>', 'message limit (RFC 9208 MESSAGE)', count)
   .option('--clear', "remove the user's own limits: the configured quota.* defaults apply"))
   .action(async (name: string, o: { config?: string; set: string[]; storage?: number; messages?: number; clear?: boolean }) => {
-    const cfg = loadConfig(o.config, o.set);
-    const p = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+    const cfg = configOrExit(o.config, o.set);
+    const p = new PasswdFile(cfg.auth.passwdFile);
     if (!p.find(name)) { process.stderr.write(`no such user ${name}\n`); process.exit(1); }
     const { cluster, store } = await openStore(cfg, pino({ level: 'warn' }));
     try {

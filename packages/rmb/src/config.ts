@@ -1,73 +1,115 @@
 /**
  * rmb configuration: defaults, then a YAML file, then RMB_* environment variables, then command
- * line flags. Every limit is a named setting here (sizes in bytes, times in ms).
+ * line flags. Every limit is a named setting here (sizes in bytes, times in ms). The merged result
+ * is validated by one schema (zod): an unknown key or a wrong type is refused with one line naming
+ * the key (ConfigError).
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import YAML from 'yaml';
+import { z } from 'zod';
 
-export interface Config {
+const count = z.number().int().nonnegative();
+const positive = z.number().int().positive();
+const port = z.number().int().min(0).max(65535);
+
+/** The schema of the configuration; `Config` is its type. Objects are strict: unknown keys are errors. */
+const CONFIG = z.object({
   /** Directory for the embedded store, passwd file and generated TLS certificate. */
-  dataDir: string;
+  dataDir: z.string().min(1),
   /**
    * Where mail lives: `embedded` (LMDB under dataDir/store or `path`), `memory` (tests) or
    * `librados` (a Ceph cluster: `ceph.conf` path, client name, optional keyring, and the
    * timeout of every RADOS operation in ms, how often to ask the monitors whether the pool is
    * full in ms). `pool` must exist on Ceph.
    */
-  store: {
-    backend: 'embedded' | 'memory' | 'librados'; path?: string; pool: string;
+  store: z.object({
+    backend: z.enum(['embedded', 'memory', 'librados']),
+    path: z.string().optional(),
+    pool: z.string().min(1),
     /** RADOS namespace prefix of this store inside the pool (several stores can share one). */
-    namespace: string;
-    /** Mail data per RADOS object (bytes; larger mails are striped; Ceph allows 128 MiB) and largest write (Ceph: 90 MiB). */
-    stripeBytes: number; writeBytes: number;
+    namespace: z.coerce.string(),
+    /** Mail data per RADOS object (larger mails are striped; Ceph allows 128 MiB). */
+    stripeBytes: positive.max(128 << 20),
+    /** Largest single write (Ceph: 90 MiB). */
+    writeBytes: positive.max(90 << 20),
     /** Bytes of a streamed mail gathered before each write (bounds a streamed APPEND's memory). */
-    streamWriteBytes: number;
+    streamWriteBytes: positive,
     /** How long an expunged mail stays readable for sessions that still address it (ms, RFC 2180 §4.1). */
-    expungeGraceMs: number;
-    ceph: { conf?: string; client: string; keyring?: string; opTimeoutMs: number; fullCheckIntervalMs: number };
-  };
+    expungeGraceMs: count,
+    ceph: z.object({
+      conf: z.string().optional(),
+      client: z.string().min(1),
+      keyring: z.string().optional(),
+      opTimeoutMs: z.number().int().min(1000),
+      fullCheckIntervalMs: count,
+    }).strict(),
+  }).strict(),
   /** Per-user quota (RFC 9208): total message bytes and messages over all mailboxes; 0 = unlimited. */
-  quota: { storageBytes: number; messages: number };
+  quota: z.object({ storageBytes: count, messages: count }).strict(),
   /** METADATA (RFC 5464) limits: largest value in bytes, most entries per user. */
-  metadata: { maxEntryBytes: number; maxEntries: number };
-  imap: {
-    host: string; port: number; tlsPort: number | null;
-    maxLineBytes: number; maxLiteralBytes: number; preAuthTimeoutMs: number; authTimeoutMs: number; maxAuthFailures: number; idlePollMs: number;
+  metadata: z.object({ maxEntryBytes: positive, maxEntries: positive }).strict(),
+  imap: z.object({
+    host: z.string().min(1),
+    port,
+    tlsPort: port.nullable(),
+    maxLineBytes: positive,
+    maxLiteralBytes: positive,
+    preAuthTimeoutMs: positive,
+    authTimeoutMs: positive,
+    maxAuthFailures: positive,
+    idlePollMs: positive,
     /** APPEND messages above this are streamed to the store (bytes); streamBufferBytes: most buffered per APPEND. */
-    streamLiteralBytes: number; streamBufferBytes: number;
+    streamLiteralBytes: positive,
+    streamBufferBytes: positive,
     /** Deepest nesting of parenthesized lists and of SEARCH's NOT/OR (BAD beyond). */
-    maxNestingDepth: number;
+    maxNestingDepth: positive,
     /** Connections at once, in all and from one peer address (beyond: `* BYE [UNAVAILABLE]`). */
-    maxConnections: number; maxConnectionsPerAddress: number;
-  };
+    maxConnections: positive,
+    maxConnectionsPerAddress: positive,
+  }).strict(),
   /**
    * LMTP: largest message (bytes); connections at once in all (when full, an idle connection, one
    * with no transaction, is closed to make room) and from one peer address; idle time before a
    * connection is closed (ms).
    */
-  lmtp: { host: string; port: number | null; maxMessageBytes: number; maxClients: number; maxClientsPerAddress: number; idleTimeoutMs: number };
-  tls: { cert?: string; key?: string };
-  auth: {
-    passwdFile?: string;
+  lmtp: z.object({
+    host: z.string().min(1),
+    port: port.nullable(),
+    maxMessageBytes: positive,
+    maxClients: positive,
+    maxClientsPerAddress: positive,
+    idleTimeoutMs: positive,
+  }).strict(),
+  tls: z.object({ cert: z.string().optional(), key: z.string().optional() }).strict(),
+  auth: z.object({
+    /** The passwd file; `<dataDir>/passwd` unless set (filled in by loadConfig). */
+    passwdFile: z.string().min(1),
     /** Cleartext LOGIN/AUTHENTICATE without TLS: from loopback peers only, always, or never. */
-    plaintextAuth: 'loopback' | 'always' | 'never';
-  };
-  log: { level: string };
-  serverName: string;
+    plaintextAuth: z.enum(['loopback', 'always', 'never']),
+  }).strict(),
+  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict(),
+  serverName: z.string().min(1),
   /** On SIGTERM, how long commands and deliveries in flight may take to finish before connections are cut (ms). */
-  shutdownGraceMs: number;
-}
+  shutdownGraceMs: count,
+}).strict();
 
-export const DEFAULTS: Config = {
+/** The validated configuration (see CONFIG for each setting). */
+export type Config = z.infer<typeof CONFIG>;
+
+/** Defaults of every setting; `auth.passwdFile` is `<dataDir>/passwd` when not set. */
+export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'passwdFile'> & { passwdFile?: string } } = {
   dataDir: './data',
-  store: { backend: 'embedded', pool: 'mail', namespace: '', stripeBytes: 64 << 20, writeBytes: 16 << 20, streamWriteBytes: 1 << 20, expungeGraceMs: 3_600_000, ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 } },
+  store: {
+    backend: 'embedded', pool: 'mail', namespace: '', stripeBytes: 64 << 20, writeBytes: 16 << 20, streamWriteBytes: 1 << 20,
+    expungeGraceMs: 3_600_000, ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 },
+  },
   quota: { storageBytes: 0, messages: 0 },
   metadata: { maxEntryBytes: 64 * 1024, maxEntries: 1000 },
   imap: {
     host: '127.0.0.1', port: 1143, tlsPort: 1993,
-    maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3, idlePollMs: 30_000,
-    streamLiteralBytes: 1 << 20, streamBufferBytes: 4 << 20, maxNestingDepth: 256,
+    maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3,
+    idlePollMs: 30_000, streamLiteralBytes: 1 << 20, streamBufferBytes: 4 << 20, maxNestingDepth: 256,
     maxConnections: 5000, maxConnectionsPerAddress: 200,
   },
   lmtp: { host: '127.0.0.1', port: 2424, maxMessageBytes: 64 * 1024 * 1024, maxClients: 100, maxClientsPerAddress: 50, idleTimeoutMs: 60_000 },
@@ -77,6 +119,11 @@ export const DEFAULTS: Config = {
   serverName: 'rmb',
   shutdownGraceMs: 30_000,
 };
+
+/** A configuration that cannot be used; the message is one line naming the setting. */
+export class ConfigError extends Error {
+  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+}
 
 type Dict = { [k: string]: unknown };
 
@@ -108,29 +155,59 @@ function overridesFrom(pairs: [string, string][]): Dict {
   return out;
 }
 
+/** camelCase of an environment variable's part ("MAX_LINE_BYTES" -> "maxLineBytes"). */
+const camel = (p: string) => p.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * The configuration settings among the environment: `RMB_<SECTION>__<KEY>` (double underscore =
+ * nesting, e.g. RMB_IMAP__PORT=1143) and `RMB_<TOP_LEVEL_KEY>` for the top-level settings
+ * (RMB_DATA_DIR). Other RMB_* variables (RMB_CEPH_CONF for the test suites, ...) are not settings.
+ */
+function fromEnv(env: NodeJS.ProcessEnv): [string, string][] {
+  const top = new Set(Object.keys(CONFIG.shape));
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith('RMB_') || v === undefined) continue;
+    const path = k.slice(4).split('__').map(camel);
+    if (path.length > 1 || top.has(path[0])) out.push([path.join('.'), v]);
+  }
+  return out;
+}
+
+/** One line naming the first problem zod found. */
+function describe(e: z.ZodError): string {
+  const i = e.issues[0];
+  const at = i.path.join('.');
+  if (i.code === 'unrecognized_keys') return `unknown setting ${i.keys.map((k) => (at ? `${at}.${k}` : k)).join(', ')}`;
+  return `${at || '(config)'}: ${i.message}`;
+}
+
 /**
  * Load the configuration. `file` is a YAML path (optional); env RMB_IMAP__PORT=1143 style
- * variables (double underscore = nesting) and `sets` ("imap.port=1143") override it.
- * Throws on an unreadable file or invalid values.
+ * variables (double underscore = nesting) and `sets` ("imap.port=1143") override it. Fills in
+ * `auth.passwdFile` and makes `dataDir` absolute. Throws ConfigError naming the setting (unknown
+ * key, wrong type or value, unreadable file).
  */
 export function loadConfig(file?: string, sets: string[] = [], env: NodeJS.ProcessEnv = process.env): Config {
   let cfg = DEFAULTS as unknown as Dict;
-  if (file) cfg = merge(cfg, (YAML.parse(readFileSync(file, 'utf8')) ?? {}) as Dict);
-  const envPairs: [string, string][] = Object.entries(env)
-    .filter(([k, v]) => k.startsWith('RMB_') && v !== undefined)
-    .map(([k, v]) => [k.slice(4).toLowerCase().split('__').map((p) => p.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())).join('.'), v!]);
-  cfg = merge(cfg, overridesFrom(envPairs));
-  cfg = merge(cfg, overridesFrom(sets.map((s) => { const i = s.indexOf('='); if (i < 0) throw new Error(`--set needs key=value: ${s}`); return [s.slice(0, i), s.slice(i + 1)]; })));
-  const c = cfg as unknown as Config;
-  c.dataDir = resolve(c.dataDir);
-  if (!['embedded', 'memory', 'librados'].includes(c.store.backend)) {
-    throw new Error(`store.backend must be embedded, memory or librados, not ${c.store.backend}`);
+  if (file) {
+    let text: string;
+    try { text = readFileSync(file, 'utf8'); } catch (e) { throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`); }
+    let parsed: unknown;
+    try { parsed = YAML.parse(text); } catch (e) { throw new ConfigError(`${file}: ${(e as Error).message.split('\n')[0]}`); }
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new ConfigError(`${file}: not a mapping of settings`);
+    cfg = merge(cfg, (parsed ?? {}) as Dict);
   }
-  if (!(c.store.stripeBytes > 0 && c.store.stripeBytes <= 128 << 20 && c.store.writeBytes > 0 && c.store.writeBytes <= 90 << 20)) {
-    throw new Error('store.stripeBytes must be in (0, 128 MiB] and store.writeBytes in (0, 90 MiB]');
-  }
-  if (typeof c.store.ceph.opTimeoutMs !== 'number' || c.store.ceph.opTimeoutMs < 1000) throw new Error('store.ceph.opTimeoutMs must be a number >= 1000');
-  if (!['loopback', 'always', 'never'].includes(c.auth.plaintextAuth)) throw new Error('auth.plaintextAuth must be loopback, always or never');
-  for (const [k, v] of Object.entries(c.imap)) if (k !== 'host' && v !== null && typeof v !== 'number') throw new Error(`imap.${k} must be a number`);
-  return c;
+  cfg = merge(cfg, overridesFrom(fromEnv(env)));
+  cfg = merge(cfg, overridesFrom(sets.map((s): [string, string] => {
+    const i = s.indexOf('=');
+    if (i < 0) throw new ConfigError(`--set needs key=value: ${s}`);
+    return [s.slice(0, i), s.slice(i + 1)];
+  })));
+  const dataDir = typeof cfg.dataDir === 'string' ? resolve(cfg.dataDir) : cfg.dataDir;
+  const auth = (cfg.auth ?? {}) as Dict;
+  cfg = { ...cfg, dataDir, auth: { ...auth, passwdFile: auth.passwdFile ?? (typeof dataDir === 'string' ? join(dataDir, 'passwd') : undefined) } };
+  const r = CONFIG.safeParse(cfg);
+  if (!r.success) throw new ConfigError(describe(r.error));
+  return r.data;
 }

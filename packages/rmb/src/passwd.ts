@@ -4,12 +4,13 @@
  * {PLAIN}, {CLEARTEXT}, {SHA512-CRYPT} / {SHA256-CRYPT} (unixcrypt), {BLF-CRYPT} (bcryptjs),
  * {CRYPT} with $6$/$5$/$2y$ hashes.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, type FSWatcher, mkdirSync, promises as fsp, readFileSync, renameSync, statSync, watch, writeFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
-import { encrypt, verify } from 'unixcrypt';
-import { type ScramCredentials, scramCredentials } from '@rmb/imap';
+import { encrypt } from 'unixcrypt';
+import { type ScramCredentials, scramCredentials, scramCredentialsAsync } from '@rmb/imap';
+import { verifyCrypt } from './crypt-worker.js';
 
 export interface PasswdEntry { user: string; scheme: string; hash: string; rest: string }
 
@@ -35,20 +36,23 @@ function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Check `password` against an entry. Unknown schemes never match. */
-export function checkPassword(e: PasswdEntry, password: string): boolean {
+/**
+ * Check `password` against an entry without blocking the event loop: crypt(3) schemes run in a
+ * worker thread (crypt-worker.ts), SCRAM's PBKDF2 on libuv's pool. Unknown schemes never match.
+ */
+export async function checkPassword(e: PasswdEntry, password: string): Promise<boolean> {
   try {
     switch (e.scheme) {
       case 'PLAIN': case 'CLEARTEXT': return safeEqual(e.hash, password);
-      case 'BLF-CRYPT': return bcrypt.compareSync(password, e.hash.replace(/^\$2y\$/, '$2b$'));
-      case 'SHA512-CRYPT': case 'SHA256-CRYPT': return verify(password, e.hash);
+      case 'BLF-CRYPT': return await verifyCrypt('bcrypt', password, e.hash);
+      case 'SHA512-CRYPT': case 'SHA256-CRYPT': return await verifyCrypt('sha-crypt', password, e.hash);
       case 'SCRAM-SHA-256': {
         const c = parseScram(e.hash);
-        return !!c && timingSafeEqual(scramCredentials(password, c.salt, c.iterations).storedKey, c.storedKey);
+        return !!c && timingSafeEqual((await scramCredentialsAsync(password, c.salt, c.iterations)).storedKey, c.storedKey);
       }
       case 'CRYPT':
-        if (/^\$2[aby]\$/.test(e.hash)) return bcrypt.compareSync(password, e.hash.replace(/^\$2y\$/, '$2b$'));
-        if (/^\$[56]\$/.test(e.hash)) return verify(password, e.hash);
+        if (/^\$2[aby]\$/.test(e.hash)) return await verifyCrypt('bcrypt', password, e.hash);
+        if (/^\$[56]\$/.test(e.hash)) return await verifyCrypt('sha-crypt', password, e.hash);
         return false;
       default: return false;
     }
@@ -79,10 +83,20 @@ export function hashPassword(password: string, scheme: WritableScheme = 'SCRAM-S
   return `{SHA512-CRYPT}${encrypt(password)}`;
 }
 
-/** A passwd-file, re-read when it changes on disk. */
+/**
+ * A passwd-file. The server's lookups (lookup, authenticate, scram) are asynchronous and read the
+ * file once per change: a watch on its directory marks it stale when it is written (also by
+ * another process, e.g. `rmb user add`), and the next lookup reads it again with async I/O. The
+ * admin CLI's methods (find, list, set) read it synchronously.
+ */
 export class PasswdFile {
   private entries = new Map<string, PasswdEntry>();
   private mtime = -1;
+  /** Entries as last read for the server's lookups; undefined when the file changed since. */
+  private cached?: Promise<Map<string, PasswdEntry>>;
+  private watcher?: FSWatcher;
+  /** How many times the file was read for lookups (tests: once per change). */
+  reads = 0;
   constructor(readonly path: string) {}
 
   private load(): void {
@@ -93,17 +107,54 @@ export class PasswdFile {
     this.mtime = m;
   }
 
-  /** The canonical username for `user` (case-insensitive), or null. */
+  /** The entries for a lookup: cached until the file changes (async read, no stat per lookup). */
+  private current(): Promise<Map<string, PasswdEntry>> {
+    if (!this.watcher) this.watch();
+    if (!this.cached) {
+      this.reads++;
+      const read = fsp.readFile(this.path, 'utf8').then(parsePasswd, (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return new Map<string, PasswdEntry>();
+        throw e;
+      });
+      // a failed read is not cached: the next lookup tries again
+      read.catch(() => { if (this.cached === read) this.cached = undefined; });
+      this.cached = read;
+    }
+    return this.cached;
+  }
+
+  /** Watch the file's directory: any change to the file (written in place or renamed over) makes the cache stale. */
+  private watch(): void {
+    const dir = dirname(this.path), name = basename(this.path);
+    try {
+      mkdirSync(dir, { recursive: true });
+      this.watcher = watch(dir, { persistent: false }, (_ev, file) => {
+        if (!file || file === name || file === `${name}.tmp`) this.cached = undefined;
+      });
+      this.watcher.on('error', () => { this.watcher = undefined; this.cached = undefined; });
+    } catch {
+      this.cached = undefined; // no watch: every lookup reads the file
+    }
+  }
+
+  /** Stop watching the file (the server stops). */
+  close(): void { this.watcher?.close(); this.watcher = undefined; }
+
+  /** The canonical username for `user` (case-insensitive), or null (async; see the class). */
+  async lookup(user: string): Promise<string | null> {
+    return (await this.current()).get(user.toLowerCase())?.user ?? null;
+  }
+
+  /** The canonical username for `user` (case-insensitive), or null (synchronous: admin CLI). */
   find(user: string): string | null {
     this.load();
     return this.entries.get(user.toLowerCase())?.user ?? null;
   }
 
-  /** Verify credentials; returns the canonical username or null. */
-  authenticate(user: string, password: string): string | null {
-    this.load();
-    const e = this.entries.get(user.toLowerCase());
-    return e && checkPassword(e, password) ? e.user : null;
+  /** Verify credentials without blocking the event loop; returns the canonical username or null. */
+  async authenticate(user: string, password: string): Promise<string | null> {
+    const e = (await this.current()).get(user.toLowerCase());
+    return e && (await checkPassword(e, password)) ? e.user : null;
   }
 
   /**
@@ -111,17 +162,17 @@ export class PasswdFile {
    * {SCRAM-SHA-256} entry, or derived with a fresh salt from a {PLAIN} one; null for other
    * schemes (crypt hashes cannot give them) and unknown users.
    */
-  scram(user: string): { user: string; creds: ScramCredentials } | null {
-    this.load();
-    const e = this.entries.get(user.toLowerCase());
+  async scram(user: string): Promise<{ user: string; creds: ScramCredentials } | null> {
+    const e = (await this.current()).get(user.toLowerCase());
     if (!e) return null;
-    const creds = e.scheme === 'SCRAM-SHA-256' ? parseScram(e.hash) : e.scheme === 'PLAIN' || e.scheme === 'CLEARTEXT' ? scramCredentials(e.hash) : null;
+    const plain = e.scheme === 'PLAIN' || e.scheme === 'CLEARTEXT';
+    const creds = e.scheme === 'SCRAM-SHA-256' ? parseScram(e.hash) : plain ? await scramCredentialsAsync(e.hash) : null;
     return creds ? { user: e.user, creds } : null;
   }
 
   list(): string[] { this.load(); return [...this.entries.values()].map((e) => e.user).sort(); }
 
-  /** Add or replace a user's password (written atomically via rename). */
+  /** Add or replace a user's password (written atomically via rename; synchronous: admin CLI). */
   set(user: string, password: string, scheme?: WritableScheme): void {
     this.load();
     const prev = this.entries.get(user.toLowerCase());
@@ -136,5 +187,6 @@ export class PasswdFile {
     writeFileSync(tmp, lines.join('\n') + '\n', { mode: 0o600 });
     renameSync(tmp, this.path);
     this.mtime = -1;
+    this.cached = undefined;
   }
 }

@@ -104,12 +104,12 @@ export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cl
 export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): Promise<Running> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const { cluster, store } = await openStore(cfg, log);
-  const passwd = new PasswdFile(cfg.auth.passwdFile ?? join(cfg.dataDir, 'passwd'));
+  const passwd = new PasswdFile(cfg.auth.passwdFile);
   const tls = await tlsContext(cfg);
   const env = {
     store,
-    authenticate: async (u: string, p: string) => passwd.authenticate(u, p),
-    scramCredentials: async (u: string) => passwd.scram(u),
+    authenticate: (u: string, p: string) => passwd.authenticate(u, p),
+    scramCredentials: (u: string) => passwd.scram(u),
     tlsContext: tls,
     plaintextAllowed: (addr: string) => cfg.auth.plaintextAuth === 'always' || (cfg.auth.plaintextAuth === 'loopback' && isLoopback(addr)),
     limits: cfg.imap,
@@ -132,7 +132,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
   if (cfg.lmtp.port !== null) {
     lmtp = createLmtpServer({
       store,
-      lookupUser: async (addr) => passwd.find(addr) ?? passwd.find(addr.split('@')[0]),
+      lookupUser: async (addr) => (await passwd.lookup(addr)) ?? passwd.lookup(addr.split('@')[0]),
       maxMessageBytes: cfg.lmtp.maxMessageBytes,
       maxClients: cfg.lmtp.maxClients,
       maxClientsPerAddress: cfg.lmtp.maxClientsPerAddress,
@@ -154,6 +154,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
       const grace = Number(cfg.shutdownGraceMs);
       log.info({ graceMs: grace }, 'rmb stopping');
       await Promise.all([...servers.map((s) => s.shutdown(grace)), lmtp?.shutdown(grace)]);
+      passwd.close();
       await cluster.close();
       log.info('rmb stopped');
     },

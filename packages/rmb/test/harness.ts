@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { cephFromEnv, connect as connectStore } from '@rmb/rados';
+import { type Cluster, cephFromEnv, connect as connectStore } from '@rmb/rados';
 import { outsideSuite, type OutsidePart } from '@rmb/rados/testing';
 import { MailStore, type MailStoreOptions } from '@rmb/librmb';
 import { createImapServer, type ImapLimits } from '@rmb/imap';
@@ -159,9 +159,10 @@ export function asTransferred(b: Buffer): Buffer {
 /** An IMAP server in this process on a memory store (fast protocol tests). */
 export interface InProcessServer { port: number; store: MailStore; close(): Promise<void> }
 
-/** Start an in-process IMAP server on a fresh memory store; any password is accepted. */
-export async function inProcessServer(limits: Partial<ImapLimits> = {}, storeOptions: MailStoreOptions = {}): Promise<InProcessServer> {
-  const cluster = await connectStore({ backend: 'memory' });
+/** Start an in-process IMAP server on a fresh memory store (seen through `wrap`, e.g. to inject faults); any password is accepted. */
+export async function inProcessServer(limits: Partial<ImapLimits> = {}, storeOptions: MailStoreOptions = {},
+  wrap: (c: Cluster) => Cluster = (c) => c): Promise<InProcessServer> {
+  const cluster = wrap(await connectStore({ backend: 'memory' }));
   const log = pino({ level: 'silent' });
   const store = await MailStore.open(cluster, { log, ...storeOptions });
   const server = createImapServer({

@@ -3,7 +3,7 @@
  * channel binding (no -PLUS): pure functions over node:crypto. The credentials are what a
  * passwd file keeps ({SCRAM-SHA-256}iterations,salt,StoredKey,ServerKey, as Dovecot writes them).
  */
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** What the server keeps for a user (RFC 5802 §3): no password, only the derived keys. */
 export interface ScramCredentials {
@@ -16,10 +16,24 @@ export interface ScramCredentials {
 const hmac = (key: Buffer, s: string) => createHmac('sha256', key).update(s).digest();
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest();
 
-/** Derive SCRAM-SHA-256 credentials from a password (RFC 5802 §3; the password is used as given, no SASLprep). */
-export function scramCredentials(password: string, salt: Buffer = randomBytes(16), iterations = 4096): ScramCredentials {
-  const salted = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256');
+/** The credentials of a SaltedPassword (RFC 5802 §3). */
+function fromSalted(salted: Buffer, salt: Buffer, iterations: number): ScramCredentials {
   return { iterations, salt, storedKey: sha256(hmac(salted, 'Client Key')), serverKey: hmac(salted, 'Server Key') };
+}
+
+/**
+ * Derive SCRAM-SHA-256 credentials from a password (RFC 5802 §3; the password is used as given, no
+ * SASLprep), synchronously: for the admin CLI. Servers use scramCredentialsAsync.
+ */
+export function scramCredentials(password: string, salt: Buffer = randomBytes(16), iterations = 4096): ScramCredentials {
+  return fromSalted(pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256'), salt, iterations);
+}
+
+/** scramCredentials with PBKDF2 run on libuv's thread pool: the event loop is not blocked. */
+export function scramCredentialsAsync(password: string, salt: Buffer = randomBytes(16), iterations = 4096): Promise<ScramCredentials> {
+  return new Promise((resolve, reject) => {
+    pbkdf2(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256', (e, salted) => (e ? reject(e) : resolve(fromSalted(salted, salt, iterations))));
+  });
 }
 
 /** Thrown for a malformed or unacceptable client message (the exchange fails). */

@@ -8,7 +8,7 @@ import type { CommandContext, CommandSpec } from '../context.js';
 import { asText } from '../../protocol/tokens.js';
 import { bad, no } from '../errors.js';
 import { completeLogin, loginFailed, loginSucceeded } from './auth-common.js';
-import { ScramError, ScramServer, scramCredentials } from '../../protocol/scram.js';
+import { ScramError, ScramServer, scramCredentialsAsync } from '../../protocol/scram.js';
 
 function decodePlain(b64: string): [string, string] {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw bad('Invalid base64');
@@ -68,7 +68,9 @@ async function scram(session: CommandContext['session'], tag: string, initial: s
   let user: string;
   try { user = server.clientFirst(first); } catch (e) { if (e instanceof ScramError) throw bad(e.message); throw e; }
   const found = await session.env.scramCredentials!(user);
-  session.write(`+ ${Buffer.from(server.serverFirst(found?.creds ?? scramCredentials(Math.random().toString(36)))).toString('base64')}\r\n`);
+  // an unknown user gets made-up credentials, so the exchange looks the same (RFC 5802 §9)
+  const creds = found?.creds ?? (await scramCredentialsAsync(Math.random().toString(36)));
+  session.write(`+ ${Buffer.from(server.serverFirst(creds)).toString('base64')}\r\n`);
   let final: string | null;
   try { final = server.clientFinal(decodeB64((await session.nextLine()).trim())); } catch (e) { if (e instanceof ScramError) throw bad(e.message); throw e; }
   if (!final || !found) return loginFailed(session, tag, user);

@@ -2,7 +2,7 @@
 import type { CommandContext, CommandSpec } from '../context.js';
 import { asText } from '../../protocol/tokens.js';
 import { parseSeqSet } from '../../protocol/sequence.js';
-import { no } from '../errors.js';
+import { no, toResponse } from '../errors.js';
 
 /** Expunge \Deleted messages (optionally only within a UID set); returns sequence numbers removed. */
 export async function expungeDeleted(ctx: CommandContext, uidSet?: string, silent = false): Promise<void> {
@@ -36,7 +36,15 @@ export const close: CommandSpec = {
   breaksSequenceNumbers: true,
   async run(ctx) {
     const v = ctx.session.selected!;
-    if (!v.readOnly) await expungeDeleted(ctx, undefined, true).catch(() => undefined);
+    // the mailbox is closed whatever happens (the client leaves the selected state); a failed
+    // expunge is logged and reported in an untagged NO with its code, as Dovecot does
+    if (!v.readOnly) {
+      await expungeDeleted(ctx, undefined, true).catch((e: unknown) => {
+        const r = toResponse(e);
+        ctx.session.env.log.warn({ err: e, session: ctx.session.id }, 'CLOSE: expunge failed');
+        ctx.session.write(`* NO ${r.code ? `[${r.code}] ` : ''}Expunge on close failed: ${r.text}\r\n`);
+      });
+    }
     await ctx.session.select(undefined);
     ctx.session.write(`${ctx.tag} OK Close completed.\r\n`);
   },
