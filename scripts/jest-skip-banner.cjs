@@ -15,7 +15,10 @@ class SkipBanner {
   onRunComplete() {
     let lines = [];
     try {
-      lines = readFileSync(process.env.RMB_SKIP_LOG, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      lines = readFileSync(process.env.RMB_SKIP_LOG, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
     } catch {
       /* nothing was skipped */
     }

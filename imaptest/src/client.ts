@@ -9,7 +9,10 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { LITERAL_MARK } from './tokens.js';
 
 /** A server response: text with literal markers, and the literals' data. */
-export interface Response { text: string; literals: string[] }
+export interface Response {
+  text: string;
+  literals: string[];
+}
 
 /** Thrown when the server does not answer in time or closes the connection. */
 export class ConnectionError extends Error {}
@@ -28,25 +31,44 @@ export class Connection {
   greeting?: Response;
   private greeted?: () => void;
 
-  private constructor(private socket: Socket, private timeoutMs: number) {
+  private constructor(
+    private socket: Socket,
+    private timeoutMs: number,
+  ) {
     socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('close', () => { this.closed = true; this.contWaiter?.(null); for (const w of this.tagWaiters.values()) w({ text: '* BYE closed', literals: [] }); });
+    socket.on('close', () => {
+      this.closed = true;
+      this.contWaiter?.(null);
+      for (const w of this.tagWaiters.values()) w({ text: '* BYE closed', literals: [] });
+    });
     socket.on('error', () => {});
   }
 
   /** Connect and wait for the greeting. Times out after timeoutMs (ms). */
   static async open(host: string, port: number, timeoutMs: number): Promise<Connection> {
     const socket = connect({ host, port });
-    await new Promise<void>((res, rej) => { socket.once('connect', () => res()); socket.once('error', rej); });
+    await new Promise<void>((res, rej) => {
+      socket.once('connect', () => res());
+      socket.once('error', rej);
+    });
     const c = new Connection(socket, timeoutMs);
-    await c.within(new Promise<void>((res) => { c.greeted = res; if (c.greeting) res(); }), 'greeting');
+    await c.within(
+      new Promise<void>((res) => {
+        c.greeted = res;
+        if (c.greeting) res();
+      }),
+      'greeting',
+    );
     return c;
   }
 
   private deflate?: DeflateRaw;
 
   private write(data: string | Buffer): void {
-    if (this.deflate) { this.deflate.write(data); this.deflate.flush(constants.Z_SYNC_FLUSH); } else this.socket.write(data);
+    if (this.deflate) {
+      this.deflate.write(data);
+      this.deflate.flush(constants.Z_SYNC_FLUSH);
+    } else this.socket.write(data);
   }
 
   /** Switch both directions to raw DEFLATE (RFC 4978), after the server's OK to COMPRESS. */
@@ -89,16 +111,26 @@ export class Connection {
   }
 
   /** Hold writes until uncork(): pipelined commands leave in one segment. */
-  cork(): void { this.socket.cork(); }
-  uncork(): void { this.socket.uncork(); }
+  cork(): void {
+    this.socket.cork();
+  }
+  uncork(): void {
+    this.socket.uncork();
+  }
 
   /** A fresh automatic tag. */
-  nextTag(): string { return `a${++this.seq}`; }
+  nextTag(): string {
+    return `a${++this.seq}`;
+  }
 
   private within<T>(p: Promise<T>, what: string): Promise<T> {
     let t: NodeJS.Timeout;
-    return Promise.race([p, new Promise<T>((_, rej) => { t = setTimeout(() => rej(new ConnectionError(`no ${what} within ${this.timeoutMs} ms`)), this.timeoutMs); })])
-      .finally(() => clearTimeout(t));
+    return Promise.race([
+      p,
+      new Promise<T>((_, rej) => {
+        t = setTimeout(() => rej(new ConnectionError(`no ${what} within ${this.timeoutMs} ms`)), this.timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(t));
   }
 
   private onData(d: Buffer): void {
@@ -117,22 +149,42 @@ export class Connection {
       const line = this.buf.subarray(0, nl).toString('utf8');
       this.buf = this.buf.subarray(nl + 2);
       const m = /~?\{(\d+)\}$/.exec(line);
-      if (m) { this.pendingText.push(line.slice(0, m.index)); this.need = Number(m[1]); continue; }
+      if (m) {
+        this.pendingText.push(line.slice(0, m.index));
+        this.need = Number(m[1]);
+        continue;
+      }
       this.pendingText.push(line);
       const r: Response = { text: this.pendingText.join(''), literals: this.pendingLits };
-      this.pendingText = []; this.pendingLits = [];
+      this.pendingText = [];
+      this.pendingLits = [];
       this.dispatch(r);
     }
   }
 
   private dispatch(r: Response): void {
-    if (!this.greeting) { this.greeting = r; this.greeted?.(); return; }
-    if (r.text.startsWith('+')) { const w = this.contWaiter; this.contWaiter = undefined; w?.(r); return; }
-    if (r.text.startsWith('* ')) { this.untagged.push({ text: r.text.slice(2), literals: r.literals }); return; }
+    if (!this.greeting) {
+      this.greeting = r;
+      this.greeted?.();
+      return;
+    }
+    if (r.text.startsWith('+')) {
+      const w = this.contWaiter;
+      this.contWaiter = undefined;
+      w?.(r);
+      return;
+    }
+    if (r.text.startsWith('* ')) {
+      this.untagged.push({ text: r.text.slice(2), literals: r.literals });
+      return;
+    }
     const sp = r.text.indexOf(' ');
     const tag = r.text.slice(0, sp).toLowerCase();
     const w = this.tagWaiters.get(tag);
-    if (w) { this.tagWaiters.delete(tag); w({ text: r.text.slice(sp + 1), literals: r.literals }); }
+    if (w) {
+      this.tagWaiters.delete(tag);
+      w({ text: r.text.slice(sp + 1), literals: r.literals });
+    }
     // a tagged reply of an earlier continuation-aborted command: also release a literal waiter
     this.contWaiter?.(null);
     this.contWaiter = undefined;
@@ -143,14 +195,22 @@ export class Connection {
    * wait for "+"; if the server answers with a tagged reply instead, the rest is not sent.
    * Returns (once sent) a promise of the tagged reply (text after the tag).
    */
-  async send(tag: string, parts: { text: string; literal?: { data: string | Buffer; sync: boolean; unsendable?: boolean }; cont?: boolean }[]): Promise<{ done: Promise<Response> }> {
+  async send(
+    tag: string,
+    parts: { text: string; literal?: { data: string | Buffer; sync: boolean; unsendable?: boolean }; cont?: boolean }[],
+  ): Promise<{ done: Promise<Response> }> {
     const done = new Promise<Response>((res) => this.tagWaiters.set(tag.toLowerCase(), res));
     let first = true;
     let ended = false;
     for (const p of parts) {
       if (p.cont) {
         if (!ended) throw new ConnectionError('a continuation line must follow a complete command line');
-        const cont = await this.within(new Promise<Response | null>((res) => { this.contWaiter = res; }), 'continuation request');
+        const cont = await this.within(
+          new Promise<Response | null>((res) => {
+            this.contWaiter = res;
+          }),
+          'continuation request',
+        );
         if (!cont) return { done };
         this.write(`${this.saslExpand(p.text, cont.text.slice(2))}\r\n`);
         continue;
@@ -158,13 +218,22 @@ export class Connection {
       if (ended) throw new ConnectionError('command text after the end of the command');
       const head = (first ? `${tag} ` : '') + p.text;
       first = false;
-      if (!p.literal) { this.write(`${head}\r\n`); ended = true; continue; }
+      if (!p.literal) {
+        this.write(`${head}\r\n`);
+        ended = true;
+        continue;
+      }
       const size = typeof p.literal.data === 'string' ? Buffer.byteLength(p.literal.data) : p.literal.data.length;
       const marker = new RegExp(`\\{${size}\\+?\\}$`);
       if (!p.literal.unsendable && !marker.test(head)) throw new ConnectionError(`literal marker does not say ${size}`);
       this.write(`${head}\r\n`);
       if (p.literal.sync) {
-        const cont = await this.within(new Promise<Response | null>((res) => { this.contWaiter = res; }), 'continuation');
+        const cont = await this.within(
+          new Promise<Response | null>((res) => {
+            this.contWaiter = res;
+          }),
+          'continuation',
+        );
         if (!cont) return { done };
         if (p.literal.unsendable) {
           // the server asked for a literal it should have refused: end the connection
@@ -184,10 +253,16 @@ export class Connection {
   }
 
   /** Wait (bounded) for a tagged reply. */
-  wait(p: Promise<Response>, what: string): Promise<Response> { return this.within(p, `reply to ${what.slice(0, 60)}`); }
+  wait(p: Promise<Response>, what: string): Promise<Response> {
+    return this.within(p, `reply to ${what.slice(0, 60)}`);
+  }
 
-  get isClosed(): boolean { return this.closed; }
+  get isClosed(): boolean {
+    return this.closed;
+  }
 
   /** Close without LOGOUT. */
-  close(): void { this.socket.destroy(); }
+  close(): void {
+    this.socket.destroy();
+  }
 }

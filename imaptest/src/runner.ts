@@ -42,7 +42,9 @@ const TOP = { unordered: 0, extra: true };
 
 /** The names of the scripts in a directory (files without an extension, not README). */
 export function scriptNames(dir: string): string[] {
-  return readdirSync(dir).filter((f) => !f.includes('.') && f !== 'README').sort();
+  return readdirSync(dir)
+    .filter((f) => !f.includes('.') && f !== 'README')
+    .sort();
 }
 
 /** Run every script (or `only`) in order; never throws for a server's misbehaviour. */
@@ -55,7 +57,9 @@ export async function runScripts(o: RunOptions): Promise<ScriptResult[]> {
 /** Parse and run one script by name. */
 export async function runOne(name: string, o: RunOptions): Promise<ScriptResult> {
   let script: Script;
-  try { script = parseScript(name, readFileSync(join(o.dir, name), 'utf8')); } catch (e) {
+  try {
+    script = parseScript(name, readFileSync(join(o.dir, name), 'utf8'));
+  } catch (e) {
     return { name, status: 'fail', reason: `script error: ${(e as Error).message}`, referenceDiffers: [] };
   }
   const mboxPath = existsSync(join(o.dir, `${name}.mbox`)) ? join(o.dir, `${name}.mbox`) : join(o.dir, 'default.mbox');
@@ -65,9 +69,19 @@ export async function runOne(name: string, o: RunOptions): Promise<ScriptResult>
   try {
     await play(script, mbox, o, conns);
   } catch (e) {
-    if (e instanceof Skip) { result.status = 'skip'; result.reason = e.message; } else { result.status = 'fail'; result.reason = (e as Error).message; }
+    if (e instanceof Skip) {
+      result.status = 'skip';
+      result.reason = e.message;
+    } else {
+      result.status = 'fail';
+      result.reason = (e as Error).message;
+    }
   } finally {
-    try { if (conns[0] && !conns[0].isClosed && script.state !== 'nonauth') await cleanup(conns[0], mailboxName(name)); } catch { /* best effort */ }
+    try {
+      if (conns[0] && !conns[0].isClosed && script.state !== 'nonauth') await cleanup(conns[0], mailboxName(name));
+    } catch {
+      /* best effort */
+    }
     for (const c of conns) c.close();
   }
   return result;
@@ -76,9 +90,13 @@ export async function runOne(name: string, o: RunOptions): Promise<ScriptResult>
 class Skip extends Error {}
 
 /** The test mailbox of a script. */
-export function mailboxName(script: string): string { return `imaptest-${script}`; }
+export function mailboxName(script: string): string {
+  return `imaptest-${script}`;
+}
 
-function q(s: string): string { return `"${s.replace(/[\\"]/g, '\\$&')}"`; }
+function q(s: string): string {
+  return `"${s.replace(/[\\"]/g, '\\$&')}"`;
+}
 
 async function expectOk(c: Connection, cmd: string): Promise<void> {
   const r = await c.run(cmd);
@@ -88,12 +106,21 @@ async function expectOk(c: Connection, cmd: string): Promise<void> {
 async function cleanup(c: Connection, mailbox: string): Promise<void> {
   const before = c.untagged.length;
   await c.run(`LIST "" ${q(mailbox + '*')}`);
-  const names = c.untagged.slice(before).map((r) => tokenize(r.text, r.literals)).filter((t) => t[0]?.t === 'atom' && /^LIST$/i.test(t[0].v))
-    .map((t) => (t[3] as { v: string }).v).sort((a, b) => b.length - a.length);
+  const names = c.untagged
+    .slice(before)
+    .map((r) => tokenize(r.text, r.literals))
+    .filter((t) => t[0]?.t === 'atom' && /^LIST$/i.test(t[0].v))
+    .map((t) => (t[3] as { v: string }).v)
+    .sort((a, b) => b.length - a.length);
   for (const n of names) await c.run(`DELETE ${q(n)}`);
 }
 
-async function play(script: Script, mbox: { data: string; date?: Date }[], o: RunOptions, conns: Connection[]): Promise<void> {
+async function play(
+  script: Script,
+  mbox: { data: string; date?: Date }[],
+  o: RunOptions,
+  conns: Connection[],
+): Promise<void> {
   const timeout = o.timeoutMs ?? 10000;
   const mailbox = mailboxName(script.name);
   for (let k = 0; k < script.connections; k++) {
@@ -106,9 +133,18 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
   // capabilities: from CAPABILITY in the state the script runs in
   const before = first.untagged.length;
   await first.run('CAPABILITY');
-  const caps = new Set(first.untagged.slice(before).filter((r) => /^CAPABILITY /i.test(r.text)).flatMap((r) => r.text.split(' ').slice(1)).map((x) => x.toUpperCase()));
+  const caps = new Set(
+    first.untagged
+      .slice(before)
+      .filter((r) => /^CAPABILITY /i.test(r.text))
+      .flatMap((r) => r.text.split(' ').slice(1))
+      .map((x) => x.toUpperCase()),
+  );
   // a capability named without a value also matches NAME=value (APPENDLIMIT=n)
-  const missing = script.capabilities.filter((x) => !caps.has(x.toUpperCase()) && (x.includes('=') || ![...caps].some((c) => c.startsWith(`${x.toUpperCase()}=`))));
+  const missing = script.capabilities.filter(
+    (x) =>
+      !caps.has(x.toUpperCase()) && (x.includes('=') || ![...caps].some((c) => c.startsWith(`${x.toUpperCase()}=`))),
+  );
   if (missing.length) throw new Skip(`server lacks ${missing.join(' ')}`);
   if (script.state !== 'nonauth') {
     await cleanup(first, mailbox);
@@ -117,7 +153,18 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
       for (const m of mbox.slice(0, Math.min(mbox.length, script.messages))) {
         const tag = first.nextTag();
         const date = m.date ? ` "${imapDate(m.date)}"` : '';
-        const r = await first.wait((await first.send(tag, [{ text: `APPEND ${q(mailbox)}${date} {${Buffer.byteLength(m.data)}}`, literal: { data: m.data, sync: true } }, { text: '' }])).done, 'APPEND');
+        const r = await first.wait(
+          (
+            await first.send(tag, [
+              {
+                text: `APPEND ${q(mailbox)}${date} {${Buffer.byteLength(m.data)}}`,
+                literal: { data: m.data, sync: true },
+              },
+              { text: '' },
+            ])
+          ).done,
+          'APPEND',
+        );
         if (!/^OK\b/i.test(r.text)) throw new Failure(`set-up APPEND failed: ${r.text}`);
       }
     }
@@ -125,17 +172,27 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
   }
   const vars: Vars = new Map();
   const predefined: Record<string, string> = {
-    mailbox, user: o.user, username: o.user, password: o.pass,
+    mailbox,
+    user: o.user,
+    username: o.user,
+    password: o.pass,
     // SASL PLAIN initial response (RFC 4616) for the test user
     auth_plain: Buffer.from(`\0${o.user}\0${o.pass}`).toString('base64'),
-    user_base64: Buffer.from(o.user).toString('base64'), password_base64: Buffer.from(o.pass).toString('base64'),
+    user_base64: Buffer.from(o.user).toString('base64'),
+    password_base64: Buffer.from(o.pass).toString('base64'),
   };
-  const subst = (text: string) => text.replace(/\$\{?([A-Za-z_][\w]*)\}?/g, (all, n: string) => {
-    if (n in predefined) return predefined[n];
-    const v = vars.get(n);
-    return v ? varText(v) : all;
-  });
-  interface Flight { cmd: Command; reply: Promise<Response>; start: number; tag: string }
+  const subst = (text: string) =>
+    text.replace(/\$\{?([A-Za-z_][\w]*)\}?/g, (all, n: string) => {
+      if (n in predefined) return predefined[n];
+      const v = vars.get(n);
+      return v ? varText(v) : all;
+    });
+  interface Flight {
+    cmd: Command;
+    reply: Promise<Response>;
+    start: number;
+    tag: string;
+  }
   const flying = new Map<Command, Flight>();
   const openOn = (conn: number) => [...flying.values()].filter((f) => f.cmd.conn === conn);
   const settle = async (cmd: Command) => {
@@ -145,7 +202,8 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
     flying.delete(cmd);
     const where = `line ${cmd.line} (${subst(cmd.parts.map((p) => p.text).join(' ')).slice(0, 80)})`;
     const [status, ...rest] = reply.text.split(' ');
-    if (cmd.status && status.toLowerCase() !== cmd.status) throw new Failure(`${where}: expected ${cmd.status.toUpperCase()}, got ${reply.text}`);
+    if (cmd.status && status.toLowerCase() !== cmd.status)
+      throw new Failure(`${where}: expected ${cmd.status.toUpperCase()}, got ${reply.text}`);
     if (cmd.prefix) {
       const exp = tokenize(subst(cmd.prefix), [], true);
       const got = tokenize(rest.join(' '), reply.literals);
@@ -165,10 +223,18 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
       for (const a of actual) {
         if (a.used) continue;
         const v = match(exp, a.toks, vars, TOP);
-        if (v) { for (const [k, x] of v) vars.set(k, x); a.used = true; found = true; break; }
+        if (v) {
+          for (const [k, x] of v) vars.set(k, x);
+          a.used = true;
+          found = true;
+          break;
+        }
       }
       if (!found && e.kind === '*') {
-        throw new Failure(`${where}: missing untagged "* ${e.text}" (line ${e.line}); got:\n${actual.map((a) => `    * ${render(a.toks)}`).join('\n') || '    (none)'}`);
+        throw new Failure(
+          `${where}: missing untagged "* ${e.text}" (line ${e.line}); ` +
+            `got:\n${actual.map((a) => `    * ${render(a.toks)}`).join('\n') || '    (none)'}`,
+        );
       }
     }
     for (const e of cmd.expects.filter((x) => x.kind === '!')) {
@@ -178,7 +244,8 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
     }
     if (!script.ignoreExtraUntagged) {
       const extra = actual.filter((a) => !a.used);
-      if (extra.length) throw new Failure(`${where}: unexpected untagged:\n${extra.map((a) => `    * ${render(a.toks)}`).join('\n')}`);
+      if (extra.length)
+        throw new Failure(`${where}: unexpected untagged:\n${extra.map((a) => `    * ${render(a.toks)}`).join('\n')}`);
     }
   };
   let corked: Connection | undefined;
@@ -187,13 +254,23 @@ async function play(script: Script, mbox: { data: string; date?: Date }[], o: Ru
     const c = conns[cmd.conn - 1];
     // pipelined commands (sent without waiting) leave together, as a client's pipeline would
     const pipelined = step.kind === 'send' && !step.wait && !cmd.parts.some((p) => p.literal?.sync || p.cont);
-    if (corked && (!pipelined || corked !== c)) { corked.uncork(); corked = undefined; }
-    if (pipelined && !corked) { c.cork(); corked = c; }
+    if (corked && (!pipelined || corked !== c)) {
+      corked.uncork();
+      corked = undefined;
+    }
+    if (pipelined && !corked) {
+      c.cork();
+      corked = c;
+    }
     if (step.kind === 'send') {
       const tag = cmd.tag ?? c.nextTag();
       const earlier = openOn(cmd.conn).map((f) => f.start);
       const start = Math.min(c.untagged.length, ...earlier);
-      const parts = cmd.parts.map((p) => ({ ...p, text: subst(p.text), literal: p.literal && { ...p.literal, data: subst(p.literal.data) } }));
+      const parts = cmd.parts.map((p) => ({
+        ...p,
+        text: subst(p.text),
+        literal: p.literal && { ...p.literal, data: subst(p.literal.data) },
+      }));
       const { done: reply } = await c.send(tag, parts);
       flying.set(cmd, { cmd, reply, start, tag });
       if (step.wait) await settle(cmd);
@@ -207,7 +284,10 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 /** An IMAP date-time (RFC 3501 §9 date-time) in UTC. */
 export function imapDate(d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+  return (
+    `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ` +
+    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
+  );
 }
 
 export type { Tok };

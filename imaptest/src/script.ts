@@ -11,13 +11,21 @@ export type StartState = 'nonauth' | 'auth' | 'created' | 'appended' | 'selected
  * One part of a command: a line of text, then a literal's data, or (`cont`) a line sent only
  * after the server's "+" continuation request (SASL exchanges, IDLE's DONE).
  */
-export interface Part { text: string; literal?: { data: string; sync: boolean; unsendable?: boolean }; cont?: boolean }
+export interface Part {
+  text: string;
+  literal?: { data: string; sync: boolean; unsendable?: boolean };
+  cont?: boolean;
+}
 
 /** Literals above this many bytes are never sent (refusal tests). */
 export const UNSENDABLE_LITERAL = 100 * 1024 * 1024;
 
 /** An untagged expectation: `*` must appear, `!` must not, `?` may. */
-export interface Expect { kind: '*' | '!' | '?'; text: string; line: number }
+export interface Expect {
+  kind: '*' | '!' | '?';
+  text: string;
+  line: number;
+}
 
 /** A command and what its tagged reply must look like. */
 export interface Command {
@@ -60,7 +68,14 @@ const LITERAL_AT_END = /(~?)\{(\d+)(\+?)\}$/;
 export function parseScript(name: string, text: string): Script {
   const lines = text.replace(/\r\n/g, '\n').split('\n');
   const s: Script = {
-    name, capabilities: [], connections: 1, state: 'selected', messages: Infinity, ignoreExtraUntagged: true, referenceDiffers: [], steps: [],
+    name,
+    capabilities: [],
+    connections: 1,
+    state: 'selected',
+    messages: Infinity,
+    ignoreExtraUntagged: true,
+    referenceDiffers: [],
+    steps: [],
   };
   let i = 0;
   for (; i < lines.length && lines[i].trim() !== ''; i++) {
@@ -70,15 +85,27 @@ export function parseScript(name: string, text: string): Script {
     if (!m) throw new ScriptError(`${name}:${i + 1}: header line expected`);
     const [, key, value] = m;
     switch (key.toLowerCase()) {
-      case 'capabilities': s.capabilities = value.split(/\s+/).filter(Boolean); break;
-      case 'connections': s.connections = Number(value); break;
+      case 'capabilities':
+        s.capabilities = value.split(/\s+/).filter(Boolean);
+        break;
+      case 'connections':
+        s.connections = Number(value);
+        break;
       case 'state':
         if (!STATES.has(value)) throw new ScriptError(`${name}:${i + 1}: unknown state ${value}`);
-        s.state = value as StartState; break;
-      case 'messages': s.messages = value === 'all' ? Infinity : Number(value); break;
-      case 'ignore_extra_untagged': s.ignoreExtraUntagged = /^(yes|1|true)$/i.test(value); break;
-      case 'reference-differs': s.referenceDiffers.push(value); break;
-      default: throw new ScriptError(`${name}:${i + 1}: unknown header ${key}`);
+        s.state = value as StartState;
+        break;
+      case 'messages':
+        s.messages = value === 'all' ? Infinity : Number(value);
+        break;
+      case 'ignore_extra_untagged':
+        s.ignoreExtraUntagged = /^(yes|1|true)$/i.test(value);
+        break;
+      case 'reference-differs':
+        s.referenceDiffers.push(value);
+        break;
+      default:
+        throw new ScriptError(`${name}:${i + 1}: unknown header ${key}`);
     }
   }
   if (!(s.connections >= 1)) throw new ScriptError(`${name}: bad connections`);
@@ -92,7 +119,10 @@ export function parseScript(name: string, text: string): Script {
     let conn = 1;
     let line = raw;
     const cm = /^(\d+) (.*)$/.exec(raw);
-    if (multi && cm) { conn = Number(cm[1]); line = cm[2]; }
+    if (multi && cm) {
+      conn = Number(cm[1]);
+      line = cm[2];
+    }
     if (conn > s.connections) throw new ScriptError(`${name}:${i + 1}: connection ${conn} > ${s.connections}`);
     const where = `${name}:${i + 1}`;
     const ex = /^([*!?]) (.*)$/.exec(line);
@@ -118,7 +148,7 @@ export function parseScript(name: string, text: string): Script {
       continue;
     }
     const st = /^(ok|no|bad|"")(?: (.*))?$/i.exec(line);
-    const status = st ? (st[1] === '""' ? '' : st[1].toLowerCase()) as Command['status'] : undefined;
+    const status = st ? ((st[1] === '""' ? '' : st[1].toLowerCase()) as Command['status']) : undefined;
     const p = pending.get(conn);
     if (st && p && (!st[2] || st[2].startsWith('['))) {
       pending.delete(conn);
@@ -128,9 +158,12 @@ export function parseScript(name: string, text: string): Script {
       continue;
     }
     let tag: string | null = null;
-    let body = st ? st[2] ?? '' : line;
+    let body = st ? (st[2] ?? '') : line;
     const tc = !st && /^(tag\w*) (.+)$/i.exec(line);
-    if (tc) { tag = tc[1].toLowerCase(); body = tc[2]; }
+    if (tc) {
+      tag = tc[1].toLowerCase();
+      body = tc[2];
+    }
     const parts: Part[] = [];
     let text = body;
     // literals: the data is the following lines joined by CRLF; the command goes on with the
@@ -158,14 +191,21 @@ export function parseScript(name: string, text: string): Script {
       parts.push({ text, literal: { data, sync: lm[3] !== '+' } });
       text = '';
       const next = lines[i + 1];
-      if (next !== undefined && (next.startsWith(' ') || next.startsWith(')'))) { text = next; i++; } else break;
+      if (next !== undefined && (next.startsWith(' ') || next.startsWith(')'))) {
+        text = next;
+        i++;
+      } else break;
     }
     parts.push({ text });
     const cmd: Command = { conn, tag, parts, expects: [], line: i + 1, status };
     last = cmd;
-    if (st) { s.steps.push({ kind: 'send', cmd, wait: true }); continue; }
+    if (st) {
+      s.steps.push({ kind: 'send', cmd, wait: true });
+      continue;
+    }
     s.steps.push({ kind: 'send', cmd, wait: false });
-    if (tag) tagged.set(tag, cmd); else pending.set(conn, cmd);
+    if (tag) tagged.set(tag, cmd);
+    else pending.set(conn, cmd);
   }
   if (pending.size || tagged.size) throw new ScriptError(`${name}: command(s) without a result line`);
   return s;

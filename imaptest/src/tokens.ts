@@ -8,10 +8,7 @@
  */
 
 /** A token: atom (incl. numbers and NIL), string (quoted or literal, bytes as latin1), or list. */
-export type Tok =
-  | { t: 'atom'; v: string }
-  | { t: 'string'; v: string }
-  | { t: 'list'; open: '(' | '['; items: Tok[] };
+export type Tok = { t: 'atom'; v: string } | { t: 'string'; v: string } | { t: 'list'; open: '(' | '['; items: Tok[] };
 
 /** Stands for a literal's data in a response's text (see ResponseReader). */
 export const LITERAL_MARK = '\u0001';
@@ -31,17 +28,29 @@ export function tokenize(text: string, literals: string[] = [], expected = false
   const push = (t: Tok) => stack[stack.length - 1].push(t);
   while (i < text.length) {
     const c = text[i];
-    if (c === ' ') { i++; continue; }
+    if (c === ' ') {
+      i++;
+      continue;
+    }
     if (c === '(' || c === '[') {
       const l: Tok = { t: 'list', open: c, items: [] };
-      push(l); stack.push(l.items); opens.push(c); i++; continue;
+      push(l);
+      stack.push(l.items);
+      opens.push(c);
+      i++;
+      continue;
     }
     if (c === ')' || c === ']') {
       if (!opens.length) {
         // a stray ']' in response text (e.g. "OK done]") is an atom character
-        push({ t: 'atom', v: c }); i++; continue;
+        push({ t: 'atom', v: c });
+        i++;
+        continue;
       }
-      stack.pop(); opens.pop(); i++; continue;
+      stack.pop();
+      opens.pop();
+      i++;
+      continue;
     }
     if (c === '"') {
       let s = '';
@@ -50,9 +59,16 @@ export function tokenize(text: string, literals: string[] = [], expected = false
         if (text[i] === '\\' && i + 1 < text.length) {
           i++;
           // in a script's expected line "\r" and "\n" stand for CR and LF (a quoted string can hold neither)
-          if (expected && (text[i] === 'r' || text[i] === 'n')) { s += text[i++] === 'r' ? '\r' : '\n'; continue; }
+          if (expected && (text[i] === 'r' || text[i] === 'n')) {
+            s += text[i++] === 'r' ? '\r' : '\n';
+            continue;
+          }
           // and "\xHH" for any byte
-          if (expected && text[i] === 'x' && /^[0-9a-f]{2}$/i.test(text.slice(i + 1, i + 3))) { s += String.fromCharCode(parseInt(text.slice(i + 1, i + 3), 16)); i += 3; continue; }
+          if (expected && text[i] === 'x' && /^[0-9a-f]{2}$/i.test(text.slice(i + 1, i + 3))) {
+            s += String.fromCharCode(parseInt(text.slice(i + 1, i + 3), 16));
+            i += 3;
+            continue;
+          }
         }
         s += text[i++];
       }
@@ -69,7 +85,9 @@ export function tokenize(text: string, literals: string[] = [], expected = false
     let j = i;
     while (j < text.length && !' ()[]"\u0001'.includes(text[j])) j++;
     // "BODY[" ... "]<0.10>": a partial spec belongs to the next atom; '[' inside an atom opens a list
-    if (j === i) { j = i + 1; }
+    if (j === i) {
+      j = i + 1;
+    }
     push({ t: 'atom', v: text.slice(i, j) });
     i = j;
   }
@@ -79,19 +97,33 @@ export function tokenize(text: string, literals: string[] = [], expected = false
 
 /** Render tokens back to text (for messages). */
 export function render(toks: Tok[]): string {
-  return toks.map((t) => t.t === 'atom' ? t.v : t.t === 'string' ? JSON.stringify(t.v.length > 60 ? t.v.slice(0, 57) + '...' : t.v)
-    : `${t.open}${render(t.items)}${t.open === '(' ? ')' : ']'}`).join(' ');
+  return toks
+    .map((t) =>
+      t.t === 'atom'
+        ? t.v
+        : t.t === 'string'
+          ? JSON.stringify(t.v.length > 60 ? t.v.slice(0, 57) + '...' : t.v)
+          : `${t.open}${render(t.items)}${t.open === '(' ? ')' : ']'}`,
+    )
+    .join(' ');
 }
 
 /** Variables bound while matching (name → rendered token). */
 export type Vars = Map<string, Tok>;
 
-interface Directives { unordered: number; extra: boolean }
+interface Directives {
+  unordered: number;
+  extra: boolean;
+}
 
 function eqTok(a: Tok, b: Tok): boolean {
   if (a.t !== b.t) {
     // a number, NIL etc. never equals a string; an atom may be written for a string in a script
-    return (a.t === 'atom' && b.t === 'string' || a.t === 'string' && b.t === 'atom') && a.v.toLowerCase() === b.v.toLowerCase() && a.v.toUpperCase() !== 'NIL';
+    return (
+      ((a.t === 'atom' && b.t === 'string') || (a.t === 'string' && b.t === 'atom')) &&
+      a.v.toLowerCase() === b.v.toLowerCase() &&
+      a.v.toUpperCase() !== 'NIL'
+    );
   }
   if (a.t === 'list' || b.t === 'list') return false;
   return a.v.toLowerCase() === b.v.toLowerCase();
@@ -104,8 +136,13 @@ function eqTok(a: Tok, b: Tok): boolean {
  * `$!ordered`, `$!extra` (actual may have more items), `$!noextra`. Returns the new bindings or
  * null. Comparison is case-insensitive (atoms, and strings: IMAP keywords and MIME tokens are).
  */
-export function match(exp: Tok[], act: Tok[], vars: Vars, defaults: Directives = { unordered: 0, extra: false }): Vars | null {
-  let d = { ...defaults };
+export function match(
+  exp: Tok[],
+  act: Tok[],
+  vars: Vars,
+  defaults: Directives = { unordered: 0, extra: false },
+): Vars | null {
+  const d = { ...defaults };
   let e = exp;
   while (e.length && e[0].t === 'atom' && e[0].v.startsWith('$!')) {
     const [k, n] = e[0].v.slice(2).toLowerCase().split('=');
@@ -117,7 +154,14 @@ export function match(exp: Tok[], act: Tok[], vars: Vars, defaults: Directives =
   }
   if (!d.unordered) return seq(e, act, vars, d.extra);
   const g = d.unordered;
-  const groups = g === FETCH_PAIRS ? fetchGroups : (xs: Tok[]) => { const out: Tok[][] = []; for (let i = 0; i < xs.length; i += g) out.push(xs.slice(i, i + g)); return out; };
+  const groups =
+    g === FETCH_PAIRS
+      ? fetchGroups
+      : (xs: Tok[]) => {
+          const out: Tok[][] = [];
+          for (let i = 0; i < xs.length; i += g) out.push(xs.slice(i, i + g));
+          return out;
+        };
   const eg = groups(e);
   const ag = groups(act);
   if (!d.extra && eg.length !== ag.length) return null;
@@ -144,7 +188,11 @@ function assign(eg: Tok[][], ag: Tok[][], vars: Vars): Vars | null {
   for (let k = 0; k < ag.length; k++) {
     const v = seq(eg[0], ag[k], new Map(vars), false);
     if (!v) continue;
-    const rest = assign(eg.slice(1), ag.filter((_, i) => i !== k), v);
+    const rest = assign(
+      eg.slice(1),
+      ag.filter((_, i) => i !== k),
+      v,
+    );
     if (rest) return rest;
   }
   return null;
@@ -180,7 +228,11 @@ function one(e: Tok, a: Tok, vars: Vars, prev: Tok | undefined): Vars | null {
     if (e.v === '$') return vars;
     const name = e.v.replace(/^\$\{?/, '').replace(/\}$/, '');
     const bound = vars.get(name);
-    if (!bound) { const v = new Map(vars); v.set(name, a); return v; }
+    if (!bound) {
+      const v = new Map(vars);
+      v.set(name, a);
+      return v;
+    }
     return deepEq(bound, a) ? vars : null;
   }
   if (e.t === 'list') {
@@ -191,7 +243,8 @@ function one(e: Tok, a: Tok, vars: Vars, prev: Tok | undefined): Vars | null {
 }
 
 function deepEq(a: Tok, b: Tok): boolean {
-  if (a.t === 'list' && b.t === 'list') return a.items.length === b.items.length && a.items.every((x, i) => deepEq(x, b.items[i]));
+  if (a.t === 'list' && b.t === 'list')
+    return a.items.length === b.items.length && a.items.every((x, i) => deepEq(x, b.items[i]));
   return eqTok(a, b);
 }
 

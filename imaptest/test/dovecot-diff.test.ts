@@ -22,7 +22,10 @@ const PASS = 'secret';
 const BASE = Date.UTC(2020, 0, 1);
 
 /** A difference the RFCs allow: a predicate over (item, rmb, dovecot) and the section that allows it. */
-interface Allowed { why: string; test(item: string, rmb: string, dovecot: string): boolean }
+interface Allowed {
+  why: string;
+  test(item: string, rmb: string, dovecot: string): boolean;
+}
 
 /**
  * Sequence numbers of mails whose Date: year Dovecot 2.3 cannot represent (it keeps sent dates as
@@ -62,23 +65,40 @@ const UNDECODABLE_PARTS = new Set<string>();
 
 /** A SEARCH/SORT answer with some numbers taken out. */
 function without(answer: string, drop: Set<string>): string {
-  return answer.split(' ').filter((x) => !drop.has(x)).join(' ');
+  return answer
+    .split(' ')
+    .filter((x) => !drop.has(x))
+    .join(' ');
 }
 
 const ALLOWED: Allowed[] = [
   {
-    why: 'RFC 2045 §6.4: parts with an unknown transfer encoding or no valid type (rmb searches them as they are, Dovecot skips them)',
-    test: (item, a, b) => /^SEARCH (CHARSET UTF-8 )?(BODY|TEXT) /.test(item) && UNDECODABLE_PARTS.size > 0 && without(a, UNDECODABLE_PARTS) === without(b, UNDECODABLE_PARTS),
+    why:
+      'RFC 2045 §6.4: parts with an unknown transfer encoding or no valid type (rmb searches them ' +
+      'as they are, Dovecot skips them)',
+    test: (item, a, b) =>
+      /^SEARCH (CHARSET UTF-8 )?(BODY|TEXT) /.test(item) &&
+      UNDECODABLE_PARTS.size > 0 &&
+      without(a, UNDECODABLE_PARTS) === without(b, UNDECODABLE_PARTS),
   },
   {
     why: 'RFC 3501 §7.4.2: unparsable addresses (Dovecot matches address searches against its placeholders)',
-    test: (item, a, b) => /^SEARCH (TO|FROM|CC|BCC) /.test(item) && UNPARSABLE_ADDRESSES.size > 0 && without(a, UNPARSABLE_ADDRESSES) === without(b, UNPARSABLE_ADDRESSES),
+    test: (item, a, b) =>
+      /^SEARCH (TO|FROM|CC|BCC) /.test(item) &&
+      UNPARSABLE_ADDRESSES.size > 0 &&
+      without(a, UNPARSABLE_ADDRESSES) === without(b, UNPARSABLE_ADDRESSES),
   },
   {
     // a reference bug, not an RFC choice: RFC 5322 §3.3 dates before 1970 or after 2106 are
     // valid, and RFC 5256 §3 / RFC 3501 §6.4.4 order and compare them as such (rmb does)
-    why: 'Dovecot 2.3 misplaces dates before 1970 and after 2106 (RFC 5322 §3.3 allows them; RFC 5256 §3 sorts by them)',
-    test: (item, a, b) => /^(SORT|SEARCH) /.test(item) && OUT_OF_RANGE_DATES.size > 0 && a !== b && without(a, OUT_OF_RANGE_DATES) === without(b, OUT_OF_RANGE_DATES),
+    why:
+      'Dovecot 2.3 misplaces dates before 1970 and after 2106 (RFC 5322 §3.3 allows them; RFC ' +
+      '5256 §3 sorts by them)',
+    test: (item, a, b) =>
+      /^(SORT|SEARCH) /.test(item) &&
+      OUT_OF_RANGE_DATES.size > 0 &&
+      a !== b &&
+      without(a, OUT_OF_RANGE_DATES) === without(b, OUT_OF_RANGE_DATES),
   },
   {
     // RFC 3501 §7.4.2 / RFC 9051 §7.5.2: body type, subtype, encoding and parameter names are
@@ -90,30 +110,44 @@ const ALLOWED: Allowed[] = [
     // RFC 2045 §5.2: a syntactically invalid Content-Type means text/plain; charset=us-ascii (rmb);
     // Dovecot reports the part as type "" subtype "" instead (compared part by part)
     why: 'RFC 2045 §5.2: invalid Content-Type (rmb applies the text/plain default, Dovecot reports "" "")',
-    test: (item, a, b) => (item === 'BODYSTRUCTURE' || item === 'BODY') && /\(""\s""\s/.test(b) && sameButInvalidTypes(a, b),
+    test: (item, a, b) =>
+      (item === 'BODYSTRUCTURE' || item === 'BODY') && /\(""\s""\s/.test(b) && sameButInvalidTypes(a, b),
   },
   {
     // RFC 3516 §4.2 decodes the section's own transfer encoding; a message/rfc822 part is 7bit,
     // 8bit or binary (RFC 2046 §5.2.1), so rmb returns the encapsulated message as stored; Dovecot
     // also decodes every part inside it and rewrites their headers to "binary"
     why: 'RFC 3516 §4.2: BINARY of a message/rfc822 part (rmb: as stored; Dovecot also decodes the parts inside)',
-    test: (item, a, b) => item.startsWith('BINARY[') && b.includes('Content-Transfer-Encoding: binary') && !a.includes('Content-Transfer-Encoding: binary')
-      && a.includes('\\r\\n\\r\\n') && a.split('\\r\\n\\r\\n')[0] === b.split('\\r\\n\\r\\n')[0],
+    test: (item, a, b) =>
+      item.startsWith('BINARY[') &&
+      b.includes('Content-Transfer-Encoding: binary') &&
+      !a.includes('Content-Transfer-Encoding: binary') &&
+      a.includes('\\r\\n\\r\\n') &&
+      a.split('\\r\\n\\r\\n')[0] === b.split('\\r\\n\\r\\n')[0],
   },
   {
     // RFC 2046 §5.2.1 forbids base64 for message/rfc822; RFC 3516 §4.2 says BINARY decodes the
     // section's transfer encoding (rmb does); Dovecot returns such a part still encoded
-    why: 'RFC 3516 §4.2 / RFC 2046 §5.2.1: BINARY of a base64-encoded message/rfc822 part (rmb decodes it, Dovecot does not)',
+    why:
+      'RFC 3516 §4.2 / RFC 2046 §5.2.1: BINARY of a base64-encoded message/rfc822 part (rmb ' +
+      'decodes it, Dovecot does not)',
     test: (item, a, b) => {
       if (!item.startsWith('BINARY[')) return false;
       try {
         const enc = JSON.parse(b) as string;
-        return /^[A-Za-z0-9+/=\r\n]+$/.test(enc) && Buffer.from(enc, 'base64').toString('latin1') === (JSON.parse(a) as string);
-      } catch { return false; }
+        return (
+          /^[A-Za-z0-9+/=\r\n]+$/.test(enc) &&
+          Buffer.from(enc, 'base64').toString('latin1') === (JSON.parse(a) as string)
+        );
+      } catch {
+        return false;
+      }
     },
   },
   {
-    why: 'RFC 2046 §5.1.1: the CRLF before a boundary belongs to it (Dovecot counts it into a message/rfc822 part that ends in its header)',
+    why:
+      'RFC 2046 §5.1.1: the CRLF before a boundary belongs to it (Dovecot counts it into a ' +
+      'message/rfc822 part that ends in its header)',
     test: boundaryCrlfInMessagePart,
   },
   {
@@ -129,7 +163,8 @@ const ALLOWED: Allowed[] = [
     test: (item, a, b) => {
       const ci = item === 'BODYSTRUCTURE' || item === 'BODY';
       // (with folding white space collapsed in ENVELOPE, which the rule above allows on its own)
-      const canon = (s: string) => (ci ? s.toLowerCase() : item === 'ENVELOPE' ? wsCanon(s) : s).replace(/[^\x00-\x7f]+/g, '?');
+      const canon = (s: string) =>
+        (ci ? s.toLowerCase() : item === 'ENVELOPE' ? wsCanon(s) : s).replace(/[^\x00-\x7f]+/g, '?');
       return b.includes('\ufffd') && canon(a) === canon(b);
     },
   },
@@ -137,7 +172,9 @@ const ALLOWED: Allowed[] = [
     // RFC 3501 §7.4.2 gives no form for an address that cannot be parsed: Dovecot invents
     // placeholder names, rmb returns what its parser made of it
     why: 'RFC 3501 §7.4.2: unparsable addresses (Dovecot writes MISSING_MAILBOX/MISSING_DOMAIN/SYNTAX_ERROR)',
-    test: (item, _a, b) => (item === 'ENVELOPE' || item === 'BODYSTRUCTURE' || item === 'BODY') && /"(MISSING_MAILBOX|MISSING_DOMAIN|SYNTAX_ERROR)"/i.test(b),
+    test: (item, _a, b) =>
+      (item === 'ENVELOPE' || item === 'BODYSTRUCTURE' || item === 'BODY') &&
+      /"(MISSING_MAILBOX|MISSING_DOMAIN|SYNTAX_ERROR)"/i.test(b),
   },
 ];
 
@@ -152,8 +189,14 @@ function boundaryCrlfInMessagePart(item: string, a: string, b: string): boolean 
   }
   if (item !== 'BODYSTRUCTURE' && item !== 'BODY') return false;
   if (!/"MESSAGE" "RFC822"/i.test(a)) return false;
-  const ta = a.toLowerCase().split(/([\s()])/).filter((x) => x.trim());
-  const tb = b.toLowerCase().split(/([\s()])/).filter((x) => x.trim());
+  const ta = a
+    .toLowerCase()
+    .split(/([\s()])/)
+    .filter((x) => x.trim());
+  const tb = b
+    .toLowerCase()
+    .split(/([\s()])/)
+    .filter((x) => x.trim());
   if (ta.length !== tb.length) return false;
   const d = ta.map((x, i) => [x, tb[i]]).filter(([x, y]) => x !== y);
   if (!d.length || d.length % 2) return false;
@@ -178,7 +221,11 @@ function sameButInvalidTypes(a: string, b: string): boolean {
     const yi = y.items;
     if (str(yi[0]) === '' && str(yi[1]) === '' && str(xi[0]) === 'text' && str(xi[1]) === 'plain') {
       const p = xi[2];
-      if (!(p.t === 'list' && p.items.length === 2 && str(p.items[0]) === 'charset' && str(p.items[1]) === 'us-ascii') || str(yi[2]) !== 'nil') return false;
+      if (
+        !(p.t === 'list' && p.items.length === 2 && str(p.items[0]) === 'charset' && str(p.items[1]) === 'us-ascii') ||
+        str(yi[2]) !== 'nil'
+      )
+        return false;
       const rest = [...xi.slice(3, 7), ...xi.slice(8)];
       return rest.length === yi.length - 3 && rest.every((t, i) => eq(t, yi[i + 3]));
     }
@@ -186,7 +233,9 @@ function sameButInvalidTypes(a: string, b: string): boolean {
   };
   try {
     return eq(tokenize(`(${a})`, [])[0], tokenize(`(${b})`, [])[0]);
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 /** White space runs as one space, none next to quotes: the canonical form for unfolding comparisons. */
@@ -211,8 +260,10 @@ function fetchItems(rs: Response[]): Map<number, Map<string, string>> {
     const items = t[2].items;
     for (let i = 0; i < items.length;) {
       let label = render(items[i++]).toUpperCase();
-      if (items[i]?.t === 'list' && (items[i] as { open: string }).open === '[') label += render(items[i++]).toUpperCase();
-      if (items[i]?.t === 'atom' && (items[i] as { v: string }).v.startsWith('<')) label += (items[i++] as { v: string }).v;
+      if (items[i]?.t === 'list' && (items[i] as { open: string }).open === '[')
+        label += render(items[i++]).toUpperCase();
+      if (items[i]?.t === 'atom' && (items[i] as { v: string }).v.startsWith('<'))
+        label += (items[i++] as { v: string }).v;
       m.set(label, render(items[i++]));
     }
     out.set(seq, m);
@@ -244,7 +295,11 @@ function partPaths(bs: Tok, prefix = ''): string[] {
 }
 
 class Server {
-  constructor(readonly name: string, public c: Connection, readonly port = 0) {}
+  constructor(
+    readonly name: string,
+    public c: Connection,
+    readonly port = 0,
+  ) {}
   /** A new connection (after the server dropped one), logged in, with the test mailbox selected. */
   async reopen(): Promise<void> {
     this.c.close();
@@ -266,7 +321,12 @@ class Server {
   async run(cmd: string): Promise<{ reply: Response; untagged: Response[] }> {
     const from = this.c.untagged.length;
     const reply = await this.c.run(cmd).catch((e: Error) => {
-      throw new Error(`${this.name}: ${e.message} (closed: ${this.c.isClosed}; last: ${this.c.untagged.slice(-2).map((u) => u.text.slice(0, 200)).join(' | ')})`);
+      throw new Error(
+        `${this.name}: ${e.message} (closed: ${this.c.isClosed}; last: ${this.c.untagged
+          .slice(-2)
+          .map((u) => u.text.slice(0, 200))
+          .join(' | ')})`,
+      );
     });
     return { reply, untagged: this.c.untagged.slice(from) };
   }
@@ -277,28 +337,71 @@ class Server {
     // in windows of 20: Dovecot disconnects a client that pipelines too much output unread
     for (let i = 0; i < cmds.length; i += 20) {
       const pending: Promise<Response>[] = [];
-      for (const cmd of cmds.slice(i, i + 20)) pending.push((await this.c.send(this.c.nextTag(), [{ text: cmd }])).done);
-      replies.push(...await Promise.all(pending.map((p) => this.c.wait(p, 'pipelined FETCH'))));
-      if (this.c.isClosed) throw new Error(`${this.name} closed the connection at command ${i}: ${cmds[i].slice(0, 80)}`);
+      for (const cmd of cmds.slice(i, i + 20))
+        pending.push((await this.c.send(this.c.nextTag(), [{ text: cmd }])).done);
+      replies.push(...(await Promise.all(pending.map((p) => this.c.wait(p, 'pipelined FETCH')))));
+      if (this.c.isClosed)
+        throw new Error(`${this.name} closed the connection at command ${i}: ${cmds[i].slice(0, 80)}`);
     }
     return { replies, untagged: this.c.untagged.slice(from) };
   }
 }
 
 const SEARCHES = [
-  'ALL', 'SEEN', 'UNSEEN FLAGGED', 'FROM "example"', 'TO "@"', 'CC "a"', 'SUBJECT "test"', 'SUBJECT "re:"',
-  'BODY "the"', 'TEXT "hello"', 'HEADER Content-Type multipart', 'HEADER X-Mailer ""', 'LARGER 10000', 'SMALLER 2000',
-  'NOT LARGER 5000', 'OR FROM "gmail" TO "gmail"', 'SENTBEFORE 1-Jan-2010', 'SENTSINCE 1-Jan-2015', 'SENTON 1-Jan-2000',
-  'BEFORE 15-Jan-2020', 'SINCE 20-Jan-2020', 'ON 3-Jan-2020', 'CHARSET UTF-8 SUBJECT "ä"', 'CHARSET UTF-8 BODY "é"',
-  'NOT OR SEEN FLAGGED', 'UID 1:50', '100:200 NOT SEEN', 'HEADER Message-ID "@"', 'BCC ""', 'KEYWORD $label1',
+  'ALL',
+  'SEEN',
+  'UNSEEN FLAGGED',
+  'FROM "example"',
+  'TO "@"',
+  'CC "a"',
+  'SUBJECT "test"',
+  'SUBJECT "re:"',
+  'BODY "the"',
+  'TEXT "hello"',
+  'HEADER Content-Type multipart',
+  'HEADER X-Mailer ""',
+  'LARGER 10000',
+  'SMALLER 2000',
+  'NOT LARGER 5000',
+  'OR FROM "gmail" TO "gmail"',
+  'SENTBEFORE 1-Jan-2010',
+  'SENTSINCE 1-Jan-2015',
+  'SENTON 1-Jan-2000',
+  'BEFORE 15-Jan-2020',
+  'SINCE 20-Jan-2020',
+  'ON 3-Jan-2020',
+  'CHARSET UTF-8 SUBJECT "ä"',
+  'CHARSET UTF-8 BODY "é"',
+  'NOT OR SEEN FLAGGED',
+  'UID 1:50',
+  '100:200 NOT SEEN',
+  'HEADER Message-ID "@"',
+  'BCC ""',
+  'KEYWORD $label1',
 ];
-const SORTS = ['(ARRIVAL)', '(DATE)', '(REVERSE SIZE)', '(SUBJECT)', '(FROM)', '(TO)', '(CC)', '(DISPLAYFROM)', '(DISPLAYTO)', '(REVERSE SUBJECT DATE)'];
+const SORTS = [
+  '(ARRIVAL)',
+  '(DATE)',
+  '(REVERSE SIZE)',
+  '(SUBJECT)',
+  '(FROM)',
+  '(TO)',
+  '(CC)',
+  '(DISPLAYFROM)',
+  '(DISPLAYTO)',
+  '(REVERSE SUBJECT DATE)',
+];
 
 dovecotSuite('differential test against Dovecot over the shared corpus', () => {
   test('every corpus mail fetches the same from rmb and Dovecot; SEARCH, SORT and THREAD agree', async () => {
-    const mails = corpusFiles().map((f) => ({ path: f.path, data: asTransferred(f.data) })).slice(0, Number(process.env.RMB_DIFF_LIMIT ?? Infinity));
+    const mails = corpusFiles()
+      .map((f) => ({ path: f.path, data: asTransferred(f.data) }))
+      .slice(0, Number(process.env.RMB_DIFF_LIMIT ?? Infinity));
     mails.forEach((m, i) => {
-      const header = m.data.toString('latin1').split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
+      const header = m.data
+        .toString('latin1')
+        .split('\r\n\r\n')[0]
+        .replace(/\r\n[ \t]+/g, ' ');
       const year = /^date:.*?\b(\d{4})\b/im.exec(header)?.[1];
       if (year && (Number(year) < 1970 || Number(year) > 2106)) OUT_OF_RANGE_DATES.add(String(i + 1));
       const raw = m.data.subarray(0, Math.max(0, m.data.indexOf('\r\n\r\n')));
@@ -306,9 +409,15 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       if (/^subject:[^\r\n]*\r\n[ \t]/im.test(raw.toString('latin1'))) FOLDED_SUBJECTS.add(String(i + 1));
       if (/=\?iso-8859-[68]-[ie]\?/i.test(raw.toString('latin1'))) REFERENCE_UNKNOWN_CHARSETS.add(String(i + 1));
       const all = m.data.toString('latin1');
-      const ctes = [...all.matchAll(/^content-transfer-encoding:[ \t]*([^\r\n;]*)/gim)].map((x) => x[1].trim().toLowerCase());
+      const ctes = [...all.matchAll(/^content-transfer-encoding:[ \t]*([^\r\n;]*)/gim)].map((x) =>
+        x[1].trim().toLowerCase(),
+      );
       const types = [...all.matchAll(/^content-type:[ \t]*([^\r\n;]*)/gim)].map((x) => x[1].trim());
-      if (ctes.some((c) => !['7bit', '8bit', 'binary', 'base64', 'quoted-printable'].includes(c)) || types.some((t) => !/^[^\s/]+\/[^\s/]+$/.test(t))) UNDECODABLE_PARTS.add(String(i + 1));
+      if (
+        ctes.some((c) => !['7bit', '8bit', 'binary', 'base64', 'quoted-printable'].includes(c)) ||
+        types.some((t) => !/^[^\s/]+\/[^\s/]+$/.test(t))
+      )
+        UNDECODABLE_PARTS.add(String(i + 1));
     });
     const dovecot = await startDovecot({ [USER]: PASS });
     const rmb = await startServer(newDataDir({ [USER]: PASS }));
@@ -325,39 +434,75 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       if (/^FETCH \d+ \(BINARY/.test(item) && a === 'NO' && b === 'NO') refusedMails.add(what);
       if (a === b) return;
       const ok = a !== undefined && b !== undefined && ALLOWED.find((x) => x.test(item, a, b));
-      if (ok) { allowedCount.set(ok.why, (allowedCount.get(ok.why) ?? 0) + 1); if (process.env.RMB_DIFF_DUMP) allowedLog.push(`${ok.why.slice(0, 20)} ${what} ${item}`); return; }
+      if (ok) {
+        allowedCount.set(ok.why, (allowedCount.get(ok.why) ?? 0) + 1);
+        if (process.env.RMB_DIFF_DUMP) allowedLog.push(`${ok.why.slice(0, 20)} ${what} ${item}`);
+        return;
+      }
       // a part whose transfer encoding is broken: Dovecot refuses the BINARY FETCH (NO, with an
       // untagged UID and no data), rmb decodes what it can; RFC 3516 §4.2 leaves bad encodings to the server
       const strict = 'RFC 3516 §4.2: broken transfer encodings (Dovecot refuses BINARY, rmb decodes leniently)';
-      if (/^FETCH \d+ \(BINARY/.test(item) && a === 'OK' && b === 'NO') { strictMails.add(what); allowedCount.set(strict, (allowedCount.get(strict) ?? 0) + 1); return; }
-      if (strictMails.has(what) && (item === 'UID' || item.startsWith('BINARY[')) && (b === undefined || a === undefined)) { allowedCount.set(strict, (allowedCount.get(strict) ?? 0) + 1); return; }
+      if (/^FETCH \d+ \(BINARY/.test(item) && a === 'OK' && b === 'NO') {
+        strictMails.add(what);
+        allowedCount.set(strict, (allowedCount.get(strict) ?? 0) + 1);
+        return;
+      }
+      if (
+        strictMails.has(what) &&
+        (item === 'UID' || item.startsWith('BINARY[')) &&
+        (b === undefined || a === undefined)
+      ) {
+        allowedCount.set(strict, (allowedCount.get(strict) ?? 0) + 1);
+        return;
+      }
       // both refuse a BINARY FETCH (NO [UNKNOWN-CTE]) for a part they cannot decode; Dovecot first
       // sends the parts before it that it could decode, rmb none (a failed command's partial
       // results are the server's choice: RFC 3501 §7.1.2, RFC 3516 §4.2)
-      const bothNo = 'RFC 3516 §4.2: BINARY FETCH refused with NO [UNKNOWN-CTE] (Dovecot sends the parts before the unknown one)';
-      if (refusedMails.has(what) && item.startsWith('BINARY[') && a === undefined) { allowedCount.set(bothNo, (allowedCount.get(bothNo) ?? 0) + 1); return; }
+      const bothNo =
+        'RFC 3516 §4.2: BINARY FETCH refused with NO [UNKNOWN-CTE] (Dovecot sends the parts before the unknown one)';
+      if (refusedMails.has(what) && item.startsWith('BINARY[') && a === undefined) {
+        allowedCount.set(bothNo, (allowedCount.get(bothNo) ?? 0) + 1);
+        return;
+      }
       // both refuse a BINARY FETCH (NO [UNKNOWN-CTE]); Dovecot still sends an untagged FETCH with
       // only the UID, which RFC 3501 §7.4.2 allows and no client needs
-      if (item === 'UID' && a === undefined && b !== undefined && /^\d+$/.test(b)) { allowedCount.set(strict, (allowedCount.get(strict) ?? 0) + 1); return; }
-      const cat = item.replace(/\[[\d.]+/g, '[n').replace(/^FETCH \d+ .*/, 'FETCH status').replace(/^((SORT \(.*?\))|THREAD \S+) UTF-8 .*$/, '$1');
+      if (item === 'UID' && a === undefined && b !== undefined && /^\d+$/.test(b)) {
+        allowedCount.set(strict, (allowedCount.get(strict) ?? 0) + 1);
+        return;
+      }
+      const cat = item
+        .replace(/\[[\d.]+/g, '[n')
+        .replace(/^FETCH \d+ .*/, 'FETCH status')
+        .replace(/^((SORT \(.*?\))|THREAD \S+) UTF-8 .*$/, '$1');
       diffCats.set(cat, (diffCats.get(cat) ?? 0) + 1);
-      diffs.push({ cat, text: `${what} ${item}:\n    rmb:     ${a?.slice(0, 400)}\n    dovecot: ${b?.slice(0, 400)}`, full: `${what} ${item}:\n    rmb:     ${a}\n    dovecot: ${b}` });
+      diffs.push({
+        cat,
+        text: `${what} ${item}:\n    rmb:     ${a?.slice(0, 400)}\n    dovecot: ${b?.slice(0, 400)}`,
+        full: `${what} ${item}:\n    rmb:     ${a}\n    dovecot: ${b}`,
+      });
     };
     try {
       for (const s of servers) {
         await s.ok('CREATE diff');
         for (const [i, m] of mails.entries()) {
-          const flags = [i % 3 === 0 ? '\\Seen' : '', i % 5 === 0 ? '\\Flagged' : '', i % 7 === 0 ? '$label1' : ''].filter(Boolean).join(' ');
+          const flags = [i % 3 === 0 ? '\\Seen' : '', i % 5 === 0 ? '\\Flagged' : '', i % 7 === 0 ? '$label1' : '']
+            .filter(Boolean)
+            .join(' ');
           const date = imapDate(new Date(BASE + i * 3600 * 1000));
           const tag = s.c.nextTag();
-          const { done } = await s.c.send(tag, [{ text: `APPEND diff (${flags}) "${date}" {${m.data.length}+}`, literal: { data: m.data, sync: false } }, { text: '' }]);
+          const { done } = await s.c.send(tag, [
+            { text: `APPEND diff (${flags}) "${date}" {${m.data.length}+}`, literal: { data: m.data, sync: false } },
+            { text: '' },
+          ]);
           void done;
         }
         await s.ok('NOOP');
         await s.ok('SELECT diff');
       }
       // 1: whole-message items
-      const items = 'RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[HEADER] BODY.PEEK[TEXT] BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)] BODY.PEEK[]<100.200>';
+      const items =
+        'RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[HEADER] BODY.PEEK[TEXT] ' +
+        'BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)] BODY.PEEK[]<100.200>';
       const whole = await Promise.all(servers.map(async (s) => fetchItems(await s.ok(`FETCH 1:* (${items})`))));
       const paths: string[][] = [];
       for (let seq = 1; seq <= mails.length; seq++) {
@@ -366,23 +511,31 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
         for (const l of labels) compare(`mail ${seq} (${mails[seq - 1].path})`, l, a.get(l), b.get(l));
         const bs = tokenize(`(${b.get('BODYSTRUCTURE') ?? '()'})`, []);
         // addresses Dovecot cannot parse (it writes placeholders): their addr-mailbox is undefined
-        if (/"(MISSING_MAILBOX|MISSING_DOMAIN|SYNTAX_ERROR)"/.test(b.get('ENVELOPE') ?? '')) UNPARSABLE_ADDRESSES.add(String(seq));
+        if (/"(MISSING_MAILBOX|MISSING_DOMAIN|SYNTAX_ERROR)"/.test(b.get('ENVELOPE') ?? ''))
+          UNPARSABLE_ADDRESSES.add(String(seq));
         paths.push(partPaths((bs[0] as { t: 'list'; items: Tok[] }).items[0] ?? { t: 'list', open: '(', items: [] }));
       }
       // 2: every part (pipelined, one FETCH per mail); BINARY separately (it may be NO [UNKNOWN-CTE])
-      const partCmds = paths.map((ps, i) => `FETCH ${i + 1} (${ps.flatMap((p) => [`BODY.PEEK[${p}]`, `BODY.PEEK[${p}.MIME]`]).join(' ')})`);
+      const partCmds = paths.map(
+        (ps, i) => `FETCH ${i + 1} (${ps.flatMap((p) => [`BODY.PEEK[${p}]`, `BODY.PEEK[${p}.MIME]`]).join(' ')})`,
+      );
       const binCmds = paths.map((ps, i) => `FETCH ${i + 1} (${ps.map((p) => `BINARY.PEEK[${p}]`).join(' ')})`);
       // Dovecot 2.3 drops the connection on BINARY of some broken parts: those are run one by
       // one, and a mail Dovecot cannot answer is listed (not compared) instead of stopping the test
       const referenceFailures: string[] = [];
-      const binRes: { replies: Response[]; untagged: Response[] }[] = [{ replies: [], untagged: [] }, { replies: [], untagged: [] }];
+      const binRes: { replies: Response[]; untagged: Response[] }[] = [
+        { replies: [], untagged: [] },
+        { replies: [], untagged: [] },
+      ];
       for (const [i, cmd] of binCmds.entries()) {
         for (const [k, s] of servers.entries()) {
           const from = s.c.untagged.length;
           const r = await s.run(cmd).catch(() => null);
           if (!r || s.c.isClosed || /^\* BYE/.test(r.reply.text)) {
             if (k === 0) throw new Error(`rmb failed on ${cmd}`);
-            referenceFailures.push(`mail ${i + 1} (${mails[i].path}): Dovecot dropped the connection on ${cmd.slice(0, 60)}`);
+            referenceFailures.push(
+              `mail ${i + 1} (${mails[i].path}): Dovecot dropped the connection on ${cmd.slice(0, 60)}`,
+            );
             binRes[k].replies.push({ text: 'DROPPED', literals: [] });
             await s.reopen();
             continue;
@@ -397,7 +550,12 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
         for (let seq = 1; seq <= mails.length; seq++) {
           const what = `mail ${seq} (${mails[seq - 1].path})`;
           if (res[1].replies[seq - 1].text === 'DROPPED') continue;
-          compare(what, cmds[seq - 1].slice(0, 60), res[0].replies[seq - 1].text.split(' ')[0], res[1].replies[seq - 1].text.split(' ')[0]);
+          compare(
+            what,
+            cmds[seq - 1].slice(0, 60),
+            res[0].replies[seq - 1].text.split(' ')[0],
+            res[1].replies[seq - 1].text.split(' ')[0],
+          );
           const a = fa.get(seq) ?? new Map<string, string>();
           const b = fb.get(seq) ?? new Map<string, string>();
           for (const l of new Set([...a.keys(), ...b.keys()])) compare(what, l, a.get(l), b.get(l));
@@ -407,7 +565,10 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
       const answer = async (s: Server, cmd: string) => {
         const r = await s.run(cmd);
         const status = r.reply.text.split(' ')[0].toUpperCase();
-        return `${status} ${r.untagged.filter((u) => /^(SEARCH|SORT|THREAD)\b/i.test(u.text)).map((u) => u.text.replace(/\s+$/, '')).join('|')}`;
+        return `${status} ${r.untagged
+          .filter((u) => /^(SEARCH|SORT|THREAD)\b/i.test(u.text))
+          .map((u) => u.text.replace(/\s+$/, ''))
+          .join('|')}`;
       };
       // SORT and THREAD leave out, for each order, the mails whose headers that order reads are
       // ones Dovecot 2.3 misreads or the RFCs leave undefined: dates Dovecot misplaces
@@ -421,26 +582,60 @@ dovecotSuite('differential test against Dovecot over the shared corpus', () => {
         const thread = q.startsWith('THREAD');
         if (thread || /\bDATE\b/.test(q)) sets.push(OUT_OF_RANGE_DATES);
         if (thread || /SUBJECT/.test(q)) sets.push(FOLDED_SUBJECTS, REFERENCE_UNKNOWN_CHARSETS, NON_UTF8_HEADERS);
-        if (thread || /FROM|TO|CC/.test(q)) sets.push(UNPARSABLE_ADDRESSES, NON_UTF8_HEADERS, REFERENCE_UNKNOWN_CHARSETS);
+        if (thread || /FROM|TO|CC/.test(q))
+          sets.push(UNPARSABLE_ADDRESSES, NON_UTF8_HEADERS, REFERENCE_UNKNOWN_CHARSETS);
         return [...new Set(sets.flatMap((x) => [...x]))];
       };
-      const restricted = (cmd: string) => { const l = leftOut(cmd); return `${cmd} UTF-8 ${l.length ? `NOT ${l.join(',')}` : 'ALL'}`; };
+      const restricted = (cmd: string) => {
+        const l = leftOut(cmd);
+        return `${cmd} UTF-8 ${l.length ? `NOT ${l.join(',')}` : 'ALL'}`;
+      };
       const ordered = [...SORTS.map((k) => `SORT ${k}`), 'THREAD ORDEREDSUBJECT', 'THREAD REFERENCES'];
-      console.log(`SORT and THREAD: mails compared per order (of ${mails.length}): ${ordered.map((q) => `${q.replace(/^SORT /, '')} ${mails.length - leftOut(q).length}`).join(', ')} (left out where the order reads them: ${OUT_OF_RANGE_DATES.size} out-of-range dates, ${NON_UTF8_HEADERS.size} non-UTF-8 headers, ${UNPARSABLE_ADDRESSES.size} unparsable addresses, ${FOLDED_SUBJECTS.size} folded subjects, ${REFERENCE_UNKNOWN_CHARSETS.size} ISO-8859-x-i charsets; overlapping)`);
+      const perOrder = ordered.map((q) => `${q.replace(/^SORT /, '')} ${mails.length - leftOut(q).length}`).join(', ');
+      console.log(
+        `SORT and THREAD: mails compared per order (of ${mails.length}): ${perOrder} (left out where the order ` +
+          `reads them: ${OUT_OF_RANGE_DATES.size} out-of-range dates, ${NON_UTF8_HEADERS.size} non-UTF-8 headers, ` +
+          `${UNPARSABLE_ADDRESSES.size} unparsable addresses, ${FOLDED_SUBJECTS.size} folded subjects, ` +
+          `${REFERENCE_UNKNOWN_CHARSETS.size} ISO-8859-x-i charsets; overlapping)`,
+      );
       const queries = [...SEARCHES.map((k) => `SEARCH ${k}`), ...ordered.map(restricted)];
       for (const q of queries) {
         const [a, b] = await Promise.all(servers.map((s) => answer(s, q)));
         compare('mailbox', q, a, b);
       }
-      const summary = `differential test: ${mails.length} mails, ${comparisons} comparisons, ${diffs.length} unexplained differences; allowed: ${[...allowedCount].map(([k, n]) => `${n} × ${k}`).join('; ') || 'none'}`;
-      console.log(`${summary}\nunexplained by item: ${[...diffCats].map(([k, n]) => `${k}: ${n}`).join(', ')}\nnot compared (the reference failed):\n${referenceFailures.join('\n') || 'none'}`);
+      const summary =
+        `differential test: ${mails.length} mails, ${comparisons} comparisons, ` +
+        `${diffs.length} unexplained differences; allowed: ` +
+        ([...allowedCount].map(([k, n]) => `${n} × ${k}`).join('; ') || 'none');
+      console.log(
+        `${summary}\nunexplained by item: ` +
+          [...diffCats].map(([k, n]) => `${k}: ${n}`).join(', ') +
+          `\nnot compared (the reference failed):\n${referenceFailures.join('\n') || 'none'}`,
+      );
       // every difference to a file, for triage (RMB_DIFF_DUMP=path)
-      if (process.env.RMB_DIFF_DUMP) writeFileSync(process.env.RMB_DIFF_DUMP, [...diffs.map((d) => `[${d.cat}] ${d.full}`), ...allowedLog.map((l) => `[allowed] ${l}`)].join('\n'));
+      if (process.env.RMB_DIFF_DUMP)
+        writeFileSync(
+          process.env.RMB_DIFF_DUMP,
+          [...diffs.map((d) => `[${d.cat}] ${d.full}`), ...allowedLog.map((l) => `[allowed] ${l}`)].join('\n'),
+        );
       // one sample per category of difference, for triage
       const firstOf = new Map<string, string>();
-      for (const d of diffs) if (!firstOf.has(d.cat)) firstOf.set(d.cat, d.text.split('\n').map((l) => l.slice(0, 240)).join('\n'));
+      for (const d of diffs)
+        if (!firstOf.has(d.cat))
+          firstOf.set(
+            d.cat,
+            d.text
+              .split('\n')
+              .map((l) => l.slice(0, 240))
+              .join('\n'),
+          );
       console.log(`samples of the differences:\n${[...firstOf.values()].join('\n')}`);
-      expect(diffs.slice(0, 40).map((d) => d.text).join('\n')).toBe('');
+      expect(
+        diffs
+          .slice(0, 40)
+          .map((d) => d.text)
+          .join('\n'),
+      ).toBe('');
       expect(comparisons).toBeGreaterThan(mails.length * 10);
     } finally {
       for (const s of servers) s.c.close();

@@ -14,20 +14,28 @@ import { parseScript, runScripts, scriptNames, type ScriptResult } from '../src/
 
 const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts');
 
-
 function summary(results: ScriptResult[]): string {
-  return results.filter((r) => r.status !== 'pass').map((r) => `${r.status} ${r.name}: ${r.reason}`).join('\n');
+  return results
+    .filter((r) => r.status !== 'pass')
+    .map((r) => `${r.status} ${r.name}: ${r.reason}`)
+    .join('\n');
 }
 
 function againstRmb(backend: Backend) {
   test(`all ${scriptNames(dir).length} scripts pass against rmb (${backend}), none skipped`, async () => {
     // the quota Dovecot's --full set-up has too (scripts/quota)
-    const server = await startServer(newDataDir({ tester: 'secret' }), [...storeSets(backend), 'quota.storageBytes=1073741824', 'quota.messages=100000']);
+    const server = await startServer(newDataDir({ tester: 'secret' }), [
+      ...storeSets(backend),
+      'quota.storageBytes=1073741824',
+      'quota.messages=100000',
+    ]);
     try {
       const results = await runScripts({ host: '127.0.0.1', port: server.imap, user: 'tester', pass: 'secret', dir });
       expect(summary(results)).toBe('');
       expect(results.length).toBeGreaterThan(0);
-    } finally { await server.stop(); }
+    } finally {
+      await server.stop();
+    }
   }, 300000);
 }
 
@@ -37,43 +45,81 @@ const COVERED_ELSEWHERE: Record<string, string> = {
   LOGINDISABLED: 'needs a non-loopback client; packages/rmb/test/e2e-protocol.test.ts (auth.plaintextAuth=never)',
 };
 
-test('every capability rmb advertises (before and after login) is required by some script, or covered by a named test', async () => {
-  const server = await startServer(newDataDir({ tester: 'secret' }), ['quota.storageBytes=1073741824', 'quota.messages=100000']);
-  try {
-    const c = await Connection.open('127.0.0.1', server.imap, 10000);
-    const caps = new Set<string>();
-    const grab = async (cmd: string) => {
-      const from = c.untagged.length;
-      await c.run(cmd);
-      for (const r of c.untagged.slice(from)) if (/^CAPABILITY /i.test(r.text)) for (const x of r.text.split(' ').slice(1)) caps.add(x.toUpperCase().replace(/=\d+$/, ''));
-    };
-    await grab('CAPABILITY');
-    await grab('LOGIN tester secret');
-    await grab('CAPABILITY');
-    c.close();
-    const required = new Set(scriptNames(dir).flatMap((n) => parseScript(n, readFileSync(join(dir, n), 'utf8')).capabilities.map((x) => x.toUpperCase())));
-    const uncovered = [...caps].filter((x) => !required.has(x) && !COVERED_ELSEWHERE[x]);
-    expect(uncovered).toEqual([]);
-    expect(caps.size).toBeGreaterThan(40);
-  } finally { await server.stop(); }
-}, 60000);
+test(
+  'every capability rmb advertises (before and after login) is required by some script, or ' +
+    'covered by a named test',
+  async () => {
+    const server = await startServer(newDataDir({ tester: 'secret' }), [
+      'quota.storageBytes=1073741824',
+      'quota.messages=100000',
+    ]);
+    try {
+      const c = await Connection.open('127.0.0.1', server.imap, 10000);
+      const caps = new Set<string>();
+      const grab = async (cmd: string) => {
+        const from = c.untagged.length;
+        await c.run(cmd);
+        for (const r of c.untagged.slice(from))
+          if (/^CAPABILITY /i.test(r.text))
+            for (const x of r.text.split(' ').slice(1)) caps.add(x.toUpperCase().replace(/=\d+$/, ''));
+      };
+      await grab('CAPABILITY');
+      await grab('LOGIN tester secret');
+      await grab('CAPABILITY');
+      c.close();
+      const required = new Set(
+        scriptNames(dir).flatMap((n) =>
+          parseScript(n, readFileSync(join(dir, n), 'utf8')).capabilities.map((x) => x.toUpperCase()),
+        ),
+      );
+      const uncovered = [...caps].filter((x) => !required.has(x) && !COVERED_ELSEWHERE[x]);
+      expect(uncovered).toEqual([]);
+      expect(caps.size).toBeGreaterThan(40);
+    } finally {
+      await server.stop();
+    }
+  },
+  60000,
+);
 
 describe('imaptest scripts, rmb on the embedded store', () => againstRmb('embedded'));
 cephSuite('imaptest scripts, rmb on Ceph', () => againstRmb('librados'));
 
 dovecotSuite('imaptest scripts against the reference Dovecot', () => {
-  test('every script passes against Dovecot 2.3, except documented RFC-allowed differences and capabilities Dovecot lacks', async () => {
-    const dovecot = await startDovecot({ tester: 'secret' });
-    try {
-      const results = await runScripts({ host: '127.0.0.1', port: dovecot.imap, user: 'tester', pass: 'secret', dir });
-      const unexplained = results.filter((r) => (r.status === 'fail' && !r.referenceDiffers.length) || (r.status === 'skip' && !/^server lacks /.test(r.reason ?? '')));
-      expect(summary(unexplained)).toBe('');
-      // what was not compared, for the log
-      const notes = results.filter((r) => r.status !== 'pass').map((r) => `${r.name}: ${r.status} (${r.status === 'skip' ? r.reason : r.referenceDiffers.join('; ')})`);
-      console.log(`imaptest vs Dovecot: ${results.filter((r) => r.status === 'pass').length}/${results.length} pass\n${notes.join('\n')}`);
-      // a script documented as differing must really differ (else the note is stale)
-      const stale = results.filter((r) => r.status === 'pass' && r.referenceDiffers.length).map((r) => r.name);
-      expect(stale).toEqual([]);
-    } finally { await dovecot.stop(); }
-  }, 300000);
+  test(
+    'every script passes against Dovecot 2.3, except documented RFC-allowed differences and ' +
+      'capabilities Dovecot lacks',
+    async () => {
+      const dovecot = await startDovecot({ tester: 'secret' });
+      try {
+        const results = await runScripts({
+          host: '127.0.0.1',
+          port: dovecot.imap,
+          user: 'tester',
+          pass: 'secret',
+          dir,
+        });
+        const unexplained = results.filter(
+          (r) =>
+            (r.status === 'fail' && !r.referenceDiffers.length) ||
+            (r.status === 'skip' && !/^server lacks /.test(r.reason ?? '')),
+        );
+        expect(summary(unexplained)).toBe('');
+        // what was not compared, for the log
+        const notes = results
+          .filter((r) => r.status !== 'pass')
+          .map((r) => `${r.name}: ${r.status} (${r.status === 'skip' ? r.reason : r.referenceDiffers.join('; ')})`);
+        console.log(
+          `imaptest vs Dovecot: ` +
+            `${results.filter((r) => r.status === 'pass').length}/${results.length} pass\n${notes.join('\n')}`,
+        );
+        // a script documented as differing must really differ (else the note is stale)
+        const stale = results.filter((r) => r.status === 'pass' && r.referenceDiffers.length).map((r) => r.name);
+        expect(stale).toEqual([]);
+      } finally {
+        await dovecot.stop();
+      }
+    },
+    300000,
+  );
 });

@@ -8,4 +8,10 @@ export { CommandReader, type ReaderLimits, type ReaderEvent } from './protocol/r
 export { tokenize, ParseError } from './protocol/tokens.js';
 export { CAPABILITIES, capabilityList } from './protocol/capabilities.js';
 export { encodeMailboxName, decodeMailboxName } from './protocol/utf7.js';
-export { ScramServer, ScramError, scramCredentials, scramCredentialsAsync, type ScramCredentials } from './protocol/scram.js';
+export {
+  ScramServer,
+  ScramError,
+  scramCredentials,
+  scramCredentialsAsync,
+  type ScramCredentials,
+} from './protocol/scram.js';

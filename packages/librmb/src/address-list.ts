@@ -8,7 +8,12 @@
 
 import { commentEnd, quotedEnd } from './rfc822-lexical.js';
 
-interface AddrToken { t: 'atom' | 'quoted' | 'special'; v: string; pos: number; end: number }
+interface AddrToken {
+  t: 'atom' | 'quoted' | 'special';
+  v: string;
+  pos: number;
+  end: number;
+}
 
 /** Tokens of an address list: atoms, quoted strings and specials; white space and comments skipped. */
 function tokens(value: string): AddrToken[] {
@@ -16,7 +21,10 @@ function tokens(value: string): AddrToken[] {
   let i = 0;
   while (i < value.length) {
     const c = value[i];
-    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') { i++; continue; }
+    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') {
+      i++;
+      continue;
+    }
     if (c === '(') {
       const end = commentEnd(value, i);
       i = end < 0 ? value.length : end;
@@ -29,7 +37,11 @@ function tokens(value: string): AddrToken[] {
       out.push({ t: 'quoted', v: value.slice(start, i), pos: start, end: i });
       continue;
     }
-    if ('<>,;:@.[]'.includes(c)) { out.push({ t: 'special', v: c, pos: i, end: i + 1 }); i++; continue; }
+    if ('<>,;:@.[]'.includes(c)) {
+      out.push({ t: 'special', v: c, pos: i, end: i + 1 });
+      i++;
+      continue;
+    }
     const start = i;
     while (i < value.length && !' \t\r\n()"<>,;:@.[]'.includes(value[i])) i++;
     out.push({ t: 'atom', v: value.slice(start, i), pos: start, end: i });
@@ -67,5 +79,7 @@ export function cutAtSyntaxError(value: string): string {
 
 /** The text of an address list without its comments, white space runs as one space. */
 export function withoutComments(value: string): string {
-  return tokens(value).map((t) => t.v).join(' ');
+  return tokens(value)
+    .map((t) => t.v)
+    .join(' ');
 }

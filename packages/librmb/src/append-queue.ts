@@ -52,7 +52,15 @@ export class AppendQueue {
     const m = save as Member;
     m.isReady = false;
     m.failed = false;
-    m.settled = save.ready.then(() => { m.isReady = true; }, (e) => { m.failed = true; m.error = e; });
+    m.settled = save.ready.then(
+      () => {
+        m.isReady = true;
+      },
+      (e) => {
+        m.failed = true;
+        m.error = e;
+      },
+    );
     this.waiting.push(m);
     if (!this.running) void this.run(commit);
   }
@@ -120,6 +128,9 @@ const queues = new Map<string, AppendQueue>();
 /** The queue of index object `key`; dropped when idle. */
 export function appendQueue(key: string): AppendQueue {
   let q = queues.get(key);
-  if (!q) { q = new AppendQueue(() => queues.delete(key)); queues.set(key, q); }
+  if (!q) {
+    q = new AppendQueue(() => queues.delete(key));
+    queues.set(key, q);
+  }
   return q;
 }

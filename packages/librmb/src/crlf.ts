@@ -14,7 +14,10 @@ export function toCrlf(b: Buffer, prevCr = false): Buffer {
   const out: Buffer[] = [];
   let start = 0;
   for (; i >= 0; i = b.indexOf(0x0a, i + 1)) {
-    if (i === 0 ? !prevCr : b[i - 1] !== 0x0d) { out.push(b.subarray(start, i), CRLF); start = i + 1; }
+    if (i === 0 ? !prevCr : b[i - 1] !== 0x0d) {
+      out.push(b.subarray(start, i), CRLF);
+      start = i + 1;
+    }
   }
   out.push(b.subarray(start));
   return Buffer.concat(out);

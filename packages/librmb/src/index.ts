@@ -12,6 +12,23 @@ export { MailObjects, type StoredMeta, type Logger, META_VERSION, DEFAULT_STRIPE
 export * as layout from './layout.js';
 export { stripeOid } from './layout.js';
 export { Mailbox, applyFlags, uidKey, logKey, indexOid, type StoreMode, type StoreResult } from './mailbox.js';
-export { MailStore, UserStore, normalizeName, SEPARATOR, DEFAULT_MAILBOXES, type MailStoreOptions, type QuotaLimits } from './store.js';
+export {
+  MailStore,
+  UserStore,
+  normalizeName,
+  SEPARATOR,
+  DEFAULT_MAILBOXES,
+  type MailStoreOptions,
+  type QuotaLimits,
+} from './store.js';
 export { withRetry, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
-export { getMetadata, setMetadata, dropMetadata, validEntry, MetadataLimit, DEFAULT_METADATA, type MetadataOptions, type MetadataDepth } from './metadata.js';
+export {
+  getMetadata,
+  setMetadata,
+  dropMetadata,
+  validEntry,
+  MetadataLimit,
+  DEFAULT_METADATA,
+  type MetadataOptions,
+  type MetadataDepth,
+} from './metadata.js';

@@ -54,7 +54,8 @@ export const logKey = (modseq: number): string => `l:${String(modseq).padStart(1
  * omap key of an expunged mail whose object is kept readable for sessions that still address it
  * (RFC 2180 §4.1): `x:<expunge time, ms, 15 digits>:<uid, 10 digits>` -> mail object name.
  */
-export const expungedKey = (atMs: number, uid: number): string => `x:${String(atMs).padStart(15, '0')}:${String(uid).padStart(10, '0')}`;
+export const expungedKey = (atMs: number, uid: number): string =>
+  `x:${String(atMs).padStart(15, '0')}:${String(uid).padStart(10, '0')}`;
 /** The expunge time (ms since epoch) of an expungedKey. */
 export const expungedAt = (key: string): number => Number(key.slice(2, 17));
 /** Object name of a mailbox's index. */

@@ -48,7 +48,6 @@ export interface StripeOptions {
 }
 export const DEFAULT_STRIPE: StripeOptions = { stripeBytes: 64 << 20, writeBytes: 16 << 20, streamWriteBytes: 1 << 20 };
 
-
 /** A mail object ready to be written. */
 export interface PreparedMail {
   oid: string;
@@ -59,7 +58,9 @@ export interface PreparedMail {
 }
 
 /** Logger shape librmb accepts (pino-compatible). */
-export interface Logger { warn(obj: object, msg?: string): void }
+export interface Logger {
+  warn(obj: object, msg?: string): void;
+}
 
 /** Access to a user's mail objects, with an LRU cache of their immutable metadata. */
 /** Default of MailObjects.expungeGraceMs: one hour. */
@@ -74,13 +75,19 @@ export class MailObjects {
    */
   expungeGraceMs = DEFAULT_EXPUNGE_GRACE_MS;
 
-  constructor(readonly io: IoCtx, cache: LRUCache<string, StoredMeta>, private readonly log?: Logger,
-    readonly stripe: StripeOptions = DEFAULT_STRIPE) {
+  constructor(
+    readonly io: IoCtx,
+    cache: LRUCache<string, StoredMeta>,
+    private readonly log?: Logger,
+    readonly stripe: StripeOptions = DEFAULT_STRIPE,
+  ) {
     this.cache = cache;
   }
 
   /** A fresh mail object name. */
-  newOid(): string { return newMailOid(); }
+  newOid(): string {
+    return newMailOid();
+  }
 
   /**
    * Write a mail that arrives as a stream of `size` bytes into `oid` (striped past stripeBytes),
@@ -89,10 +96,17 @@ export class MailObjects {
    * about one write piece. Throws TooBig-like errors from the store; on any failure the
    * objects written are removed. Resolves with the metadata once everything is durable.
    */
-  async writeStream(oid: string, source: AsyncIterable<Buffer>, size: number,
-    o: { mailbox: string; flags: string[]; internalDate: number; saveDate: number }): Promise<StoredMeta> {
+  async writeStream(
+    oid: string,
+    source: AsyncIterable<Buffer>,
+    size: number,
+    o: { mailbox: string; flags: string[]; internalDate: number; saveDate: number },
+  ): Promise<StoredMeta> {
     const { stripeBytes } = this.stripe;
-    const writeBytes = Math.min(this.stripe.writeBytes, this.stripe.streamWriteBytes ?? DEFAULT_STRIPE.streamWriteBytes!);
+    const writeBytes = Math.min(
+      this.stripe.writeBytes,
+      this.stripe.streamWriteBytes ?? DEFAULT_STRIPE.streamWriteBytes!,
+    );
     const scanner = new MessageScanner();
     let written = 0;
     let prevCr = false;
@@ -107,7 +121,14 @@ export class MailObjects {
       let op: WriteOp | null = null;
       let opStripe = -1;
       let opBytes = 0;
-      const send = async () => { if (op) { await this.io.operate(stripeOid(oid, opStripe), op); stripesTouched.add(opStripe); } op = null; opBytes = 0; };
+      const send = async () => {
+        if (op) {
+          await this.io.operate(stripeOid(oid, opStripe), op);
+          stripesTouched.add(opStripe);
+        }
+        op = null;
+        opBytes = 0;
+      };
       for (let data of chunks) {
         while (data.length) {
           const k = Math.floor(written / stripeBytes);
@@ -141,7 +162,10 @@ export class MailObjects {
       if (received !== size) throw new Error(`message stream ended after ${received} of ${size} bytes`);
       const count = Math.max(1, Math.ceil((written + pendingLen) / stripeBytes));
       const meta: StoredMeta = {
-        v: META_VERSION, saveDate: o.saveDate, internalDate: o.internalDate, ...parseSource(scanner.finish()),
+        v: META_VERSION,
+        saveDate: o.saveDate,
+        internalDate: o.internalDate,
+        ...parseSource(scanner.finish()),
         ...(count > 1 ? { stripe: { bytes: stripeBytes, count } } : {}),
       };
       const tail = new WriteOp().refuseWhenFull();
@@ -150,7 +174,9 @@ export class MailObjects {
         tail.create(true).writeFull(Buffer.concat(pending));
         pending = [];
       } else await flush();
-      tail.setXattr(META_XATTR, JSON.stringify(meta)).setXattr(ORIGIN_XATTR, JSON.stringify({ mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate }))
+      tail
+        .setXattr(META_XATTR, JSON.stringify(meta))
+        .setXattr(ORIGIN_XATTR, JSON.stringify({ mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate }))
         .setXattr(REFCOUNT_XATTR, '1');
       await this.io.operate(oid, tail);
       this.cache.set(oid, meta);
@@ -164,17 +190,35 @@ export class MailObjects {
   /** Parse `data` and build the object to write (CPU only). */
   prepare(raw: Buffer, o: { mailbox: string; flags: string[]; internalDate: number; saveDate: number }): PreparedMail {
     const data = toCrlf(raw);
-    const meta: StoredMeta = { v: META_VERSION, saveDate: o.saveDate, internalDate: o.internalDate, ...parseMessage(data) };
-    return { oid: newMailOid(), data, meta, origin: { mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate }, internalDate: o.internalDate };
+    const meta: StoredMeta = {
+      v: META_VERSION,
+      saveDate: o.saveDate,
+      internalDate: o.internalDate,
+      ...parseMessage(data),
+    };
+    return {
+      oid: newMailOid(),
+      data,
+      meta,
+      origin: { mailbox: o.mailbox, flags: o.flags, internalDate: o.internalDate },
+      internalDate: o.internalDate,
+    };
   }
 
   /** Write a prepared mail object in one compound op (exclusive create). */
   async write(p: PreparedMail): Promise<void> {
-    const op = new WriteOp().refuseWhenFull().create(true).writeFull(p.data)
+    const op = new WriteOp()
+      .refuseWhenFull()
+      .create(true)
+      .writeFull(p.data)
       .setXattr(META_XATTR, JSON.stringify(p.meta))
       .setXattr(ORIGIN_XATTR, JSON.stringify(p.origin))
       .setXattr(REFCOUNT_XATTR, '1');
-    try { await this.io.operate(p.oid, op); } catch (e) { throw fromStoreError(e, 'save message'); }
+    try {
+      await this.io.operate(p.oid, op);
+    } catch (e) {
+      throw fromStoreError(e, 'save message');
+    }
     this.cache.set(p.oid, p.meta);
   }
 
@@ -184,13 +228,16 @@ export class MailObjects {
   }
 
   private track(p: Promise<unknown>): void {
-    const q = p.catch((e) => this.log?.warn({ err: e }, 'background mail object update failed'))
+    const q = p
+      .catch((e) => this.log?.warn({ err: e }, 'background mail object update failed'))
       .finally(() => this.background.delete(q));
     this.background.add(q);
   }
 
   /** Wait for background updates (tests, shutdown). */
-  async settle(): Promise<void> { await Promise.all([...this.background]); }
+  async settle(): Promise<void> {
+    await Promise.all([...this.background]);
+  }
 
   /** Immutable metadata of a mail (cached; 1 round trip on a miss). */
   async meta(oid: string): Promise<StoredMeta> {
@@ -200,7 +247,9 @@ export class MailObjects {
       const m = JSON.parse((await this.io.getXattr(oid, META_XATTR)).toString()) as StoredMeta;
       this.cache.set(oid, m);
       return m;
-    } catch (e) { throw readError(e, oid); }
+    } catch (e) {
+      throw readError(e, oid);
+    }
   }
 
   /**
@@ -229,18 +278,25 @@ export class MailObjects {
         pos += n;
       }
       return Buffer.concat(await Promise.all(parts));
-    } catch (e) { throw readError(e, oid); }
+    } catch (e) {
+      throw readError(e, oid);
+    }
   }
 
   private async adjust(oid: string, delta: number): Promise<void> {
     await withRetry('refcount', async () => {
       let xattrs: Map<string, Buffer>;
-      try { xattrs = await this.io.getXattrs(oid); }
-      catch (e) { if (isErrno(e, 'ENOENT') && delta < 0) return; throw e; }
+      try {
+        xattrs = await this.io.getXattrs(oid);
+      } catch (e) {
+        if (isErrno(e, 'ENOENT') && delta < 0) return;
+        throw e;
+      }
       const cur = Number(xattrs.get(REFCOUNT_XATTR)?.toString() ?? 'NaN');
       const next = cur + delta;
       const op = new WriteOp().cmpXattr(REFCOUNT_XATTR, 'eq', String(cur));
-      if (next <= 0) op.remove(); else op.setXattr(REFCOUNT_XATTR, String(next));
+      if (next <= 0) op.remove();
+      else op.setXattr(REFCOUNT_XATTR, String(next));
       await this.io.operate(oid, op);
       if (next <= 0) {
         this.cache.delete(oid);
@@ -252,18 +308,28 @@ export class MailObjects {
 
   /** Take one more reference (before an index entry pointing here is committed). */
   async retain(oid: string): Promise<void> {
-    try { await this.adjust(oid, +1); } catch (e) { throw fromStoreError(e, 'copy message'); }
+    try {
+      await this.adjust(oid, +1);
+    } catch (e) {
+      throw fromStoreError(e, 'copy message');
+    }
   }
 
   /** Remove a mail no index entry refers to (a save not committed), all its stripes; errors ignored. */
   async discard(oid: string, size = 0): Promise<void> {
     const count = Math.max(1, Math.ceil(size / this.stripe.stripeBytes));
-    await Promise.all(Array.from({ length: count }, (_, k) => this.io.remove(stripeOid(oid, k)).catch(() => undefined)));
+    await Promise.all(
+      Array.from({ length: count }, (_, k) => this.io.remove(stripeOid(oid, k)).catch(() => undefined)),
+    );
   }
 
   /** Drop one reference (after an index entry was removed); removes the object at 0. */
   async release(oid: string): Promise<void> {
-    try { await this.adjust(oid, -1); } catch (e) { this.log?.warn({ err: e, oid }, 'release of mail object failed; gc will reclaim it'); }
+    try {
+      await this.adjust(oid, -1);
+    } catch (e) {
+      this.log?.warn({ err: e, oid }, 'release of mail object failed; gc will reclaim it');
+    }
   }
 }
 

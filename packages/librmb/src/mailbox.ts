@@ -13,7 +13,17 @@ import { fromStoreError } from './errors.js';
 import type { MailObjects } from './mail.js';
 import { withRetry } from './retry.js';
 import { countFlags } from './counters.js';
-import { COUNTERS_KEY, EXPUNGED_PREFIX, UID_PREFIX, LOG_PREFIX, expungedAt, expungedKey, indexOid, logKey, uidKey } from './layout.js';
+import {
+  COUNTERS_KEY,
+  EXPUNGED_PREFIX,
+  UID_PREFIX,
+  LOG_PREFIX,
+  expungedAt,
+  expungedKey,
+  indexOid,
+  logKey,
+  uidKey,
+} from './layout.js';
 import { appendQueue, type PendingSave } from './append-queue.js';
 import type { Counters, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
@@ -26,7 +36,10 @@ export function newCounters(uidvalidity: number): Counters {
 
 /** Create the index object of a new mailbox, with its first counters (ADR 0002: before its list entry). */
 export async function createIndex(io: IoCtx, info: MailboxInfo): Promise<void> {
-  await io.operate(indexOid(info.id), new WriteOp().create(false).omapSet({ [COUNTERS_KEY]: JSON.stringify(newCounters(info.uidvalidity)) }));
+  await io.operate(
+    indexOid(info.id),
+    new WriteOp().create(false).omapSet({ [COUNTERS_KEY]: JSON.stringify(newCounters(info.uidvalidity)) }),
+  );
 }
 
 /** What a planned index change writes; returned by the planner given the current state. */
@@ -56,19 +69,29 @@ class StaleMailbox extends Error {}
 /** Operations on one mailbox's index. Cheap to construct; holds no state but its identity. */
 export class Mailbox {
   readonly oid: string;
-  constructor(readonly io: IoCtx, readonly info: MailboxInfo, private readonly mails: MailObjects) {
+  constructor(
+    readonly io: IoCtx,
+    readonly info: MailboxInfo,
+    private readonly mails: MailObjects,
+  ) {
     this.oid = indexOid(info.id);
   }
 
-  get id(): string { return this.info.id; }
-  get name(): string { return this.info.name; }
+  get id(): string {
+    return this.info.id;
+  }
+  get name(): string {
+    return this.info.name;
+  }
 
   /** Current counters (1 round trip). Throws NotFound-like Unavailable when the index is gone. */
   async counters(): Promise<Counters> {
     try {
       const got = await this.io.omapGetByKeys(this.oid, [COUNTERS_KEY]);
       return JSON.parse(got.get(COUNTERS_KEY)!.toString()) as Counters;
-    } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+    } catch (e) {
+      throw fromStoreError(e, `mailbox ${this.name}`);
+    }
   }
 
   /** All index entries with uid >= fromUid, in UID order (1 round trip per 1000 entries). */
@@ -77,8 +100,11 @@ export class Mailbox {
     let after = fromUid > 1 ? uidKey(fromUid - 1) : undefined;
     for (;;) {
       let page: OmapPage;
-      try { page = await this.io.omapList(this.oid, { prefix: UID_PREFIX, startAfter: after, max: 1000 }); }
-      catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+      try {
+        page = await this.io.omapList(this.oid, { prefix: UID_PREFIX, startAfter: after, max: 1000 });
+      } catch (e) {
+        throw fromStoreError(e, `mailbox ${this.name}`);
+      }
       for (const v of page.entries.values()) out.push(JSON.parse(v.toString()) as IndexEntry);
       if (!page.more) return out;
       after = [...page.entries.keys()].pop();
@@ -89,8 +115,13 @@ export class Mailbox {
   async snapshot(): Promise<{ counters: Counters; entries: IndexEntry[] }> {
     let res;
     try {
-      res = await this.io.operateRead(this.oid, new ReadOp().omapGetByKeys([COUNTERS_KEY]).omapList({ prefix: UID_PREFIX, max: 1000 }));
-    } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+      res = await this.io.operateRead(
+        this.oid,
+        new ReadOp().omapGetByKeys([COUNTERS_KEY]).omapList({ prefix: UID_PREFIX, max: 1000 }),
+      );
+    } catch (e) {
+      throw fromStoreError(e, `mailbox ${this.name}`);
+    }
     const counters = JSON.parse((res[0] as Map<string, Buffer>).get(COUNTERS_KEY)!.toString()) as Counters;
     const page = res[1] as OmapPage;
     const entries = [...page.entries.values()].map((v) => JSON.parse(v.toString()) as IndexEntry);
@@ -104,7 +135,9 @@ export class Mailbox {
     try {
       const got = await this.io.omapGetByKeys(this.oid, uids.map(uidKey));
       return [...got.values()].map((v) => JSON.parse(v.toString()) as IndexEntry).sort((a, b) => a.uid - b.uid);
-    } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+    } catch (e) {
+      throw fromStoreError(e, `mailbox ${this.name}`);
+    }
   }
 
   /** Change-log records with modseq > since, in order, and the counters read with them. */
@@ -116,7 +149,11 @@ export class Mailbox {
       const op = new ReadOp().omapList({ prefix: LOG_PREFIX, startAfter: after, max: 1000 });
       if (!counters) op.omapGetByKeys([COUNTERS_KEY]);
       let res;
-      try { res = await this.io.operateRead(this.oid, op); } catch (e) { throw fromStoreError(e, `mailbox ${this.name}`); }
+      try {
+        res = await this.io.operateRead(this.oid, op);
+      } catch (e) {
+        throw fromStoreError(e, `mailbox ${this.name}`);
+      }
       const page = res[0] as OmapPage;
       if (!counters) counters = JSON.parse((res[1] as Map<string, Buffer>).get(COUNTERS_KEY)!.toString()) as Counters;
       for (const v of page.entries.values()) log.push(JSON.parse(v.toString()) as LogEntry);
@@ -130,7 +167,12 @@ export class Mailbox {
    * write it in one compound op guarded by omapCmp(h). `before` (e.g. the mail objects' writes)
    * is awaited before the commit, overlapping the first read. Retried on a lost race.
    */
-  private async update<T>(what: string, keys: string[], plan: (c: Counters, got: Map<string, Buffer>) => Plan<T>, before?: Promise<unknown>): Promise<T> {
+  private async update<T>(
+    what: string,
+    keys: string[],
+    plan: (c: Counters, got: Map<string, Buffer>) => Plan<T>,
+    before?: Promise<unknown>,
+  ): Promise<T> {
     try {
       const result = await withRetry(what, async (n) => {
         const read = this.io.omapGetByKeys(this.oid, [COUNTERS_KEY, ...keys]);
@@ -139,13 +181,18 @@ export class Mailbox {
         if (!raw) throw new Error(`index of ${this.name} has no counters`);
         const p = plan(JSON.parse(raw.toString()) as Counters, got);
         if (p.unchanged) return p.result;
-        const op = new WriteOp().omapCmp(COUNTERS_KEY, 'eq', raw).omapSet({ ...p.set, [COUNTERS_KEY]: JSON.stringify(p.counters) }).omapRm(p.rm);
+        const op = new WriteOp()
+          .omapCmp(COUNTERS_KEY, 'eq', raw)
+          .omapSet({ ...p.set, [COUNTERS_KEY]: JSON.stringify(p.counters) })
+          .omapRm(p.rm);
         await this.io.operate(this.oid, op);
         this.io.notify(this.oid, String(p.counters.highestModseq), 1000).catch(() => undefined);
         return p.result;
       });
       return result;
-    } catch (e) { throw fromStoreError(e, `${what} in ${this.name}`); }
+    } catch (e) {
+      throw fromStoreError(e, `${what} in ${this.name}`);
+    }
   }
 
   /**
@@ -157,31 +204,55 @@ export class Mailbox {
   }
 
   /**
-   * append() for UserStore.appendTo: `confirm`, when given, resolves whether this mailbox is still the one meant (UserStore's
+   * append() for UserStore.appendTo: `confirm`, when given, resolves whether this mailbox is still the one meant
+   * (UserStore's
    * lookup, run alongside); when it says no, nothing is committed, the objects written are
    * removed and the result is `{ stale: true }`; when it fails, nothing is committed, the objects
    * are removed and its error is thrown.
    */
-  async appendIfCurrent(messages: NewMessage[], confirm?: Promise<boolean>): Promise<{ stale: boolean; saved: SavedMessage[] }> {
+  async appendIfCurrent(
+    messages: NewMessage[],
+    confirm?: Promise<boolean>,
+  ): Promise<{ stale: boolean; saved: SavedMessage[] }> {
     const now = Date.now();
     const jobs = messages.map((m) => {
       const o = { mailbox: this.id, flags: m.flags ?? [], internalDate: m.internalDate ?? now, saveDate: now };
-      if (m.staged) return { oid: m.staged.oid, size: m.staged.size, internalDate: o.internalDate, done: Promise.resolve() };
+      if (m.staged)
+        return { oid: m.staged.oid, size: m.staged.size, internalDate: o.internalDate, done: Promise.resolve() };
       if (m.stream) {
         // the stored size is known once written: bare LFs become CRLF (crlf.ts)
-        const job = { oid: this.mails.newOid(), size: m.stream.size, internalDate: o.internalDate, done: Promise.resolve() };
-        job.done = this.mails.writeStream(job.oid, m.stream.source, m.stream.size, o).then((meta) => { job.size = meta.size; });
+        const job = {
+          oid: this.mails.newOid(),
+          size: m.stream.size,
+          internalDate: o.internalDate,
+          done: Promise.resolve(),
+        };
+        job.done = this.mails.writeStream(job.oid, m.stream.source, m.stream.size, o).then((meta) => {
+          job.size = meta.size;
+        });
         return job;
       }
       if (!m.data) throw new Error('a message needs data or a stream');
       const p = this.mails.prepare(m.data, o);
       return { oid: p.oid, size: p.data.length, internalDate: p.internalDate, done: this.mails.write(p) };
     });
-    const entries = jobs.map((j, i) => ({ mail: j.oid, flags: dedupe(messages[i].flags ?? []), internalDate: j.internalDate, size: j.size, saveDate: now }));
-    const written = Promise.all(jobs.map((j) => j.done)).then(() => { jobs.forEach((j, i) => { entries[i].size = j.size; }); });
-    const ready = !confirm ? written.then(() => undefined) : Promise.all([written, confirm]).then(([, ok]) => {
-      if (!ok) throw new StaleMailbox();
+    const entries = jobs.map((j, i) => ({
+      mail: j.oid,
+      flags: dedupe(messages[i].flags ?? []),
+      internalDate: j.internalDate,
+      size: j.size,
+      saveDate: now,
+    }));
+    const written = Promise.all(jobs.map((j) => j.done)).then(() => {
+      jobs.forEach((j, i) => {
+        entries[i].size = j.size;
+      });
     });
+    const ready = !confirm
+      ? written.then(() => undefined)
+      : Promise.all([written, confirm]).then(([, ok]) => {
+          if (!ok) throw new StaleMailbox();
+        });
     let saved: SavedMessage[];
     try {
       saved = await new Promise<SavedMessage[]>((resolve, reject) => {
@@ -191,7 +262,12 @@ export class Mailbox {
     } catch (e) {
       // nothing was committed: a stale mailbox, or a confirm that failed (its error, e.g.
       // QuotaExceeded, is the answer), leaves no written object behind
-      const c = confirm ? await confirm.then((ok) => ok, (err: unknown) => ({ err })) : true;
+      const c = confirm
+        ? await confirm.then(
+            (ok) => ok,
+            (err: unknown) => ({ err }),
+          )
+        : true;
       if (e instanceof StaleMailbox || c !== true) {
         await written.catch(() => undefined);
         await Promise.all(jobs.map((j) => this.mails.discard(j.oid, j.size)));
@@ -215,9 +291,15 @@ export class Mailbox {
         const raw = got.get(uidKey(uid));
         if (!raw) continue;
         const e = JSON.parse(raw.toString()) as IndexEntry;
-        if (unchangedSince !== undefined && e.modseq > unchangedSince) { res.modified.push(uid); continue; }
+        if (unchangedSince !== undefined && e.modseq > unchangedSince) {
+          res.modified.push(uid);
+          continue;
+        }
         const next = applyFlags(e.flags, mode, flags);
-        if (sameFlags(next, e.flags)) { res.unchanged.push(e); continue; }
+        if (sameFlags(next, e.flags)) {
+          res.unchanged.push(e);
+          continue;
+        }
         countFlags(counters, e.flags, -1);
         countFlags(counters, next, 1);
         const ne = { ...e, flags: next, modseq };
@@ -226,7 +308,11 @@ export class Mailbox {
       }
       if (res.changed.length) {
         counters.highestModseq = modseq;
-        set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'flags', uids: res.changed.map((e) => e.uid) } satisfies LogEntry);
+        set[logKey(modseq)] = JSON.stringify({
+          modseq,
+          kind: 'flags',
+          uids: res.changed.map((e) => e.uid),
+        } satisfies LogEntry);
       }
       return { counters, set, rm: [], result: res };
     });
@@ -253,7 +339,8 @@ export class Mailbox {
       }
       const claimed = due.filter((k) => got.has(k));
       const release = [...claimed.map((k) => got.get(k)!.toString()), ...(keep ? [] : gone.map((e) => e.mail))];
-      if (!gone.length && !claimed.length) return { counters: c, set: {}, rm: [], result: { gone, release }, unchanged: true };
+      if (!gone.length && !claimed.length)
+        return { counters: c, set: {}, rm: [], result: { gone, release }, unchanged: true };
       const set: Record<string, string> = {};
       if (gone.length) {
         const modseq = ++counters.highestModseq;
@@ -263,7 +350,11 @@ export class Mailbox {
           countFlags(counters, e.flags, -1);
           if (keep) set[expungedKey(now, e.uid)] = e.mail;
         }
-        set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'expunge', uids: gone.map((e) => e.uid) } satisfies LogEntry);
+        set[logKey(modseq)] = JSON.stringify({
+          modseq,
+          kind: 'expunge',
+          uids: gone.map((e) => e.uid),
+        } satisfies LogEntry);
       } else {
         // only a claim: bump the counters' claim number so that concurrent claimers conflict
         counters.purges = (counters.purges ?? 0) + 1;
@@ -342,8 +433,14 @@ export class Mailbox {
     let seen!: Counters;
     const r = await this.update('recent', [], (c) => {
       seen = c;
-      if (c.firstRecent >= c.uidnext) return { counters: c, set: {}, rm: [], result: { from: c.uidnext, to: c.uidnext }, unchanged: true };
-      return { counters: { ...c, firstRecent: c.uidnext }, set: {}, rm: [], result: { from: c.firstRecent, to: c.uidnext } };
+      if (c.firstRecent >= c.uidnext)
+        return { counters: c, set: {}, rm: [], result: { from: c.uidnext, to: c.uidnext }, unchanged: true };
+      return {
+        counters: { ...c, firstRecent: c.uidnext },
+        set: {},
+        rm: [],
+        result: { from: c.firstRecent, to: c.uidnext },
+      };
     });
     return { ...r, counters: seen };
   }
@@ -360,8 +457,12 @@ export class Mailbox {
    */
   async watch(onChange: (modseq: number | undefined) => void): Promise<{ unwatch(): Promise<void> }> {
     try {
-      return await this.io.watch(this.oid, (ev) => onChange(ev.payload.length ? Number(ev.payload.toString()) : undefined));
-    } catch (e) { throw fromStoreError(e, `watch ${this.name}`); }
+      return await this.io.watch(this.oid, (ev) =>
+        onChange(ev.payload.length ? Number(ev.payload.toString()) : undefined),
+      );
+    } catch (e) {
+      throw fromStoreError(e, `watch ${this.name}`);
+    }
   }
 }
 
@@ -370,7 +471,10 @@ function dedupe(flags: string[]): string[] {
   const out: string[] = [];
   for (const f of flags) {
     const k = f.toLowerCase();
-    if (!seen.has(k)) { seen.add(k); out.push(f); }
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(f);
+    }
   }
   return out;
 }
@@ -388,4 +492,3 @@ function sameFlags(a: string[], b: string[]): boolean {
   const s = new Set(a.map((f) => f.toLowerCase()));
   return b.every((f) => s.has(f.toLowerCase()));
 }
-

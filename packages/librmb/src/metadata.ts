@@ -20,7 +20,14 @@ export const DEFAULT_METADATA: MetadataOptions = { maxEntryBytes: 64 * 1024, max
 
 /** A metadata limit was hit: IMAP `NO [METADATA MAXSIZE n]` or `NO [METADATA TOOMANY]` (RFC 5464 §4.3). */
 export class MetadataLimit extends MailError {
-  constructor(readonly kind: 'MAXSIZE' | 'TOOMANY', readonly limit: number, message: string) { super('MetadataLimit', message); this.name = 'MetadataLimit'; }
+  constructor(
+    readonly kind: 'MAXSIZE' | 'TOOMANY',
+    readonly limit: number,
+    message: string,
+  ) {
+    super('MetadataLimit', message);
+    this.name = 'MetadataLimit';
+  }
 }
 
 /** Depth of a GETMETADATA request (RFC 5464 §4.2.2): the entry, its children, or all below it. */
@@ -40,7 +47,10 @@ async function list(io: IoCtx, prefix: string): Promise<Map<string, Buffer>> {
   try {
     for (;;) {
       const page = await io.omapList(OID, { prefix, startAfter: after, max: PAGE });
-      for (const [k, v] of page.entries) { out.set(k, v); after = k; }
+      for (const [k, v] of page.entries) {
+        out.set(k, v);
+        after = k;
+      }
       if (!page.more || !page.entries.size) return out;
     }
   } catch (e) {
@@ -53,7 +63,12 @@ async function list(io: IoCtx, prefix: string): Promise<Map<string, Buffer>> {
  * Entries of `scope` (a mailbox id, or '' for the server) named in `entries`, with children to
  * `depth`. Returns entry name -> value; entries without a value are absent.
  */
-export async function getMetadata(io: IoCtx, scope: string, entries: string[], depth: MetadataDepth): Promise<Map<string, Buffer>> {
+export async function getMetadata(
+  io: IoCtx,
+  scope: string,
+  entries: string[],
+  depth: MetadataDepth,
+): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
   for (const entry of entries) {
     const name = entry.toLowerCase();
@@ -72,7 +87,9 @@ export async function getMetadata(io: IoCtx, scope: string, entries: string[], d
 }
 
 async function exact(io: IoCtx, key: string): Promise<Map<string, Buffer>> {
-  try { return await io.omapGetByKeys(OID, [key]); } catch (e) {
+  try {
+    return await io.omapGetByKeys(OID, [key]);
+  } catch (e) {
     if (isErrno(e, 'ENOENT')) return new Map();
     throw fromStoreError(e, 'read metadata');
   }
@@ -82,13 +99,22 @@ async function exact(io: IoCtx, key: string): Promise<Map<string, Buffer>> {
  * Set (value) or remove (null) entries of `scope` in one atomic step. Throws MetadataLimit
  * (a value over maxEntryBytes; more than maxEntries in all) before changing anything.
  */
-export async function setMetadata(io: IoCtx, scope: string, values: Map<string, Buffer | null>, o: MetadataOptions): Promise<void> {
+export async function setMetadata(
+  io: IoCtx,
+  scope: string,
+  values: Map<string, Buffer | null>,
+  o: MetadataOptions,
+): Promise<void> {
   const set: Record<string, Buffer> = {};
   const rm: string[] = [];
   for (const [entry, v] of values) {
     const key = metadataKey(scope, entry.toLowerCase());
-    if (v === null) { rm.push(key); continue; }
-    if (v.length > o.maxEntryBytes) throw new MetadataLimit('MAXSIZE', o.maxEntryBytes, `Value of ${entry} is larger than ${o.maxEntryBytes} bytes`);
+    if (v === null) {
+      rm.push(key);
+      continue;
+    }
+    if (v.length > o.maxEntryBytes)
+      throw new MetadataLimit('MAXSIZE', o.maxEntryBytes, `Value of ${entry} is larger than ${o.maxEntryBytes} bytes`);
     set[key] = v;
   }
   if (Object.keys(set).length) {
@@ -96,12 +122,17 @@ export async function setMetadata(io: IoCtx, scope: string, values: Map<string, 
     const after = new Set(existing.keys());
     for (const k of rm) after.delete(k);
     for (const k of Object.keys(set)) after.add(k);
-    if (after.size > o.maxEntries) throw new MetadataLimit('TOOMANY', o.maxEntries, `More than ${o.maxEntries} metadata entries`);
+    if (after.size > o.maxEntries)
+      throw new MetadataLimit('TOOMANY', o.maxEntries, `More than ${o.maxEntries} metadata entries`);
   }
   const op = new WriteOp();
   if (Object.keys(set).length) op.omapSet(set);
   if (rm.length) op.omapRm(rm);
-  try { await io.operate(OID, op); } catch (e) { throw fromStoreError(e, 'write metadata'); }
+  try {
+    await io.operate(OID, op);
+  } catch (e) {
+    throw fromStoreError(e, 'write metadata');
+  }
 }
 
 /** Remove every entry of a mailbox (after DELETE). */

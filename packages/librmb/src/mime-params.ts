@@ -31,8 +31,12 @@ class Lexer {
   broken = false;
   constructor(readonly s: string) {}
 
-  get done(): boolean { return this.i >= this.s.length; }
-  ch(): string { return this.s[this.i]; }
+  get done(): boolean {
+    return this.i >= this.s.length;
+  }
+  ch(): string {
+    return this.s[this.i];
+  }
 
   /**
    * Skip white space, line breaks and (nested) comments. Returns false when a comment is not
@@ -41,10 +45,17 @@ class Lexer {
   skipCfws(): boolean {
     while (!this.done) {
       const c = this.ch();
-      if (c === ' ' || c === '\t' || c === '\r' || c === '\n') { this.i++; continue; }
+      if (c === ' ' || c === '\t' || c === '\r' || c === '\n') {
+        this.i++;
+        continue;
+      }
       if (c !== '(') break;
       const end = commentEnd(this.s, this.i);
-      if (end < 0) { this.i = this.s.length; this.broken = true; return false; }
+      if (end < 0) {
+        this.i = this.s.length;
+        this.broken = true;
+        return false;
+      }
       this.i = end;
     }
     return true;
@@ -65,8 +76,14 @@ class Lexer {
    */
   quoted(): string | null {
     const end = quotedEnd(this.s, this.i);
-    if (end < 0) { this.i = this.s.length; return null; }
-    const out = this.s.slice(this.i + 1, end - 1).replace(/[\r\n]/g, '').replace(/\\(.)/gs, '$1');
+    if (end < 0) {
+      this.i = this.s.length;
+      return null;
+    }
+    const out = this.s
+      .slice(this.i + 1, end - 1)
+      .replace(/[\r\n]/g, '')
+      .replace(/\\(.)/gs, '$1');
     this.i = end;
     this.skipCfws();
     return out;
@@ -98,7 +115,12 @@ function parameter(lx: Lexer): [string, string] | null {
   return [key, lx.token()];
 }
 
-interface Rfc2231Piece { name: string; index: number; extended: boolean; value: string }
+interface Rfc2231Piece {
+  name: string;
+  index: number;
+  extended: boolean;
+  value: string;
+}
 
 /**
  * Join RFC 2231 §3 continuations (`name*0`, `name*1*`, ...) into one parameter; `name*` or any
@@ -112,13 +134,24 @@ function joinContinuations(params: [string, string][]): [string, string][] {
   const pieces: Rfc2231Piece[] = [];
   for (const [key, value] of params) {
     const m = /^([^*]+)\*(\d*)(\*?)$/.exec(key);
-    if (!m || (m[2] === '' && m[3] === '*')) { plain.push([key, value]); continue; }
-    pieces.push(m[2] === ''
-      ? { name: m[1], index: 0, extended: true, value }
-      : { name: m[1], index: Number(m[2]), extended: m[3] === '*', value });
+    if (!m || (m[2] === '' && m[3] === '*')) {
+      plain.push([key, value]);
+      continue;
+    }
+    pieces.push(
+      m[2] === ''
+        ? { name: m[1], index: 0, extended: true, value }
+        : { name: m[1], index: Number(m[2]), extended: m[3] === '*', value },
+    );
   }
   if (!pieces.length) return plain;
-  pieces.sort((a, b) => (a.name.toLowerCase() < b.name.toLowerCase() ? -1 : a.name.toLowerCase() > b.name.toLowerCase() ? 1 : a.index - b.index));
+  pieces.sort((a, b) =>
+    a.name.toLowerCase() < b.name.toLowerCase()
+      ? -1
+      : a.name.toLowerCase() > b.name.toLowerCase()
+        ? 1
+        : a.index - b.index,
+  );
   const out = plain;
   for (let i = 0; i < pieces.length;) {
     let j = i;
@@ -155,7 +188,11 @@ function parameters(lx: Lexer): [string, string][] {
 }
 
 /** A parsed Content-Type: lower-case type and subtype, parameters as written (names lower-cased). */
-export interface ContentType { type: string; subtype: string; params: [string, string][] }
+export interface ContentType {
+  type: string;
+  subtype: string;
+  params: [string, string][];
+}
 
 /**
  * Parse a Content-Type value (RFC 2045 §5.1): `type "/" subtype *(";" parameter)`. Returns null

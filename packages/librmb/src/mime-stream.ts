@@ -13,13 +13,26 @@
  */
 import type { MessageSource } from './mime.js';
 
-interface Segment { off: number; data: Buffer }
+interface Segment {
+  off: number;
+  data: Buffer;
+}
 const TAIL = 4;
-interface Gap { start: number; end: number; lf: number; lastLf: number; tail: number[] }
+interface Gap {
+  start: number;
+  end: number;
+  lf: number;
+  lastLf: number;
+  tail: number[];
+}
 
 /** The sparse record of a streamed message (a MessageSource). */
 export class SparseMessage implements MessageSource {
-  constructor(readonly length: number, private readonly segs: Segment[], private readonly gaps: Gap[]) {}
+  constructor(
+    readonly length: number,
+    private readonly segs: Segment[],
+    private readonly gaps: Gap[],
+  ) {}
 
   private seg(i: number): Segment | undefined {
     let lo = 0;
@@ -67,7 +80,12 @@ export class SparseMessage implements MessageSource {
     for (const g of this.segs) {
       const a = Math.max(s, g.off);
       const b = Math.min(e, g.off + g.data.length);
-      for (let i = a < b ? g.data.indexOf(0x0a, a - g.off) : -1; i >= 0 && g.off + i < b; i = g.data.indexOf(0x0a, i + 1)) n++;
+      for (
+        let i = a < b ? g.data.indexOf(0x0a, a - g.off) : -1;
+        i >= 0 && g.off + i < b;
+        i = g.data.indexOf(0x0a, i + 1)
+      )
+        n++;
     }
     for (const g of this.gaps) {
       if (g.end <= s || g.start >= e) continue;
@@ -148,7 +166,8 @@ export class MessageScanner {
     const end = this.offset;
     const kept = this.keepingLine() && this.line.length > 0;
     const first = this.lineFirst;
-    const blank = (this.lineLen === 1 && first[0] === 0x0a) || (this.lineLen === 2 && first[0] === 0x0d && first[1] === 0x0a);
+    const blank =
+      (this.lineLen === 1 && first[0] === 0x0a) || (this.lineLen === 2 && first[0] === 0x0d && first[1] === 0x0a);
     if (kept) {
       const data = Buffer.concat(this.line);
       this.keep(start, data);
@@ -180,7 +199,11 @@ export class MessageScanner {
 
   private keep(off: number, data: Buffer): void {
     this.gap = null;
-    if (this.run && this.run.off + this.run.len === off) { this.run.parts.push(data); this.run.len += data.length; return; }
+    if (this.run && this.run.off + this.run.len === off) {
+      this.run.parts.push(data);
+      this.run.len += data.length;
+      return;
+    }
     this.flushRun();
     this.run = { off, parts: [data], len: data.length };
   }

@@ -93,7 +93,10 @@ export interface MessageMeta {
   search: SearchFields;
 }
 
-interface HeaderField { name: string; value: string }
+interface HeaderField {
+  name: string;
+  value: string;
+}
 
 /**
  * What the parser reads: a whole message (a Buffer) or a sparse record of a streamed one
@@ -159,7 +162,10 @@ export function parseHeaderFields(block: Buffer): HeaderField[] {
       continue;
     }
     const colon = line.indexOf(':');
-    if (colon <= 0) { cur = null; continue; }
+    if (colon <= 0) {
+      cur = null;
+      continue;
+    }
     // the value starts after the white space following the colon and keeps its trailing white
     // space: ENVELOPE reports it as written (RFC 3501 §7.4.2), as Dovecot does
     cur = { name: line.slice(0, colon).trim(), value: line.slice(colon + 1).replace(/^[ \t]+/, '') };
@@ -179,7 +185,10 @@ function first(fields: HeaderField[], name: string): string | null {
   return f ? f.value : null;
 }
 
-/** The last field of this name: a header repeated against RFC 5322 §3.6 counts as its last instance, as Dovecot reads it. */
+/**
+ * The last field of this name: a header repeated against RFC 5322 §3.6 counts as its last instance, as Dovecot reads
+ * it.
+ */
 function last(fields: HeaderField[], name: string): string | null {
   for (let i = fields.length - 1; i >= 0; i--) if (fields[i].name.toLowerCase() === name) return fields[i].value;
   return null;
@@ -187,7 +196,10 @@ function last(fields: HeaderField[], name: string): string | null {
 
 /** Every address field of this name joined into one list (repeated To/Cc/... headers, as Dovecot reads them). */
 function allAddresses(fields: HeaderField[], name: string): string | null {
-  const v = fields.filter((x) => x.name.toLowerCase() === name).map((x) => x.value).filter((x) => x.trim());
+  const v = fields
+    .filter((x) => x.name.toLowerCase() === name)
+    .map((x) => x.value)
+    .filter((x) => x.trim());
   return v.length ? v.join(', ') : null;
 }
 
@@ -209,13 +221,18 @@ function toImapAddresses(value: string | null): ImapAddress[] | null {
   if (value === null || !value.trim()) return null;
   let parsed: ReturnType<typeof addressparser>;
   value = cutAtSyntaxError(value);
-  try { parsed = addressparser(value); } catch { return null; }
+  try {
+    parsed = addressparser(value);
+  } catch {
+    return null;
+  }
   const out: ImapAddress[] = [];
   const bare = withoutComments(value).replace(/\s+/g, ' ');
   // source routes ("<@a.example,@b.example:user@c.example>", RFC 5322 §4.4 obs-route), which the
   // address parser drops: address -> route, for the adl field
   const routes = new Map<string, string>();
-  for (const m of value.matchAll(/<\s*(@[^<>:]*):\s*([^<>\s]+)\s*>/g)) routes.set(m[2].toLowerCase(), m[1].replace(/\s+/g, ''));
+  for (const m of value.matchAll(/<\s*(@[^<>:]*):\s*([^<>\s]+)\s*>/g))
+    routes.set(m[2].toLowerCase(), m[1].replace(/\s+/g, ''));
   const one = (a: { name?: string; address?: string }) => {
     // an entry that is only a comment ("(no To-header on input)") is no address (RFC 5322 §3.2.2)
     if (!a.address && a.name && value.includes('(') && !bare.includes(a.name.replace(/\s+/g, ' '))) return;
@@ -230,7 +247,9 @@ function toImapAddresses(value: string | null): ImapAddress[] | null {
     // "a@b c@d" without angle brackets: addressparser makes the second a display name; it is junk
     if (name && !value.includes('<') && /^[^\s"]+@[^\s"]+$/.test(name)) name = null;
     if (addr) {
-      const quoted = new RegExp(`"((?:[^"\\\\]|\\\\.)*)"\\s*<\\s*${addr.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*>`).exec(value);
+      const quoted = new RegExp(
+        `"((?:[^"\\\\]|\\\\.)*)"\\s*<\\s*${addr.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*>`,
+      ).exec(value);
       if (quoted && quoted[1]) name = quoted[1].replace(/\\(.)/g, '$1');
     }
     // a missing domain or local part is named, as Dovecot does: a NIL host marks a group (RFC 3501 §7.4.2)
@@ -274,14 +293,29 @@ function envelopeOf(fields: HeaderField[]): Envelope {
 export function decodeWords(s: string): string {
   // libmime leaves UTF-7 encoded words (RFC 2152, seen from Outlook) alone: iconv-lite decodes them;
   // the "-i"/"-e" variants of ISO-8859-6/8 (RFC 1556: logical/explicit direction) are the same characters
-  const pre = s.replace(/=\?(iso-8859-[68])-[ie]\?/gi, '=?$1?').replace(/=\?utf-7\?([qb])\?([^?]*)\?=/gi, (all, enc: string, text: string) => {
-    try {
-      const bytes = enc.toLowerCase() === 'b' ? Buffer.from(text, 'base64')
-        : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-      return iconv.decode(bytes, 'utf7');
-    } catch { return all; }
-  });
-  try { return libmime.decodeWords(pre); } catch { return pre; }
+  const pre = s
+    .replace(/=\?(iso-8859-[68])-[ie]\?/gi, '=?$1?')
+    .replace(/=\?utf-7\?([qb])\?([^?]*)\?=/gi, (all, enc: string, text: string) => {
+      try {
+        const bytes =
+          enc.toLowerCase() === 'b'
+            ? Buffer.from(text, 'base64')
+            : Buffer.from(
+                text
+                  .replace(/_/g, ' ')
+                  .replace(/=([0-9a-f]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+                'latin1',
+              );
+        return iconv.decode(bytes, 'utf7');
+      } catch {
+        return all;
+      }
+    });
+  try {
+    return libmime.decodeWords(pre);
+  } catch {
+    return pre;
+  }
 }
 
 /**
@@ -364,7 +398,14 @@ function findDelim(buf: MessageSource, from: number, end: number, boundaries: st
  * innermost first: the part ends at the first delimiter line of one of them (`next`, handed back
  * to the caller), or at `end`.
  */
-function parsePart(buf: MessageSource, start: number, end: number, defaultType: string, depth: number, outer: string[] = []): { part: MimePart; fields: HeaderField[]; next: Delim | null } {
+function parsePart(
+  buf: MessageSource,
+  start: number,
+  end: number,
+  defaultType: string,
+  depth: number,
+  outer: string[] = [],
+): { part: MimePart; fields: HeaderField[]; next: Delim | null } {
   const stop = findDelim(buf, start, end, outer);
   const [hEnd, bodyStart] = headerBounds(buf, start, stop ? stop.before : end);
   // a delimiter line before the blank line ends the part inside its header: its body never
@@ -424,7 +465,8 @@ function parsePart(buf: MessageSource, start: number, end: number, defaultType: 
   }
   // a multipart without a boundary or without parts still has one (RFC 2046 §5.1.1 requires one
   // body part): an empty text/plain at its end, as Dovecot shows it, so that part 1 can be fetched
-  if (type === 'multipart' && !part.children?.length) part.children = [parsePart(buf, part.bodyEnd, part.bodyEnd, 'text/plain', depth + 1).part];
+  if (type === 'multipart' && !part.children?.length)
+    part.children = [parsePart(buf, part.bodyEnd, part.bodyEnd, 'text/plain', depth + 1).part];
   if (type === 'text') part.lines = countLines(buf, bodyStart, part.bodyEnd);
   return { part, fields, next };
 }
@@ -450,7 +492,25 @@ function transferEncoding(raw: string | null): string {
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
-const ZONES: Record<string, number> = { ut: 0, gmt: 0, z: 0, est: -500, edt: -400, cst: -600, cdt: -500, mst: -700, mdt: -600, pst: -800, pdt: -700 };
+const ZONES: Record<string, number> = {
+  ut: 0,
+  gmt: 0,
+  z: 0,
+  est: -500,
+  edt: -400,
+  cst: -600,
+  cdt: -500,
+  mst: -700,
+  mdt: -600,
+  pst: -800,
+  pdt: -700,
+};
+
+// [day-name ","] day month year hour ":" minute [":" second] [zone] (RFC 5322 §3.3, leniently)
+const DATE_TIME = new RegExp(
+  '^(?:([a-z]{3})[a-z]*\\s*,?\\s*)?(\\d{1,2})\\s*-?\\s*([a-z]{3})[a-z]*\\s*-?\\s*(\\d{2,4})' +
+    '\\s+(\\d{1,2})\\s*:\\s*(\\d{2})(?:\\s*:\\s*(\\d{2}))?(?:\\s*([+-]\\d{4}|[a-z]+\\d*))?$',
+);
 
 /**
  * Parse an RFC 5322 date-time (§3.3, with the obsolete forms of §4.3: two-digit years, named and
@@ -463,7 +523,7 @@ export function parseMessageDate(raw: string): { ms: number; day: number } | nul
   let s = raw;
   for (let i = 0; i < 5 && /\([^()]*\)/.test(s); i++) s = s.replace(/\([^()]*\)/g, ' ');
   s = s.replace(/\s+/g, ' ').trim().toLowerCase();
-  const m = /^(?:([a-z]{3})[a-z]*\s*,?\s*)?(\d{1,2})\s*-?\s*([a-z]{3})[a-z]*\s*-?\s*(\d{2,4})\s+(\d{1,2})\s*:\s*(\d{2})(?:\s*:\s*(\d{2}))?(?:\s*([+-]\d{4}|[a-z]+\d*))?$/.exec(s);
+  const m = DATE_TIME.exec(s);
   if (!m) return null;
   if (m[1] && !DAYS.includes(m[1])) return null;
   const mon = MONTHS.indexOf(m[3]);

@@ -6,7 +6,11 @@ import { isErrno } from '@rmb/rados';
 import { Conflict } from './errors.js';
 
 /** Retry budget: attempts, first backoff and cap in ms. */
-export interface RetryPolicy { maxAttempts: number; baseDelayMs: number; maxDelayMs: number }
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 200, baseDelayMs: 1, maxDelayMs: 50 };
 
 /** True when `e` says another writer won the race on a guarded op (incl. an exclusive create). */
@@ -15,7 +19,11 @@ export function lostRace(e: unknown): boolean {
 }
 
 /** Run `attempt(n)` until it returns without losing a race. Throws Conflict past the budget. */
-export async function withRetry<T>(what: string, attempt: (n: number) => Promise<T>, policy = DEFAULT_RETRY): Promise<T> {
+export async function withRetry<T>(
+  what: string,
+  attempt: (n: number) => Promise<T>,
+  policy = DEFAULT_RETRY,
+): Promise<T> {
   for (let n = 0; ; n++) {
     try {
       return await attempt(n);

@@ -12,7 +12,10 @@ export function commentEnd(s: string, i: number): number {
   let depth = 0;
   for (; i < s.length; i++) {
     const c = s[i];
-    if (c === '\\') { i++; continue; }
+    if (c === '\\') {
+      i++;
+      continue;
+    }
     if (c === '(') depth++;
     else if (c === ')' && --depth === 0) return i + 1;
   }
@@ -25,7 +28,10 @@ export function commentEnd(s: string, i: number): number {
  */
 export function quotedEnd(s: string, i: number): number {
   for (i++; i < s.length; i++) {
-    if (s[i] === '\\') { i++; continue; }
+    if (s[i] === '\\') {
+      i++;
+      continue;
+    }
     if (s[i] === '"') return i + 1;
   }
   return -1;

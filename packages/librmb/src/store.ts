@@ -6,12 +6,44 @@
 import { randomUUID } from 'node:crypto';
 import { type Cluster, type IoCtx, ReadOp, WriteOp, isErrno, type ObjectStat, type OmapPage } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
-import { AlreadyExists, InvalidName, NotAllowed, NotFound, QuotaExceeded, Unavailable, fromStoreError } from './errors.js';
-import { DEFAULT_EXPUNGE_GRACE_MS, DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta, type StripeOptions } from './mail.js';
+import {
+  AlreadyExists,
+  InvalidName,
+  NotAllowed,
+  NotFound,
+  QuotaExceeded,
+  Unavailable,
+  fromStoreError,
+} from './errors.js';
+import {
+  DEFAULT_EXPUNGE_GRACE_MS,
+  DEFAULT_STRIPE,
+  type Logger,
+  MailObjects,
+  type StoredMeta,
+  type StripeOptions,
+} from './mail.js';
 import { Mailbox, createIndex, indexOid } from './mailbox.js';
-import { MAILBOXES_OID, MAILBOX_PREFIX, QUOTA_KEY, SUBSCRIPTION_PREFIX, UIDVALIDITY_KEY, USERS_OID, mailboxKey, subscriptionKey, userNamespace } from './layout.js';
+import {
+  MAILBOXES_OID,
+  MAILBOX_PREFIX,
+  QUOTA_KEY,
+  SUBSCRIPTION_PREFIX,
+  UIDVALIDITY_KEY,
+  USERS_OID,
+  mailboxKey,
+  subscriptionKey,
+  userNamespace,
+} from './layout.js';
 import { withRetry } from './retry.js';
-import { DEFAULT_METADATA, dropMetadata, getMetadata, type MetadataDepth, type MetadataOptions, setMetadata } from './metadata.js';
+import {
+  DEFAULT_METADATA,
+  dropMetadata,
+  getMetadata,
+  type MetadataDepth,
+  type MetadataOptions,
+  setMetadata,
+} from './metadata.js';
 import type { MailboxInfo, NewMessage, SavedMessage, StagedMessage } from './types.js';
 
 /** Hierarchy separator of mailbox names. */
@@ -19,7 +51,12 @@ export const SEPARATOR = '/';
 
 /** Mailboxes every new user gets, with their RFC 6154 special-use attribute. */
 export const DEFAULT_MAILBOXES: [string, string | null][] = [
-  ['INBOX', null], ['Drafts', '\\Drafts'], ['Sent', '\\Sent'], ['Trash', '\\Trash'], ['Junk', '\\Junk'], ['Archive', '\\Archive'],
+  ['INBOX', null],
+  ['Drafts', '\\Drafts'],
+  ['Sent', '\\Sent'],
+  ['Trash', '\\Trash'],
+  ['Junk', '\\Junk'],
+  ['Archive', '\\Archive'],
 ];
 
 /** Limits and options of the mail store. */
@@ -50,8 +87,10 @@ export interface MailStoreOptions {
 }
 
 /** Quota limits of a user: total RFC822.SIZE bytes and messages over all mailboxes (0 = none). */
-export interface QuotaLimits { storageBytes: number; messages: number }
-
+export interface QuotaLimits {
+  storageBytes: number;
+  messages: number;
+}
 
 /** The entry point of librmb: users on a RADOS cluster. */
 export class MailStore {
@@ -63,7 +102,11 @@ export class MailStore {
    * against the mailbox list in the same round trip as its other work (see UserStore.appendTo).
    */
   readonly boxHints: LRUCache<string, MailboxInfo>;
-  private constructor(readonly cluster: Cluster, readonly root: IoCtx, readonly opts: Required<Omit<MailStoreOptions, 'log'>> & { log?: Logger }) {
+  private constructor(
+    readonly cluster: Cluster,
+    readonly root: IoCtx,
+    readonly opts: Required<Omit<MailStoreOptions, 'log'>> & { log?: Logger },
+  ) {
     this.metaCache = new LRUCache({ max: opts.metaCacheEntries });
     this.userIds = new LRUCache({ max: opts.metaCacheEntries });
     this.boxHints = new LRUCache({ max: opts.metaCacheEntries });
@@ -71,7 +114,18 @@ export class MailStore {
 
   /** Open the store on `cluster` (no I/O until a user is used). */
   static async open(cluster: Cluster, o: MailStoreOptions = {}): Promise<MailStore> {
-    const opts = { pool: o.pool ?? 'mail', namespace: o.namespace ?? '', maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512, maxMailboxDepth: o.maxMailboxDepth ?? 32, metaCacheEntries: o.metaCacheEntries ?? 10000, stripe: o.stripe ?? DEFAULT_STRIPE, expungeGraceMs: o.expungeGraceMs ?? DEFAULT_EXPUNGE_GRACE_MS, quota: o.quota ?? { storageBytes: 0, messages: 0 }, metadata: o.metadata ?? DEFAULT_METADATA, log: o.log };
+    const opts = {
+      pool: o.pool ?? 'mail',
+      namespace: o.namespace ?? '',
+      maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512,
+      maxMailboxDepth: o.maxMailboxDepth ?? 32,
+      metaCacheEntries: o.metaCacheEntries ?? 10000,
+      stripe: o.stripe ?? DEFAULT_STRIPE,
+      expungeGraceMs: o.expungeGraceMs ?? DEFAULT_EXPUNGE_GRACE_MS,
+      quota: o.quota ?? { storageBytes: 0, messages: 0 },
+      metadata: o.metadata ?? DEFAULT_METADATA,
+      log: o.log,
+    };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);
   }
 
@@ -119,15 +173,25 @@ export class MailStore {
           const res = await this.root.operateRead(USERS_OID, new ReadOp().stat().omapGetByKeys([username]));
           ver = (res[0] as ObjectStat).version;
           existing = (res[1] as Map<string, Buffer>).get(username)?.toString();
-        } catch (e) { if (!isErrno(e, 'ENOENT')) throw e; }
+        } catch (e) {
+          if (!isErrno(e, 'ENOENT')) throw e;
+        }
         if (existing) return existing;
         const op = ver === undefined ? new WriteOp().create(true) : new WriteOp().assertVersion(ver);
         await this.root.operate(USERS_OID, op.omapSet({ [username]: fresh }));
         return fresh;
-      }).catch((e) => { throw fromStoreError(e, 'create user'); });
+      }).catch((e) => {
+        throw fromStoreError(e, 'create user');
+      });
       this.userIds.set(username, id!);
     }
-    const u = new UserStore(this, username, id, this.root.withNamespace(userNamespace(this.opts.namespace, id)), this.metaCache);
+    const u = new UserStore(
+      this,
+      username,
+      id,
+      this.root.withNamespace(userNamespace(this.opts.namespace, id)),
+      this.metaCache,
+    );
     // defaults are made once, at creation; mailbox('INBOX') repairs a creation cut short
     if (isNew) await u.ensureDefaults();
     return u;
@@ -158,7 +222,8 @@ export function normalizeName(name: string, maxBytes = 512, maxDepth = 32): stri
   if (!name || name.startsWith(SEPARATOR) || name.endsWith(SEPARATOR) || name.includes(SEPARATOR + SEPARATOR)) {
     throw new InvalidName(`invalid mailbox name ${JSON.stringify(name)}`);
   }
-  if (/[\u0000-\u001f\u007f*%]/.test(name) || name.includes('\ufffd')) throw new InvalidName('mailbox name contains invalid characters');
+  if (/[\u0000-\u001f\u007f*%]/.test(name) || name.includes('\ufffd'))
+    throw new InvalidName('mailbox name contains invalid characters');
   if (Buffer.byteLength(name) > maxBytes) throw new InvalidName('mailbox name too long');
   if (name.split(SEPARATOR).length > maxDepth) throw new InvalidName('mailbox hierarchy too deep');
   return name;
@@ -168,13 +233,24 @@ export function normalizeName(name: string, maxBytes = 512, maxDepth = 32): stri
 export class UserStore {
   readonly mails: MailObjects;
   private readonly listOid = MAILBOXES_OID;
-  constructor(readonly store: MailStore, readonly username: string, readonly id: string, readonly io: IoCtx, cache: LRUCache<string, StoredMeta>) {
+  constructor(
+    readonly store: MailStore,
+    readonly username: string,
+    readonly id: string,
+    readonly io: IoCtx,
+    cache: LRUCache<string, StoredMeta>,
+  ) {
     this.mails = new MailObjects(io, cache, store.opts.log, store.opts.stripe);
     this.mails.expungeGraceMs = store.opts.expungeGraceMs;
   }
 
   /** Read the whole list object: version, mailboxes, subscriptions. */
-  private async readList(): Promise<{ version?: number; boxes: Map<string, MailboxInfo>; subs: Set<string>; lastUidvalidity: number }> {
+  private async readList(): Promise<{
+    version?: number;
+    boxes: Map<string, MailboxInfo>;
+    subs: Set<string>;
+    lastUidvalidity: number;
+  }> {
     const boxes = new Map<string, MailboxInfo>();
     const subs = new Set<string>();
     let lastUidvalidity = 0;
@@ -188,7 +264,8 @@ export class UserStore {
         const page = res[0] as OmapPage;
         if (version === undefined) version = (res[1] as ObjectStat).version;
         for (const [k, v] of page.entries) {
-          if (k.startsWith(MAILBOX_PREFIX)) boxes.set(k.slice(MAILBOX_PREFIX.length), JSON.parse(v.toString()) as MailboxInfo);
+          if (k.startsWith(MAILBOX_PREFIX))
+            boxes.set(k.slice(MAILBOX_PREFIX.length), JSON.parse(v.toString()) as MailboxInfo);
           else if (k.startsWith(SUBSCRIPTION_PREFIX)) subs.add(k.slice(SUBSCRIPTION_PREFIX.length));
           else if (k === UIDVALIDITY_KEY) lastUidvalidity = Number(v.toString());
         }
@@ -202,7 +279,10 @@ export class UserStore {
   }
 
   /** Apply a change to the list in one op guarded by the version read. */
-  private async changeList<T>(what: string, fn: (l: Awaited<ReturnType<UserStore['readList']>>, op: WriteOp) => T | Promise<T>): Promise<T> {
+  private async changeList<T>(
+    what: string,
+    fn: (l: Awaited<ReturnType<UserStore['readList']>>, op: WriteOp) => T | Promise<T>,
+  ): Promise<T> {
     try {
       return await withRetry(what, async () => {
         const l = await this.readList();
@@ -233,7 +313,8 @@ export class UserStore {
       }
       // the index objects first (in parallel), then the list entries: never a listed mailbox without its index
       await Promise.all(fresh.map((info) => createIndex(this.io, info)));
-      for (const info of fresh) op.omapSet({ [mailboxKey(info.name)]: JSON.stringify(info), [subscriptionKey(info.name)]: '' });
+      for (const info of fresh)
+        op.omapSet({ [mailboxKey(info.name)]: JSON.stringify(info), [subscriptionKey(info.name)]: '' });
       op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1) });
     });
   }
@@ -246,7 +327,9 @@ export class UserStore {
       await this.ensureDefaults();
       l = await this.readList();
     }
-    return [...l.boxes.values()].sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...l.boxes.values()].sort((a, b) =>
+      a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
   }
 
   /** Subscribed names (RFC 3501 §6.3.6), which may name mailboxes that do not exist. */
@@ -274,7 +357,9 @@ export class UserStore {
       got = await this.io.omapGetByKeys(this.listOid, [...new Set([mailboxKey(n), ...extra])]);
       const raw = got.get(mailboxKey(n));
       if (raw) info = JSON.parse(raw.toString()) as MailboxInfo;
-    } catch (e) { if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'open mailbox'); }
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'open mailbox');
+    }
     if (!info && n === 'INBOX') {
       await this.ensureDefaults();
       return this.lookup(n, extra);
@@ -301,9 +386,13 @@ export class UserStore {
   }
 
   /** A Mailbox for an entry of mailboxes() without looking it up again (no I/O). */
-  mailboxOf(info: MailboxInfo): Mailbox { return new Mailbox(this.io, info, this.mails); }
+  mailboxOf(info: MailboxInfo): Mailbox {
+    return new Mailbox(this.io, info, this.mails);
+  }
 
-  private hintKey(name: string): string { return `${this.id}\0${name}`; }
+  private hintKey(name: string): string {
+    return `${this.id}\0${name}`;
+  }
 
   /**
    * Save messages into mailbox `name` (APPEND, LMTP delivery); resolves once the mail objects
@@ -321,7 +410,9 @@ export class UserStore {
     const known = this.limits;
     if (known) await this.checkQuota(known, bytes, messages.length);
     const keys = known ? [mailboxKey(n)] : [mailboxKey(n), QUOTA_KEY];
-    const quota = async (got: Map<string, Buffer>) => { if (!known) await this.checkQuota(this.knowLimits(UserStore.ownIn(got)), bytes, messages.length); };
+    const quota = async (got: Map<string, Buffer>) => {
+      if (!known) await this.checkQuota(this.knowLimits(UserStore.ownIn(got)), bytes, messages.length);
+    };
     // a stream can be read once, and staged objects must not be removed by a stale guess: no
     // optimistic save that might have to start over
     const hint = messages.some((m) => m.stream || m.staged) ? undefined : this.store.boxHints.get(this.hintKey(n));
@@ -329,8 +420,16 @@ export class UserStore {
       const guess = new Mailbox(this.io, hint, this.mails);
       // QuotaExceeded from here aborts the save: nothing is committed, the objects are removed
       const confirm = this.io.omapGetByKeys(this.listOid, keys).then(
-        async (got) => { await quota(got); const raw = got.get(mailboxKey(n)); return !!raw && (JSON.parse(raw.toString()) as MailboxInfo).id === hint.id; },
-        (e) => { if (isErrno(e, 'ENOENT')) return false; throw fromStoreError(e, 'open mailbox'); });
+        async (got) => {
+          await quota(got);
+          const raw = got.get(mailboxKey(n));
+          return !!raw && (JSON.parse(raw.toString()) as MailboxInfo).id === hint.id;
+        },
+        (e) => {
+          if (isErrno(e, 'ENOENT')) return false;
+          throw fromStoreError(e, 'open mailbox');
+        },
+      );
       const stale = await guess.appendIfCurrent(messages, confirm);
       if (!stale.stale) return { mailbox: guess, saved: stale.saved };
       this.store.boxHints.delete(this.hintKey(n));
@@ -347,9 +446,20 @@ export class UserStore {
    * all or none). Resolves once the object is durable. Throws the store's typed errors; the
    * partly written object is removed then.
    */
-  async stage(mailbox: string, source: AsyncIterable<Buffer>, size: number, flags: string[], internalDate: number): Promise<StagedMessage> {
+  async stage(
+    mailbox: string,
+    source: AsyncIterable<Buffer>,
+    size: number,
+    flags: string[],
+    internalDate: number,
+  ): Promise<StagedMessage> {
     const oid = this.mails.newOid();
-    const meta = await this.mails.writeStream(oid, source, size, { mailbox, flags, internalDate, saveDate: Date.now() });
+    const meta = await this.mails.writeStream(oid, source, size, {
+      mailbox,
+      flags,
+      internalDate,
+      saveDate: Date.now(),
+    });
     return { oid, size: meta.size };
   }
 
@@ -366,11 +476,20 @@ export class UserStore {
     const boxes = await this.mailboxes();
     // a mailbox deleted meanwhile (its index gone) uses nothing; any other failure fails the
     // whole answer (Unavailable): a quota check must not pass because a read failed
-    const counters = await Promise.all(boxes.map((b) => this.mailboxOf(b).counters().catch((e: unknown) => {
-      if (e instanceof Unavailable && isErrno(e.cause, 'ENOENT')) return null;
-      throw e;
-    })));
-    return counters.reduce((u, c) => (c ? { storageBytes: u.storageBytes + c.bytes, messages: u.messages + c.messages } : u), { storageBytes: 0, messages: 0 });
+    const counters = await Promise.all(
+      boxes.map((b) =>
+        this.mailboxOf(b)
+          .counters()
+          .catch((e: unknown) => {
+            if (e instanceof Unavailable && isErrno(e.cause, 'ENOENT')) return null;
+            throw e;
+          }),
+      ),
+    );
+    return counters.reduce(
+      (u, c) => (c ? { storageBytes: u.storageBytes + c.bytes, messages: u.messages + c.messages } : u),
+      { storageBytes: 0, messages: 0 },
+    );
   }
 
   /** The limits once known (read, or taken from a mailbox list read that carried them). */
@@ -394,7 +513,7 @@ export class UserStore {
   /** The own limits in an omap read of the mailbox list that asked for QUOTA_KEY. */
   private static ownIn(got: Map<string, Buffer>): Partial<QuotaLimits> {
     const raw = got.get(QUOTA_KEY);
-    return raw ? JSON.parse(raw.toString()) as Partial<QuotaLimits> : {};
+    return raw ? (JSON.parse(raw.toString()) as Partial<QuotaLimits>) : {};
   }
 
   /** This user's own limits as stored (empty when none). Throws Unavailable on store errors. */
@@ -416,7 +535,8 @@ export class UserStore {
   async setQuotaLimits(limits: Partial<QuotaLimits> | null): Promise<void> {
     if (limits) {
       for (const [k, v] of Object.entries(limits)) {
-        if (!['storageBytes', 'messages'].includes(k) || !Number.isSafeInteger(v) || v < 0) throw new RangeError(`bad quota limit ${k}=${v}`);
+        if (!['storageBytes', 'messages'].includes(k) || !Number.isSafeInteger(v) || v < 0)
+          throw new RangeError(`bad quota limit ${k}=${v}`);
       }
     }
     const merged = limits ? { ...(await this.ownLimits()), ...limits } : null;
@@ -435,8 +555,10 @@ export class UserStore {
   private async checkQuota(q: QuotaLimits, bytes: number, count: number): Promise<void> {
     if (!q.storageBytes && !q.messages) return;
     const u = await this.usage();
-    if (q.storageBytes && u.storageBytes + bytes > q.storageBytes) throw new QuotaExceeded(`Quota exceeded (storage: ${u.storageBytes} of ${q.storageBytes} bytes used)`);
-    if (q.messages && u.messages + count > q.messages) throw new QuotaExceeded(`Quota exceeded (messages: ${u.messages} of ${q.messages})`);
+    if (q.storageBytes && u.storageBytes + bytes > q.storageBytes)
+      throw new QuotaExceeded(`Quota exceeded (storage: ${u.storageBytes} of ${q.storageBytes} bytes used)`);
+    if (q.messages && u.messages + count > q.messages)
+      throw new QuotaExceeded(`Quota exceeded (messages: ${u.messages} of ${q.messages})`);
   }
 
   /**
@@ -481,7 +603,8 @@ export class UserStore {
     const info = await this.changeList('delete mailbox', (l, op) => {
       const info = l.boxes.get(n);
       if (!info) throw new NotFound(`mailbox ${n} does not exist`);
-      if ([...l.boxes.keys()].some((k) => k.startsWith(n + SEPARATOR))) throw new NotAllowed(`mailbox ${n} has children, delete them first`);
+      if ([...l.boxes.keys()].some((k) => k.startsWith(n + SEPARATOR)))
+        throw new NotAllowed(`mailbox ${n} has children, delete them first`);
       op.omapRm([mailboxKey(n)]);
       return info;
     });
@@ -502,9 +625,13 @@ export class UserStore {
    * Throws NotFound, AlreadyExists.
    */
   async renameMailbox(from: string, to: string): Promise<void> {
-    const f = this.norm(from), t = this.norm(to);
+    const f = this.norm(from),
+      t = this.norm(to);
     if (t === 'INBOX') throw new AlreadyExists('INBOX already exists');
-    const freshInbox = f === 'INBOX' ? { name: 'INBOX', id: randomUUID(), uidvalidity: 0, specialUse: null } as MailboxInfo : undefined;
+    const freshInbox =
+      f === 'INBOX'
+        ? ({ name: 'INBOX', id: randomUUID(), uidvalidity: 0, specialUse: null } as MailboxInfo)
+        : undefined;
     await this.changeList('rename mailbox', async (l, op) => {
       const info = l.boxes.get(f);
       if (!info) throw new NotFound(`mailbox ${f} does not exist`);
@@ -542,7 +669,8 @@ export class UserStore {
   async setSubscribed(name: string, on: boolean): Promise<void> {
     const n = this.norm(name);
     await this.changeList('subscribe', (_l, op) => {
-      if (on) op.omapSet({ [subscriptionKey(n)]: '' }); else op.omapRm([subscriptionKey(n)]);
+      if (on) op.omapSet({ [subscriptionKey(n)]: '' });
+      else op.omapRm([subscriptionKey(n)]);
     });
   }
 }

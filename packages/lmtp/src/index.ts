@@ -47,7 +47,9 @@ interface Conn {
 }
 
 /** smtp-server's entry point for an accepted socket (SMTPServer.connect). */
-interface Admitting { connect(socket: Socket, options?: unknown): void }
+interface Admitting {
+  connect(socket: Socket, options?: unknown): void;
+}
 
 /**
  * Admission control in front of smtp-server's connect(): at most `maxClientsPerAddress` from one
@@ -59,7 +61,10 @@ function admit(server: Admitting, conns: Set<Conn>, o: LmtpOptions): void {
   const connect = server.connect.bind(server);
   server.connect = (socket, options) => {
     const addr = socket.remoteAddress ?? '';
-    const refuse = (text: string) => { socket.on('error', () => undefined); socket.end(`${text}\r\n`); };
+    const refuse = (text: string) => {
+      socket.on('error', () => undefined);
+      socket.end(`${text}\r\n`);
+    };
     let fromAddr = 0;
     for (const c of conns) if (c.remoteAddress === addr) fromAddr++;
     if (fromAddr >= o.maxClientsPerAddress) {
@@ -100,22 +105,31 @@ async function collect(stream: SMTPServerDataStream, max: number): Promise<Buffe
 }
 
 /** Deliver one message to one user's INBOX; resolves once durable. */
-export async function deliver(store: MailStore, username: string, envelopeFrom: string, rcpt: string, body: Buffer): Promise<{ uid: number }> {
+export async function deliver(
+  store: MailStore,
+  username: string,
+  envelopeFrom: string,
+  rcpt: string,
+  body: Buffer,
+): Promise<{ uid: number }> {
   const trace = Buffer.from(`Return-Path: <${envelopeFrom}>\r\nDelivered-To: ${rcpt}\r\n`);
   const user = await store.user(username, true);
-  const { saved: [saved] } = await user.appendTo('INBOX', [{ data: Buffer.concat([trace, body]) }]);
+  const {
+    saved: [saved],
+  } = await user.appendTo('INBOX', [{ data: Buffer.concat([trace, body]) }]);
   return { uid: saved.uid };
 }
 
 /** The LMTP server, with a graceful stop. */
-export type LmtpServer = SMTPServer & Server & {
-  /**
-   * Stop accepting connections, wait (at most `graceMs`) for every DATA in flight to be received,
-   * delivered and answered, then close every connection with `421 4.3.2` (RFC 3463: system not
-   * accepting messages; the MTA retries). Nothing acknowledged is lost. Resolves when closed.
-   */
-  shutdown(graceMs: number): Promise<void>;
-};
+export type LmtpServer = SMTPServer &
+  Server & {
+    /**
+     * Stop accepting connections, wait (at most `graceMs`) for every DATA in flight to be received,
+     * delivered and answered, then close every connection with `421 4.3.2` (RFC 3463: system not
+     * accepting messages; the MTA retries). Nothing acknowledged is lost. Resolves when closed.
+     */
+    shutdown(graceMs: number): Promise<void>;
+  };
 
 /** Create the LMTP server (call `.listen(port, host)`). */
 export function createLmtpServer(o: LmtpOptions): LmtpServer {
@@ -169,25 +183,34 @@ export function createLmtpServer(o: LmtpOptions): LmtpServer {
         // gets the mail once), one reply per accepted RCPT, in RCPT order
         const deliveries = new Map<string, Promise<{ uid: number } | Error>>();
         for (const r of accepted) {
-          if (!deliveries.has(r.user)) deliveries.set(r.user, deliver(o.store, r.user, from, r.address, data).catch((e: Error) => e));
+          if (!deliveries.has(r.user))
+            deliveries.set(
+              r.user,
+              deliver(o.store, r.user, from, r.address, data).catch((e: Error) => e),
+            );
         }
-        const replies = await Promise.all(accepted.map(async (r) => {
-          const res = await deliveries.get(r.user)!;
-          if (!(res instanceof Error)) {
-            o.log.info({ rcpt: r.address, user: r.user, uid: res.uid, bytes: data.length }, 'delivered');
-            return `<${r.address}> Saved as UID ${res.uid}`;
-          }
-          o.log.warn({ err: res, rcpt: r.address }, 'delivery failed');
-          if (res instanceof QuotaExceeded) {
-            return res.storeFull
-              ? smtpError(452, `4.3.1 <${r.address}> Mail system full, try again later`)
-              : smtpError(452, `4.2.2 <${r.address}> Mailbox full`);
-          }
-          if (res instanceof NotFound) return smtpError(550, `<${r.address}> User unknown`);
-          return smtpError(451, `<${r.address}> Temporary storage failure, try again later`);
-        }));
+        const replies = await Promise.all(
+          accepted.map(async (r) => {
+            const res = await deliveries.get(r.user)!;
+            if (!(res instanceof Error)) {
+              o.log.info({ rcpt: r.address, user: r.user, uid: res.uid, bytes: data.length }, 'delivered');
+              return `<${r.address}> Saved as UID ${res.uid}`;
+            }
+            o.log.warn({ err: res, rcpt: r.address }, 'delivery failed');
+            if (res instanceof QuotaExceeded) {
+              return res.storeFull
+                ? smtpError(452, `4.3.1 <${r.address}> Mail system full, try again later`)
+                : smtpError(452, `4.2.2 <${r.address}> Mailbox full`);
+            }
+            if (res instanceof NotFound) return smtpError(550, `<${r.address}> User unknown`);
+            return smtpError(451, `<${r.address}> Temporary storage failure, try again later`);
+          }),
+        );
         cb(null, replies as unknown as string);
-      })().catch((e) => { o.log.error({ err: e }, 'LMTP DATA failed'); cb(smtpError(451, 'Temporary failure')); });
+      })().catch((e) => {
+        o.log.error({ err: e }, 'LMTP DATA failed');
+        cb(smtpError(451, 'Temporary failure'));
+      });
     },
   });
   server.on('error', (e) => o.log.warn({ err: e }, 'LMTP server error'));
@@ -198,13 +221,24 @@ export function createLmtpServer(o: LmtpOptions): LmtpServer {
       const closed = new Promise<void>((r) => server.server.close(() => r()));
       if (inFlight > 0) {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([new Promise<void>((r) => { drained = r; }), new Promise<void>((r) => { timer = setTimeout(r, graceMs); })]);
+        await Promise.race([
+          new Promise<void>((r) => {
+            drained = r;
+          }),
+          new Promise<void>((r) => {
+            timer = setTimeout(r, graceMs);
+          }),
+        ]);
         clearTimeout(timer);
-        if (inFlight > 0) o.log.warn({ inFlight }, 'shutdown grace period over: closing LMTP connections with deliveries in flight');
+        if (inFlight > 0)
+          o.log.warn({ inFlight }, 'shutdown grace period over: closing LMTP connections with deliveries in flight');
       }
       // the last replies are written; give them to the socket before the 421
       await new Promise((r) => setImmediate(r));
-      for (const c of conns) { c.send(421, '4.3.2 Server shutting down, try again later'); c.close(); }
+      for (const c of conns) {
+        c.send(421, '4.3.2 Server shutting down, try again later');
+        c.close();
+      }
       await closed;
     },
   });

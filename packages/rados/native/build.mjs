@@ -7,10 +7,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
-const header = process.env.RADOS_INCLUDE ? join(process.env.RADOS_INCLUDE, 'rados/librados.h') : '/usr/include/rados/librados.h';
+const header = process.env.RADOS_INCLUDE
+  ? join(process.env.RADOS_INCLUDE, 'rados/librados.h')
+  : '/usr/include/rados/librados.h';
 if (!existsSync(header)) {
-  console.log(`@rmb/rados: ${header} not found, the librados backend is not built ` +
-    '(Debian: apt-get install librados-dev g++ make, then npm rebuild @rmb/rados)');
+  console.log(
+    `@rmb/rados: ${header} not found, the librados backend is not built ` +
+      '(Debian: apt-get install librados-dev g++ make, then npm rebuild @rmb/rados)',
+  );
   process.exit(0);
 }
 const candidates = [

@@ -49,37 +49,70 @@ export class WriteOp {
    * once with ENOSPC, without being sent. Other writes (flag changes, expunges, deletes) may
    * still use the space the cluster keeps in reserve above its full ratio.
    */
-  refuseWhenFull(): this { this.addsData = true; return this; }
+  refuseWhenFull(): this {
+    this.addsData = true;
+    return this;
+  }
   /** Fail with ENOENT unless the object exists. */
-  assertExists(): this { this.steps.push({ op: 'assertExists' }); return this; }
+  assertExists(): this {
+    this.steps.push({ op: 'assertExists' });
+    return this;
+  }
   /** Create the object; with `exclusive`, fail with EEXIST if it exists. */
-  create(exclusive: boolean): this { this.steps.push({ op: 'create', exclusive }); return this; }
+  create(exclusive: boolean): this {
+    this.steps.push({ op: 'create', exclusive });
+    return this;
+  }
   /** Fail with ERANGE unless the object's version equals `version`. */
-  assertVersion(version: number): this { this.steps.push({ op: 'assertVersion', version }); return this; }
+  assertVersion(version: number): this {
+    this.steps.push({ op: 'assertVersion', version });
+    return this;
+  }
   /** Fail with ECANCELED unless `stored <cmp> value` holds for xattr `name`; a missing
    * xattr compares as the empty value, as on a Ceph OSD. */
   cmpXattr(name: string, cmp: CmpOp, value: Buffer | string): this {
-    this.steps.push({ op: 'cmpXattr', name, cmp, value: toBuf(value) }); return this;
+    this.steps.push({ op: 'cmpXattr', name, cmp, value: toBuf(value) });
+    return this;
   }
   /** Fail with ECANCELED unless `stored <cmp> value` holds for omap key `key`; a missing
    * key compares as the empty value, as on a Ceph OSD. */
   omapCmp(key: string, cmp: OmapCmpOp, value: Buffer | string): this {
-    this.steps.push({ op: 'omapCmp', key, cmp, value: toBuf(value) }); return this;
+    this.steps.push({ op: 'omapCmp', key, cmp, value: toBuf(value) });
+    return this;
   }
   /** Replace the object's data. */
-  writeFull(data: Buffer): this { this.steps.push({ op: 'writeFull', data }); return this; }
-  /** Write `data` at byte `offset`, extending the object with zeros if needed. */
-  write(offset: number, data: Buffer): this { this.steps.push({ op: 'write', offset, data }); return this; }
-  /** Append `data` at the end of the object. */
-  append(data: Buffer): this { this.steps.push({ op: 'append', data }); return this; }
-  /** Truncate (or zero-extend) the data to `size` bytes. */
-  truncate(size: number): this { this.steps.push({ op: 'truncate', size }); return this; }
-  /** Remove the object (ENOENT if it does not exist). */
-  remove(): this { this.steps.push({ op: 'remove' }); return this; }
-  setXattr(name: string, value: Buffer | string): this {
-    this.steps.push({ op: 'setXattr', name, value: toBuf(value) }); return this;
+  writeFull(data: Buffer): this {
+    this.steps.push({ op: 'writeFull', data });
+    return this;
   }
-  rmXattr(name: string): this { this.steps.push({ op: 'rmXattr', name }); return this; }
+  /** Write `data` at byte `offset`, extending the object with zeros if needed. */
+  write(offset: number, data: Buffer): this {
+    this.steps.push({ op: 'write', offset, data });
+    return this;
+  }
+  /** Append `data` at the end of the object. */
+  append(data: Buffer): this {
+    this.steps.push({ op: 'append', data });
+    return this;
+  }
+  /** Truncate (or zero-extend) the data to `size` bytes. */
+  truncate(size: number): this {
+    this.steps.push({ op: 'truncate', size });
+    return this;
+  }
+  /** Remove the object (ENOENT if it does not exist). */
+  remove(): this {
+    this.steps.push({ op: 'remove' });
+    return this;
+  }
+  setXattr(name: string, value: Buffer | string): this {
+    this.steps.push({ op: 'setXattr', name, value: toBuf(value) });
+    return this;
+  }
+  rmXattr(name: string): this {
+    this.steps.push({ op: 'rmXattr', name });
+    return this;
+  }
   /** Set omap entries (values as bytes or UTF-8 strings). */
   omapSet(entries: Map<string, Buffer | string> | Record<string, Buffer | string>): this {
     const m = new Map<string, Buffer>();
@@ -88,8 +121,14 @@ export class WriteOp {
     if (m.size) this.steps.push({ op: 'omapSet', entries: m });
     return this;
   }
-  omapRm(keys: string[]): this { if (keys.length) this.steps.push({ op: 'omapRm', keys }); return this; }
-  omapClear(): this { this.steps.push({ op: 'omapClear' }); return this; }
+  omapRm(keys: string[]): this {
+    if (keys.length) this.steps.push({ op: 'omapRm', keys });
+    return this;
+  }
+  omapClear(): this {
+    this.steps.push({ op: 'omapClear' });
+    return this;
+  }
 }
 
 /** One step of a compound read operation; results come back in the same order. */
@@ -106,21 +145,43 @@ export type ReadStep =
 /** A compound read on one object (librados `rados_read_op_t`), one round trip. */
 export class ReadOp {
   readonly steps: ReadStep[] = [];
-  assertExists(): this { this.steps.push({ op: 'assertExists' }); return this; }
-  assertVersion(version: number): this { this.steps.push({ op: 'assertVersion', version }); return this; }
+  assertExists(): this {
+    this.steps.push({ op: 'assertExists' });
+    return this;
+  }
+  assertVersion(version: number): this {
+    this.steps.push({ op: 'assertVersion', version });
+    return this;
+  }
   omapCmp(key: string, cmp: OmapCmpOp, value: Buffer | string): this {
-    this.steps.push({ op: 'omapCmp', key, cmp, value: toBuf(value) }); return this;
+    this.steps.push({ op: 'omapCmp', key, cmp, value: toBuf(value) });
+    return this;
   }
   /** Result: ObjectStat. */
-  stat(): this { this.steps.push({ op: 'stat' }); return this; }
+  stat(): this {
+    this.steps.push({ op: 'stat' });
+    return this;
+  }
   /** Result: Buffer of at most `length` bytes from `offset`. */
-  read(offset: number, length: number): this { this.steps.push({ op: 'read', offset, length }); return this; }
+  read(offset: number, length: number): this {
+    this.steps.push({ op: 'read', offset, length });
+    return this;
+  }
   /** Result: Map name -> value. */
-  getXattrs(): this { this.steps.push({ op: 'getXattrs' }); return this; }
+  getXattrs(): this {
+    this.steps.push({ op: 'getXattrs' });
+    return this;
+  }
   /** Result: Map key -> value for the keys that exist. */
-  omapGetByKeys(keys: string[]): this { this.steps.push({ op: 'omapGetByKeys', keys }); return this; }
+  omapGetByKeys(keys: string[]): this {
+    this.steps.push({ op: 'omapGetByKeys', keys });
+    return this;
+  }
   /** Result: OmapPage. */
-  omapList(opts: OmapListOptions = {}): this { this.steps.push({ op: 'omapList', opts }); return this; }
+  omapList(opts: OmapListOptions = {}): this {
+    this.steps.push({ op: 'omapList', opts });
+    return this;
+  }
 }
 
 /** The result of one ReadStep, in order. */
@@ -219,17 +280,27 @@ export interface IoCtx {
  */
 export abstract class IoCtxShorthands {
   abstract operate(oid: string, op: WriteOp): Promise<void>;
-  writeFull(oid: string, data: Buffer): Promise<void> { return this.operate(oid, new WriteOp().writeFull(data)); }
-  write(oid: string, data: Buffer, offset: number): Promise<void> { return this.operate(oid, new WriteOp().write(offset, data)); }
-  append(oid: string, data: Buffer): Promise<void> { return this.operate(oid, new WriteOp().append(data)); }
-  remove(oid: string): Promise<void> { return this.operate(oid, new WriteOp().remove()); }
+  writeFull(oid: string, data: Buffer): Promise<void> {
+    return this.operate(oid, new WriteOp().writeFull(data));
+  }
+  write(oid: string, data: Buffer, offset: number): Promise<void> {
+    return this.operate(oid, new WriteOp().write(offset, data));
+  }
+  append(oid: string, data: Buffer): Promise<void> {
+    return this.operate(oid, new WriteOp().append(data));
+  }
+  remove(oid: string): Promise<void> {
+    return this.operate(oid, new WriteOp().remove());
+  }
   setXattr(oid: string, name: string, value: Buffer | string): Promise<void> {
     return this.operate(oid, new WriteOp().setXattr(name, value));
   }
   omapSet(oid: string, entries: Map<string, Buffer | string> | Record<string, Buffer | string>): Promise<void> {
     return this.operate(oid, new WriteOp().omapSet(entries));
   }
-  omapRm(oid: string, keys: string[]): Promise<void> { return this.operate(oid, new WriteOp().omapRm(keys)); }
+  omapRm(oid: string, keys: string[]): Promise<void> {
+    return this.operate(oid, new WriteOp().omapRm(keys));
+  }
 }
 
 /** A connection to a cluster (librados `rados_t`). */
@@ -261,11 +332,17 @@ export function toBuf(v: Buffer | string): Buffer {
 export function cmpHolds(stored: Buffer, cmp: CmpOp, given: Buffer): boolean {
   const c = Buffer.compare(stored, given);
   switch (cmp) {
-    case 'eq': return c === 0;
-    case 'ne': return c !== 0;
-    case 'gt': return c > 0;
-    case 'gte': return c >= 0;
-    case 'lt': return c < 0;
-    case 'lte': return c <= 0;
+    case 'eq':
+      return c === 0;
+    case 'ne':
+      return c !== 0;
+    case 'gt':
+      return c > 0;
+    case 'gte':
+      return c >= 0;
+    case 'lt':
+      return c < 0;
+    case 'lte':
+      return c <= 0;
   }
 }

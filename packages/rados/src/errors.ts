@@ -35,53 +35,90 @@ export class RadosError extends Error {
 
 /** The object (or xattr / omap key asked for by a guard) does not exist (ENOENT). */
 export class ObjectNotFound extends RadosError {
-  constructor(what: string) { super('ENOENT', what); this.name = 'ObjectNotFound'; }
+  constructor(what: string) {
+    super('ENOENT', what);
+    this.name = 'ObjectNotFound';
+  }
 }
 /** An exclusive create found the object already there (EEXIST). */
 export class ObjectExists extends RadosError {
-  constructor(what: string) { super('EEXIST', what); this.name = 'ObjectExists'; }
+  constructor(what: string) {
+    super('EEXIST', what);
+    this.name = 'ObjectExists';
+  }
 }
 /** A guard of a compound operation failed: nothing was changed (ECANCELED). */
 export class OpCanceled extends RadosError {
-  constructor(what: string) { super('ECANCELED', what); this.name = 'OpCanceled'; }
+  constructor(what: string) {
+    super('ECANCELED', what);
+    this.name = 'OpCanceled';
+  }
 }
 /** An xattr that was read does not exist (ENODATA). */
 export class NoData extends RadosError {
-  constructor(what: string) { super('ENODATA', what); this.name = 'NoData'; }
+  constructor(what: string) {
+    super('ENODATA', what);
+    this.name = 'NoData';
+  }
 }
 /** assertVersion mismatch: object is newer (ERANGE) — librados returns -ERANGE or -EOVERFLOW. */
 export class VersionMismatch extends RadosError {
-  constructor(what: string) { super('ERANGE', what); this.name = 'VersionMismatch'; }
+  constructor(what: string) {
+    super('ERANGE', what);
+    this.name = 'VersionMismatch';
+  }
 }
 /** The operation did not complete within the configured op timeout (ETIMEDOUT). */
 export class TimedOut extends RadosError {
-  constructor(what: string) { super('ETIMEDOUT', what); this.name = 'TimedOut'; }
+  constructor(what: string) {
+    super('ETIMEDOUT', what);
+    this.name = 'TimedOut';
+  }
 }
 /** The cluster (or local disk) is full (ENOSPC). */
 export class NoSpace extends RadosError {
-  constructor(what: string) { super('ENOSPC', what); this.name = 'NoSpace'; }
+  constructor(what: string) {
+    super('ENOSPC', what);
+    this.name = 'NoSpace';
+  }
 }
 /** Input error (EINVAL), e.g. an empty object name. */
 export class InvalidArgument extends RadosError {
-  constructor(what: string) { super('EINVAL', what); this.name = 'InvalidArgument'; }
+  constructor(what: string) {
+    super('EINVAL', what);
+    this.name = 'InvalidArgument';
+  }
 }
 /** Any other I/O failure (EIO). */
 export class IOFailure extends RadosError {
-  constructor(what: string) { super('EIO', what); this.name = 'IOFailure'; }
+  constructor(what: string) {
+    super('EIO', what);
+    this.name = 'IOFailure';
+  }
 }
 
 /** Build the typed error for a (positive or negative) errno number returned by librados. */
 export function errorFromErrno(errno: number, what: string): RadosError {
   const n = Math.abs(errno);
   switch (n) {
-    case ERRNO.ENOENT: return new ObjectNotFound(what);
-    case ERRNO.EEXIST: return new ObjectExists(what);
-    case ERRNO.ECANCELED: return new OpCanceled(what);
-    case ERRNO.ENODATA: return new NoData(what);
-    case ERRNO.ERANGE: case 75 /* EOVERFLOW */: return new VersionMismatch(what);
-    case ERRNO.ETIMEDOUT: return new TimedOut(what);
-    case ERRNO.ENOSPC: case 122 /* EDQUOT */: return new NoSpace(what);
-    case ERRNO.EINVAL: return new InvalidArgument(what);
+    case ERRNO.ENOENT:
+      return new ObjectNotFound(what);
+    case ERRNO.EEXIST:
+      return new ObjectExists(what);
+    case ERRNO.ECANCELED:
+      return new OpCanceled(what);
+    case ERRNO.ENODATA:
+      return new NoData(what);
+    case ERRNO.ERANGE:
+    case 75 /* EOVERFLOW */:
+      return new VersionMismatch(what);
+    case ERRNO.ETIMEDOUT:
+      return new TimedOut(what);
+    case ERRNO.ENOSPC:
+    case 122 /* EDQUOT */:
+      return new NoSpace(what);
+    case ERRNO.EINVAL:
+      return new InvalidArgument(what);
     default: {
       const e = new IOFailure(`${what} (errno ${n})`);
       return e;

@@ -17,9 +17,7 @@ export { LibradosCluster, type LibradosConfig, loadAddon } from './librados.js';
 
 /** How to reach a store. `path` is the data directory of the embedded backend. */
 export type ClusterConfig =
-  | { backend: 'memory' }
-  | { backend: 'embedded'; path: string; mapSizeBytes?: number }
-  | LibradosConfig;
+  { backend: 'memory' } | { backend: 'embedded'; path: string; mapSizeBytes?: number } | LibradosConfig;
 
 /**
  * The Ceph cluster named by the environment, for test suites and tools: RMB_CEPH_CONF (path of
@@ -28,7 +26,12 @@ export type ClusterConfig =
  */
 export function cephFromEnv(env: NodeJS.ProcessEnv = process.env): (LibradosConfig & { pool: string }) | undefined {
   if (!env.RMB_CEPH_CONF) return undefined;
-  return { backend: 'librados', conf: env.RMB_CEPH_CONF, client: env.RMB_CEPH_CLIENT || 'client.admin', pool: env.RMB_CEPH_POOL || 'mail' };
+  return {
+    backend: 'librados',
+    conf: env.RMB_CEPH_CONF,
+    client: env.RMB_CEPH_CLIENT || 'client.admin',
+    pool: env.RMB_CEPH_POOL || 'mail',
+  };
 }
 
 /**

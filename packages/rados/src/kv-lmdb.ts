@@ -35,10 +35,15 @@ export class LmdbKv implements KvEngine {
         const v = db.getBinary(key);
         return v === undefined ? undefined : Buffer.from(v);
       },
-      put: (key, value) => { void db.put(key, value); },
-      del: (key) => { void db.remove(key); },
+      put: (key, value) => {
+        void db.put(key, value);
+      },
+      del: (key) => {
+        void db.remove(key);
+      },
       *range(start, end) {
-        for (const { key, value } of db.getRange({ start, end })) yield [Buffer.from(key as Buffer), Buffer.from(value)];
+        for (const { key, value } of db.getRange({ start, end }))
+          yield [Buffer.from(key as Buffer), Buffer.from(value)];
       },
     };
   }
@@ -53,7 +58,9 @@ export class LmdbKv implements KvEngine {
     let failed = false;
     await this.db.transaction(() => {
       try {
-        this.db.childTransaction(() => { result = fn(this.txn); });
+        this.db.childTransaction(() => {
+          result = fn(this.txn);
+        });
       } catch (e) {
         failed = true;
         failure = e;

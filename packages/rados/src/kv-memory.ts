@@ -2,8 +2,13 @@
 import type { KvEngine, KvTxn } from './kv.js';
 
 function bsearch(arr: string[], k: string): number {
-  let lo = 0, hi = arr.length;
-  while (lo < hi) { const mid = (lo + hi) >>> 1; if (arr[mid] < k) lo = mid + 1; else hi = mid; }
+  let lo = 0,
+    hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < k) lo = mid + 1;
+    else hi = mid;
+  }
   return lo;
 }
 const s = (b: Buffer) => b.toString('latin1');
@@ -15,12 +20,12 @@ export class MemoryKv implements KvEngine {
   private readonly keys: string[] = [];
 
   private baseTxn(overlay?: Map<string, Buffer | null>): KvTxn {
-    const self = this;
+    const { map, keys } = this;
     return {
       get(key) {
         const k = s(key);
         if (overlay?.has(k)) return overlay.get(k) ?? undefined;
-        return self.map.get(k);
+        return map.get(k);
       },
       put(key, value) {
         if (!overlay) throw new Error('read-only transaction');
@@ -31,20 +36,21 @@ export class MemoryKv implements KvEngine {
         overlay.set(s(key), null);
       },
       *range(start, end) {
-        const ks = s(start), ke = s(end);
+        const ks = s(start),
+          ke = s(end);
         const out: string[] = [];
-        for (let i = bsearch(self.keys, ks); i < self.keys.length && self.keys[i] < ke; i++) out.push(self.keys[i]);
+        for (let i = bsearch(keys, ks); i < keys.length && keys[i] < ke; i++) out.push(keys[i]);
         if (overlay && overlay.size) {
           const set = new Set(out);
           for (const k of overlay.keys()) if (k >= ks && k < ke) set.add(k);
           const all = [...set].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
           for (const k of all) {
-            const v = overlay.has(k) ? overlay.get(k) : self.map.get(k);
+            const v = overlay.has(k) ? overlay.get(k) : map.get(k);
             if (v) yield [b(k), v];
           }
           return;
         }
-        for (const k of out) yield [b(k), self.map.get(k)!];
+        for (const k of out) yield [b(k), map.get(k)!];
       },
     };
   }
@@ -59,7 +65,10 @@ export class MemoryKv implements KvEngine {
     for (const [k, v] of overlay) {
       const had = this.map.has(k);
       if (v === null) {
-        if (had) { this.map.delete(k); this.keys.splice(bsearch(this.keys, k), 1); }
+        if (had) {
+          this.map.delete(k);
+          this.keys.splice(bsearch(this.keys, k), 1);
+        }
       } else {
         if (!had) this.keys.splice(bsearch(this.keys, k), 0, k);
         this.map.set(k, v);
@@ -69,5 +78,7 @@ export class MemoryKv implements KvEngine {
     return result;
   }
 
-  async close(): Promise<void> { /* nothing to release */ }
+  async close(): Promise<void> {
+    /* nothing to release */
+  }
 }

@@ -51,7 +51,10 @@ export function decodeKeyTail(key: Buffer, prefixLen: number): string {
   if (!tail.includes(1)) return tail.toString('utf8');
   const out: number[] = [];
   for (let i = 0; i < tail.length; i++) {
-    if (tail[i] === 1) { out.push(tail[i + 1] === 1 ? 0 : 1); i++; } else out.push(tail[i]);
+    if (tail[i] === 1) {
+      out.push(tail[i + 1] === 1 ? 0 : 1);
+      i++;
+    } else out.push(tail[i]);
   }
   return Buffer.from(out).toString('utf8');
 }

@@ -6,9 +6,23 @@
  */
 import { createRequire } from 'node:module';
 import {
-  ALL_NAMESPACES, type Cluster, type IoCtx, type NotifyEvent, type NotifyResult, type ObjectListPage,
-  type ObjectStat, type OmapListOptions, type OmapPage, type OpStats, ReadOp, type ReadResult, type ReadStep,
-  type WatchHandle, IoCtxShorthands, WriteOp, type WriteStep,
+  ALL_NAMESPACES,
+  type Cluster,
+  type IoCtx,
+  type NotifyEvent,
+  type NotifyResult,
+  type ObjectListPage,
+  type ObjectStat,
+  type OmapListOptions,
+  type OmapPage,
+  type OpStats,
+  ReadOp,
+  type ReadResult,
+  type ReadStep,
+  type WatchHandle,
+  IoCtxShorthands,
+  WriteOp,
+  type WriteStep,
 } from './contract.js';
 import { InvalidArgument, NoData, NoSpace, RadosError, errorFromErrno } from './errors.js';
 
@@ -40,17 +54,32 @@ interface NativeClient {
   connect(o: { name: string; conf?: string; sets: [string, string][] }): Promise<void>;
   openPool(name: string): Promise<number>;
   writeOp(pool: number, ns: string, oid: string, steps: unknown[], flags: number): Promise<number>;
-  readOp(pool: number, ns: string, oid: string, steps: unknown[], flags: number): Promise<{ version: number; results: unknown[] }>;
+  readOp(
+    pool: number,
+    ns: string,
+    oid: string,
+    steps: unknown[],
+    flags: number,
+  ): Promise<{ version: number; results: unknown[] }>;
   listOpen(pool: number, ns: string): object;
   listNext(handle: object, max: number): Promise<{ objects: { namespace: string; oid: string }[]; end: boolean }>;
   listClose(handle: object): void;
-  watch(pool: number, ns: string, oid: string, cb: (err: number | null, payload?: Buffer, notifier?: string) => void, timeoutSec: number): Promise<object>;
+  watch(
+    pool: number,
+    ns: string,
+    oid: string,
+    cb: (err: number | null, payload?: Buffer, notifier?: string) => void,
+    timeoutSec: number,
+  ): Promise<object>;
   unwatch(handle: object): Promise<void>;
   notify(pool: number, ns: string, oid: string, payload: Buffer, timeoutMs: number): Promise<NotifyResult>;
   monCommand(json: string): Promise<string>;
   shutdown(): void;
 }
-interface NativeModule { RadosClient: new () => NativeClient; ALL_NSPACES: string }
+interface NativeModule {
+  RadosClient: new () => NativeClient;
+  ALL_NSPACES: string;
+}
 
 let addon: NativeModule | undefined;
 /**
@@ -61,11 +90,16 @@ export function loadAddon(): NativeModule {
   if (addon) return addon;
   try {
     // RMB_RADOS_ADDON: another build of the addon (and how tests simulate a machine without one)
-    addon = createRequire(import.meta.url)(process.env.RMB_RADOS_ADDON ?? '../../build/Release/rados_addon.node') as NativeModule;
+    addon = createRequire(import.meta.url)(
+      process.env.RMB_RADOS_ADDON ?? '../../build/Release/rados_addon.node',
+    ) as NativeModule;
     return addon;
   } catch (e) {
-    throw new Error('the librados backend is not available on this machine ' +
-      `(${(e as Error).message.split('\n')[0]}): install Debian's librados-dev, g++ and make, then run \`npm rebuild @rmb/rados\``);
+    throw new Error(
+      'the librados backend is not available on this machine ' +
+        `(${(e as Error).message.split('\n')[0]}): install Debian's librados-dev, g++ and make, ` +
+        `then run \`npm rebuild @rmb/rados\``,
+    );
   }
 }
 
@@ -79,7 +113,10 @@ function typed(e: unknown): Error {
 class Stats implements OpStats {
   reads = 0;
   writes = 0;
-  reset(): void { this.reads = 0; this.writes = 0; }
+  reset(): void {
+    this.reads = 0;
+    this.writes = 0;
+  }
 }
 
 /** One shared RADOS watch per object, fanned out to the contract's watchers. */
@@ -106,7 +143,10 @@ export class LibradosCluster implements Cluster {
   listing(pool: number, ns: string, cursor?: string): { id: string; handle: object } {
     if (cursor) {
       const l = this.listings.get(cursor);
-      if (!l) throw new InvalidArgument(`listing cursor ${cursor} expired or unknown (cursors live ${LIST_IDLE_MS / 1000} s in this process)`);
+      if (!l)
+        throw new InvalidArgument(
+          `listing cursor ${cursor} expired or unknown (cursors live ${LIST_IDLE_MS / 1000} s in this process)`,
+        );
       clearTimeout(l.timer);
       return { id: cursor, handle: l.handle };
     }
@@ -119,7 +159,11 @@ export class LibradosCluster implements Cluster {
   listingDone(id: string, end: boolean): void {
     const l = this.listings.get(id);
     if (!l) return;
-    if (end) { this.listings.delete(id); this.native.listClose(l.handle); return; }
+    if (end) {
+      this.listings.delete(id);
+      this.native.listClose(l.handle);
+      return;
+    }
     l.timer = setTimeout(() => this.listingDone(id, true), LIST_IDLE_MS);
     l.timer.unref();
   }
@@ -130,7 +174,10 @@ export class LibradosCluster implements Cluster {
   readonly fullPools = new Set<string>();
   private fullTimer?: NodeJS.Timeout;
 
-  private constructor(readonly native: NativeClient, readonly cfg: LibradosConfig) {}
+  private constructor(
+    readonly native: NativeClient,
+    readonly cfg: LibradosConfig,
+  ) {}
 
   /**
    * Ask the monitors which pools are full (`osd pool ls detail`). Writes marked
@@ -140,17 +187,24 @@ export class LibradosCluster implements Cluster {
   async checkFull(): Promise<void> {
     if (this.closed) return;
     try {
-      const out = await this.hold(this.native.monCommand(JSON.stringify({ prefix: 'osd pool ls', detail: 'detail', format: 'json' })));
+      const out = await this.hold(
+        this.native.monCommand(JSON.stringify({ prefix: 'osd pool ls', detail: 'detail', format: 'json' })),
+      );
       const pools = JSON.parse(out) as { pool_name: string; flags_names: string }[];
       this.fullPools.clear();
-      for (const p of pools) if (p.flags_names.split(',').some((f) => f === 'full' || f === 'full_quota')) this.fullPools.add(p.pool_name);
-    } catch { /* monitors unreachable: keep the last state */ }
+      for (const p of pools)
+        if (p.flags_names.split(',').some((f) => f === 'full' || f === 'full_quota')) this.fullPools.add(p.pool_name);
+    } catch {
+      /* monitors unreachable: keep the last state */
+    }
   }
 
   private scheduleFullCheck(): void {
     const ms = this.cfg.fullCheckIntervalMs ?? 5000;
     if (!ms || this.closed) return;
-    this.fullTimer = setTimeout(() => { void this.checkFull().finally(() => this.scheduleFullCheck()); }, ms);
+    this.fullTimer = setTimeout(() => {
+      void this.checkFull().finally(() => this.scheduleFullCheck());
+    }, ms);
     this.fullTimer.unref();
   }
 
@@ -163,15 +217,19 @@ export class LibradosCluster implements Cluster {
     const native = new mod.RadosClient();
     const secs = String(Math.max(1, Math.ceil((cfg.opTimeoutMs ?? 10_000) / 1000)));
     const sets: [string, string][] = [
-      ['rados_osd_op_timeout', secs], ['rados_mon_op_timeout', secs], ['client_mount_timeout', secs],
+      ['rados_osd_op_timeout', secs],
+      ['rados_mon_op_timeout', secs],
+      ['client_mount_timeout', secs],
     ];
     if (cfg.keyring) sets.push(['keyring', cfg.keyring]);
     try {
       await native.connect({ name: cfg.client ?? 'client.admin', conf: cfg.conf, sets });
     } catch (e) {
       native.shutdown();
-      throw new Error(`cannot connect to Ceph (conf ${cfg.conf ?? process.env.CEPH_CONF ?? 'default search'}, ` +
-        `client ${cfg.client ?? 'client.admin'}): ${(e as Error).message}`);
+      throw new Error(
+        `cannot connect to Ceph (conf ${cfg.conf ?? process.env.CEPH_CONF ?? 'default search'}, ` +
+          `client ${cfg.client ?? 'client.admin'}): ${(e as Error).message}`,
+      );
     }
     const cluster = new LibradosCluster(native, cfg);
     if ((cfg.fullCheckIntervalMs ?? 5000) > 0) {
@@ -185,7 +243,10 @@ export class LibradosCluster implements Cluster {
   poolHandle(pool: string): Promise<number> {
     let p = this.pools.get(pool);
     if (!p) {
-      p = this.native.openPool(pool).catch((e) => { this.pools.delete(pool); throw typed(e); });
+      p = this.native.openPool(pool).catch((e) => {
+        this.pools.delete(pool);
+        throw typed(e);
+      });
       this.pools.set(pool, p);
     }
     return p;
@@ -210,7 +271,10 @@ export class LibradosCluster implements Cluster {
   /** Count `p` as in flight until it settles. */
   private hold<T>(p: Promise<T>): Promise<T> {
     this.pending.add(p);
-    p.then(() => this.pending.delete(p), () => this.pending.delete(p));
+    p.then(
+      () => this.pending.delete(p),
+      () => this.pending.delete(p),
+    );
     return p;
   }
 
@@ -252,7 +316,12 @@ function nativeWriteSteps(steps: WriteStep[]): unknown[] {
 function nativeReadSteps(steps: ReadStep[]): unknown[] {
   return steps.map((s) => {
     if (s.op === 'omapList') {
-      return { op: 'omapList', startAfter: s.opts.startAfter ?? '', prefix: s.opts.prefix ?? '', max: s.opts.max ?? 1000 };
+      return {
+        op: 'omapList',
+        startAfter: s.opts.startAfter ?? '',
+        prefix: s.opts.prefix ?? '',
+        max: s.opts.max ?? 1000,
+      };
     }
     if (s.op === 'omapCmp' && !['eq', 'lt', 'gt'].includes(s.cmp)) {
       throw new InvalidArgument(`omap_cmp supports eq, lt and gt, not ${s.cmp}`);
@@ -265,18 +334,31 @@ function pairsToMap(pairs: unknown): Map<string, Buffer> {
 }
 
 class LibradosIoCtx extends IoCtxShorthands implements IoCtx {
-  constructor(private readonly c: LibradosCluster, readonly pool: string, readonly namespace: string) { super(); }
+  constructor(
+    private readonly c: LibradosCluster,
+    readonly pool: string,
+    readonly namespace: string,
+  ) {
+    super();
+  }
 
-  withNamespace(ns: string): IoCtx { return new LibradosIoCtx(this.c, this.pool, ns); }
+  withNamespace(ns: string): IoCtx {
+    return new LibradosIoCtx(this.c, this.pool, ns);
+  }
 
-  get full(): boolean { return this.c.fullPools.has(this.pool); }
+  get full(): boolean {
+    return this.c.fullPools.has(this.pool);
+  }
 
-  private check(oid: string): void { if (!oid) throw new InvalidArgument('empty object name'); }
+  private check(oid: string): void {
+    if (!oid) throw new InvalidArgument('empty object name');
+  }
 
   async operate(oid: string, op: WriteOp): Promise<void> {
     this.check(oid);
     const steps = nativeWriteSteps(op.steps);
-    if (op.addsData && this.c.fullPools.has(this.pool)) throw new NoSpace(`pool ${this.pool} is full (new data refused)`);
+    if (op.addsData && this.c.fullPools.has(this.pool))
+      throw new NoSpace(`pool ${this.pool} is full (new data refused)`);
     this.c.stats.writes++;
     const pool = await this.c.poolHandle(this.pool);
     await this.c.track(() => this.c.native.writeOp(pool, this.namespace, oid, steps, FULL_TRY));
@@ -291,14 +373,19 @@ class LibradosIoCtx extends IoCtxShorthands implements IoCtx {
     return op.steps.map((s, i): ReadResult => {
       const r = results[i];
       switch (s.op) {
-        case 'stat': return r as ObjectStat;
-        case 'read': return r as Buffer;
-        case 'getXattrs': case 'omapGetByKeys': return pairsToMap(r);
+        case 'stat':
+          return r as ObjectStat;
+        case 'read':
+          return r as Buffer;
+        case 'getXattrs':
+        case 'omapGetByKeys':
+          return pairsToMap(r);
         case 'omapList': {
           const page = r as { entries: unknown; more: boolean };
           return { entries: pairsToMap(page.entries), more: page.more } satisfies OmapPage;
         }
-        default: return null;
+        default:
+          return null;
       }
     });
   }
@@ -329,7 +416,6 @@ class LibradosIoCtx extends IoCtxShorthands implements IoCtx {
   async omapList(oid: string, opts: OmapListOptions = {}): Promise<OmapPage> {
     return (await this.operateRead(oid, new ReadOp().omapList(opts)))[0] as OmapPage;
   }
-
 
   /**
    * Objects of this namespace (or ALL_NAMESPACES). RADOS listing cursors cannot leave the C API,
@@ -392,13 +478,21 @@ class LibradosIoCtx extends IoCtxShorthands implements IoCtx {
     // a watch is a write to the OSD: on a full pool librados would hold it until the timeout
     if (this.c.fullPools.has(this.pool)) throw new NoSpace(`pool ${this.pool} is full (watch refused)`);
     this.c.stats.writes++;
-    w.handle = await this.c.track(() => this.c.native.watch(pool, this.namespace, oid, (err, payload, notifier) => {
-      if (err === null) {
-        for (const cb of w.callbacks) cb({ oid, payload: payload!, notifierId: notifier! });
-        return;
-      }
-      void this.rewatch(oid, w, key);
-    }, this.c.cfg.watchTimeoutSec ?? 30));
+    w.handle = await this.c.track(() =>
+      this.c.native.watch(
+        pool,
+        this.namespace,
+        oid,
+        (err, payload, notifier) => {
+          if (err === null) {
+            for (const cb of w.callbacks) cb({ oid, payload: payload!, notifierId: notifier! });
+            return;
+          }
+          void this.rewatch(oid, w, key);
+        },
+        this.c.cfg.watchTimeoutSec ?? 30,
+      ),
+    );
   }
 
   private async rewatch(oid: string, w: SharedWatch, key: string): Promise<void> {

@@ -9,9 +9,23 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  ALL_NAMESPACES, type Cluster, type IoCtx, type NotifyEvent, type NotifyResult, type ObjectListPage,
-  type ObjectStat, type OmapListOptions, type OmapPage, type OpStats, ReadOp, type ReadResult, WriteOp,
-  type WatchHandle, IoCtxShorthands, cmpHolds, toBuf,
+  ALL_NAMESPACES,
+  type Cluster,
+  type IoCtx,
+  type NotifyEvent,
+  type NotifyResult,
+  type ObjectListPage,
+  type ObjectStat,
+  type OmapListOptions,
+  type OmapPage,
+  type OpStats,
+  ReadOp,
+  type ReadResult,
+  WriteOp,
+  type WatchHandle,
+  IoCtxShorthands,
+  cmpHolds,
+  toBuf,
 } from './contract.js';
 import { InvalidArgument, NoData, ObjectExists, ObjectNotFound, OpCanceled, VersionMismatch } from './errors.js';
 import { type KvEngine, type KvTxn, childrenRange, decodeKeyTail, encodeKey } from './kv.js';
@@ -19,7 +33,11 @@ import { type KvEngine, type KvTxn, childrenRange, decodeKeyTail, encodeKey } fr
 /** Bytes per data chunk in the KV store. */
 export const CHUNK = 1 << 20;
 
-interface Meta { size: number; version: number; mtimeMs: number }
+interface Meta {
+  size: number;
+  version: number;
+  mtimeMs: number;
+}
 
 type Watcher = { id: string; cb: (ev: NotifyEvent) => void };
 
@@ -41,7 +59,11 @@ class WatchHub {
     for (const w of this.watchers.get(key) ?? []) {
       acks.push(w.id);
       setImmediate(() => {
-        try { w.cb(ev); } catch { /* a watcher's failure is its own */ }
+        try {
+          w.cb(ev);
+        } catch {
+          /* a watcher's failure is its own */
+        }
       });
     }
     return acks;
@@ -51,7 +73,10 @@ class WatchHub {
 class Stats implements OpStats {
   reads = 0;
   writes = 0;
-  reset(): void { this.reads = 0; this.writes = 0; }
+  reset(): void {
+    this.reads = 0;
+    this.writes = 0;
+  }
 }
 
 /** A Cluster over a KvEngine. `backend` names it ('memory' or 'embedded'). */
@@ -59,18 +84,31 @@ export class LocalCluster implements Cluster {
   readonly stats = new Stats();
   readonly hub = new WatchHub();
   readonly clientId = randomUUID();
-  constructor(readonly backend: string, readonly kv: KvEngine) {}
+  constructor(
+    readonly backend: string,
+    readonly kv: KvEngine,
+  ) {}
   async ioCtx(pool: string, ns = ''): Promise<IoCtx> {
     if (!pool) throw new InvalidArgument('empty pool name');
     return new LocalIoCtx(this, pool, ns);
   }
-  async close(): Promise<void> { await this.kv.close(); }
+  async close(): Promise<void> {
+    await this.kv.close();
+  }
 }
 
 class LocalIoCtx extends IoCtxShorthands implements IoCtx {
-  constructor(private readonly c: LocalCluster, readonly pool: string, readonly namespace: string) { super(); }
+  constructor(
+    private readonly c: LocalCluster,
+    readonly pool: string,
+    readonly namespace: string,
+  ) {
+    super();
+  }
 
-  withNamespace(ns: string): IoCtx { return new LocalIoCtx(this.c, this.pool, ns); }
+  withNamespace(ns: string): IoCtx {
+    return new LocalIoCtx(this.c, this.pool, ns);
+  }
 
   /** A local store is never flagged full (a full disk fails the write itself). */
   readonly full = false;
@@ -88,7 +126,9 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
     if (!m) throw new ObjectNotFound(`${this.namespace}/${oid}`);
     return m;
   }
-  private chunkKey(oid: string, i: number): Buffer { return this.k('D', oid, String(i).padStart(8, '0')); }
+  private chunkKey(oid: string, i: number): Buffer {
+    return this.k('D', oid, String(i).padStart(8, '0'));
+  }
 
   private readData(t: KvTxn, oid: string, m: Meta, offset: number, length: number): Buffer {
     const end = Math.min(m.size, offset + length);
@@ -98,7 +138,8 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
       const chunk = t.get(this.chunkKey(oid, i));
       if (!chunk) continue; // a hole reads as zeros
       const cStart = i * CHUNK;
-      const from = Math.max(offset, cStart), to = Math.min(end, cStart + chunk.length);
+      const from = Math.max(offset, cStart),
+        to = Math.min(end, cStart + chunk.length);
       if (to > from) chunk.copy(out, from - offset, from - cStart, to - cStart);
     }
     return out;
@@ -113,7 +154,8 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
       const newLen = Math.max(old.length, Math.min(CHUNK, end - cStart));
       const chunk = Buffer.alloc(newLen);
       old.copy(chunk);
-      const from = Math.max(offset, cStart), to = Math.min(end, cStart + CHUNK);
+      const from = Math.max(offset, cStart),
+        to = Math.min(end, cStart + CHUNK);
       data.copy(chunk, from - cStart, from - offset, to - offset);
       t.put(key, chunk);
     }
@@ -154,7 +196,10 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
       const name = decodeKeyTail(key, s.length);
       if (opts.startAfter !== undefined && name <= opts.startAfter) continue;
       if (prefix && !name.startsWith(prefix)) break;
-      if (entries.size >= max) { more = true; break; }
+      if (entries.size >= max) {
+        more = true;
+        break;
+      }
       entries.set(name, value);
     }
     return { entries, more };
@@ -201,7 +246,8 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
       const m = this.mustMeta(t, oid);
       return op.steps.map((st): ReadResult => {
         switch (st.op) {
-          case 'assertExists': return null;
+          case 'assertExists':
+            return null;
           case 'assertVersion':
             if (m.version !== st.version) throw new VersionMismatch(`${oid} is at version ${m.version}`);
             return null;
@@ -210,8 +256,10 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
             if (!cmpHolds(v, st.cmp, st.value)) throw new OpCanceled(`omap ${st.key} of ${oid}`);
             return null;
           }
-          case 'stat': return { ...m };
-          case 'read': return this.readData(t, oid, m, st.offset, st.length);
+          case 'stat':
+            return { ...m };
+          case 'read':
+            return this.readData(t, oid, m, st.offset, st.length);
           case 'getXattrs': {
             const [s, e] = childrenRange(encodeKey(['X', this.pool, this.namespace, oid]));
             const out = new Map<string, Buffer>();
@@ -226,7 +274,8 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
             }
             return out;
           }
-          case 'omapList': return this.omapPage(t, oid, st.opts);
+          case 'omapList':
+            return this.omapPage(t, oid, st.opts);
         }
       });
     });
@@ -240,7 +289,10 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
       const existed = !!m;
       let removed = false;
       const ensure = (): Meta => {
-        if (!m) { m = { size: 0, version: 0, mtimeMs: Date.now() }; removed = false; }
+        if (!m) {
+          m = { size: 0, version: 0, mtimeMs: Date.now() };
+          removed = false;
+        }
         return m;
       };
       for (const st of op.steps) {
@@ -275,20 +327,43 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
             this.writeData(t, oid, mm, 0, st.data);
             break;
           }
-          case 'write': this.writeData(t, oid, ensure(), st.offset, st.data); break;
-          case 'append': { const mm = ensure(); this.writeData(t, oid, mm, mm.size, st.data); break; }
-          case 'truncate': this.truncateData(t, oid, ensure(), st.size); break;
+          case 'write':
+            this.writeData(t, oid, ensure(), st.offset, st.data);
+            break;
+          case 'append': {
+            const mm = ensure();
+            this.writeData(t, oid, mm, mm.size, st.data);
+            break;
+          }
+          case 'truncate':
+            this.truncateData(t, oid, ensure(), st.size);
+            break;
           case 'remove':
             if (!m) throw new ObjectNotFound(`${this.namespace}/${oid}`);
             for (const kind of ['D', 'X', 'K']) this.clearKind(t, kind, oid);
             m = undefined;
             removed = true;
             break;
-          case 'setXattr': ensure(); t.put(this.k('X', oid, st.name), st.value); break;
-          case 'rmXattr': ensure(); t.del(this.k('X', oid, st.name)); break;
-          case 'omapSet': ensure(); for (const [k, v] of st.entries) t.put(this.k('K', oid, k), v); break;
-          case 'omapRm': ensure(); for (const k of st.keys) t.del(this.k('K', oid, k)); break;
-          case 'omapClear': ensure(); this.clearKind(t, 'K', oid); break;
+          case 'setXattr':
+            ensure();
+            t.put(this.k('X', oid, st.name), st.value);
+            break;
+          case 'rmXattr':
+            ensure();
+            t.del(this.k('X', oid, st.name));
+            break;
+          case 'omapSet':
+            ensure();
+            for (const [k, v] of st.entries) t.put(this.k('K', oid, k), v);
+            break;
+          case 'omapRm':
+            ensure();
+            for (const k of st.keys) t.del(this.k('K', oid, k));
+            break;
+          case 'omapClear':
+            ensure();
+            this.clearKind(t, 'K', oid);
+            break;
         }
       }
       const mk = this.k('O', oid);
@@ -300,7 +375,6 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
       } else if (removed && existed) t.del(mk);
     });
   }
-
 
   async list(cursor?: string, max = 1000): Promise<ObjectListPage> {
     this.c.stats.reads++;

@@ -21,7 +21,10 @@ export const corpusDir = join(repoRoot, 'testdata', 'corpus');
 /** Every .eml of the test corpus, sorted by path (relative to corpusDir). Throws if the corpus is missing. */
 export function corpusFiles(): { path: string; data: Buffer }[] {
   if (!existsSync(corpusDir)) throw new Error(`test corpus not found at ${corpusDir}`);
-  return readdirSync(corpusDir, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')).sort()
+  return readdirSync(corpusDir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.eml'))
+    .sort()
     .map((f) => ({ path: f, data: readFileSync(join(corpusDir, f)) }));
 }
 
@@ -44,7 +47,10 @@ export interface OutsidePart {
  * line for the banner that the jest reporter (scripts/jest-skip-banner.cjs) prints after the run.
  */
 export function outsideSuite(name: string, need: OutsidePart, fn: () => void): void {
-  if (need.present()) { describe(name, fn); return; }
+  if (need.present()) {
+    describe(name, fn);
+    return;
+  }
   if (process.env[need.requiredBy] === '1') {
     describe(name, () => {
       test(`${need.part} is available`, () => {
@@ -56,7 +62,9 @@ export function outsideSuite(name: string, need: OutsidePart, fn: () => void): v
   console.warn(`*** SUITE NOT RUN: "${name}" needs ${need.part}. ${need.howTo}`);
   const log = process.env.RMB_SKIP_LOG;
   if (log) appendFileSync(log, `${JSON.stringify({ suite: name, part: need.part, howTo: need.howTo })}\n`);
-  describe(name, () => { test.skip(`needs ${need.part}`, () => undefined); });
+  describe(name, () => {
+    test.skip(`needs ${need.part}`, () => undefined);
+  });
 }
 
 /** The real Ceph cluster of RMB_CEPH_CONF (scripts/ceph-local.sh starts one). */
@@ -64,8 +72,9 @@ export const CEPH: OutsidePart = {
   part: 'a Ceph cluster (RMB_CEPH_CONF)',
   present: () => cephFromEnv() !== undefined,
   requiredBy: 'RMB_CEPH_REQUIRED',
-  howTo: 'Debian: apt-get install ceph-mon ceph-osd ceph-common librados-dev, npm ci, then '
-    + 'eval "$(scripts/ceph-local.sh start /tmp/rmb-ceph)" && npm test',
+  howTo:
+    'Debian: apt-get install ceph-mon ceph-osd ceph-common librados-dev, npm ci, then ' +
+    'eval "$(scripts/ceph-local.sh start /tmp/rmb-ceph)" && npm test',
 };
 
 /** Register `fn` as describe(name) when a Ceph cluster is configured (see outsideSuite). */
@@ -74,11 +83,32 @@ export function cephSuite(name: string, fn: () => void): void {
 }
 
 /** Methods of IoCtx that are one RADOS operation each. */
-const OPS = new Set(['stat', 'read', 'getXattr', 'getXattrs', 'omapGetByKeys', 'omapList', 'operate', 'operateRead',
-  'writeFull', 'write', 'append', 'remove', 'setXattr', 'omapSet', 'omapRm', 'list', 'watch', 'notify']);
+const OPS = new Set([
+  'stat',
+  'read',
+  'getXattr',
+  'getXattrs',
+  'omapGetByKeys',
+  'omapList',
+  'operate',
+  'operateRead',
+  'writeFull',
+  'write',
+  'append',
+  'remove',
+  'setXattr',
+  'omapSet',
+  'omapRm',
+  'list',
+  'watch',
+  'notify',
+]);
 
 /** One operation seen by a SteppedCluster: IoCtx method and object. */
-export interface SteppedOp { method: string; oid: string }
+export interface SteppedOp {
+  method: string;
+  oid: string;
+}
 
 /**
  * A Cluster wrapper for counting round trips (cost-model tests): every IoCtx operation is held
@@ -93,20 +123,37 @@ export class SteppedCluster implements Cluster {
   holding = false;
   private arrived?: () => void;
   constructor(readonly inner: Cluster) {}
-  get backend(): string { return this.inner.backend; }
-  get stats(): OpStats { return this.inner.stats; }
-  async ioCtx(pool: string, ns?: string): Promise<IoCtx> { return this.wrap(await this.inner.ioCtx(pool, ns)); }
-  close(): Promise<void> { return this.inner.close(); }
+  get backend(): string {
+    return this.inner.backend;
+  }
+  get stats(): OpStats {
+    return this.inner.stats;
+  }
+  async ioCtx(pool: string, ns?: string): Promise<IoCtx> {
+    return this.wrap(await this.inner.ioCtx(pool, ns));
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 
   /** Operations issued and not yet released. */
-  get pending(): number { return this.held.length; }
+  get pending(): number {
+    return this.held.length;
+  }
 
   /** Resolves when at least one operation is held, or after `ms` (then false). */
   waitForOps(ms: number): Promise<boolean> {
     if (this.held.length) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.arrived = undefined; resolve(false); }, ms);
-      this.arrived = () => { clearTimeout(t); this.arrived = undefined; resolve(true); };
+      const t = setTimeout(() => {
+        this.arrived = undefined;
+        resolve(false);
+      }, ms);
+      this.arrived = () => {
+        clearTimeout(t);
+        this.arrived = undefined;
+        resolve(true);
+      };
     });
   }
 
@@ -125,13 +172,14 @@ export class SteppedCluster implements Cluster {
         if (prop === 'withNamespace') return (ns: string) => this.wrap(target.withNamespace(ns));
         if (typeof prop !== 'string' || !OPS.has(prop) || typeof v !== 'function') return v;
         if (!this.holding) return v;
-        return (...args: unknown[]) => new Promise((resolve, reject) => {
-          this.held.push({
-            op: { method: prop, oid: String(args[0] ?? '') },
-            run: () => (v as (...a: unknown[]) => Promise<unknown>).apply(target, args).then(resolve, reject),
+        return (...args: unknown[]) =>
+          new Promise((resolve, reject) => {
+            this.held.push({
+              op: { method: prop, oid: String(args[0] ?? '') },
+              run: () => (v as (...a: unknown[]) => Promise<unknown>).apply(target, args).then(resolve, reject),
+            });
+            this.arrived?.();
           });
-          this.arrived?.();
-        });
       },
     });
   }

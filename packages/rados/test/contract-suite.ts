@@ -9,13 +9,23 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
   describe(`RADOS contract: ${name}`, () => {
     let cluster: Cluster;
     let io: IoCtx;
-    beforeAll(async () => { cluster = await open(); });
-    afterAll(async () => { await cluster.close(); });
-    beforeEach(async () => { io = await cluster.ioCtx(pool, `ns-${randomUUID()}`); });
+    beforeAll(async () => {
+      cluster = await open();
+    });
+    afterAll(async () => {
+      await cluster.close();
+    });
+    beforeEach(async () => {
+      io = await cluster.ioCtx(pool, `ns-${randomUUID()}`);
+    });
 
     const rejectsWith = async (p: Promise<unknown>, code: 'ENOENT' | 'EEXIST' | 'ECANCELED' | 'ENODATA' | 'ERANGE') => {
       let err: unknown;
-      try { await p; } catch (e) { err = e; }
+      try {
+        await p;
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeDefined();
       expect(isErrno(err, code)).toBe(true);
     };
@@ -74,7 +84,10 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
       entries['l:1'] = 'log';
       await io.omapSet('o', entries);
       const got = await io.omapGetByKeys('o', ['h', 'u:000007', 'nope']);
-      expect([...got.entries()].map(([k, v]) => [k, v.toString()])).toEqual([['h', 'header'], ['u:000007', 'v7']]);
+      expect([...got.entries()].map(([k, v]) => [k, v.toString()])).toEqual([
+        ['h', 'header'],
+        ['u:000007', 'v7'],
+      ]);
       const keys: string[] = [];
       let after: string | undefined;
       for (;;) {
@@ -107,19 +120,34 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
     });
 
     test('compound op: a failed guard cancels the whole op and changes nothing', async () => {
-      await io.operate('c', new WriteOp().create(true).writeFull(Buffer.from('v1')).setXattr('x', '1').omapSet({ h: '1', k: 'a' }));
+      await io.operate(
+        'c',
+        new WriteOp().create(true).writeFull(Buffer.from('v1')).setXattr('x', '1').omapSet({ h: '1', k: 'a' }),
+      );
       const before = await io.stat('c');
       // omapCmp mismatch after and before mutations
-      await rejectsWith(io.operate('c', new WriteOp().writeFull(Buffer.from('v2')).omapSet({ k: 'b' }).omapCmp('h', 'eq', '2').setXattr('x', '2')), 'ECANCELED');
+      await rejectsWith(
+        io.operate(
+          'c',
+          new WriteOp().writeFull(Buffer.from('v2')).omapSet({ k: 'b' }).omapCmp('h', 'eq', '2').setXattr('x', '2'),
+        ),
+        'ECANCELED',
+      );
       await rejectsWith(io.operate('c', new WriteOp().omapCmp('h', 'eq', '0').omapRm(['k'])), 'ECANCELED');
-      await rejectsWith(io.operate('c', new WriteOp().omapCmp('absent', 'eq', '1').append(Buffer.from('z'))), 'ECANCELED');
+      await rejectsWith(
+        io.operate('c', new WriteOp().omapCmp('absent', 'eq', '1').append(Buffer.from('z'))),
+        'ECANCELED',
+      );
       // a missing key compares as an empty value, as on Ceph (ADR 0001)
       await io.writeFull('c-empty', Buffer.from('x'));
       await io.operate('c-empty', new WriteOp().omapCmp('absent', 'eq', '').omapSet({ z: '1' }));
       expect((await io.omapGetByKeys('c-empty', ['z'])).get('z')?.toString()).toBe('1');
       await rejectsWith(io.operate('c', new WriteOp().cmpXattr('x', 'eq', '9').remove()), 'ECANCELED');
       await rejectsWith(io.operate('c', new WriteOp().create(true).writeFull(Buffer.from('v3'))), 'EEXIST');
-      await rejectsWith(io.operate('c', new WriteOp().assertVersion(before.version + 5).writeFull(Buffer.from('v4'))), 'ERANGE');
+      await rejectsWith(
+        io.operate('c', new WriteOp().assertVersion(before.version + 5).writeFull(Buffer.from('v4'))),
+        'ERANGE',
+      );
       await rejectsWith(io.operate('nothere', new WriteOp().assertExists().writeFull(Buffer.from('v5'))), 'ENOENT');
       await rejectsWith(io.stat('nothere'), 'ENOENT');
       expect((await io.read('c')).toString()).toBe('v1');
@@ -128,16 +156,34 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
       expect([...om.entries].map(([k, v]) => `${k}=${v}`)).toEqual(['h=1', 'k=a']);
       expect((await io.stat('c')).version).toBe(before.version);
       // guards that hold let the op through, atomically
-      await io.operate('c', new WriteOp().assertVersion(before.version).omapCmp('h', 'eq', '1').cmpXattr('x', 'eq', '1')
-        .omapSet({ h: '2' }).writeFull(Buffer.from('v6')));
+      await io.operate(
+        'c',
+        new WriteOp()
+          .assertVersion(before.version)
+          .omapCmp('h', 'eq', '1')
+          .cmpXattr('x', 'eq', '1')
+          .omapSet({ h: '2' })
+          .writeFull(Buffer.from('v6')),
+      );
       expect((await io.read('c')).toString()).toBe('v6');
       expect((await io.omapGetByKeys('c', ['h'])).get('h')?.toString()).toBe('2');
     });
 
     test('comparison direction: the stored value is the left operand (stored > given)', async () => {
       await io.operate('d', new WriteOp().omapSet({ v: '5' }).setXattr('x', '5'));
-      await io.operate('d', new WriteOp().omapCmp('v', 'gt', '3').cmpXattr('x', 'gt', '3').cmpXattr('x', 'gte', '5').omapSet({ ok1: '1' }));
-      await io.operate('d', new WriteOp().omapCmp('v', 'lt', '7').cmpXattr('x', 'lt', '7').cmpXattr('x', 'lte', '5').cmpXattr('x', 'ne', '4').omapSet({ ok2: '1' }));
+      await io.operate(
+        'd',
+        new WriteOp().omapCmp('v', 'gt', '3').cmpXattr('x', 'gt', '3').cmpXattr('x', 'gte', '5').omapSet({ ok1: '1' }),
+      );
+      await io.operate(
+        'd',
+        new WriteOp()
+          .omapCmp('v', 'lt', '7')
+          .cmpXattr('x', 'lt', '7')
+          .cmpXattr('x', 'lte', '5')
+          .cmpXattr('x', 'ne', '4')
+          .omapSet({ ok2: '1' }),
+      );
       await rejectsWith(io.operate('d', new WriteOp().omapCmp('v', 'gt', '7').omapSet({ bad: '1' })), 'ECANCELED');
       await rejectsWith(io.operate('d', new WriteOp().cmpXattr('x', 'lt', '3').omapSet({ bad: '1' })), 'ECANCELED');
       // a missing xattr or omap key compares as the empty value (Ceph's rule)
@@ -148,8 +194,20 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
     });
 
     test('compound read: guards, stat, ranged read, xattrs and omap in one op', async () => {
-      await io.operate('r', new WriteOp().writeFull(Buffer.from('0123456789')).setXattr('m', 'meta').omapSet({ h: 'H', 'u:1': 'one' }));
-      const res = await io.operateRead('r', new ReadOp().omapCmp('h', 'eq', 'H').stat().read(2, 3).getXattrs().omapGetByKeys(['h']).omapList({ prefix: 'u:' }));
+      await io.operate(
+        'r',
+        new WriteOp().writeFull(Buffer.from('0123456789')).setXattr('m', 'meta').omapSet({ h: 'H', 'u:1': 'one' }),
+      );
+      const res = await io.operateRead(
+        'r',
+        new ReadOp()
+          .omapCmp('h', 'eq', 'H')
+          .stat()
+          .read(2, 3)
+          .getXattrs()
+          .omapGetByKeys(['h'])
+          .omapList({ prefix: 'u:' }),
+      );
       expect(res[0]).toBeNull();
       expect((res[1] as { size: number }).size).toBe(10);
       expect((res[2] as Buffer).toString()).toBe('234');
@@ -200,7 +258,9 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
       cursor = undefined;
       do {
         const page = await all.list(cursor, 1000);
-        found.push(...page.objects.filter((o) => o.namespace.startsWith(io.namespace)).map((o) => `${o.namespace}/${o.oid}`));
+        found.push(
+          ...page.objects.filter((o) => o.namespace.startsWith(io.namespace)).map((o) => `${o.namespace}/${o.oid}`),
+        );
         cursor = page.cursor;
       } while (cursor);
       expect(found).toContain(`${other.namespace}/elsewhere`);
@@ -211,8 +271,13 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
       await io.writeFull('w', Buffer.alloc(0));
       const got: string[] = [];
       let resolve!: () => void;
-      const arrived = new Promise<void>((r) => { resolve = r; });
-      const h = await io.watch('w', (ev) => { got.push(ev.payload.toString()); resolve(); });
+      const arrived = new Promise<void>((r) => {
+        resolve = r;
+      });
+      const h = await io.watch('w', (ev) => {
+        got.push(ev.payload.toString());
+        resolve();
+      });
       const res = await io.notify('w', 'ping', 5000);
       await arrived;
       expect(got).toEqual(['ping']);
@@ -220,7 +285,10 @@ export function runContractSuite(name: string, open: () => Promise<Cluster>, poo
       await h.unwatch();
       const res2 = await io.notify('w', 'pong', 1000);
       expect(res2.acks.length).toBe(0);
-      await rejectsWith(io.watch('nope', () => undefined), 'ENOENT');
+      await rejectsWith(
+        io.watch('nope', () => undefined),
+        'ENOENT',
+      );
     });
   });
 }

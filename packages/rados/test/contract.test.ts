@@ -7,7 +7,9 @@ import { runContractSuite } from './contract-suite.js';
 runContractSuite('memory', () => connect({ backend: 'memory' }));
 
 const dirs: string[] = [];
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 runContractSuite('embedded', () => {
   const d = mkdtempSync(join(tmpdir(), 'rmb-embedded-'));
   dirs.push(d);

@@ -11,7 +11,9 @@ import { connect, WriteOp } from '../src/index.js';
 
 const fixture = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'writer.js');
 let dir: string;
-beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'rmb-crash-')); });
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rmb-crash-'));
+});
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 test('kill -9 mid-writes: every acknowledged write is readable after reopening', async () => {
@@ -24,7 +26,9 @@ test('kill -9 mid-writes: every acknowledged write is readable after reopening',
       const lines = buf.split('\n');
       buf = lines.pop()!;
       for (const l of lines) if (l.startsWith('ack ')) acked = Number(l.slice(4));
-      if (acked >= 300 && !child.killed) { child.kill('SIGKILL'); }
+      if (acked >= 300 && !child.killed) {
+        child.kill('SIGKILL');
+      }
     });
     child.on('exit', () => resolve());
   });
@@ -53,12 +57,18 @@ test('guarded increments from 4 processes on one data directory end exact', asyn
   const c0 = await connect({ backend: 'embedded', path: dir });
   await (await c0.ioCtx('mail', 'crash')).operate('ctr', new WriteOp().create(true).omapSet({ n: '0' }));
   await c0.close();
-  const runs = Array.from({ length: 4 }, () => new Promise<string>((resolve, reject) => {
-    const ch = spawn(process.execPath, [fixture, dir, 'incr', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    ch.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    ch.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}`))));
-  }));
+  const runs = Array.from(
+    { length: 4 },
+    () =>
+      new Promise<string>((resolve, reject) => {
+        const ch = spawn(process.execPath, [fixture, dir, 'incr', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        ch.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        ch.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}`))));
+      }),
+  );
   const outs = await Promise.all(runs);
   expect(outs.every((o) => o.startsWith('done'))).toBe(true);
   const c = await connect({ backend: 'embedded', path: dir });

@@ -2,7 +2,6 @@
 /**
  * The rmb command line: `rmb serve` (the daemon) and `rmb user add|list|passwd|quota` (admin).
  */
-import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.js';
@@ -24,7 +23,10 @@ const program = new Command();
 program.name('rmb').description('rmb: IMAP and LMTP mail store on RADOS').version('0.1.0');
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-const common = (c: Command) => c.option('-c, --config <file>', 'YAML config file').option('-s, --set <key=value>', 'override a config setting (repeatable)', collect, []);
+const common = (c: Command) =>
+  c
+    .option('-c, --config <file>', 'YAML config file')
+    .option('-s, --set <key=value>', 'override a config setting (repeatable)', collect, []);
 
 common(program.command('serve').description('run the IMAP, IMAPS and LMTP listeners'))
   .option('--demo', 'create a demo user (demo / demo) if the passwd file has none')
@@ -33,48 +35,76 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
     const passwd = new PasswdFile(cfg.auth.passwdFile);
     if (o.demo && !passwd.find('demo')) passwd.set('demo', 'demo');
     const r = await serve(cfg);
-    process.stdout.write([
-      '',
-      `rmb is running (data in ${cfg.dataDir}).`,
-      `  IMAP     ${cfg.imap.host}:${r.ports.imap} (STARTTLS)${r.ports.imaps ? `, IMAPS ${cfg.imap.host}:${r.ports.imaps}` : ''}`,
-      r.ports.lmtp ? `  LMTP     ${cfg.lmtp.host}:${r.ports.lmtp}   (Postfix: mailbox_transport = lmtp:inet:${cfg.lmtp.host}:${r.ports.lmtp})` : '',
-      o.demo ? '  Log in as demo / demo (self-signed certificate).' : '',
-      `READY imap=${r.ports.imap} imaps=${r.ports.imaps ?? ''} lmtp=${r.ports.lmtp ?? ''}`,
-      '',
-    ].filter((l) => l !== '').join('\n') + '\n');
+    process.stdout.write(
+      [
+        '',
+        `rmb is running (data in ${cfg.dataDir}).`,
+        `  IMAP     ${cfg.imap.host}:${r.ports.imap} ` +
+          `(STARTTLS)${r.ports.imaps ? `, IMAPS ${cfg.imap.host}:${r.ports.imaps}` : ''}`,
+        r.ports.lmtp
+          ? `  LMTP     ${cfg.lmtp.host}:${r.ports.lmtp}   (Postfix: mailbox_transport = ` +
+            `lmtp:inet:${cfg.lmtp.host}:${r.ports.lmtp})`
+          : '',
+        o.demo ? '  Log in as demo / demo (self-signed certificate).' : '',
+        `READY imap=${r.ports.imap} imaps=${r.ports.imaps ?? ''} lmtp=${r.ports.lmtp ?? ''}`,
+        '',
+      ]
+        .filter((l) => l !== '')
+        .join('\n') + '\n',
+    );
     let stopping = false;
     const stop = () => {
       if (stopping) return;
       stopping = true;
-      r.stop().then(() => process.exit(0), (e: unknown) => { process.stderr.write(`rmb: stop failed: ${(e as Error).message}\n`); process.exit(1); });
+      r.stop().then(
+        () => process.exit(0),
+        (e: unknown) => {
+          process.stderr.write(`rmb: stop failed: ${(e as Error).message}\n`);
+          process.exit(1);
+        },
+      );
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
 
 const user = program.command('user').description('manage users (passwd file) and their quota');
-common(user.command('add <name>').description('add a user').requiredOption('-p, --password <password>', 'password').option('--scheme <scheme>', 'SCRAM-SHA-256, SHA512-CRYPT or BLF-CRYPT', 'SCRAM-SHA-256'))
-  .action((name: string, o: { config?: string; set: string[]; password: string; scheme: WritableScheme }) => {
-    const cfg = configOrExit(o.config, o.set);
-    const p = new PasswdFile(cfg.auth.passwdFile);
-    if (p.find(name)) { process.stderr.write(`user ${name} exists\n`); process.exit(1); }
-    p.set(name, o.password, o.scheme);
-    process.stdout.write(`added ${name}\n`);
-  });
-common(user.command('passwd <name>').description("change a user's password").requiredOption('-p, --password <password>', 'new password'))
-  .action((name: string, o: { config?: string; set: string[]; password: string }) => {
-    const cfg = configOrExit(o.config, o.set);
-    const p = new PasswdFile(cfg.auth.passwdFile);
-    if (!p.find(name)) { process.stderr.write(`no such user ${name}\n`); process.exit(1); }
-    p.set(p.find(name)!, o.password);
-    process.stdout.write(`password of ${name} changed\n`);
-  });
-common(user.command('list').description('list users'))
-  .action((o: { config?: string; set: string[] }) => {
-    const cfg = configOrExit(o.config, o.set);
-    const p = new PasswdFile(cfg.auth.passwdFile);
-    for (const u of p.list()) process.stdout.write(`${u}\n`);
-  });
+common(
+  user
+    .command('add <name>')
+    .description('add a user')
+    .requiredOption('-p, --password <password>', 'password')
+    .option('--scheme <scheme>', 'SCRAM-SHA-256, SHA512-CRYPT or BLF-CRYPT', 'SCRAM-SHA-256'),
+).action((name: string, o: { config?: string; set: string[]; password: string; scheme: WritableScheme }) => {
+  const cfg = configOrExit(o.config, o.set);
+  const p = new PasswdFile(cfg.auth.passwdFile);
+  if (p.find(name)) {
+    process.stderr.write(`user ${name} exists\n`);
+    process.exit(1);
+  }
+  p.set(name, o.password, o.scheme);
+  process.stdout.write(`added ${name}\n`);
+});
+common(
+  user
+    .command('passwd <name>')
+    .description("change a user's password")
+    .requiredOption('-p, --password <password>', 'new password'),
+).action((name: string, o: { config?: string; set: string[]; password: string }) => {
+  const cfg = configOrExit(o.config, o.set);
+  const p = new PasswdFile(cfg.auth.passwdFile);
+  if (!p.find(name)) {
+    process.stderr.write(`no such user ${name}\n`);
+    process.exit(1);
+  }
+  p.set(p.find(name)!, o.password);
+  process.stdout.write(`password of ${name} changed\n`);
+});
+common(user.command('list').description('list users')).action((o: { config?: string; set: string[] }) => {
+  const cfg = configOrExit(o.config, o.set);
+  const p = new PasswdFile(cfg.auth.passwdFile);
+  for (const u of p.list()) process.stdout.write(`${u}\n`);
+});
 
 /** A non-negative whole number for a CLI option (commander's argParser). */
 function count(v: string): number {
@@ -82,28 +112,42 @@ function count(v: string): number {
   return Number(v);
 }
 
-common(user.command('quota <name>').description("show a user's quota limits and usage, or set the user's own limits (0 = unlimited)")
-  .option('--storage <bytes>', 'storage limit in bytes (RFC 9208 STORAGE)', count)
-  .option('--messages <count>', 'message limit (RFC 9208 MESSAGE)', count)
-  .option('--clear', "remove the user's own limits: the configured quota.* defaults apply"))
-  .action(async (name: string, o: { config?: string; set: string[]; storage?: number; messages?: number; clear?: boolean }) => {
+common(
+  user
+    .command('quota <name>')
+    .description("show a user's quota limits and usage, or set the user's own limits (0 = unlimited)")
+    .option('--storage <bytes>', 'storage limit in bytes (RFC 9208 STORAGE)', count)
+    .option('--messages <count>', 'message limit (RFC 9208 MESSAGE)', count)
+    .option('--clear', "remove the user's own limits: the configured quota.* defaults apply"),
+).action(
+  async (name: string, o: { config?: string; set: string[]; storage?: number; messages?: number; clear?: boolean }) => {
     const cfg = configOrExit(o.config, o.set);
     const p = new PasswdFile(cfg.auth.passwdFile);
-    if (!p.find(name)) { process.stderr.write(`no such user ${name}\n`); process.exit(1); }
+    if (!p.find(name)) {
+      process.stderr.write(`no such user ${name}\n`);
+      process.exit(1);
+    }
     const { cluster, store } = await openStore(cfg, pino({ level: 'warn' }));
     try {
       const u = await store.user(p.find(name)!);
       if (o.clear) await u.setQuotaLimits(null);
       else if (o.storage !== undefined || o.messages !== undefined) {
-        await u.setQuotaLimits({ ...(o.storage !== undefined ? { storageBytes: o.storage } : {}), ...(o.messages !== undefined ? { messages: o.messages } : {}) });
+        await u.setQuotaLimits({
+          ...(o.storage !== undefined ? { storageBytes: o.storage } : {}),
+          ...(o.messages !== undefined ? { messages: o.messages } : {}),
+        });
       }
       const [q, use] = await Promise.all([u.quotaLimits(), u.usage()]);
       const lim = (n: number) => (n ? String(n) : 'unlimited');
-      process.stdout.write(`${name}: storage ${use.storageBytes} of ${lim(q.storageBytes)} bytes, messages ${use.messages} of ${lim(q.messages)}\n`);
+      process.stdout.write(
+        `${name}: storage ${use.storageBytes} of ${lim(q.storageBytes)} bytes, messages ` +
+          `${use.messages} of ${lim(q.messages)}\n`,
+      );
     } finally {
       await cluster.close();
     }
-  });
+  },
+);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`rmb: ${e.message}\n`);

@@ -14,85 +14,99 @@ const positive = z.number().int().positive();
 const port = z.number().int().min(0).max(65535);
 
 /** The schema of the configuration; `Config` is its type. Objects are strict: unknown keys are errors. */
-const CONFIG = z.object({
-  /** Directory for the embedded store, passwd file and generated TLS certificate. */
-  dataDir: z.string().min(1),
-  /**
-   * Where mail lives: `embedded` (LMDB under dataDir/store or `path`), `memory` (tests) or
-   * `librados` (a Ceph cluster: `ceph.conf` path, client name, optional keyring, and the
-   * timeout of every RADOS operation in ms, how often to ask the monitors whether the pool is
-   * full in ms). `pool` must exist on Ceph.
-   */
-  store: z.object({
-    backend: z.enum(['embedded', 'memory', 'librados']),
-    path: z.string().optional(),
-    pool: z.string().min(1),
-    /** RADOS namespace prefix of this store inside the pool (several stores can share one). */
-    namespace: z.coerce.string(),
-    /** Mail data per RADOS object (larger mails are striped; Ceph allows 128 MiB). */
-    stripeBytes: positive.max(128 << 20),
-    /** Largest single write (Ceph: 90 MiB). */
-    writeBytes: positive.max(90 << 20),
-    /** Bytes of a streamed mail gathered before each write (bounds a streamed APPEND's memory). */
-    streamWriteBytes: positive,
-    /** How long an expunged mail stays readable for sessions that still address it (ms, RFC 2180 §4.1). */
-    expungeGraceMs: count,
-    ceph: z.object({
-      conf: z.string().optional(),
-      client: z.string().min(1),
-      keyring: z.string().optional(),
-      opTimeoutMs: z.number().int().min(1000),
-      fullCheckIntervalMs: count,
-    }).strict(),
-  }).strict(),
-  /** Per-user quota (RFC 9208): total message bytes and messages over all mailboxes; 0 = unlimited. */
-  quota: z.object({ storageBytes: count, messages: count }).strict(),
-  /** METADATA (RFC 5464) limits: largest value in bytes, most entries per user. */
-  metadata: z.object({ maxEntryBytes: positive, maxEntries: positive }).strict(),
-  imap: z.object({
-    host: z.string().min(1),
-    port,
-    tlsPort: port.nullable(),
-    maxLineBytes: positive,
-    maxLiteralBytes: positive,
-    preAuthTimeoutMs: positive,
-    authTimeoutMs: positive,
-    maxAuthFailures: positive,
-    idlePollMs: positive,
-    /** APPEND messages above this are streamed to the store (bytes); streamBufferBytes: most buffered per APPEND. */
-    streamLiteralBytes: positive,
-    streamBufferBytes: positive,
-    /** Deepest nesting of parenthesized lists and of SEARCH's NOT/OR (BAD beyond). */
-    maxNestingDepth: positive,
-    /** Connections at once, in all and from one peer address (beyond: `* BYE [UNAVAILABLE]`). */
-    maxConnections: positive,
-    maxConnectionsPerAddress: positive,
-  }).strict(),
-  /**
-   * LMTP: largest message (bytes); connections at once in all (when full, an idle connection, one
-   * with no transaction, is closed to make room) and from one peer address; idle time before a
-   * connection is closed (ms).
-   */
-  lmtp: z.object({
-    host: z.string().min(1),
-    port: port.nullable(),
-    maxMessageBytes: positive,
-    maxClients: positive,
-    maxClientsPerAddress: positive,
-    idleTimeoutMs: positive,
-  }).strict(),
-  tls: z.object({ cert: z.string().optional(), key: z.string().optional() }).strict(),
-  auth: z.object({
-    /** The passwd file; `<dataDir>/passwd` unless set (filled in by loadConfig). */
-    passwdFile: z.string().min(1),
-    /** Cleartext LOGIN/AUTHENTICATE without TLS: from loopback peers only, always, or never. */
-    plaintextAuth: z.enum(['loopback', 'always', 'never']),
-  }).strict(),
-  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict(),
-  serverName: z.string().min(1),
-  /** On SIGTERM, how long commands and deliveries in flight may take to finish before connections are cut (ms). */
-  shutdownGraceMs: count,
-}).strict();
+const CONFIG = z
+  .object({
+    /** Directory for the embedded store, passwd file and generated TLS certificate. */
+    dataDir: z.string().min(1),
+    /**
+     * Where mail lives: `embedded` (LMDB under dataDir/store or `path`), `memory` (tests) or
+     * `librados` (a Ceph cluster: `ceph.conf` path, client name, optional keyring, and the
+     * timeout of every RADOS operation in ms, how often to ask the monitors whether the pool is
+     * full in ms). `pool` must exist on Ceph.
+     */
+    store: z
+      .object({
+        backend: z.enum(['embedded', 'memory', 'librados']),
+        path: z.string().optional(),
+        pool: z.string().min(1),
+        /** RADOS namespace prefix of this store inside the pool (several stores can share one). */
+        namespace: z.coerce.string(),
+        /** Mail data per RADOS object (larger mails are striped; Ceph allows 128 MiB). */
+        stripeBytes: positive.max(128 << 20),
+        /** Largest single write (Ceph: 90 MiB). */
+        writeBytes: positive.max(90 << 20),
+        /** Bytes of a streamed mail gathered before each write (bounds a streamed APPEND's memory). */
+        streamWriteBytes: positive,
+        /** How long an expunged mail stays readable for sessions that still address it (ms, RFC 2180 §4.1). */
+        expungeGraceMs: count,
+        ceph: z
+          .object({
+            conf: z.string().optional(),
+            client: z.string().min(1),
+            keyring: z.string().optional(),
+            opTimeoutMs: z.number().int().min(1000),
+            fullCheckIntervalMs: count,
+          })
+          .strict(),
+      })
+      .strict(),
+    /** Per-user quota (RFC 9208): total message bytes and messages over all mailboxes; 0 = unlimited. */
+    quota: z.object({ storageBytes: count, messages: count }).strict(),
+    /** METADATA (RFC 5464) limits: largest value in bytes, most entries per user. */
+    metadata: z.object({ maxEntryBytes: positive, maxEntries: positive }).strict(),
+    imap: z
+      .object({
+        host: z.string().min(1),
+        port,
+        tlsPort: port.nullable(),
+        maxLineBytes: positive,
+        maxLiteralBytes: positive,
+        preAuthTimeoutMs: positive,
+        authTimeoutMs: positive,
+        maxAuthFailures: positive,
+        idlePollMs: positive,
+        /**
+         * APPEND messages above this are streamed to the store (bytes); streamBufferBytes: most buffered per APPEND.
+         */
+        streamLiteralBytes: positive,
+        streamBufferBytes: positive,
+        /** Deepest nesting of parenthesized lists and of SEARCH's NOT/OR (BAD beyond). */
+        maxNestingDepth: positive,
+        /** Connections at once, in all and from one peer address (beyond: `* BYE [UNAVAILABLE]`). */
+        maxConnections: positive,
+        maxConnectionsPerAddress: positive,
+      })
+      .strict(),
+    /**
+     * LMTP: largest message (bytes); connections at once in all (when full, an idle connection, one
+     * with no transaction, is closed to make room) and from one peer address; idle time before a
+     * connection is closed (ms).
+     */
+    lmtp: z
+      .object({
+        host: z.string().min(1),
+        port: port.nullable(),
+        maxMessageBytes: positive,
+        maxClients: positive,
+        maxClientsPerAddress: positive,
+        idleTimeoutMs: positive,
+      })
+      .strict(),
+    tls: z.object({ cert: z.string().optional(), key: z.string().optional() }).strict(),
+    auth: z
+      .object({
+        /** The passwd file; `<dataDir>/passwd` unless set (filled in by loadConfig). */
+        passwdFile: z.string().min(1),
+        /** Cleartext LOGIN/AUTHENTICATE without TLS: from loopback peers only, always, or never. */
+        plaintextAuth: z.enum(['loopback', 'always', 'never']),
+      })
+      .strict(),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict(),
+    serverName: z.string().min(1),
+    /** On SIGTERM, how long commands and deliveries in flight may take to finish before connections are cut (ms). */
+    shutdownGraceMs: count,
+  })
+  .strict();
 
 /** The validated configuration (see CONFIG for each setting). */
 export type Config = z.infer<typeof CONFIG>;
@@ -101,18 +115,41 @@ export type Config = z.infer<typeof CONFIG>;
 export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'passwdFile'> & { passwdFile?: string } } = {
   dataDir: './data',
   store: {
-    backend: 'embedded', pool: 'mail', namespace: '', stripeBytes: 64 << 20, writeBytes: 16 << 20, streamWriteBytes: 1 << 20,
-    expungeGraceMs: 3_600_000, ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 },
+    backend: 'embedded',
+    pool: 'mail',
+    namespace: '',
+    stripeBytes: 64 << 20,
+    writeBytes: 16 << 20,
+    streamWriteBytes: 1 << 20,
+    expungeGraceMs: 3_600_000,
+    ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 },
   },
   quota: { storageBytes: 0, messages: 0 },
   metadata: { maxEntryBytes: 64 * 1024, maxEntries: 1000 },
   imap: {
-    host: '127.0.0.1', port: 1143, tlsPort: 1993,
-    maxLineBytes: 64 * 1024, maxLiteralBytes: 64 * 1024 * 1024, preAuthTimeoutMs: 60_000, authTimeoutMs: 30 * 60_000, maxAuthFailures: 3,
-    idlePollMs: 30_000, streamLiteralBytes: 1 << 20, streamBufferBytes: 4 << 20, maxNestingDepth: 256,
-    maxConnections: 5000, maxConnectionsPerAddress: 200,
+    host: '127.0.0.1',
+    port: 1143,
+    tlsPort: 1993,
+    maxLineBytes: 64 * 1024,
+    maxLiteralBytes: 64 * 1024 * 1024,
+    preAuthTimeoutMs: 60_000,
+    authTimeoutMs: 30 * 60_000,
+    maxAuthFailures: 3,
+    idlePollMs: 30_000,
+    streamLiteralBytes: 1 << 20,
+    streamBufferBytes: 4 << 20,
+    maxNestingDepth: 256,
+    maxConnections: 5000,
+    maxConnectionsPerAddress: 200,
   },
-  lmtp: { host: '127.0.0.1', port: 2424, maxMessageBytes: 64 * 1024 * 1024, maxClients: 100, maxClientsPerAddress: 50, idleTimeoutMs: 60_000 },
+  lmtp: {
+    host: '127.0.0.1',
+    port: 2424,
+    maxMessageBytes: 64 * 1024 * 1024,
+    maxClients: 100,
+    maxClientsPerAddress: 50,
+    idleTimeoutMs: 60_000,
+  },
   tls: {},
   auth: { plaintextAuth: 'loopback' },
   log: { level: 'info' },
@@ -122,7 +159,10 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
 
 /** A configuration that cannot be used; the message is one line naming the setting. */
 export class ConfigError extends Error {
-  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
 }
 
 type Dict = { [k: string]: unknown };
@@ -130,7 +170,8 @@ type Dict = { [k: string]: unknown };
 function merge(base: Dict, over: Dict): Dict {
   const out: Dict = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    if (v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object') out[k] = merge(base[k] as Dict, v as Dict);
+    if (v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object')
+      out[k] = merge(base[k] as Dict, v as Dict);
     else if (v !== undefined) out[k] = v;
   }
   return out;
@@ -149,7 +190,9 @@ function overridesFrom(pairs: [string, string][]): Dict {
   for (const [path, value] of pairs) {
     const keys = path.split('.');
     let cur = out;
-    keys.slice(0, -1).forEach((k) => { cur = (cur[k] ??= {}) as Dict; });
+    keys.slice(0, -1).forEach((k) => {
+      cur = (cur[k] ??= {}) as Dict;
+    });
     cur[keys[keys.length - 1]] = coerce(value);
   }
   return out;
@@ -192,21 +235,42 @@ export function loadConfig(file?: string, sets: string[] = [], env: NodeJS.Proce
   let cfg = DEFAULTS as unknown as Dict;
   if (file) {
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch (e) { throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`); }
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
+    }
     let parsed: unknown;
-    try { parsed = YAML.parse(text); } catch (e) { throw new ConfigError(`${file}: ${(e as Error).message.split('\n')[0]}`); }
-    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new ConfigError(`${file}: not a mapping of settings`);
+    try {
+      parsed = YAML.parse(text);
+    } catch (e) {
+      throw new ConfigError(`${file}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed)))
+      throw new ConfigError(`${file}: not a mapping of settings`);
     cfg = merge(cfg, (parsed ?? {}) as Dict);
   }
   cfg = merge(cfg, overridesFrom(fromEnv(env)));
-  cfg = merge(cfg, overridesFrom(sets.map((s): [string, string] => {
-    const i = s.indexOf('=');
-    if (i < 0) throw new ConfigError(`--set needs key=value: ${s}`);
-    return [s.slice(0, i), s.slice(i + 1)];
-  })));
+  cfg = merge(
+    cfg,
+    overridesFrom(
+      sets.map((s): [string, string] => {
+        const i = s.indexOf('=');
+        if (i < 0) throw new ConfigError(`--set needs key=value: ${s}`);
+        return [s.slice(0, i), s.slice(i + 1)];
+      }),
+    ),
+  );
   const dataDir = typeof cfg.dataDir === 'string' ? resolve(cfg.dataDir) : cfg.dataDir;
   const auth = (cfg.auth ?? {}) as Dict;
-  cfg = { ...cfg, dataDir, auth: { ...auth, passwdFile: auth.passwdFile ?? (typeof dataDir === 'string' ? join(dataDir, 'passwd') : undefined) } };
+  cfg = {
+    ...cfg,
+    dataDir,
+    auth: {
+      ...auth,
+      passwdFile: auth.passwdFile ?? (typeof dataDir === 'string' ? join(dataDir, 'passwd') : undefined),
+    },
+  };
   const r = CONFIG.safeParse(cfg);
   if (!r.success) throw new ConfigError(describe(r.error));
   return r.data;

@@ -8,11 +8,18 @@ import bcrypt from 'bcryptjs';
 import { verify } from 'unixcrypt';
 
 /** A check to run: the password and the hash (with its scheme already resolved). */
-interface Job { id: number; scheme: 'bcrypt' | 'sha-crypt'; password: string; hash: string }
+interface Job {
+  id: number;
+  scheme: 'bcrypt' | 'sha-crypt';
+  password: string;
+  hash: string;
+}
 
 function check(j: Job): boolean {
   try {
-    return j.scheme === 'bcrypt' ? bcrypt.compareSync(j.password, j.hash.replace(/^\$2y\$/, '$2b$')) : verify(j.password, j.hash);
+    return j.scheme === 'bcrypt'
+      ? bcrypt.compareSync(j.password, j.hash.replace(/^\$2y\$/, '$2b$'))
+      : verify(j.password, j.hash);
   } catch {
     return false;
   }
@@ -39,7 +46,11 @@ export function verifyCrypt(scheme: Job['scheme'], password: string, hash: strin
       waiting.delete(m.id);
       if (!waiting.size) w.unref();
     });
-    w.on('error', () => { for (const r of waiting.values()) r(false); waiting.clear(); worker = undefined; });
+    w.on('error', () => {
+      for (const r of waiting.values()) r(false);
+      waiting.clear();
+      worker = undefined;
+    });
     worker = w;
   }
   const id = ++nextId;

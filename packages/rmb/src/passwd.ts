@@ -4,7 +4,17 @@
  * {PLAIN}, {CLEARTEXT}, {SHA512-CRYPT} / {SHA256-CRYPT} (unixcrypt), {BLF-CRYPT} (bcryptjs),
  * {CRYPT} with $6$/$5$/$2y$ hashes.
  */
-import { existsSync, type FSWatcher, mkdirSync, promises as fsp, readFileSync, renameSync, statSync, watch, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  type FSWatcher,
+  mkdirSync,
+  promises as fsp,
+  readFileSync,
+  renameSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
@@ -12,7 +22,12 @@ import { encrypt } from 'unixcrypt';
 import { type ScramCredentials, scramCredentials, scramCredentialsAsync } from '@rmb/imap';
 import { verifyCrypt } from './crypt-worker.js';
 
-export interface PasswdEntry { user: string; scheme: string; hash: string; rest: string }
+export interface PasswdEntry {
+  user: string;
+  scheme: string;
+  hash: string;
+  rest: string;
+}
 
 /** Parse passwd-file text; malformed lines are skipped. */
 export function parsePasswd(text: string): Map<string, PasswdEntry> {
@@ -26,13 +41,19 @@ export function parsePasswd(text: string): Map<string, PasswdEntry> {
     const j = after.indexOf(':');
     const pw = j < 0 ? after : after.slice(0, j);
     const m = /^\{([A-Z0-9.-]+)\}(.*)$/i.exec(pw);
-    out.set(user.toLowerCase(), { user, scheme: m ? m[1].toUpperCase() : 'CRYPT', hash: m ? m[2] : pw, rest: j < 0 ? '' : after.slice(j) });
+    out.set(user.toLowerCase(), {
+      user,
+      scheme: m ? m[1].toUpperCase() : 'CRYPT',
+      hash: m ? m[2] : pw,
+      rest: j < 0 ? '' : after.slice(j),
+    });
   }
   return out;
 }
 
 function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a), y = Buffer.from(b);
+  const x = Buffer.from(a),
+    y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
@@ -43,20 +64,30 @@ function safeEqual(a: string, b: string): boolean {
 export async function checkPassword(e: PasswdEntry, password: string): Promise<boolean> {
   try {
     switch (e.scheme) {
-      case 'PLAIN': case 'CLEARTEXT': return safeEqual(e.hash, password);
-      case 'BLF-CRYPT': return await verifyCrypt('bcrypt', password, e.hash);
-      case 'SHA512-CRYPT': case 'SHA256-CRYPT': return await verifyCrypt('sha-crypt', password, e.hash);
+      case 'PLAIN':
+      case 'CLEARTEXT':
+        return safeEqual(e.hash, password);
+      case 'BLF-CRYPT':
+        return await verifyCrypt('bcrypt', password, e.hash);
+      case 'SHA512-CRYPT':
+      case 'SHA256-CRYPT':
+        return await verifyCrypt('sha-crypt', password, e.hash);
       case 'SCRAM-SHA-256': {
         const c = parseScram(e.hash);
-        return !!c && timingSafeEqual((await scramCredentialsAsync(password, c.salt, c.iterations)).storedKey, c.storedKey);
+        return (
+          !!c && timingSafeEqual((await scramCredentialsAsync(password, c.salt, c.iterations)).storedKey, c.storedKey)
+        );
       }
       case 'CRYPT':
         if (/^\$2[aby]\$/.test(e.hash)) return await verifyCrypt('bcrypt', password, e.hash);
         if (/^\$[56]\$/.test(e.hash)) return await verifyCrypt('sha-crypt', password, e.hash);
         return false;
-      default: return false;
+      default:
+        return false;
     }
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 /** Password schemes `user add` can write. SCRAM-SHA-256 (the default) also allows AUTHENTICATE SCRAM-SHA-256. */
@@ -70,14 +101,17 @@ export function parseScram(hash: string): ScramCredentials | null {
   const p = hash.split(',');
   if (p.length !== 4 || !/^\d+$/.test(p[0])) return null;
   const [salt, storedKey, serverKey] = p.slice(1).map((x) => Buffer.from(x, 'base64'));
-  return storedKey.length === 32 && serverKey.length === 32 ? { iterations: Number(p[0]), salt, storedKey, serverKey } : null;
+  return storedKey.length === 32 && serverKey.length === 32
+    ? { iterations: Number(p[0]), salt, storedKey, serverKey }
+    : null;
 }
 
 /** Hash a password for the passwd-file in `scheme` ({SCRAM-SHA-256} by default, {SHA512-CRYPT} or {BLF-CRYPT}). */
 export function hashPassword(password: string, scheme: WritableScheme = 'SCRAM-SHA-256'): string {
   if (scheme === 'SCRAM-SHA-256') {
     const c = scramCredentials(password);
-    return `{SCRAM-SHA-256}${c.iterations},${[c.salt, c.storedKey, c.serverKey].map((b) => b.toString('base64')).join(',')}`;
+    const keys = [c.salt, c.storedKey, c.serverKey].map((b) => b.toString('base64')).join(',');
+    return `{SCRAM-SHA-256}${c.iterations},${keys}`;
   }
   if (scheme === 'BLF-CRYPT') return `{BLF-CRYPT}${bcrypt.hashSync(password, 10).replace(/^\$2b\$/, '$2y$')}`;
   return `{SHA512-CRYPT}${encrypt(password)}`;
@@ -100,7 +134,11 @@ export class PasswdFile {
   constructor(readonly path: string) {}
 
   private load(): void {
-    if (!existsSync(this.path)) { this.entries = new Map(); this.mtime = -1; return; }
+    if (!existsSync(this.path)) {
+      this.entries = new Map();
+      this.mtime = -1;
+      return;
+    }
     const m = statSync(this.path).mtimeMs;
     if (m === this.mtime) return;
     this.entries = parsePasswd(readFileSync(this.path, 'utf8'));
@@ -117,7 +155,9 @@ export class PasswdFile {
         throw e;
       });
       // a failed read is not cached: the next lookup tries again
-      read.catch(() => { if (this.cached === read) this.cached = undefined; });
+      read.catch(() => {
+        if (this.cached === read) this.cached = undefined;
+      });
       this.cached = read;
     }
     return this.cached;
@@ -125,20 +165,27 @@ export class PasswdFile {
 
   /** Watch the file's directory: any change to the file (written in place or renamed over) makes the cache stale. */
   private watch(): void {
-    const dir = dirname(this.path), name = basename(this.path);
+    const dir = dirname(this.path),
+      name = basename(this.path);
     try {
       mkdirSync(dir, { recursive: true });
       this.watcher = watch(dir, { persistent: false }, (_ev, file) => {
         if (!file || file === name || file === `${name}.tmp`) this.cached = undefined;
       });
-      this.watcher.on('error', () => { this.watcher = undefined; this.cached = undefined; });
+      this.watcher.on('error', () => {
+        this.watcher = undefined;
+        this.cached = undefined;
+      });
     } catch {
       this.cached = undefined; // no watch: every lookup reads the file
     }
   }
 
   /** Stop watching the file (the server stops). */
-  close(): void { this.watcher?.close(); this.watcher = undefined; }
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
 
   /** The canonical username for `user` (case-insensitive), or null (async; see the class). */
   async lookup(user: string): Promise<string | null> {
@@ -166,11 +213,15 @@ export class PasswdFile {
     const e = (await this.current()).get(user.toLowerCase());
     if (!e) return null;
     const plain = e.scheme === 'PLAIN' || e.scheme === 'CLEARTEXT';
-    const creds = e.scheme === 'SCRAM-SHA-256' ? parseScram(e.hash) : plain ? await scramCredentialsAsync(e.hash) : null;
+    const creds =
+      e.scheme === 'SCRAM-SHA-256' ? parseScram(e.hash) : plain ? await scramCredentialsAsync(e.hash) : null;
     return creds ? { user: e.user, creds } : null;
   }
 
-  list(): string[] { this.load(); return [...this.entries.values()].map((e) => e.user).sort(); }
+  list(): string[] {
+    this.load();
+    return [...this.entries.values()].map((e) => e.user).sort();
+  }
 
   /** Add or replace a user's password (written atomically via rename; synchronous: admin CLI). */
   set(user: string, password: string, scheme?: WritableScheme): void {

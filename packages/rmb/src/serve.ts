@@ -24,14 +24,19 @@ export interface Running {
 
 /** Load or create (self-signed, 2048-bit RSA) the TLS certificate. */
 async function tlsContext(cfg: Config): Promise<SecureContext> {
-  let cert = cfg.tls.cert, key = cfg.tls.key;
+  let cert = cfg.tls.cert,
+    key = cfg.tls.key;
   if (!cert || !key) {
     const dir = join(cfg.dataDir, 'tls');
     cert = join(dir, 'cert.pem');
     key = join(dir, 'key.pem');
     if (!existsSync(cert) || !existsSync(key)) {
       mkdirSync(dir, { recursive: true });
-      const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, algorithm: 'sha256', days: 825 } as never);
+      const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+        keySize: 2048,
+        algorithm: 'sha256',
+        days: 825,
+      } as never);
       writeFileSync(key, pems.private, { mode: 0o600 });
       writeFileSync(cert, pems.cert);
     }
@@ -59,7 +64,9 @@ function garbageCollector(): (() => void) | undefined {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as unknown;
     return typeof gc === 'function' ? () => (gc as () => void)() : undefined;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 /** Connect to the configured store. Throws an Error naming the backend and what failed. */
@@ -67,10 +74,19 @@ async function openCluster(cfg: Config): Promise<Cluster> {
   const s = cfg.store;
   try {
     switch (s.backend) {
-      case 'memory': return await connect({ backend: 'memory' });
+      case 'memory':
+        return await connect({ backend: 'memory' });
       case 'librados':
-        return await connect({ backend: 'librados', conf: s.ceph.conf, client: s.ceph.client, keyring: s.ceph.keyring, opTimeoutMs: s.ceph.opTimeoutMs, fullCheckIntervalMs: s.ceph.fullCheckIntervalMs });
-      default: return await connect({ backend: 'embedded', path: s.path ?? join(cfg.dataDir, 'store') });
+        return await connect({
+          backend: 'librados',
+          conf: s.ceph.conf,
+          client: s.ceph.client,
+          keyring: s.ceph.keyring,
+          opTimeoutMs: s.ceph.opTimeoutMs,
+          fullCheckIntervalMs: s.ceph.fullCheckIntervalMs,
+        });
+      default:
+        return await connect({ backend: 'embedded', path: s.path ?? join(cfg.dataDir, 'store') });
     }
   } catch (e) {
     throw new Error(`store.backend ${s.backend}: ${(e as Error).message}`);
@@ -86,8 +102,14 @@ export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cl
   let store: MailStore;
   try {
     store = await MailStore.open(cluster, {
-      pool: cfg.store.pool, namespace: String(cfg.store.namespace), log,
-      stripe: { stripeBytes: cfg.store.stripeBytes, writeBytes: cfg.store.writeBytes, streamWriteBytes: cfg.store.streamWriteBytes },
+      pool: cfg.store.pool,
+      namespace: String(cfg.store.namespace),
+      log,
+      stripe: {
+        stripeBytes: cfg.store.stripeBytes,
+        writeBytes: cfg.store.writeBytes,
+        streamWriteBytes: cfg.store.streamWriteBytes,
+      },
       expungeGraceMs: Number(cfg.store.expungeGraceMs),
       quota: { storageBytes: Number(cfg.quota.storageBytes), messages: Number(cfg.quota.messages) },
       metadata: { maxEntryBytes: Number(cfg.metadata.maxEntryBytes), maxEntries: Number(cfg.metadata.maxEntries) },
@@ -111,7 +133,8 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
     authenticate: (u: string, p: string) => passwd.authenticate(u, p),
     scramCredentials: (u: string) => passwd.scram(u),
     tlsContext: tls,
-    plaintextAllowed: (addr: string) => cfg.auth.plaintextAuth === 'always' || (cfg.auth.plaintextAuth === 'loopback' && isLoopback(addr)),
+    plaintextAllowed: (addr: string) =>
+      cfg.auth.plaintextAuth === 'always' || (cfg.auth.plaintextAuth === 'loopback' && isLoopback(addr)),
     limits: cfg.imap,
     log,
     serverName: cfg.serverName,

@@ -23,7 +23,10 @@ function cluster(args: string[]): string {
   return execFileSync(script, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 function ceph(dir: string, ...args: string[]): string {
-  return execFileSync('ceph', ['-c', join(dir, 'ceph.conf'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return execFileSync('ceph', ['-c', join(dir, 'ceph.conf'), ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,17 +52,26 @@ async function lmtp(port: number, rcpt: string, body: string): Promise<string> {
     const reply = await c.until(/^\d{3} .*\r\n/m, 60000);
     c.send('QUIT\r\n');
     return reply.trim();
-  } finally { c.close(); }
+  } finally {
+    c.close();
+  }
 }
 
 /** A logged-in raw IMAP session (to see exact tagged responses). */
 async function imapRaw(port: number): Promise<RawClient & { cmd(line: string, literal?: string): Promise<string> }> {
-  const c = await RawClient.open(port) as RawClient & { cmd(line: string, literal?: string): Promise<string>; n: number };
+  const c = (await RawClient.open(port)) as RawClient & {
+    cmd(line: string, literal?: string): Promise<string>;
+    n: number;
+  };
   await c.until(/^\* OK/m);
   c.n = 0;
   c.cmd = async (line: string, literal?: string) => {
     const tag = `t${++c.n}`;
-    c.send(literal === undefined ? `${tag} ${line}\r\n` : `${tag} ${line} {${Buffer.byteLength(literal)}+}\r\n${literal}\r\n`);
+    c.send(
+      literal === undefined
+        ? `${tag} ${line}\r\n`
+        : `${tag} ${line} {${Buffer.byteLength(literal)}+}\r\n${literal}\r\n`,
+    );
     const out = await c.until(new RegExp(`^${tag} (OK|NO|BAD)`, 'm'), 120000);
     return out.split('\r\n').find((l) => l.startsWith(`${tag} `))!;
   };
@@ -67,7 +79,9 @@ async function imapRaw(port: number): Promise<RawClient & { cmd(line: string, li
   return c;
 }
 
-const mail = (id: string, pad = 0) => `From: a@example.org\r\nSubject: ${id}\r\nMessage-ID: <${id}@b4>\r\n\r\nbody ${id}\r\n${'x'.repeat(pad)}${pad ? '\r\n' : ''}`;
+const mail = (id: string, pad = 0) =>
+  `From: a@example.org\r\nSubject: ${id}\r\nMessage-ID: <${id}@b4>\r\n\r\nbody ` +
+  `${id}\r\n${'x'.repeat(pad)}${pad ? '\r\n' : ''}`;
 
 cephSuite('faults on a private Ceph cluster', () => {
   const dirs: string[] = [];
@@ -75,7 +89,11 @@ cephSuite('faults on a private Ceph cluster', () => {
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.stop()));
     for (const d of dirs) {
-      try { cluster(['stop', d]); } catch { /* already stopped */ }
+      try {
+        cluster(['stop', d]);
+      } catch {
+        /* already stopped */
+      }
       rmSync(d, { recursive: true, force: true });
     }
   }, 120000);
@@ -87,88 +105,131 @@ cephSuite('faults on a private Ceph cluster', () => {
     const data = newDataDir(USERS);
     dirs.push(data);
     const srv = await startServer(data, [
-      'store.backend=librados', `store.ceph.conf=${join(dir, 'ceph.conf')}`, 'store.pool=mail',
-      `store.ceph.opTimeoutMs=${OP_TIMEOUT_MS}`, 'store.ceph.fullCheckIntervalMs=1000',
+      'store.backend=librados',
+      `store.ceph.conf=${join(dir, 'ceph.conf')}`,
+      'store.pool=mail',
+      `store.ceph.opTimeoutMs=${OP_TIMEOUT_MS}`,
+      'store.ceph.fullCheckIntervalMs=1000',
     ]);
     servers.push(srv);
     return { dir, srv };
   }
 
-  test('OSD stopped: NO [UNAVAILABLE] and 451 4.3.0 within the timeout; after restart nothing acknowledged is lost', async () => {
-    const { dir, srv } = await setup(['--store', 'bluestore', '--size', '1024']);
-    const acked = new Map<string, string>(); // Message-ID -> the bytes the server must hold
-    const c = await imapRaw(srv.imap);
-    for (let i = 0; i < 5; i++) {
-      expect(await c.cmd('APPEND INBOX', mail(`before-a${i}`))).toMatch(/^t\d+ OK/);
-      acked.set(`before-a${i}`, mail(`before-a${i}`));
-      expect(await lmtp(srv.lmtp, 'alice@example.org', mail(`before-l${i}`))).toMatch(/^250 /);
-      acked.set(`before-l${i}`, `Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\n${mail(`before-l${i}`)}`);
-    }
-    expect(await c.cmd('SELECT INBOX')).toMatch(/OK/);
+  test(
+    'OSD stopped: NO [UNAVAILABLE] and 451 4.3.0 within the timeout; after restart nothing ' + 'acknowledged is lost',
+    async () => {
+      const { dir, srv } = await setup(['--store', 'bluestore', '--size', '1024']);
+      const acked = new Map<string, string>(); // Message-ID -> the bytes the server must hold
+      const c = await imapRaw(srv.imap);
+      for (let i = 0; i < 5; i++) {
+        expect(await c.cmd('APPEND INBOX', mail(`before-a${i}`))).toMatch(/^t\d+ OK/);
+        acked.set(`before-a${i}`, mail(`before-a${i}`));
+        expect(await lmtp(srv.lmtp, 'alice@example.org', mail(`before-l${i}`))).toMatch(/^250 /);
+        acked.set(
+          `before-l${i}`,
+          `Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\n${mail(`before-l${i}`)}`,
+        );
+      }
+      expect(await c.cmd('SELECT INBOX')).toMatch(/OK/);
 
-    cluster(['osd', 'stop', dir, '0']);
-    let t = Date.now();
-    expect(await c.cmd('APPEND INBOX', mail('during-a'))).toMatch(/^t\d+ NO \[UNAVAILABLE\]/);
-    expect(Date.now() - t).toBeLessThan(2 * OP_TIMEOUT_MS + 2000);
-    t = Date.now();
-    expect(await lmtp(srv.lmtp, 'alice@example.org', mail('during-l'))).toMatch(/^451 4\.3\.0 /);
-    expect(Date.now() - t).toBeLessThan(2 * OP_TIMEOUT_MS + 2000);
-    expect(srv.proc.exitCode).toBeNull();
-    expect(await c.cmd('CAPABILITY')).toMatch(/OK/);
+      cluster(['osd', 'stop', dir, '0']);
+      let t = Date.now();
+      expect(await c.cmd('APPEND INBOX', mail('during-a'))).toMatch(/^t\d+ NO \[UNAVAILABLE\]/);
+      expect(Date.now() - t).toBeLessThan(2 * OP_TIMEOUT_MS + 2000);
+      t = Date.now();
+      expect(await lmtp(srv.lmtp, 'alice@example.org', mail('during-l'))).toMatch(/^451 4\.3\.0 /);
+      expect(Date.now() - t).toBeLessThan(2 * OP_TIMEOUT_MS + 2000);
+      expect(srv.proc.exitCode).toBeNull();
+      expect(await c.cmd('CAPABILITY')).toMatch(/OK/);
 
-    cluster(['osd', 'start', dir, '0']);
-    // the same session and server: work resumes once the OSD is up again
-    let reply = '';
-    await eventually('APPEND to work again', 90000, async () => {
-      reply = await c.cmd('APPEND INBOX', mail('after-a'));
-      return /^t\d+ OK/.test(reply);
-    });
-    acked.set('after-a', mail('after-a'));
-    expect(await lmtp(srv.lmtp, 'alice@example.org', mail('after-l'))).toMatch(/^250 /);
-    acked.set('after-l', `Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\n${mail('after-l')}`);
-    c.close();
+      cluster(['osd', 'start', dir, '0']);
+      // the same session and server: work resumes once the OSD is up again
+      let reply = '';
+      await eventually('APPEND to work again', 90000, async () => {
+        reply = await c.cmd('APPEND INBOX', mail('after-a'));
+        return /^t\d+ OK/.test(reply);
+      });
+      acked.set('after-a', mail('after-a'));
+      expect(await lmtp(srv.lmtp, 'alice@example.org', mail('after-l'))).toMatch(/^250 /);
+      acked.set('after-l', `Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\n${mail('after-l')}`);
+      c.close();
 
-    const f = new ImapFlow({ host: '127.0.0.1', port: srv.imap, secure: false, doSTARTTLS: false, auth: { user: 'alice', pass: USERS.alice }, logger: false });
-    await f.connect();
-    const lock = await f.getMailboxLock('INBOX');
-    const found = new Map<string, Buffer>();
-    for await (const m of f.fetch('1:*', { source: true, envelope: true })) found.set(m.envelope!.messageId!.replace(/[<>]|@b4/g, ''), m.source!);
-    lock.release();
-    await f.logout();
-    for (const [id, bytes] of acked) expect({ id, same: found.get(id)?.equals(Buffer.from(bytes)) }).toEqual({ id, same: true });
-    await srv.stop();
-  }, 300000);
+      const f = new ImapFlow({
+        host: '127.0.0.1',
+        port: srv.imap,
+        secure: false,
+        doSTARTTLS: false,
+        auth: { user: 'alice', pass: USERS.alice },
+        logger: false,
+      });
+      await f.connect();
+      const lock = await f.getMailboxLock('INBOX');
+      const found = new Map<string, Buffer>();
+      for await (const m of f.fetch('1:*', { source: true, envelope: true }))
+        found.set(m.envelope!.messageId!.replace(/[<>]|@b4/g, ''), m.source!);
+      lock.release();
+      await f.logout();
+      for (const [id, bytes] of acked)
+        expect({ id, same: found.get(id)?.equals(Buffer.from(bytes)) }).toEqual({ id, same: true });
+      await srv.stop();
+    },
+    300000,
+  );
 
-  test('cluster full: NO [OVERQUOTA] and 452 4.3.1 at once, EXPUNGE still frees space, saving resumes when there is room', async () => {
-    const { dir, srv } = await setup(['--store', 'memstore', '--size', '256']);
-    const c = await imapRaw(srv.imap);
-    for (let i = 0; i < 30; i++) expect(await c.cmd('APPEND INBOX', mail(`fill${i}`, 1 << 20))).toMatch(/^t\d+ OK/);
-    // mail objects in the pool (every namespace): "<namespace>\tm.<uuid>" lines of rados ls
-    const objects = () => execFileSync('rados', ['-c', join(dir, 'ceph.conf'), '-p', 'mail', 'ls', '--all'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-      .split('\n').filter((l) => /\tm\./.test(l)).length;
-    expect(objects()).toBe(30);
+  test(
+    'cluster full: NO [OVERQUOTA] and 452 4.3.1 at once, EXPUNGE still frees space, saving ' +
+      'resumes when there is room',
+    async () => {
+      const { dir, srv } = await setup(['--store', 'memstore', '--size', '256']);
+      const c = await imapRaw(srv.imap);
+      for (let i = 0; i < 30; i++) expect(await c.cmd('APPEND INBOX', mail(`fill${i}`, 1 << 20))).toMatch(/^t\d+ OK/);
+      // mail objects in the pool (every namespace): "<namespace>\tm.<uuid>" lines of rados ls
+      const objects = () =>
+        execFileSync('rados', ['-c', join(dir, 'ceph.conf'), '-p', 'mail', 'ls', '--all'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        })
+          .split('\n')
+          .filter((l) => /\tm\./.test(l)).length;
+      expect(objects()).toBe(30);
 
-    for (const [cmd, v] of [['set-nearfull-ratio', '0.05'], ['set-backfillfull-ratio', '0.08'], ['set-full-ratio', '0.1']]) ceph(dir, 'osd', cmd, v);
-    await eventually('the OSD to be flagged full', 60000, () => /full osd/.test(ceph(dir, 'health')));
-    await eventually('rmb to refuse new mail', 30000, async () => /NO \[OVERQUOTA\]/.test(await c.cmd('APPEND INBOX', mail('probe'))));
+      for (const [cmd, v] of [
+        ['set-nearfull-ratio', '0.05'],
+        ['set-backfillfull-ratio', '0.08'],
+        ['set-full-ratio', '0.1'],
+      ])
+        ceph(dir, 'osd', cmd, v);
+      await eventually('the OSD to be flagged full', 60000, () => /full osd/.test(ceph(dir, 'health')));
+      await eventually('rmb to refuse new mail', 30000, async () =>
+        /NO \[OVERQUOTA\]/.test(await c.cmd('APPEND INBOX', mail('probe'))),
+      );
 
-    let t = Date.now();
-    expect(await c.cmd('APPEND INBOX', mail('full-a'))).toMatch(/^t\d+ NO \[OVERQUOTA\]/);
-    expect(Date.now() - t).toBeLessThan(OP_TIMEOUT_MS / 2);
-    t = Date.now();
-    expect(await lmtp(srv.lmtp, 'alice@example.org', mail('full-l'))).toMatch(/^452 4\.3\.1 /);
-    expect(Date.now() - t).toBeLessThan(OP_TIMEOUT_MS / 2);
+      let t = Date.now();
+      expect(await c.cmd('APPEND INBOX', mail('full-a'))).toMatch(/^t\d+ NO \[OVERQUOTA\]/);
+      expect(Date.now() - t).toBeLessThan(OP_TIMEOUT_MS / 2);
+      t = Date.now();
+      expect(await lmtp(srv.lmtp, 'alice@example.org', mail('full-l'))).toMatch(/^452 4\.3\.1 /);
+      expect(Date.now() - t).toBeLessThan(OP_TIMEOUT_MS / 2);
 
-    expect(await c.cmd('SELECT INBOX')).toMatch(/OK/);
-    const stored = objects(); // 30, plus any probe saved before rmb saw the full flag
-    expect(await c.cmd('STORE 1:20 +FLAGS.SILENT (\\Deleted)')).toMatch(/^t\d+ OK/);
-    expect(await c.cmd('EXPUNGE')).toMatch(/^t\d+ OK/);
-    await eventually('expunged mail objects to be removed', 30000, () => objects() === stored - 20);
+      expect(await c.cmd('SELECT INBOX')).toMatch(/OK/);
+      const stored = objects(); // 30, plus any probe saved before rmb saw the full flag
+      expect(await c.cmd('STORE 1:20 +FLAGS.SILENT (\\Deleted)')).toMatch(/^t\d+ OK/);
+      expect(await c.cmd('EXPUNGE')).toMatch(/^t\d+ OK/);
+      await eventually('expunged mail objects to be removed', 30000, () => objects() === stored - 20);
 
-    for (const [cmd, v] of [['set-full-ratio', '0.95'], ['set-backfillfull-ratio', '0.9'], ['set-nearfull-ratio', '0.85']]) ceph(dir, 'osd', cmd, v);
-    await eventually('saving to work again', 60000, async () => /^t\d+ OK/.test(await c.cmd('APPEND INBOX', mail('room-again'))));
-    expect(await lmtp(srv.lmtp, 'alice@example.org', mail('room-l'))).toMatch(/^250 /);
-    c.close();
-    await srv.stop();
-  }, 300000);
+      for (const [cmd, v] of [
+        ['set-full-ratio', '0.95'],
+        ['set-backfillfull-ratio', '0.9'],
+        ['set-nearfull-ratio', '0.85'],
+      ])
+        ceph(dir, 'osd', cmd, v);
+      await eventually('saving to work again', 60000, async () =>
+        /^t\d+ OK/.test(await c.cmd('APPEND INBOX', mail('room-again'))),
+      );
+      expect(await lmtp(srv.lmtp, 'alice@example.org', mail('room-l'))).toMatch(/^250 /);
+      c.close();
+      await srv.stop();
+    },
+    300000,
+  );
 });

@@ -21,15 +21,19 @@ const MiB = 1 << 20;
 
 /** A deterministic message of exactly `size` bytes: a text part and a base64 attachment. */
 function* messageChunks(size: number, seed: string): Generator<Buffer> {
-  const head = Buffer.from(`From: big@example.org\r\nTo: alice@example.org\r\nSubject: ${seed}\r\nMessage-ID: <${seed}@b5>\r\n` +
-    'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b5-boundary"\r\n\r\n--b5-boundary\r\n' +
-    'Content-Type: text/plain\r\n\r\nThe attachment is large.\r\n--b5-boundary\r\nContent-Type: application/octet-stream\r\n' +
-    'Content-Transfer-Encoding: base64\r\n\r\n');
+  const head = Buffer.from(
+    `From: big@example.org\r\nTo: alice@example.org\r\nSubject: ${seed}\r\nMessage-ID: <${seed}@b5>\r\n` +
+      'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b5-boundary"\r\n\r\n--b5-boundary\r\n' +
+      'Content-Type: text/plain\r\n\r\nThe attachment is large.\r\n--b5-boundary\r\nContent-Type: ' +
+      'application/octet-stream\r\n' +
+      'Content-Transfer-Encoding: base64\r\n\r\n',
+  );
   const tail = Buffer.from('\r\n--b5-boundary--\r\n');
   let left = size - head.length - tail.length;
   yield head;
   let n = 0;
-  const line = (i: number) => Buffer.from(createHash('sha256').update(`${seed}:${i}`).digest('base64').padEnd(76, 'A').slice(0, 76) + '\r\n');
+  const line = (i: number) =>
+    Buffer.from(createHash('sha256').update(`${seed}:${i}`).digest('base64').padEnd(76, 'A').slice(0, 76) + '\r\n');
   while (left > 0) {
     const lines: Buffer[] = [];
     for (let i = 0; i < 8192 && left > 0; i++) {
@@ -58,7 +62,10 @@ class Conn {
     sock.on('data', (d: Buffer) => this.onData(d));
   }
   static open(port: number): Promise<Conn> {
-    return new Promise((res, rej) => { const s = connect(port, '127.0.0.1', () => res(new Conn(s))); s.once('error', rej); });
+    return new Promise((res, rej) => {
+      const s = connect(port, '127.0.0.1', () => res(new Conn(s)));
+      s.once('error', rej);
+    });
   }
   private onData(d: Buffer): void {
     if (this.hashing) {
@@ -66,7 +73,11 @@ class Conn {
       this.hashing.hash.update(d.subarray(0, n));
       this.hashing.left -= n;
       d = d.subarray(n);
-      if (this.hashing.left === 0) { const h = this.hashing; this.hashing = undefined; h.done(); }
+      if (this.hashing.left === 0) {
+        const h = this.hashing;
+        this.hashing = undefined;
+        h.done();
+      }
     }
     if (d.length) this.buf = Buffer.concat([this.buf, d]);
     this.wake?.();
@@ -85,10 +96,15 @@ class Conn {
         }
       }
       if (Date.now() > end) throw new Error(`timeout waiting for ${re}: ${text.slice(-300)}`);
-      await new Promise<void>((r) => { this.wake = r; setTimeout(r, 200); });
+      await new Promise<void>((r) => {
+        this.wake = r;
+        setTimeout(r, 200);
+      });
     }
   }
-  send(s: string): void { this.sock.write(s); }
+  send(s: string): void {
+    this.sock.write(s);
+  }
   /** Send `chunks` respecting backpressure; returns their sha256. */
   async sendAll(chunks: Iterable<Buffer>): Promise<string> {
     const h = createHash('sha256');
@@ -108,11 +124,17 @@ class Conn {
       if (pending.length) this.onData(pending);
     });
   }
-  close(): void { this.sock.destroy(); }
+  close(): void {
+    this.sock.destroy();
+  }
 }
 
 /** APPEND a generated mail of `size` bytes, then FETCH it; the sha256 of both directions. */
-async function roundTrip(srv: ServerChild, size: number, seed: string): Promise<{ sent: string; got: string; stripes: number }> {
+async function roundTrip(
+  srv: ServerChild,
+  size: number,
+  seed: string,
+): Promise<{ sent: string; got: string; stripes: number }> {
   const c = await Conn.open(srv.imap);
   await c.line(/^\* OK/);
   c.send('a LOGIN alice alice-pw\r\n');
@@ -135,8 +157,12 @@ async function roundTrip(srv: ServerChild, size: number, seed: string): Promise<
   // the objects of this mail in RADOS: m.<uuid> and its stripes m.<uuid>.<k>
   const oid = `m.${/EMAILID \(M([0-9a-f-]+)\)/.exec(head)![1]}`;
   const ceph = cephFromEnv()!;
-  const stripes = execFileSync('rados', ['-c', ceph.conf!, '-p', ceph.pool, 'ls', '--all'], { encoding: 'utf8', maxBuffer: 64 * MiB })
-    .split('\n').filter((l) => l.endsWith(`\t${oid}`) || l.includes(`\t${oid}.`)).length;
+  const stripes = execFileSync('rados', ['-c', ceph.conf!, '-p', ceph.pool, 'ls', '--all'], {
+    encoding: 'utf8',
+    maxBuffer: 64 * MiB,
+  })
+    .split('\n')
+    .filter((l) => l.endsWith(`\t${oid}`) || l.includes(`\t${oid}.`)).length;
   // give the space back (the test cluster is small)
   c.send(`e UID STORE ${uid} +FLAGS.SILENT (\\Deleted)\r\nf UID EXPUNGE ${uid}\r\n`);
   await c.line(/^f OK/);
@@ -156,15 +182,24 @@ cephSuite('large mails on Ceph (striped, streamed)', () => {
     srv = await startServer(dataDir, [...sets, `imap.maxLiteralBytes=${200 * MiB}`]);
     idle = peakRss(srv.proc.pid!);
   }, 120000);
-  afterAll(async () => { await srv?.stop(); rmSync(dataDir, { recursive: true, force: true }); });
+  afterAll(async () => {
+    await srv?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
-  for (const [label, size] of [['95 MiB (more than one RADOS write)', 95 * MiB + 12345], ['130 MiB (more than one RADOS object)', 130 * MiB + 777]] as const) {
+  for (const [label, size] of [
+    ['95 MiB (more than one RADOS write)', 95 * MiB + 12345],
+    ['130 MiB (more than one RADOS object)', 130 * MiB + 777],
+  ] as const) {
     test(`${label}: APPEND and FETCH BODY[] byte-identical, striped, server memory flat`, async () => {
       const r = await roundTrip(srv, size, `b5-${size}`);
       expect(r.got).toBe(r.sent);
       expect(r.stripes).toBe(Math.ceil(size / (64 * MiB)));
       peaks.push(peakRss(srv.proc.pid!));
-      console.log(`${label}: server peak RSS ${Math.round(idle / MiB)} MiB idle, ${peaks.map((p) => Math.round(p / MiB)).join(' then ')} MiB after the mails`);
+      console.log(
+        `${label}: server peak RSS ${Math.round(idle / MiB)} MiB idle, ` +
+          `${peaks.map((p) => Math.round(p / MiB)).join(' then ')} MiB after the mails`,
+      );
       // holding the 130 MiB mail whole would take at least 130 MiB on top of the idle server
       expect(peaks[peaks.length - 1] - idle).toBeLessThan(110 * MiB);
     }, 600000);

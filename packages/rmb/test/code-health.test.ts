@@ -16,12 +16,25 @@ describe('config validation', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rmb-config-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const run = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, [cli, 'user', 'list', '-s', `dataDir=${dir}`, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+    spawnSync(process.execPath, [cli, 'user', 'list', '-s', `dataDir=${dir}`, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
 
   test.each([
     ['an unknown key (--set)', ['-s', 'imap.prot=1143'], {}, /^rmb: config: unknown setting imap\.prot\n$/],
-    ['a wrong type (--set)', ['-s', 'imap.port=many'], {}, /^rmb: config: imap\.port: Expected number, received string\n$/],
-    ['an unknown key (environment)', [], { RMB_LMTP__MAX_CLIENT: '5' }, /^rmb: config: unknown setting lmtp\.maxClient\n$/],
+    [
+      'a wrong type (--set)',
+      ['-s', 'imap.port=many'],
+      {},
+      /^rmb: config: imap\.port: Expected number, received string\n$/,
+    ],
+    [
+      'an unknown key (environment)',
+      [],
+      { RMB_LMTP__MAX_CLIENT: '5' },
+      /^rmb: config: unknown setting lmtp\.maxClient\n$/,
+    ],
     ['a value out of its set', ['-s', 'store.backend=cephfs'], {}, /^rmb: config: store\.backend: Invalid enum value/],
   ])('%s exits 1 with one line naming it', (_what, args, env, want) => {
     const r = run(args, env);
@@ -41,19 +54,23 @@ describe('config validation', () => {
 
 /** A cluster whose IoCtx operations fail with a timeout while `failing(method, oid)` says so. */
 function faulty(inner: Cluster, failing: (method: string, oid: string) => boolean): Cluster {
-  const wrap = (io: IoCtx): IoCtx => new Proxy(io, {
-    get: (t, prop, recv) => {
-      const v = Reflect.get(t, prop, recv) as unknown;
-      if (prop === 'withNamespace') return (ns: string) => wrap(t.withNamespace(ns));
-      if (typeof v !== 'function' || typeof prop !== 'string') return v;
-      return (...args: unknown[]) => {
-        if (failing(prop, String(args[0] ?? ''))) return Promise.reject(new TimedOut(`${prop} timed out (test)`));
-        return (v as (...a: unknown[]) => unknown).apply(t, args);
-      };
-    },
-  });
+  const wrap = (io: IoCtx): IoCtx =>
+    new Proxy(io, {
+      get: (t, prop, recv) => {
+        const v = Reflect.get(t, prop, recv) as unknown;
+        if (prop === 'withNamespace') return (ns: string) => wrap(t.withNamespace(ns));
+        if (typeof v !== 'function' || typeof prop !== 'string') return v;
+        return (...args: unknown[]) => {
+          if (failing(prop, String(args[0] ?? ''))) return Promise.reject(new TimedOut(`${prop} timed out (test)`));
+          return (v as (...a: unknown[]) => unknown).apply(t, args);
+        };
+      },
+    });
   return new Proxy(inner, {
-    get: (t, prop, recv) => (prop === 'ioCtx' ? async (pool: string, ns?: string) => wrap(await t.ioCtx(pool, ns)) : Reflect.get(t, prop, recv)),
+    get: (t, prop, recv) =>
+      prop === 'ioCtx'
+        ? async (pool: string, ns?: string) => wrap(await t.ioCtx(pool, ns))
+        : Reflect.get(t, prop, recv),
   });
 }
 
@@ -61,9 +78,13 @@ describe('failures are reported, not swallowed', () => {
   let srv: InProcessServer;
   let fail: (method: string, oid: string) => boolean = () => false;
   beforeAll(async () => {
-    srv = await inProcessServer({}, { quota: { storageBytes: 0, messages: 1000 } }, (c) => faulty(c, (m, o) => fail(m, o)));
+    srv = await inProcessServer({}, { quota: { storageBytes: 0, messages: 1000 } }, (c) =>
+      faulty(c, (m, o) => fail(m, o)),
+    );
   });
-  afterAll(async () => { await srv.close(); });
+  afterAll(async () => {
+    await srv.close();
+  });
 
   test('CLOSE: a failed expunge is reported in an untagged NO [UNAVAILABLE]; the mailbox is closed', async () => {
     const c = await RawClient.greeted(srv.port, 'c');
@@ -108,7 +129,10 @@ describe('passwd file: read once per change, checked without blocking the event 
     const results = await Promise.all([
       ...Array.from({ length: 10 }, () => server.authenticate('ann', 'ann-pw')),
       ...Array.from({ length: 5 }, () => server.authenticate('bob', 'bob-pw')),
-      server.authenticate('bob', 'wrong'), server.lookup('ANN'), server.lookup('nobody'), server.scram('ann'),
+      server.authenticate('bob', 'wrong'),
+      server.lookup('ANN'),
+      server.lookup('nobody'),
+      server.scram('ann'),
     ]);
     expect(results.slice(0, 15)).toEqual([...Array(10).fill('ann'), ...Array(5).fill('bob')]);
     expect(results.slice(15, 18)).toEqual([null, 'ann', null]);
@@ -127,7 +151,10 @@ describe('passwd file: read once per change, checked without blocking the event 
     p.set('dora', 'dora-pw', 'BLF-CRYPT');
     await p.lookup('dora');
     let settled = false;
-    const check = p.authenticate('dora', 'dora-pw').then((r) => { settled = true; return r; });
+    const check = p.authenticate('dora', 'dora-pw').then((r) => {
+      settled = true;
+      return r;
+    });
     await new Promise((r) => setImmediate(r));
     expect(settled).toBe(false);
     expect(await check).toBe('dora');

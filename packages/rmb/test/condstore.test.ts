@@ -13,13 +13,19 @@ beforeAll(async () => {
   srv = await inProcessServer();
   port = srv.port;
   const user = await srv.store.user('q');
-  for (let i = 1; i <= 5; i++) await user.appendTo('INBOX', [{ data: Buffer.from(`Subject: m${i}\r\n\r\nbody ${i}\r\n`) }]);
+  for (let i = 1; i <= 5; i++)
+    await user.appendTo('INBOX', [{ data: Buffer.from(`Subject: m${i}\r\n\r\nbody ${i}\r\n`) }]);
 });
-afterAll(async () => { await srv.close(); });
+afterAll(async () => {
+  await srv.close();
+});
 
 /** A logged-in raw session; cmd() returns the untagged lines and the tagged one. */
 async function session(): Promise<RawClient & { cmd(line: string): Promise<{ untagged: string[]; tagged: string }> }> {
-  const c = await RawClient.open(port) as RawClient & { cmd(line: string): Promise<{ untagged: string[]; tagged: string }>; n: number };
+  const c = (await RawClient.open(port)) as RawClient & {
+    cmd(line: string): Promise<{ untagged: string[]; tagged: string }>;
+    n: number;
+  };
   await c.until(/^\* OK/m);
   c.n = 0;
   c.cmd = async (line: string) => {
@@ -33,17 +39,20 @@ async function session(): Promise<RawClient & { cmd(line: string): Promise<{ unt
 }
 const num = (lines: string[], re: RegExp) => Number(lines.map((l) => re.exec(l)?.[1]).find(Boolean));
 
-test('CONDSTORE and QRESYNC are advertised; ENABLE QRESYNC also enables CONDSTORE; SELECT reports HIGHESTMODSEQ', async () => {
-  const a = await session();
-  const cap = await a.cmd('CAPABILITY');
-  expect(cap.untagged[0]).toMatch(/ CONDSTORE .*QRESYNC|QRESYNC .*CONDSTORE/);
-  expect((await a.cmd('ENABLE QRESYNC')).untagged).toEqual(['* ENABLED QRESYNC CONDSTORE']);
-  const sel = await a.cmd('SELECT INBOX');
-  expect(num(sel.untagged, /HIGHESTMODSEQ (\d+)/)).toBeGreaterThan(0);
-  const f = await a.cmd('FETCH 1:2 (FLAGS)');
-  expect(f.untagged.every((l) => / MODSEQ \(\d+\)/.test(l))).toBe(true);
-  a.close();
-});
+test(
+  'CONDSTORE and QRESYNC are advertised; ENABLE QRESYNC also enables CONDSTORE; SELECT reports ' + 'HIGHESTMODSEQ',
+  async () => {
+    const a = await session();
+    const cap = await a.cmd('CAPABILITY');
+    expect(cap.untagged[0]).toMatch(/ CONDSTORE .*QRESYNC|QRESYNC .*CONDSTORE/);
+    expect((await a.cmd('ENABLE QRESYNC')).untagged).toEqual(['* ENABLED QRESYNC CONDSTORE']);
+    const sel = await a.cmd('SELECT INBOX');
+    expect(num(sel.untagged, /HIGHESTMODSEQ (\d+)/)).toBeGreaterThan(0);
+    const f = await a.cmd('FETCH 1:2 (FLAGS)');
+    expect(f.untagged.every((l) => / MODSEQ \(\d+\)/.test(l))).toBe(true);
+    a.close();
+  },
+);
 
 test('C3: reconnect with SELECT (QRESYNC ...) gets exactly the VANISHED and FETCH it needs', async () => {
   const a = await session();
@@ -73,14 +82,22 @@ test('C3: reconnect with SELECT (QRESYNC ...) gets exactly the VANISHED and FETC
   expect(re.tagged).toMatch(/OK/);
   const vanished = re.untagged.filter((l) => l.startsWith('* VANISHED'));
   expect(vanished).toEqual([`* VANISHED (EARLIER) ${u3}`]);
-  const fetched = re.untagged.filter((l) => / FETCH /.test(l)).map((l) => Number(/UID (\d+)/.exec(l)![1])).sort((x, y) => x - y);
+  const fetched = re.untagged
+    .filter((l) => / FETCH /.test(l))
+    .map((l) => Number(/UID (\d+)/.exec(l)![1]))
+    .sort((x, y) => x - y);
   expect(fetched).toEqual([u2, newUid]);
   expect(re.untagged.find((l) => l.includes(`UID ${u2} `))).toMatch(/FLAGS \([^)]*\\Flagged[^)]*\) MODSEQ \(\d+\)/);
 
   // the same answer through UID FETCH (CHANGEDSINCE ... VANISHED)
   const f = await a2.cmd(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`);
   expect(f.untagged.filter((l) => l.startsWith('* VANISHED'))).toEqual([`* VANISHED (EARLIER) ${u3}`]);
-  expect(f.untagged.filter((l) => / FETCH /.test(l)).map((l) => Number(/UID (\d+)/.exec(l)![1])).sort((x, y) => x - y)).toEqual([u2, newUid]);
+  expect(
+    f.untagged
+      .filter((l) => / FETCH /.test(l))
+      .map((l) => Number(/UID (\d+)/.exec(l)![1]))
+      .sort((x, y) => x - y),
+  ).toEqual([u2, newUid]);
   // VANISHED without QRESYNC semantics is refused
   expect((await a2.cmd(`FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`)).tagged).toMatch(/BAD/);
 
@@ -92,30 +109,36 @@ test('C3: reconnect with SELECT (QRESYNC ...) gets exactly the VANISHED and FETC
   void u1;
 });
 
-test('STORE UNCHANGEDSINCE: a message changed since gets [MODIFIED]; expunges reach a QRESYNC session as VANISHED', async () => {
-  const a = await session();
-  await a.cmd('ENABLE QRESYNC');
-  await a.cmd('SELECT INBOX');
-  const f = await a.cmd('UID FETCH 1:* (MODSEQ)');
-  const [first, second] = f.untagged.map((l) => ({ uid: Number(/UID (\d+)/.exec(l)![1]), modseq: Number(/MODSEQ \((\d+)\)/.exec(l)![1]) }));
-  const ok = await a.cmd(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Answered)`);
-  expect(ok.tagged).toMatch(/^c\d+ OK/);
-  expect(ok.tagged).not.toMatch(/MODIFIED/);
-  expect(ok.untagged[0]).toMatch(/FLAGS \([^)]*\\Answered[^)]*\) MODSEQ \((\d+)\)/);
-  const stale = await a.cmd(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Seen)`);
-  expect(stale.tagged).toMatch(new RegExp(`OK \\[MODIFIED ${first.uid}\\]`));
-  const st = await a.cmd('STATUS INBOX (HIGHESTMODSEQ MESSAGES)');
-  expect(st.untagged[0]).toMatch(/HIGHESTMODSEQ \d+ MESSAGES \d+/);
-  const s = await a.cmd(`SEARCH MODSEQ ${first.modseq + 1}`);
-  expect(s.untagged[0]).toMatch(/^\* SEARCH \d+( \d+)* \(MODSEQ \d+\)$/);
+test(
+  'STORE UNCHANGEDSINCE: a message changed since gets [MODIFIED]; expunges reach a QRESYNC ' + 'session as VANISHED',
+  async () => {
+    const a = await session();
+    await a.cmd('ENABLE QRESYNC');
+    await a.cmd('SELECT INBOX');
+    const f = await a.cmd('UID FETCH 1:* (MODSEQ)');
+    const [first, second] = f.untagged.map((l) => ({
+      uid: Number(/UID (\d+)/.exec(l)![1]),
+      modseq: Number(/MODSEQ \((\d+)\)/.exec(l)![1]),
+    }));
+    const ok = await a.cmd(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Answered)`);
+    expect(ok.tagged).toMatch(/^c\d+ OK/);
+    expect(ok.tagged).not.toMatch(/MODIFIED/);
+    expect(ok.untagged[0]).toMatch(/FLAGS \([^)]*\\Answered[^)]*\) MODSEQ \((\d+)\)/);
+    const stale = await a.cmd(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Seen)`);
+    expect(stale.tagged).toMatch(new RegExp(`OK \\[MODIFIED ${first.uid}\\]`));
+    const st = await a.cmd('STATUS INBOX (HIGHESTMODSEQ MESSAGES)');
+    expect(st.untagged[0]).toMatch(/HIGHESTMODSEQ \d+ MESSAGES \d+/);
+    const s = await a.cmd(`SEARCH MODSEQ ${first.modseq + 1}`);
+    expect(s.untagged[0]).toMatch(/^\* SEARCH \d+( \d+)* \(MODSEQ \d+\)$/);
 
-  const b = await session();
-  await b.cmd('SELECT INBOX');
-  await b.cmd(`UID STORE ${second.uid} +FLAGS.SILENT (\\Deleted)`);
-  await b.cmd(`UID EXPUNGE ${second.uid}`);
-  b.close();
-  const n = await a.cmd('NOOP');
-  expect(n.untagged).toContain(`* VANISHED ${second.uid}`);
-  expect(n.untagged.filter((l) => / EXPUNGE$/.test(l))).toEqual([]);
-  a.close();
-});
+    const b = await session();
+    await b.cmd('SELECT INBOX');
+    await b.cmd(`UID STORE ${second.uid} +FLAGS.SILENT (\\Deleted)`);
+    await b.cmd(`UID EXPUNGE ${second.uid}`);
+    b.close();
+    const n = await a.cmd('NOOP');
+    expect(n.untagged).toContain(`* VANISHED ${second.uid}`);
+    expect(n.untagged.filter((l) => / EXPUNGE$/.test(l))).toEqual([]);
+    a.close();
+  },
+);

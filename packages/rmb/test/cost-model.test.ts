@@ -20,14 +20,19 @@ import { RawClient, repoRoot } from './harness.js';
 function costTable(): Map<string, [number, number, number]> {
   const md = readFileSync(join(repoRoot, 'docs', 'cost-model.md'), 'utf8');
   const rows = new Map<string, [number, number, number]>();
-  for (const m of md.matchAll(/^\| `([\w-]+)` \|[^|]*\| (\d+) \| (\d+) \| (\d+) \|/gm)) rows.set(m[1], [Number(m[2]), Number(m[3]), Number(m[4])]);
+  for (const m of md.matchAll(/^\| `([\w-]+)` \|[^|]*\| (\d+) \| (\d+) \| (\d+) \|/gm))
+    rows.set(m[1], [Number(m[2]), Number(m[3]), Number(m[4])]);
   return rows;
 }
 
 /** Time the reply gets to arrive before held operations are taken as part of its path. */
 const GRACE_MS = 250;
 
-interface Measured { serial: number; beforeReply: SteppedOp[]; background: SteppedOp[] }
+interface Measured {
+  serial: number;
+  beforeReply: SteppedOp[];
+  background: SteppedOp[];
+}
 
 /**
  * Run `action` (which resolves when the client has its reply) with operations held; release
@@ -36,8 +41,13 @@ interface Measured { serial: number; beforeReply: SteppedOp[]; background: Stepp
 async function measure(c: SteppedCluster, action: () => Promise<unknown>): Promise<Measured> {
   c.holding = true;
   let done = false;
-  const replied = action().finally(() => { done = true; });
-  const settled = replied.then(() => false, () => false);
+  const replied = action().finally(() => {
+    done = true;
+  });
+  const settled = replied.then(
+    () => false,
+    () => false,
+  );
   const out: Measured = { serial: 0, beforeReply: [], background: [] };
   while (!done) {
     const more = await Promise.race([c.waitForOps(GRACE_MS), settled]);
@@ -47,10 +57,10 @@ async function measure(c: SteppedCluster, action: () => Promise<unknown>): Promi
     await Promise.race([new Promise((r) => setTimeout(r, GRACE_MS)), settled]);
     if (done) break;
     out.serial++;
-    out.beforeReply.push(...await c.releaseWave());
+    out.beforeReply.push(...(await c.releaseWave()));
   }
   await replied;
-  while (await c.waitForOps(GRACE_MS)) out.background.push(...await c.releaseWave());
+  while (await c.waitForOps(GRACE_MS)) out.background.push(...(await c.releaseWave()));
   c.holding = false;
   return out;
 }
@@ -74,21 +84,36 @@ function costSuite(name: string, open: () => Promise<Cluster>, pool: string): vo
       await (await MailStore.open(stepped.inner, opts)).user(user);
       const store = await MailStore.open(stepped, opts);
       imap = createImapServer({
-        store, authenticate: async (u) => u, plaintextAllowed: () => true, limits: DEFAULTS.imap, log, serverName: 'rmb',
+        store,
+        authenticate: async (u) => u,
+        plaintextAllowed: () => true,
+        limits: DEFAULTS.imap,
+        log,
+        serverName: 'rmb',
       });
       await new Promise<void>((r) => imap.listen(0, '127.0.0.1', r));
       imapPort = (imap.address() as AddressInfo).port;
-      lmtp = createLmtpServer({ store, lookupUser: async (a) => a.split('@')[0], maxMessageBytes: 1 << 20, maxClients: 10, maxClientsPerAddress: 10, idleTimeoutMs: 60000, serverName: 'rmb', log });
+      lmtp = createLmtpServer({
+        store,
+        lookupUser: async (a) => a.split('@')[0],
+        maxMessageBytes: 1 << 20,
+        maxClients: 10,
+        maxClientsPerAddress: 10,
+        idleTimeoutMs: 60000,
+        serverName: 'rmb',
+        log,
+      });
       await new Promise<void>((r) => (lmtp.server as unknown as Server).listen(0, '127.0.0.1', r));
       lmtpPort = ((lmtp.server as unknown as Server).address() as AddressInfo).port;
     }, 60000);
     afterAll(async () => {
       imap?.close();
-      await new Promise<void>((r) => lmtp ? lmtp.close(() => r()) : r());
+      await new Promise<void>((r) => (lmtp ? lmtp.close(() => r()) : r()));
       await stepped?.close();
     });
 
-    const mail = (n: number) => `From: a@example.org\r\nTo: ${user}@example.org\r\nSubject: cost ${n}\r\n\r\nbody ${n}\r\n`;
+    const mail = (n: number) =>
+      `From: a@example.org\r\nTo: ${user}@example.org\r\nSubject: cost ${n}\r\n\r\nbody ${n}\r\n`;
 
     test('LMTP delivery: first to an existing user since start, then steady state', async () => {
       const c = await RawClient.open(lmtpPort);
@@ -98,7 +123,10 @@ function costSuite(name: string, open: () => Promise<Cluster>, pool: string): vo
       const deliver = async (n: number) => {
         c.send(`MAIL FROM:<a@example.org>\r\nRCPT TO:<${user}@example.org>\r\nDATA\r\n`);
         await c.until(/^354 /m);
-        return measure(stepped, async () => { c.send(`${mail(n)}.\r\n`); await c.until(/^250 /m); });
+        return measure(stepped, async () => {
+          c.send(`${mail(n)}.\r\n`);
+          await c.until(/^250 /m);
+        });
       };
       results.set('lmtp-first', await deliver(1));
       results.set('lmtp', await deliver(2));
@@ -111,7 +139,11 @@ function costSuite(name: string, open: () => Promise<Cluster>, pool: string): vo
       await c.until(/^\* OK/m);
       c.send(`a LOGIN ${user} pw\r\n`);
       await c.until(/^a OK/m);
-      const cmd = (tag: string, line: string) => measure(stepped, async () => { c.send(line); await c.until(new RegExp(`^${tag} OK`, 'm')); });
+      const cmd = (tag: string, line: string) =>
+        measure(stepped, async () => {
+          c.send(line);
+          await c.until(new RegExp(`^${tag} OK`, 'm'));
+        });
       const m3 = mail(3);
       results.set('append-first', await cmd('b', `b APPEND Drafts {${m3.length}+}\r\n${m3}\r\n`));
       results.set('append', await cmd('c', `c APPEND Drafts {${m3.length}+}\r\n${m3}\r\n`));
@@ -125,11 +157,16 @@ function costSuite(name: string, open: () => Promise<Cluster>, pool: string): vo
       c.close();
     }, 60000);
 
-    test('every count matches docs/cost-model.md, and a save takes fewer than rbox\'s 3 serial round trips', () => {
+    test("every count matches docs/cost-model.md, and a save takes fewer than rbox's 3 serial round trips", () => {
       const seen: Record<string, unknown> = {};
       for (const [id, m] of results) {
-        seen[id] = [m.serial, m.beforeReply.length, m.background.length,
-          m.beforeReply.map((o) => `${o.method} ${o.oid.slice(0, 2)}`).join(', '), m.background.map((o) => `${o.method} ${o.oid.slice(0, 2)}`).join(', ')];
+        seen[id] = [
+          m.serial,
+          m.beforeReply.length,
+          m.background.length,
+          m.beforeReply.map((o) => `${o.method} ${o.oid.slice(0, 2)}`).join(', '),
+          m.background.map((o) => `${o.method} ${o.oid.slice(0, 2)}`).join(', '),
+        ];
       }
       const want: Record<string, unknown> = {};
       for (const id of results.keys()) {

@@ -19,20 +19,36 @@ outsideSuite('mbsync, a real client', clientPart(MBSYNC, 'isync'), () => {
     dataDir = newDataDir({ erin: 'erin-pw' });
     srv = await startServer(dataDir);
   }, 60000);
-  afterAll(async () => { await srv?.stop(); rmSync(dataDir, { recursive: true, force: true }); });
+  afterAll(async () => {
+    await srv?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   function mbsync(rc: string): string {
     return execFileSync(MBSYNC, ['-c', rc, '-a'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
   test('mbsync pulls the account, then pushes a new mail and a flag change back', async () => {
-    const t = nodemailer.createTransport({ lmtp: true, host: '127.0.0.1', port: srv.lmtp, secure: false, ignoreTLS: true, pool: true } as never);
-    for (let i = 1; i <= 5; i++) await t.sendMail({ envelope: { from: 'x@example.org', to: ['erin@example.org'] }, raw: `Subject: pull ${i}\r\nMessage-ID: <pull${i}@example.org>\r\n\r\nbody ${i}\r\n` });
+    const t = nodemailer.createTransport({
+      lmtp: true,
+      host: '127.0.0.1',
+      port: srv.lmtp,
+      secure: false,
+      ignoreTLS: true,
+      pool: true,
+    } as never);
+    for (let i = 1; i <= 5; i++)
+      await t.sendMail({
+        envelope: { from: 'x@example.org', to: ['erin@example.org'] },
+        raw: `Subject: pull ${i}\r\nMessage-ID: <pull${i}@example.org>\r\n\r\nbody ${i}\r\n`,
+      });
     t.close();
     const local = join(dataDir, 'maildir');
     mkdirSync(local, { recursive: true });
     const rc = join(dataDir, 'mbsyncrc');
-    writeFileSync(rc, `IMAPAccount rmb
+    writeFileSync(
+      rc,
+      `IMAPAccount rmb
   Host 127.0.0.1
   Port ${srv.imap}
   User erin
@@ -56,18 +72,33 @@ outsideSuite('mbsync, a real client', clientPart(MBSYNC, 'isync'), () => {
   SyncState *
   Sync All
   Expunge None
-  `);
+  `,
+    );
     mbsync(rc);
-    const cur = (box: string) => ['cur', 'new'].flatMap((d) => { const p = join(local, box, d); return existsSync(p) ? readdirSync(p).map((f) => join(p, f)) : []; });
+    const cur = (box: string) =>
+      ['cur', 'new'].flatMap((d) => {
+        const p = join(local, box, d);
+        return existsSync(p) ? readdirSync(p).map((f) => join(p, f)) : [];
+      });
     expect(cur('INBOX').length).toBe(5);
     for (const b of ['Sent', 'Drafts', 'Trash', 'Junk', 'Archive']) expect(existsSync(join(local, b))).toBe(true);
     // flag a pulled mail as seen+flagged locally, and add a new local mail to Sent
     const first = cur('INBOX').sort()[0];
     const base = first.split('/').pop()!.split(':2,')[0];
     renameSync(first, join(local, 'INBOX', 'cur', `${base}:2,FS`));
-    writeFileSync(join(local, 'Sent', 'new', `${Date.now()}.1.rmbtest`), 'From: erin@example.org\r\nSubject: pushed by mbsync\r\nMessage-ID: <push1@example.org>\r\n\r\nhello\r\n');
+    writeFileSync(
+      join(local, 'Sent', 'new', `${Date.now()}.1.rmbtest`),
+      'From: erin@example.org\r\nSubject: pushed by mbsync\r\nMessage-ID: <push1@example.org>\r\n\r\nhello\r\n',
+    );
     mbsync(rc);
-    const c = new ImapFlow({ host: '127.0.0.1', port: srv.imap, secure: false, doSTARTTLS: false, auth: { user: 'erin', pass: 'erin-pw' }, logger: false });
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port: srv.imap,
+      secure: false,
+      doSTARTTLS: false,
+      auth: { user: 'erin', pass: 'erin-pw' },
+      logger: false,
+    });
     await c.connect();
     let lock = await c.getMailboxLock('Sent');
     const sent = await c.search({ subject: 'pushed by mbsync' });
@@ -80,11 +111,16 @@ outsideSuite('mbsync, a real client', clientPart(MBSYNC, 'isync'), () => {
     await c.logout();
   }, 120000);
 
-  test('AUTH=SCRAM-SHA-256 with a real client: mbsync through Cyrus SASL logs in with SCRAM only; a wrong password fails', async () => {
-    const rcFor = (pass: string, dir: string) => {
-      mkdirSync(dir, { recursive: true });
-      const rc = join(dataDir, `mbsyncrc-scram-${pass}`);
-      writeFileSync(rc, `IMAPAccount scram
+  test(
+    'AUTH=SCRAM-SHA-256 with a real client: mbsync through Cyrus SASL logs in with SCRAM only; a ' +
+      'wrong password fails',
+    async () => {
+      const rcFor = (pass: string, dir: string) => {
+        mkdirSync(dir, { recursive: true });
+        const rc = join(dataDir, `mbsyncrc-scram-${pass}`);
+        writeFileSync(
+          rc,
+          `IMAPAccount scram
   Host 127.0.0.1
   Port ${srv.imap}
   User erin
@@ -105,13 +141,19 @@ outsideSuite('mbsync, a real client', clientPart(MBSYNC, 'isync'), () => {
   Create Near
   SyncState *
   Sync Pull
-  `);
-      return rc;
-    };
-    const dir = join(dataDir, 'maildir-scram');
-    mbsync(rcFor('erin-pw', dir));
-    const got = ['cur', 'new'].flatMap((d) => { const p = join(dir, 'INBOX', d); return existsSync(p) ? readdirSync(p) : []; });
-    expect(got.length).toBe(5);
-    expect(() => mbsync(rcFor('wrong-pw', join(dataDir, 'maildir-scram2')))).toThrow();
-  }, 120000);
+  `,
+        );
+        return rc;
+      };
+      const dir = join(dataDir, 'maildir-scram');
+      mbsync(rcFor('erin-pw', dir));
+      const got = ['cur', 'new'].flatMap((d) => {
+        const p = join(dir, 'INBOX', d);
+        return existsSync(p) ? readdirSync(p) : [];
+      });
+      expect(got.length).toBe(5);
+      expect(() => mbsync(rcFor('wrong-pw', join(dataDir, 'maildir-scram2')))).toThrow();
+    },
+    120000,
+  );
 });

@@ -8,7 +8,7 @@
  * imaptest/scripts/list-status).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -29,14 +29,35 @@ outsideSuite('NeoMutt, a real client', clientPart(NEOMUTT, 'neomutt'), () => {
     // a proxy that records what the client sends and the server's tagged replies
     proxy = createServer((c) => {
       const s = connect(srv.imap, '127.0.0.1');
-      c.on('data', (d: Buffer) => { transcript += d.toString('latin1').split(/(?<=\n)/).map((l) => `C: ${l}`).join(''); s.write(d); });
-      s.on('data', (d: Buffer) => { transcript += d.toString('latin1').split('\r\n').filter((l) => /^[a-z]\d+ /.test(l)).map((l) => `S: ${l}\r\n`).join(''); c.write(d); });
-      c.on('close', () => s.destroy()); s.on('close', () => c.destroy());
-      c.on('error', () => undefined); s.on('error', () => undefined);
+      c.on('data', (d: Buffer) => {
+        transcript += d
+          .toString('latin1')
+          .split(/(?<=\n)/)
+          .map((l) => `C: ${l}`)
+          .join('');
+        s.write(d);
+      });
+      s.on('data', (d: Buffer) => {
+        transcript += d
+          .toString('latin1')
+          .split('\r\n')
+          .filter((l) => /^[a-z]\d+ /.test(l))
+          .map((l) => `S: ${l}\r\n`)
+          .join('');
+        c.write(d);
+      });
+      c.on('close', () => s.destroy());
+      s.on('close', () => c.destroy());
+      c.on('error', () => undefined);
+      s.on('error', () => undefined);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   }, 90000);
-  afterAll(async () => { proxy?.close(); await srv?.stop(); rmSync(dataDir, { recursive: true, force: true }); });
+  afterAll(async () => {
+    proxy?.close();
+    await srv?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   /**
    * Run NeoMutt for `seconds` in a pseudo-terminal (it is a full-screen program), then kill it.
@@ -44,7 +65,9 @@ outsideSuite('NeoMutt, a real client', clientPart(NEOMUTT, 'neomutt'), () => {
    */
   async function neomutt(seconds: number): Promise<void> {
     const rc = join(dataDir, 'neomuttrc');
-    writeFileSync(rc, `set folder="imap://nina@127.0.0.1:${(proxy.address() as AddressInfo).port}/"
+    writeFileSync(
+      rc,
+      `set folder="imap://nina@127.0.0.1:${(proxy.address() as AddressInfo).port}/"
   set imap_pass="nina-pw"
   set spoolfile="+INBOX"
   set ssl_starttls=no
@@ -56,50 +79,85 @@ outsideSuite('NeoMutt, a real client', clientPart(NEOMUTT, 'neomutt'), () => {
   set timeout=1
   set mail_check=1
   mailboxes +INBOX +Sent
-  `);
+  `,
+    );
     // script forwards its stdin to the terminal: a pipe that stays open (and silent) keeps it running
-    const p = spawn('sh', ['-c', `sleep ${seconds + 2} | timeout -s KILL ${seconds} script -qfc '${NEOMUTT} -n -F ${rc}' /dev/null`],
-      { stdio: 'ignore', env: { ...process.env, TERM: 'xterm', HOME: dataDir } });
+    const p = spawn(
+      'sh',
+      ['-c', `sleep ${seconds + 2} | timeout -s KILL ${seconds} script -qfc '${NEOMUTT} -n -F ${rc}' /dev/null`],
+      { stdio: 'ignore', env: { ...process.env, TERM: 'xterm', HOME: dataDir } },
+    );
     await new Promise((r) => p.on('exit', r));
   }
 
-  test('NeoMutt starts up like a client does: ENABLE QRESYNC, SELECT (CONDSTORE) then (QRESYNC ...), header FETCH, IDLE; no BAD or NO', async () => {
-    const t = nodemailer.createTransport({ lmtp: true, host: '127.0.0.1', port: srv.lmtp, secure: false, ignoreTLS: true, pool: true } as never);
-    for (let i = 1; i <= 3; i++) await t.sendMail({ envelope: { from: 'x@example.org', to: ['nina@example.org'] }, raw: `Subject: hello ${i}\r\nFrom: X <x@example.org>\r\nMessage-ID: <nm${i}@example.org>\r\n\r\nbody ${i}\r\n` });
-    // a delivery while NeoMutt idles: the EXISTS it gets ends its IDLE (DONE) and it fetches the new headers
-    const run = neomutt(12);
-    await new Promise((r) => setTimeout(r, 6000));
-    await t.sendMail({ envelope: { from: 'x@example.org', to: ['nina@example.org'] }, raw: 'Subject: hello during idle\r\nFrom: X <x@example.org>\r\n\r\nbody\r\n' });
-    await run;
-    const first = transcript;
-    // changes while NeoMutt is away: one flagged, one new
-    const c = new ImapFlow({ host: '127.0.0.1', port: srv.imap, secure: false, doSTARTTLS: false, auth: { user: 'nina', pass: 'nina-pw' }, logger: false });
-    await c.connect();
-    const lock = await c.getMailboxLock('INBOX');
-    await c.messageFlagsAdd('1', ['\\Flagged']);
-    lock.release();
-    await c.logout();
-    await t.sendMail({ envelope: { from: 'x@example.org', to: ['nina@example.org'] }, raw: 'Subject: hello 4\r\nFrom: X <x@example.org>\r\n\r\nbody 4\r\n' });
-    t.close();
-    transcript = '';
-    await neomutt(7);
-    const second = transcript;
+  test(
+    'NeoMutt starts up like a client does: ENABLE QRESYNC, SELECT (CONDSTORE) then (QRESYNC ...), ' +
+      'header FETCH, IDLE; no BAD or NO',
+    async () => {
+      const t = nodemailer.createTransport({
+        lmtp: true,
+        host: '127.0.0.1',
+        port: srv.lmtp,
+        secure: false,
+        ignoreTLS: true,
+        pool: true,
+      } as never);
+      for (let i = 1; i <= 3; i++)
+        await t.sendMail({
+          envelope: { from: 'x@example.org', to: ['nina@example.org'] },
+          raw:
+            `Subject: hello ${i}\r\nFrom: X <x@example.org>\r\nMessage-ID: ` +
+            `<nm${i}@example.org>\r\n\r\nbody ${i}\r\n`,
+        });
+      // a delivery while NeoMutt idles: the EXISTS it gets ends its IDLE (DONE) and it fetches the new headers
+      const run = neomutt(12);
+      await new Promise((r) => setTimeout(r, 6000));
+      await t.sendMail({
+        envelope: { from: 'x@example.org', to: ['nina@example.org'] },
+        raw: 'Subject: hello during idle\r\nFrom: X <x@example.org>\r\n\r\nbody\r\n',
+      });
+      await run;
+      const first = transcript;
+      // changes while NeoMutt is away: one flagged, one new
+      const c = new ImapFlow({
+        host: '127.0.0.1',
+        port: srv.imap,
+        secure: false,
+        doSTARTTLS: false,
+        auth: { user: 'nina', pass: 'nina-pw' },
+        logger: false,
+      });
+      await c.connect();
+      const lock = await c.getMailboxLock('INBOX');
+      await c.messageFlagsAdd('1', ['\\Flagged']);
+      lock.release();
+      await c.logout();
+      await t.sendMail({
+        envelope: { from: 'x@example.org', to: ['nina@example.org'] },
+        raw: 'Subject: hello 4\r\nFrom: X <x@example.org>\r\n\r\nbody 4\r\n',
+      });
+      t.close();
+      transcript = '';
+      await neomutt(7);
+      const second = transcript;
 
-    expect(first).toMatch(/^C: a\d+ CAPABILITY\r$/m);
-    expect(first).toMatch(/^C: a\d+ ENABLE .*QRESYNC/m);
-    expect(first).toMatch(/^C: a\d+ LIST /m);
-    expect(first).toMatch(/^C: a\d+ SELECT "INBOX" \(CONDSTORE\)/m);
-    expect(first).toMatch(/^C: a\d+ (UID )?FETCH .*BODY\.PEEK\[HEADER/m);
-    expect(first).toMatch(/^C: a\d+ IDLE\r$/m);
-    expect(first).toMatch(/^C: DONE\r$/m);
-    expect(first).toMatch(/^C: a\d+ (UID )?FETCH 4(:\d+)? .*BODY\.PEEK\[HEADER/m);
-    // with its header cache NeoMutt resynchronises the QRESYNC way of RFC 7162 §3.2.6: UID FETCH
-    // with CHANGEDSINCE and VANISHED after the SELECT (it does not use SELECT's QRESYNC parameter)
-    expect(second).toMatch(/^C: a\d+ SELECT "INBOX" \(CONDSTORE\)/m);
-    expect(second).toMatch(/^C: a\d+ UID FETCH 1:\d+ \(FLAGS\) \(CHANGEDSINCE \d+ VANISHED\)/m);
-    for (const run of [first, second]) {
-      expect(run.match(/^S: a\d+ (NO|BAD) .*$/gm) ?? []).toEqual([]);
-      expect((run.match(/^S: a\d+ OK/gm) ?? []).length).toBeGreaterThan(5);
-    }
-  }, 90000);
+      expect(first).toMatch(/^C: a\d+ CAPABILITY\r$/m);
+      expect(first).toMatch(/^C: a\d+ ENABLE .*QRESYNC/m);
+      expect(first).toMatch(/^C: a\d+ LIST /m);
+      expect(first).toMatch(/^C: a\d+ SELECT "INBOX" \(CONDSTORE\)/m);
+      expect(first).toMatch(/^C: a\d+ (UID )?FETCH .*BODY\.PEEK\[HEADER/m);
+      expect(first).toMatch(/^C: a\d+ IDLE\r$/m);
+      expect(first).toMatch(/^C: DONE\r$/m);
+      expect(first).toMatch(/^C: a\d+ (UID )?FETCH 4(:\d+)? .*BODY\.PEEK\[HEADER/m);
+      // with its header cache NeoMutt resynchronises the QRESYNC way of RFC 7162 §3.2.6: UID FETCH
+      // with CHANGEDSINCE and VANISHED after the SELECT (it does not use SELECT's QRESYNC parameter)
+      expect(second).toMatch(/^C: a\d+ SELECT "INBOX" \(CONDSTORE\)/m);
+      expect(second).toMatch(/^C: a\d+ UID FETCH 1:\d+ \(FLAGS\) \(CHANGEDSINCE \d+ VANISHED\)/m);
+      for (const run of [first, second]) {
+        expect(run.match(/^S: a\d+ (NO|BAD) .*$/gm) ?? []).toEqual([]);
+        expect((run.match(/^S: a\d+ OK/gm) ?? []).length).toBeGreaterThan(5);
+      }
+    },
+    90000,
+  );
 });

@@ -15,15 +15,35 @@ beforeAll(async () => {
   dataDir = newDataDir({ carol: 'carol-pw' });
   srv = await startServer(dataDir, ['imap.maxLineBytes=1000', 'imap.maxLiteralBytes=100000']);
 }, 60000);
-afterAll(async () => { await srv?.stop(); rmSync(dataDir, { recursive: true, force: true }); });
+afterAll(async () => {
+  await srv?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
 const lmtpSend = async (to: string[], raw: string) => {
-  const t = nodemailer.createTransport({ lmtp: true, host: '127.0.0.1', port: srv.lmtp, secure: false, ignoreTLS: true } as never);
-  try { return await t.sendMail({ envelope: { from: 'x@example.org', to }, raw }); } finally { t.close(); }
+  const t = nodemailer.createTransport({
+    lmtp: true,
+    host: '127.0.0.1',
+    port: srv.lmtp,
+    secure: false,
+    ignoreTLS: true,
+  } as never);
+  try {
+    return await t.sendMail({ envelope: { from: 'x@example.org', to }, raw });
+  } finally {
+    t.close();
+  }
 };
 
 test('A4: a session in IDLE on INBOX gets EXISTS for a mail delivered over LMTP by another connection', async () => {
-  const c = new ImapFlow({ host: '127.0.0.1', port: srv.imap, secure: false, doSTARTTLS: false, auth: { user: 'carol', pass: 'carol-pw' }, logger: false });
+  const c = new ImapFlow({
+    host: '127.0.0.1',
+    port: srv.imap,
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user: 'carol', pass: 'carol-pw' },
+    logger: false,
+  });
   await c.connect();
   const lock = await c.getMailboxLock('INBOX');
   const before = (c.mailbox as { exists: number }).exists;
@@ -31,7 +51,10 @@ test('A4: a session in IDLE on INBOX gets EXISTS for a mail delivered over LMTP 
   const idling = c.idle();
   await new Promise((r) => setTimeout(r, 300));
   await lmtpSend(['carol@example.org'], 'Subject: wake up\r\n\r\nnew mail\r\n');
-  const count = await Promise.race([got, new Promise<number>((_, j) => setTimeout(() => j(new Error('no EXISTS within 10 s')), 10000))]);
+  const count = await Promise.race([
+    got,
+    new Promise<number>((_, j) => setTimeout(() => j(new Error('no EXISTS within 10 s')), 10000)),
+  ]);
   expect(count).toBe(before + 1);
   lock.release();
   await c.logout();
@@ -43,7 +66,15 @@ test('A5: malformed commands get BAD and the session goes on; long lines and big
   await c.until(/^\* OK .*\r\n/);
   c.send('a1 LOGIN carol carol-pw\r\n');
   expect(await c.until(/a1 (OK|NO|BAD).*\r\n/)).toMatch(/a1 OK/);
-  for (const bad of ['a2 FETCH\r\n', 'a3 SELECT\r\n', 'a4 NOSUCHCOMMAND\r\n', '"unterminated\r\n', 'a5 LIST "" "unterminated\r\n', 'a6 FETCH 1 (BODY[\r\n', '\r\n']) {
+  for (const bad of [
+    'a2 FETCH\r\n',
+    'a3 SELECT\r\n',
+    'a4 NOSUCHCOMMAND\r\n',
+    '"unterminated\r\n',
+    'a5 LIST "" "unterminated\r\n',
+    'a6 FETCH 1 (BODY[\r\n',
+    '\r\n',
+  ]) {
     c.send(bad);
     expect(await c.until(/ BAD .*\r\n/)).toMatch(/BAD/);
   }
@@ -89,11 +120,23 @@ test('A5: cleartext LOGIN is refused where the config does not allow it (LOGINDI
     c.send('a1 LOGIN dave dave-pw\r\n');
     expect(await c.until(/a1 .*\r\n/)).toMatch(/a1 NO \[PRIVACYREQUIRED\]/);
     c.close();
-    const t = new ImapFlow({ host: '127.0.0.1', port: strict.imap, secure: false, auth: { user: 'dave', pass: 'dave-pw' }, tls: { rejectUnauthorized: false }, logger: false });
+    const t = new ImapFlow({
+      host: '127.0.0.1',
+      port: strict.imap,
+      secure: false,
+      auth: { user: 'dave', pass: 'dave-pw' },
+      tls: { rejectUnauthorized: false },
+      logger: false,
+    });
     await t.connect(); // STARTTLS, then LOGIN over TLS
-    expect(t.secureConnection || (t as unknown as { _socket?: { encrypted?: boolean } })._socket?.encrypted).toBeTruthy();
+    expect(
+      t.secureConnection || (t as unknown as { _socket?: { encrypted?: boolean } })._socket?.encrypted,
+    ).toBeTruthy();
     await t.logout();
-  } finally { await strict.stop(); rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    await strict.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, 60000);
 
 test('A5: LMTP to one unknown and one known recipient delivers to the known one, 550 5.1.1 for the other', async () => {
@@ -114,7 +157,14 @@ test('A5: LMTP to one unknown and one known recipient delivers to the known one,
   expect(replies.match(/^\d{3} /gm)).toEqual(['250 ']);
   c.send('QUIT\r\n');
   c.close();
-  const im = new ImapFlow({ host: '127.0.0.1', port: srv.imap, secure: false, doSTARTTLS: false, auth: { user: 'carol', pass: 'carol-pw' }, logger: false });
+  const im = new ImapFlow({
+    host: '127.0.0.1',
+    port: srv.imap,
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user: 'carol', pass: 'carol-pw' },
+    logger: false,
+  });
   await im.connect();
   const lock = await im.getMailboxLock('INBOX');
   const found = await im.search({ subject: 'for carol only' });
@@ -124,13 +174,27 @@ test('A5: LMTP to one unknown and one known recipient delivers to the known one,
 }, 30000);
 
 test('A5: a mail with broken MIME is stored and served as is', async () => {
-  const broken = 'From: a@b.c\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="nope"\r\nContent-Transfer-Encoding: base64\r\n\r\n--wrong\r\nContent-Type: text/plain\r\n\r\n!!! not base64 ===\r\n--nope\r\nContent-Type: message/rfc822\r\n\r\ngarbage without header end';
-  const im = new ImapFlow({ host: '127.0.0.1', port: srv.imap, secure: false, doSTARTTLS: false, auth: { user: 'carol', pass: 'carol-pw' }, logger: false });
+  const broken =
+    'From: a@b.c\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; ' +
+    'boundary="nope"\r\nContent-Transfer-Encoding: base64\r\n\r\n--wrong\r\nContent-Type: text/plain\r\n\r\n' +
+    '!!! not base64 ===\r\n--nope\r\nContent-Type: message/rfc822\r\n\r\ngarbage without header end';
+  const im = new ImapFlow({
+    host: '127.0.0.1',
+    port: srv.imap,
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user: 'carol', pass: 'carol-pw' },
+    logger: false,
+  });
   await im.connect();
   const res = await im.append('INBOX', broken);
   expect(res && res.uid).toBeGreaterThan(0);
   const lock = await im.getMailboxLock('INBOX');
-  const msg = await im.fetchOne(String((res as { uid: number }).uid), { source: true, bodyStructure: true, envelope: true }, { uid: true });
+  const msg = await im.fetchOne(
+    String((res as { uid: number }).uid),
+    { source: true, bodyStructure: true, envelope: true },
+    { uid: true },
+  );
   expect(msg && msg.source!.toString()).toBe(broken);
   expect(msg && msg.bodyStructure?.type).toBe('multipart/mixed');
   lock.release();
@@ -141,19 +205,37 @@ test("A6: the README's start command brings up a server a client can log into", 
   const dir = newDataDir({});
   const proc = spawn('npm', ['start', '--silent'], {
     cwd: repoRoot,
-    env: { ...process.env, RMB_DATA_DIR: dir, RMB_IMAP__PORT: '0', RMB_IMAP__TLS_PORT: '0', RMB_LMTP__PORT: '0', RMB_LOG__LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      RMB_DATA_DIR: dir,
+      RMB_IMAP__PORT: '0',
+      RMB_IMAP__TLS_PORT: '0',
+      RMB_LMTP__PORT: '0',
+      RMB_LOG__LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
   try {
     const s = await waitReady(proc, dir);
-    const c = new ImapFlow({ host: '127.0.0.1', port: s.imap, secure: false, doSTARTTLS: false, auth: { user: 'demo', pass: 'demo' }, logger: false });
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port: s.imap,
+      secure: false,
+      doSTARTTLS: false,
+      auth: { user: 'demo', pass: 'demo' },
+      logger: false,
+    });
     await c.connect();
     const list = await c.list();
     expect(list.map((m) => m.path).sort()).toEqual(['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);
     await c.logout();
   } finally {
-    try { process.kill(-proc.pid!, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(-proc.pid!, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }, 120000);

@@ -12,7 +12,10 @@ beforeAll(async () => {
   srv = await inProcessServer();
   graceless = await inProcessServer({}, { expungeGraceMs: 0 });
 });
-afterAll(async () => { await srv.close(); await graceless.close(); });
+afterAll(async () => {
+  await srv.close();
+  await graceless.close();
+});
 
 const DEFAULTS = ['INBOX', 'Drafts', 'Sent', 'Trash', 'Junk', 'Archive'];
 
@@ -34,13 +37,15 @@ async function twoOnInbox(port: number, user: string, mails: string[]): Promise<
 
 test("a new user's first logins race: every session's LIST shows the whole default set", async () => {
   const users = Array.from({ length: 12 }, (_, i) => `fresh${i}`);
-  const sessions = users.flatMap((u) => Array.from({ length: 4 }, async () => {
-    const c = await RawClient.greeted(srv.port, 'p');
-    await c.command(`LOGIN ${u} pw`);
-    const list = await c.command('LIST "" *');
-    c.close();
-    return [...list.matchAll(/^\* LIST \([^)]*\) "\/" "?([^"\r\n]+)"?\r$/gm)].map((m) => m[1]).sort();
-  }));
+  const sessions = users.flatMap((u) =>
+    Array.from({ length: 4 }, async () => {
+      const c = await RawClient.greeted(srv.port, 'p');
+      await c.command(`LOGIN ${u} pw`);
+      const list = await c.command('LIST "" *');
+      c.close();
+      return [...list.matchAll(/^\* LIST \([^)]*\) "\/" "?([^"\r\n]+)"?\r$/gm)].map((m) => m[1]).sort();
+    }),
+  );
   for (const names of await Promise.all(sessions)) expect(names).toEqual([...DEFAULTS].sort());
 });
 
@@ -50,7 +55,9 @@ test("a new user's provisioning is atomic for readers: a second node never lists
   const b = await MailStore.open(cluster); // another front end: its own caches
   const seen: string[][] = [];
   let done = false;
-  const creating = a.user('racer').then(() => { done = true; });
+  const creating = a.user('racer').then(() => {
+    done = true;
+  });
   while (!done) {
     if (await b.userId('racer')) seen.push((await (await b.user('racer')).mailboxes()).map((m) => m.name).sort());
     else await null; // memory-store operations are microtasks: interleave with them
@@ -63,7 +70,11 @@ test("a new user's provisioning is atomic for readers: a second node never lists
 });
 
 test('FETCH of a mail another session expunged: still served (RFC 2180 §4.1), the EXPUNGE comes later', async () => {
-  const [a, b] = await twoOnInbox(srv.port, 'expunger', ['Subject: one\r\n\r\nfirst\r\n', 'Subject: two\r\n\r\nsecond body\r\n', 'Subject: three\r\n\r\nthird\r\n']);
+  const [a, b] = await twoOnInbox(srv.port, 'expunger', [
+    'Subject: one\r\n\r\nfirst\r\n',
+    'Subject: two\r\n\r\nsecond body\r\n',
+    'Subject: three\r\n\r\nthird\r\n',
+  ]);
   expect(await b.command('STORE 2 +FLAGS.SILENT (\\Deleted)')).toMatch(/OK/);
   expect(await b.command('EXPUNGE')).toMatch(/\* 2 EXPUNGE/);
   const got = await a.command('FETCH 2 (BODY[TEXT])');
@@ -76,7 +87,11 @@ test('FETCH of a mail another session expunged: still served (RFC 2180 §4.1), t
 });
 
 test('FETCH of a mail whose bytes are truly gone answers NO [EXPUNGEISSUED], never [UNAVAILABLE]', async () => {
-  const [a, b] = await twoOnInbox(graceless.port, 'gone', ['Subject: one\r\n\r\nfirst\r\n', 'Subject: two\r\n\r\nsecond\r\n', 'Subject: three\r\n\r\nthird\r\n']);
+  const [a, b] = await twoOnInbox(graceless.port, 'gone', [
+    'Subject: one\r\n\r\nfirst\r\n',
+    'Subject: two\r\n\r\nsecond\r\n',
+    'Subject: three\r\n\r\nthird\r\n',
+  ]);
   // with no grace period (store.expungeGraceMs=0) the expunge releases the object at once
   await b.command('STORE 2 +FLAGS.SILENT (\\Deleted)');
   await b.command('EXPUNGE');

@@ -14,64 +14,106 @@ import { inProcessServer, RawClient, type InProcessServer } from './harness.js';
 /** Collects what a socket receives; `closed` once the peer closed it. */
 function watch(s: Socket): { text: () => string; closed: Promise<void> } {
   let got = '';
-  s.on('data', (d: Buffer) => { got += d.toString(); });
+  s.on('data', (d: Buffer) => {
+    got += d.toString();
+  });
   s.on('error', () => undefined);
   return { text: () => got, closed: new Promise((r) => s.once('close', () => r())) };
 }
-const open = (port: number): Promise<Socket> => new Promise((r, j) => { const s = tcp(port, '127.0.0.1', () => r(s)); s.once('error', j); });
+const open = (port: number): Promise<Socket> =>
+  new Promise((r, j) => {
+    const s = tcp(port, '127.0.0.1', () => r(s));
+    s.once('error', j);
+  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('IMAP', () => {
   let srv: InProcessServer;
-  beforeAll(async () => { srv = await inProcessServer({ preAuthTimeoutMs: 1500, maxConnections: 6, maxConnectionsPerAddress: 4 }); });
-  afterAll(async () => { await srv.close(); });
+  beforeAll(async () => {
+    srv = await inProcessServer({ preAuthTimeoutMs: 1500, maxConnections: 6, maxConnectionsPerAddress: 4 });
+  });
+  afterAll(async () => {
+    await srv.close();
+  });
 
   test('the pre-authentication timeout is a deadline: a byte every 300 ms does not extend it', async () => {
     const s = await open(srv.port);
     const w = watch(s);
     const t0 = Date.now();
-    const trickle = setInterval(() => { if (!s.destroyed) s.write('x'); }, 300);
+    const trickle = setInterval(() => {
+      if (!s.destroyed) s.write('x');
+    }, 300);
     await w.closed;
     clearInterval(trickle);
     expect(Date.now() - t0).toBeLessThan(4000);
     expect(w.text()).toMatch(/\* BYE /);
   });
 
-  test('per-address and total connection limits: the connection beyond gets * BYE [UNAVAILABLE], the others keep working', async () => {
-    const held = await Promise.all([1, 2, 3, 4].map(() => RawClient.greeted(srv.port)));
-    const fifth = await open(srv.port);
-    const w = watch(fifth);
-    await w.closed;
-    expect(w.text()).toMatch(/^\* BYE \[UNAVAILABLE\]/);
-    expect(await held[0].command('LOGIN limits pw')).toMatch(/OK/);
-    held[3].close();
-    await sleep(200);
-    const again = await RawClient.greeted(srv.port); // a slot is free again
-    expect(await again.command('NOOP')).toMatch(/OK/);
-    again.close();
-    for (const c of held) c.close();
-  });
+  test(
+    'per-address and total connection limits: the connection beyond gets * BYE [UNAVAILABLE], the ' +
+      'others keep working',
+    async () => {
+      const held = await Promise.all([1, 2, 3, 4].map(() => RawClient.greeted(srv.port)));
+      const fifth = await open(srv.port);
+      const w = watch(fifth);
+      await w.closed;
+      expect(w.text()).toMatch(/^\* BYE \[UNAVAILABLE\]/);
+      expect(await held[0].command('LOGIN limits pw')).toMatch(/OK/);
+      held[3].close();
+      await sleep(200);
+      const again = await RawClient.greeted(srv.port); // a slot is free again
+      expect(await again.command('NOOP')).toMatch(/OK/);
+      again.close();
+      for (const c of held) c.close();
+    },
+  );
 });
 
 /** An LMTP server on a memory store with these connection limits; resolves with it and its port. */
-async function lmtpServer(maxClients: number, maxClientsPerAddress: number): Promise<{ lmtp: LmtpServer; port: number; stop(): Promise<void> }> {
+async function lmtpServer(
+  maxClients: number,
+  maxClientsPerAddress: number,
+): Promise<{ lmtp: LmtpServer; port: number; stop(): Promise<void> }> {
   const cluster = await connect({ backend: 'memory' });
   const log = pino({ level: 'silent' });
   const store = await MailStore.open(cluster, { log });
-  const lmtp = createLmtpServer({ store, lookupUser: async (a) => a.split('@')[0], maxMessageBytes: 1 << 20, maxClients, maxClientsPerAddress,
-    idleTimeoutMs: 60_000, serverName: 'rmb', log });
+  const lmtp = createLmtpServer({
+    store,
+    lookupUser: async (a) => a.split('@')[0],
+    maxMessageBytes: 1 << 20,
+    maxClients,
+    maxClientsPerAddress,
+    idleTimeoutMs: 60_000,
+    serverName: 'rmb',
+    log,
+  });
   await new Promise<void>((r) => lmtp.listen(0, '127.0.0.1', () => r()));
-  return { lmtp, port: (lmtp.server.address() as AddressInfo).port, stop: async () => { await lmtp.shutdown(1000); await cluster.close(); } };
+  return {
+    lmtp,
+    port: (lmtp.server.address() as AddressInfo).port,
+    stop: async () => {
+      await lmtp.shutdown(1000);
+      await cluster.close();
+    },
+  };
 }
 
 describe('LMTP', () => {
   let port: number;
   let stop: () => Promise<void>;
-  beforeAll(async () => { ({ port, stop } = await lmtpServer(3, 10)); });
-  afterAll(async () => { await stop(); });
+  beforeAll(async () => {
+    ({ port, stop } = await lmtpServer(3, 10));
+  });
+  afterAll(async () => {
+    await stop();
+  });
 
   /** A new LMTP connection after its greeting and LHLO. */
-  async function greeted(): Promise<{ s: Socket; w: ReturnType<typeof watch>; reply: (line: string) => Promise<string> }> {
+  async function greeted(): Promise<{
+    s: Socket;
+    w: ReturnType<typeof watch>;
+    reply: (line: string) => Promise<string>;
+  }> {
     const s = await open(port);
     const w = watch(s);
     let seen = 0;
@@ -82,7 +124,10 @@ describe('LMTP', () => {
       return out;
     };
     await next(/^220 /m);
-    const reply = async (line: string) => { s.write(`${line}\r\n`); return next(/^\d{3} .*\r\n/m); };
+    const reply = async (line: string) => {
+      s.write(`${line}\r\n`);
+      return next(/^\d{3} .*\r\n/m);
+    };
     await reply('LHLO client.example');
     return { s, w, reply };
   }
@@ -102,11 +147,13 @@ describe('LMTP', () => {
   });
 
   test('when every connection is busy the new one is refused with 421 4.3.2 (the MTA retries)', async () => {
-    const busy = await Promise.all([1, 2, 3].map(async () => {
-      const c = await greeted();
-      await c.reply('MAIL FROM:<x@example.org>'); // a transaction in progress: not idle
-      return c;
-    }));
+    const busy = await Promise.all(
+      [1, 2, 3].map(async () => {
+        const c = await greeted();
+        await c.reply('MAIL FROM:<x@example.org>'); // a transaction in progress: not idle
+        return c;
+      }),
+    );
     const s = await open(port);
     const w = watch(s);
     await w.closed;

@@ -44,7 +44,13 @@ export function storeSets(backend: Backend): string[] {
   if (backend === 'embedded') return [];
   const ceph = cephFromEnv();
   if (!ceph) throw new Error('RMB_CEPH_CONF is not set');
-  return ['store.backend=librados', `store.ceph.conf=${ceph.conf}`, `store.ceph.client=${ceph.client}`, `store.pool=${ceph.pool}`, `store.namespace=t-${randomUUID()}.`];
+  return [
+    'store.backend=librados',
+    `store.ceph.conf=${ceph.conf}`,
+    `store.ceph.client=${ceph.client}`,
+    `store.pool=${ceph.pool}`,
+    `store.namespace=t-${randomUUID()}.`,
+  ];
 }
 
 /** A new data directory with users (name -> password) in its passwd file. */
@@ -57,7 +63,21 @@ export function newDataDir(users: Record<string, string>): string {
 
 /** Start `rmb serve` on `dataDir` with extra `--set` overrides; resolves once it prints READY. */
 export function startServer(dataDir: string, sets: string[] = []): Promise<ServerChild> {
-  const args = [cli, 'serve', '-s', `dataDir=${dataDir}`, '-s', 'imap.port=0', '-s', 'imap.tlsPort=0', '-s', 'lmtp.port=0', '-s', 'log.level=warn', ...sets.flatMap((s) => ['-s', s])];
+  const args = [
+    cli,
+    'serve',
+    '-s',
+    `dataDir=${dataDir}`,
+    '-s',
+    'imap.port=0',
+    '-s',
+    'imap.tlsPort=0',
+    '-s',
+    'lmtp.port=0',
+    '-s',
+    'log.level=warn',
+    ...sets.flatMap((s) => ['-s', s]),
+  ];
   return waitReady(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }), dataDir);
 }
 
@@ -67,25 +87,38 @@ export function waitReady(proc: ChildProcess, dataDir: string): Promise<ServerCh
     let out = '';
     let err = '';
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out} ${err}`)), 60000);
-    proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /READY imap=(\d+) imaps=(\d*) lmtp=(\d*)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolvePromise({
-          proc, dataDir, imap: Number(m[1]), imaps: Number(m[2]), lmtp: Number(m[3]),
-          stop: () => new Promise<void>((r) => {
-            if (proc.exitCode !== null) return r();
-            // a server waiting on an unreachable cluster gets 20 s to finish, then is killed
-            const kill = setTimeout(() => proc.kill('SIGKILL'), 20000);
-            proc.once('exit', () => { clearTimeout(kill); r(); });
-            proc.kill('SIGTERM');
-          }),
+          proc,
+          dataDir,
+          imap: Number(m[1]),
+          imaps: Number(m[2]),
+          lmtp: Number(m[3]),
+          stop: () =>
+            new Promise<void>((r) => {
+              if (proc.exitCode !== null) return r();
+              // a server waiting on an unreachable cluster gets 20 s to finish, then is killed
+              const kill = setTimeout(() => proc.kill('SIGKILL'), 20000);
+              proc.once('exit', () => {
+                clearTimeout(kill);
+                r();
+              });
+              proc.kill('SIGTERM');
+            }),
         });
       }
     });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${out} ${err}`)); });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited ${code}: ${out} ${err}`));
+    });
   });
 }
 
@@ -94,25 +127,38 @@ export class RawClient {
   private buf = '';
   private waiters: (() => void)[] = [];
   constructor(readonly sock: Socket) {
-    sock.on('data', (d: Buffer) => { this.buf += d.toString('latin1'); for (const w of this.waiters.splice(0)) w(); });
+    sock.on('data', (d: Buffer) => {
+      this.buf += d.toString('latin1');
+      for (const w of this.waiters.splice(0)) w();
+    });
   }
   static open(port: number): Promise<RawClient> {
-    return new Promise((r, j) => { const s = connect(port, '127.0.0.1', () => r(new RawClient(s))); s.once('error', j); });
+    return new Promise((r, j) => {
+      const s = connect(port, '127.0.0.1', () => r(new RawClient(s)));
+      s.once('error', j);
+    });
   }
-  send(s: string | Buffer): void { this.sock.write(s); }
+  send(s: string | Buffer): void {
+    this.sock.write(s);
+  }
   /** Wait until the received text matches `re`; returns everything received so far and clears it. */
   async until(re: RegExp, ms = 10000): Promise<string> {
     const deadline = Date.now() + ms;
     while (!re.test(this.buf)) {
       if (Date.now() > deadline) throw new Error(`timeout waiting for ${re}; got: ${this.buf.slice(-500)}`);
-      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100); });
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 100);
+      });
     }
     const out = this.buf;
     this.buf = '';
     return out;
   }
   /** Received text not yet consumed. */
-  peek(): string { return this.buf; }
+  peek(): string {
+    return this.buf;
+  }
 
   private tags = 0;
   /** Tags of command(): this prefix and a counter. */
@@ -131,7 +177,9 @@ export class RawClient {
     await c.until(/^\* OK/m);
     return c;
   }
-  close(): void { this.sock.destroy(); }
+  close(): void {
+    this.sock.destroy();
+  }
 }
 
 export { corpusFiles } from '@rmb/rados/testing';
@@ -146,7 +194,10 @@ export function asTransferred(b: Buffer): Buffer {
   const parts: Buffer[] = [];
   let start = 0;
   for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, i + 1)) {
-    if (i === 0 || b[i - 1] !== 0x0d) { parts.push(b.subarray(start, i), Buffer.from('\r\n')); start = i + 1; }
+    if (i === 0 || b[i - 1] !== 0x0d) {
+      parts.push(b.subarray(start, i), Buffer.from('\r\n'));
+      start = i + 1;
+    }
   }
   parts.push(b.subarray(start));
   let out = Buffer.concat(parts);
@@ -157,27 +208,50 @@ export function asTransferred(b: Buffer): Buffer {
 }
 
 /** An IMAP server in this process on a memory store (fast protocol tests). */
-export interface InProcessServer { port: number; store: MailStore; close(): Promise<void> }
+export interface InProcessServer {
+  port: number;
+  store: MailStore;
+  close(): Promise<void>;
+}
 
-/** Start an in-process IMAP server on a fresh memory store (seen through `wrap`, e.g. to inject faults); any password is accepted. */
-export async function inProcessServer(limits: Partial<ImapLimits> = {}, storeOptions: MailStoreOptions = {},
-  wrap: (c: Cluster) => Cluster = (c) => c): Promise<InProcessServer> {
+/**
+ * Start an in-process IMAP server on a fresh memory store (seen through `wrap`, e.g. to inject faults); any password
+ * is accepted.
+ */
+export async function inProcessServer(
+  limits: Partial<ImapLimits> = {},
+  storeOptions: MailStoreOptions = {},
+  wrap: (c: Cluster) => Cluster = (c) => c,
+): Promise<InProcessServer> {
   const cluster = wrap(await connectStore({ backend: 'memory' }));
   const log = pino({ level: 'silent' });
   const store = await MailStore.open(cluster, { log, ...storeOptions });
   const server = createImapServer({
-    store, authenticate: async (u) => u, plaintextAllowed: () => true, log, serverName: 'rmb', limits: { ...DEFAULTS.imap, ...limits },
+    store,
+    authenticate: async (u) => u,
+    plaintextAllowed: () => true,
+    log,
+    serverName: 'rmb',
+    limits: { ...DEFAULTS.imap, ...limits },
   });
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
   return {
     port: (server.address() as AddressInfo).port,
     store,
-    close: async () => { server.close(); await cluster.close(); },
+    close: async () => {
+      server.close();
+      await cluster.close();
+    },
   };
 }
 
 /** A reference Dovecot started by scripts/dovecot-local.sh. */
-export interface ReferenceDovecot { imap: number; lmtp: number; dir: string; stop(): Promise<void> }
+export interface ReferenceDovecot {
+  imap: number;
+  lmtp: number;
+  dir: string;
+  stop(): Promise<void>;
+}
 
 /** Whether Debian's Dovecot is installed (the differential suites need it). */
 export function dovecotAvailable(): boolean {
@@ -213,10 +287,17 @@ export async function startDovecot(users: Record<string, string>): Promise<Refer
   chmodSync(base, 0o755);
   const dir = join(base, 'd');
   const script = join(repoRoot, 'scripts', 'dovecot-local.sh');
-  const out = execFileSync(script, ['start', dir, '--full', ...Object.entries(users).map(([u, p]) => `${u}:${p}`)], { encoding: 'utf8' });
+  const out = execFileSync(script, ['start', dir, '--full', ...Object.entries(users).map(([u, p]) => `${u}:${p}`)], {
+    encoding: 'utf8',
+  });
   const port = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(out)![1]);
   return {
-    imap: port('DOVECOT_IMAP_PORT'), lmtp: port('DOVECOT_LMTP_PORT'), dir,
-    stop: async () => { execFileSync(script, ['stop', dir]); rmSync(base, { recursive: true, force: true }); },
+    imap: port('DOVECOT_IMAP_PORT'),
+    lmtp: port('DOVECOT_LMTP_PORT'),
+    dir,
+    stop: async () => {
+      execFileSync(script, ['stop', dir]);
+      rmSync(base, { recursive: true, force: true });
+    },
   };
 }

@@ -9,14 +9,55 @@ import { seededRandom as prng } from '@rmb/rados/testing';
 import { inProcessServer, RawClient } from './harness.js';
 
 const VALID = [
-  'FETCH 1:* (FLAGS UID RFC822.SIZE)', 'UID FETCH 1,3:5,7:* (BODY.PEEK[HEADER.FIELDS (From To Subject)]<0.100> ENVELOPE)',
-  'FETCH 2 (BODY[1.2.MIME] BINARY.PEEK[1] BINARY.SIZE[2] BODYSTRUCTURE)', 'SEARCH CHARSET UTF-8 OR FROM "x" NOT SUBJECT y SINCE 1-Jan-2020',
-  'UID SEARCH UNSEEN LARGER 100 HEADER X-Spam yes UID 1:10 BODY "a b"', 'STORE 1:3 +FLAGS.SILENT (\\Seen $Label1)', 'UID STORE 5 FLAGS ()',
-  'LIST "" "*"', 'STATUS INBOX (MESSAGES UIDNEXT UNSEEN)', 'COPY 1:2 Trash', 'CREATE "a/b"', 'RENAME "a/b" "c"', 'DELETE c',
-  'SELECT INBOX', 'EXAMINE Trash', 'CHECK', 'ENABLE CONDSTORE', 'NAMESPACE', 'ID NIL', 'UID EXPUNGE 999', 'UNSELECT', 'SELECT INBOX',
+  'FETCH 1:* (FLAGS UID RFC822.SIZE)',
+  'UID FETCH 1,3:5,7:* (BODY.PEEK[HEADER.FIELDS (From To Subject)]<0.100> ENVELOPE)',
+  'FETCH 2 (BODY[1.2.MIME] BINARY.PEEK[1] BINARY.SIZE[2] BODYSTRUCTURE)',
+  'SEARCH CHARSET UTF-8 OR FROM "x" NOT SUBJECT y SINCE 1-Jan-2020',
+  'UID SEARCH UNSEEN LARGER 100 HEADER X-Spam yes UID 1:10 BODY "a b"',
+  'STORE 1:3 +FLAGS.SILENT (\\Seen $Label1)',
+  'UID STORE 5 FLAGS ()',
+  'LIST "" "*"',
+  'STATUS INBOX (MESSAGES UIDNEXT UNSEEN)',
+  'COPY 1:2 Trash',
+  'CREATE "a/b"',
+  'RENAME "a/b" "c"',
+  'DELETE c',
+  'SELECT INBOX',
+  'EXAMINE Trash',
+  'CHECK',
+  'ENABLE CONDSTORE',
+  'NAMESPACE',
+  'ID NIL',
+  'UID EXPUNGE 999',
+  'UNSELECT',
+  'SELECT INBOX',
 ];
-const SPECIAL = ['(', ')', '[', ']', '{', '}', '"', '\\', '*', '%', ' ', '<', '>', '.', ':', ',', '$', '{5}', '{3+}', '\u00e9', '\t', 'NIL', '1:*', '~{2}'];
-
+const SPECIAL = [
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  '"',
+  '\\',
+  '*',
+  '%',
+  ' ',
+  '<',
+  '>',
+  '.',
+  ':',
+  ',',
+  '$',
+  '{5}',
+  '{3+}',
+  '\u00e9',
+  '\t',
+  'NIL',
+  '1:*',
+  '~{2}',
+];
 
 function mutate(r: () => number, s: string): string {
   let out = s;
@@ -37,7 +78,14 @@ test('20,000 mutated commands to a live session: after each one a sentinel NOOP 
   const srv = await inProcessServer({ maxLiteralBytes: 4096, streamLiteralBytes: 1024 });
   const user = await srv.store.user('fuzz');
   for (let i = 0; i < 5; i++) {
-    await user.appendTo('INBOX', [{ data: Buffer.from(`From: a@example.org\r\nSubject: m${i}\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\nContent-Type: text/plain\r\n\r\ntwo\r\n--b--\r\n`) }]);
+    await user.appendTo('INBOX', [
+      {
+        data: Buffer.from(
+          `From: a@example.org\r\nSubject: m${i}\r\nContent-Type: multipart/mixed; ` +
+            `boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\nContent-Type: text/plain\r\n\r\ntwo\r\n--b--\r\n`,
+        ),
+      },
+    ]);
   }
   const port = srv.port;
   const open = async () => {
@@ -65,8 +113,14 @@ test('20,000 mutated commands to a live session: after each one a sentinel NOOP 
         try {
           await c.until(sentinel, 5000);
         } catch (e) {
-          if (c.sock.destroyed) { c = await open(); reconnects++; continue; } // a BYE is an answer too
-          throw new Error(`no answer after input #${i} (seed ${SEED}): ${JSON.stringify(line)}: ${(e as Error).message}`);
+          if (c.sock.destroyed) {
+            c = await open();
+            reconnects++;
+            continue;
+          } // a BYE is an answer too
+          throw new Error(
+            `no answer after input #${i} (seed ${SEED}): ${JSON.stringify(line)}: ${(e as Error).message}`,
+          );
         }
       }
     }

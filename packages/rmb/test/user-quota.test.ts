@@ -12,9 +12,13 @@ import { cli, newDataDir, RawClient, startServer, type ServerChild } from './har
 
 let dataDir: string;
 let srv: ServerChild | undefined;
-afterAll(async () => { await srv?.stop(); rmSync(dataDir, { recursive: true, force: true }); });
+afterAll(async () => {
+  await srv?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
-const quota = (...args: string[]) => execFileSync(process.execPath, [cli, 'user', 'quota', ...args, '-s', `dataDir=${dataDir}`], { encoding: 'utf8' });
+const quota = (...args: string[]) =>
+  execFileSync(process.execPath, [cli, 'user', 'quota', ...args, '-s', `dataDir=${dataDir}`], { encoding: 'utf8' });
 
 async function login(user: string): Promise<RawClient> {
   const c = await RawClient.greeted(srv!.imap, 'q');
@@ -43,12 +47,22 @@ test('per-user quota: set with `rmb user quota`, reported and enforced for that 
   expect(await append(a, mail(3))).toMatch(/^q\d+ NO \[OVERQUOTA\]/m);
   expect(await a.command('GETQUOTA ""')).toContain('* QUOTA "" (STORAGE 1 97 MESSAGE 2 2)');
   // LMTP: alice is over her quota (temporary failure), bob is not
-  const t = nodemailer.createTransport({ lmtp: true, host: '127.0.0.1', port: srv.lmtp, secure: false, ignoreTLS: true } as never);
+  const t = nodemailer.createTransport({
+    lmtp: true,
+    host: '127.0.0.1',
+    port: srv.lmtp,
+    secure: false,
+    ignoreTLS: true,
+  } as never);
   try {
-    const info = await t.sendMail({ envelope: { from: 'x@example.org', to: ['alice@example.org', 'bob@example.org'] }, raw: mail(4) }).catch((e: Error) => e);
+    const info = await t
+      .sendMail({ envelope: { from: 'x@example.org', to: ['alice@example.org', 'bob@example.org'] }, raw: mail(4) })
+      .catch((e: Error) => e);
     expect(String((info as { rejectedErrors?: Error[] }).rejectedErrors?.[0] ?? info)).toMatch(/452 4\.2\.2/);
     expect((info as { accepted?: string[] }).accepted).toEqual(['bob@example.org']);
-  } finally { t.close(); }
+  } finally {
+    t.close();
+  }
 
   // bob has the configured default
   const b = await login('bob');

@@ -73,14 +73,26 @@ export const CAPABILITIES: Capability[] = [
   { name: 'THREAD=ORDEREDSUBJECT', rfc: 'RFC 5256', states: ANY },
   { name: 'THREAD=REFERENCES', rfc: 'RFC 5256', states: ANY },
   { name: 'STARTTLS', rfc: 'RFC 3501 §6.2.1', states: ['not-authenticated'], when: (f) => f.tlsAvailable && !f.tls },
-  { name: 'LOGINDISABLED', rfc: 'RFC 3501 §6.2.3', states: ['not-authenticated'], when: (f) => !f.tls && !f.plaintextAuthAllowed },
+  {
+    name: 'LOGINDISABLED',
+    rfc: 'RFC 3501 §6.2.3',
+    states: ['not-authenticated'],
+    when: (f) => !f.tls && !f.plaintextAuthAllowed,
+  },
   { name: 'AUTH=PLAIN', rfc: 'RFC 4616', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },
   // no password crosses the wire: offered without TLS too, as Dovecot does
   { name: 'AUTH=SCRAM-SHA-256', rfc: 'RFC 7677', states: ['not-authenticated'], when: (f) => f.scram },
-  { name: 'AUTH=LOGIN', rfc: 'draft-murchison-sasl-login', states: ['not-authenticated'], when: (f) => f.tls || f.plaintextAuthAllowed },
+  {
+    name: 'AUTH=LOGIN',
+    rfc: 'draft-murchison-sasl-login',
+    states: ['not-authenticated'],
+    when: (f) => f.tls || f.plaintextAuthAllowed,
+  },
 ];
 
 /** The capability list for a session's state and facts. */
 export function capabilityList(state: State, f: CapabilityFacts): string[] {
-  return CAPABILITIES.filter((c) => c.states.includes(state) && (!c.when || c.when(f))).map((c) => (c.value ? `${c.name}=${c.value(f)}` : c.name));
+  return CAPABILITIES.filter((c) => c.states.includes(state) && (!c.when || c.when(f))).map((c) =>
+    c.value ? `${c.name}=${c.value(f)}` : c.name,
+  );
 }

@@ -10,7 +10,9 @@ import type { Envelope, ImapAddress, MimePart } from '@rmb/librmb';
  * The encoder emits it as one chunk; the session writes `{size}` and then reads and sends it
  * piece by piece, waiting for the socket to drain.
  */
-export interface LazyLiteral { lazy: { size: number; read(offset: number, length: number): Promise<Buffer> } }
+export interface LazyLiteral {
+  lazy: { size: number; read(offset: number, length: number): Promise<Buffer> };
+}
 
 /** A chunk of an encoded response. */
 export type Chunk = string | Buffer | LazyLiteral;
@@ -21,7 +23,15 @@ export type Chunk = string | Buffer | LazyLiteral;
  * an address list "(" 1*address ")" and the parts of a multipart "(" 1*body SP subtype ...", RFC
  * 3501 §9).
  */
-export type Value = string | number | Buffer | null | Value[] | { atom: string } | { literal: Buffer; binary?: boolean } | LazyLiteral
+export type Value =
+  | string
+  | number
+  | Buffer
+  | null
+  | Value[]
+  | { atom: string }
+  | { literal: Buffer; binary?: boolean }
+  | LazyLiteral
   | { run: Value[] };
 
 /** Raw atom (sent as is). */
@@ -29,8 +39,14 @@ export const atom = (s: string): { atom: string } => ({ atom: s });
 
 /** Encode a text string as a quoted string when safe, else as a literal. */
 function encodeString(s: string, out: Chunk[]): void {
-  if (s.length < 1024 && !/[\r\n\0"\\\u0080-\uffff]/.test(s)) { out.push(`"${s}"`); return; }
-  if (s.length < 1024 && !/[\r\n\0\u0080-\uffff]/.test(s)) { out.push(`"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`); return; }
+  if (s.length < 1024 && !/[\r\n\0"\\\u0080-\uffff]/.test(s)) {
+    out.push(`"${s}"`);
+    return;
+  }
+  if (s.length < 1024 && !/[\r\n\0\u0080-\uffff]/.test(s)) {
+    out.push(`"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`);
+    return;
+  }
   const b = Buffer.from(s, 'utf8');
   out.push(`{${b.length}}\r\n`, b);
 }
@@ -43,7 +59,10 @@ export function encodeValue(v: Value, out: Chunk[] = []): Chunk[] {
   else if (Buffer.isBuffer(v)) out.push(`{${v.length}}\r\n`, literalSafe(v));
   else if (Array.isArray(v)) {
     out.push('(');
-    v.forEach((x, i) => { if (i) out.push(' '); encodeValue(x, out); });
+    v.forEach((x, i) => {
+      if (i) out.push(' ');
+      encodeValue(x, out);
+    });
     out.push(')');
   } else if ('run' in v) {
     for (const x of v.run) encodeValue(x, out);
@@ -71,8 +90,18 @@ function addresses(list: ImapAddress[] | null): Value {
 
 /** ENVELOPE (RFC 3501 §7.4.2). */
 export function envelopeValue(e: Envelope): Value {
-  return [e.date, e.subject, addresses(e.from), addresses(e.sender), addresses(e.replyTo), addresses(e.to),
-    addresses(e.cc), addresses(e.bcc), e.inReplyTo, e.messageId];
+  return [
+    e.date,
+    e.subject,
+    addresses(e.from),
+    addresses(e.sender),
+    addresses(e.replyTo),
+    addresses(e.to),
+    addresses(e.cc),
+    addresses(e.bcc),
+    e.inReplyTo,
+    e.messageId,
+  ];
 }
 
 function params(p: [string, string][]): Value {
@@ -93,14 +122,32 @@ export function bodyStructureValue(p: MimePart, extensible: boolean): Value {
   if (p.type === 'multipart') {
     const kids = (p.children ?? []).map((c) => bodyStructureValue(c, extensible));
     // metadata stored before multiparts always got a part had none: the same empty part then
-    const empty: Value[] = ['TEXT', 'PLAIN', ['CHARSET', 'US-ASCII'], null, null, '7BIT', 0, 0, ...(extensible ? [null, null, null, null] : [])];
+    const empty: Value[] = [
+      'TEXT',
+      'PLAIN',
+      ['CHARSET', 'US-ASCII'],
+      null,
+      null,
+      '7BIT',
+      0,
+      0,
+      ...(extensible ? [null, null, null, null] : []),
+    ];
     const out: Value[] = kids.length ? kids : [empty];
     const sub = p.subtype.toUpperCase();
     if (!extensible) return [{ run: out }, sub];
     return [{ run: out }, sub, params(p.params), ...ext()];
   }
   const size = p.bodyEnd - p.bodyStart;
-  const base: Value[] = [p.type.toUpperCase(), p.subtype.toUpperCase(), params(p.params), p.id, p.description, p.encoding, size];
+  const base: Value[] = [
+    p.type.toUpperCase(),
+    p.subtype.toUpperCase(),
+    params(p.params),
+    p.id,
+    p.description,
+    p.encoding,
+    size,
+  ];
   if (p.type === 'message' && p.message) {
     base.push(envelopeValue(p.message.envelope), bodyStructureValue(p.message.root, extensible), p.lines);
   } else if (p.type === 'text') {
@@ -112,5 +159,7 @@ export function bodyStructureValue(p: MimePart, extensible: boolean): Value {
 
 /** Quote a string for a response's text (e.g. mailbox names in LIST): quoted or literal. */
 export function str(s: string): string {
-  return encodeValue(s).map((c) => (typeof c === 'string' ? c : c.toString('utf8'))).join('');
+  return encodeValue(s)
+    .map((c) => (typeof c === 'string' ? c : c.toString('utf8')))
+    .join('');
 }

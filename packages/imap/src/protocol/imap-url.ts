@@ -21,7 +21,7 @@ export interface MessageUrl {
 }
 
 function num(s: string, what: string): number {
-  if (!/^\d{1,10}$/.test(s) || Number(s) < 1 && what !== 'offset') throw new ParseError(`Invalid ${what} in URL`);
+  if (!/^\d{1,10}$/.test(s) || (Number(s) < 1 && what !== 'offset')) throw new ParseError(`Invalid ${what} in URL`);
   return Number(s);
 }
 
@@ -37,7 +37,11 @@ export function parseMessageUrl(url: string): MessageUrl {
     const hp = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(abs[1].slice(at + 1));
     if (!hp || !hp[1]) throw new ParseError('Invalid server in URL');
     const user = userinfo?.split(';')[0];
-    server = { host: hp[1].toLowerCase(), ...(user ? { user: decodeURIComponent(user) } : {}), ...(hp[2] ? { port: Number(hp[2]) } : {}) };
+    server = {
+      host: hp[1].toLowerCase(),
+      ...(user ? { user: decodeURIComponent(user) } : {}),
+      ...(hp[2] ? { port: Number(hp[2]) } : {}),
+    };
   }
   if (!rest.startsWith('/')) throw new ParseError('Invalid URL');
   const segments = rest.slice(1).split('/');
@@ -62,8 +66,12 @@ export function parseMessageUrl(url: string): MessageUrl {
     if (!m) throw new ParseError('Invalid URL segment');
     const v = decodeURIComponent(m[2]);
     switch (m[1].toUpperCase()) {
-      case 'UID': uid = num(v, 'UID'); break;
-      case 'SECTION': section = v; break;
+      case 'UID':
+        uid = num(v, 'UID');
+        break;
+      case 'SECTION':
+        section = v;
+        break;
       case 'PARTIAL': {
         const [o, l] = v.split('.');
         partial = [num(o, 'offset'), l === undefined ? undefined : num(l, 'length')];

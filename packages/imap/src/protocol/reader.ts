@@ -149,9 +149,22 @@ export class CommandReader {
       const nl = this.buf.indexOf(0x0a);
       if (nl < 0) {
         if (this.buf.length > this.limits.maxLineBytes) {
-          if (this.afterStream) { out.push({ type: 'stream-end', rest: this.buf.subarray(0, 64).toString('latin1') }); this.afterStream = false; this.discardLine = true; }
-          if (this.skipCommand) { this.skipCommand = false; this.discardLine = true; }
-          if (!this.discardLine) out.push({ type: 'error', kind: 'line-too-long', tag: this.tagOf(this.buf), message: 'Command line too long' });
+          if (this.afterStream) {
+            out.push({ type: 'stream-end', rest: this.buf.subarray(0, 64).toString('latin1') });
+            this.afterStream = false;
+            this.discardLine = true;
+          }
+          if (this.skipCommand) {
+            this.skipCommand = false;
+            this.discardLine = true;
+          }
+          if (!this.discardLine)
+            out.push({
+              type: 'error',
+              kind: 'line-too-long',
+              tag: this.tagOf(this.buf),
+              message: 'Command line too long',
+            });
           this.discardLine = true;
           this.reset();
           this.buf = Buffer.alloc(0);
@@ -162,7 +175,10 @@ export class CommandReader {
       this.buf = this.buf.subarray(nl + 1);
       if (this.discardLine) {
         this.discardLine = false;
-        if (this.skipError) { out.push(this.skipError); this.skipError = null; }
+        if (this.skipError) {
+          out.push(this.skipError);
+          this.skipError = null;
+        }
         this.reset();
         continue;
       }
@@ -201,21 +217,48 @@ export class CommandReader {
         const nonSync = m[2] === '+';
         const tag = this.parts.length ? this.tagOf(Buffer.from(this.parts[0])) : this.tagOf(line);
         if (size > this.limits.maxLiteralBytes || this.commandBytes + size > this.limits.maxCommandBytes) {
-          const ev: ReaderEvent = { type: 'error', kind: 'literal-too-big', tag, message: `Literal of ${size} bytes exceeds the limit of ${this.limits.maxLiteralBytes}` };
-          if (nonSync) { this.skipping = size; this.skipError = ev; if (size === 0) this.skipCommand = true; }
-          else { out.push(ev); this.reset(); }
+          const ev: ReaderEvent = {
+            type: 'error',
+            kind: 'literal-too-big',
+            tag,
+            message: `Literal of ${size} bytes exceeds the limit of ${this.limits.maxLiteralBytes}`,
+          };
+          if (nonSync) {
+            this.skipping = size;
+            this.skipError = ev;
+            if (size === 0) this.skipCommand = true;
+          } else {
+            out.push(ev);
+            this.reset();
+          }
           continue;
         }
         const stream = this.limits.streamLiteralBytes ?? Infinity;
         if (size > stream) {
           const line0 = this.parts.length ? this.parts[0] : text;
           if (!APPEND_LINE.test(line0)) {
-            const ev: ReaderEvent = { type: 'error', kind: 'literal-too-big', tag, message: `Literal of ${size} bytes is too big for this command` };
-            if (nonSync) { this.skipping = size; this.skipError = ev; if (size === 0) this.skipCommand = true; } else { out.push(ev); this.reset(); }
+            const ev: ReaderEvent = {
+              type: 'error',
+              kind: 'literal-too-big',
+              tag,
+              message: `Literal of ${size} bytes is too big for this command`,
+            };
+            if (nonSync) {
+              this.skipping = size;
+              this.skipError = ev;
+              if (size === 0) this.skipCommand = true;
+            } else {
+              out.push(ev);
+              this.reset();
+            }
             continue;
           }
           // the messages before it (collected) go with the command; this one and those after it stream
-          out.push({ type: 'stream-start', cmd: { parts: [...this.parts, text.slice(0, m.index)], literals: this.literals }, size });
+          out.push({
+            type: 'stream-start',
+            cmd: { parts: [...this.parts, text.slice(0, m.index)], literals: this.literals },
+            size,
+          });
           if (!nonSync) out.push({ type: 'continue', size });
           this.reset();
           this.streaming = size;
@@ -236,7 +279,9 @@ export class CommandReader {
   }
 
   /** True while a command is partly received (between a literal header and its end). */
-  get midCommand(): boolean { return this.parts.length > 0 || this.literalLeft > 0 || this.streaming > 0 || this.afterStream; }
+  get midCommand(): boolean {
+    return this.parts.length > 0 || this.literalLeft > 0 || this.streaming > 0 || this.afterStream;
+  }
 
   /**
    * A line of a command being skipped: a trailing non-synchronizing literal is skipped with the
@@ -250,7 +295,10 @@ export class CommandReader {
       if (this.skipping === 0) this.skipCommand = true;
       return;
     }
-    if (this.skipError) { out.push(this.skipError); this.skipError = null; }
+    if (this.skipError) {
+      out.push(this.skipError);
+      this.skipError = null;
+    }
     this.reset();
   }
 

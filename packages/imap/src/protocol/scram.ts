@@ -25,14 +25,24 @@ function fromSalted(salted: Buffer, salt: Buffer, iterations: number): ScramCred
  * Derive SCRAM-SHA-256 credentials from a password (RFC 5802 §3; the password is used as given, no
  * SASLprep), synchronously: for the admin CLI. Servers use scramCredentialsAsync.
  */
-export function scramCredentials(password: string, salt: Buffer = randomBytes(16), iterations = 4096): ScramCredentials {
+export function scramCredentials(
+  password: string,
+  salt: Buffer = randomBytes(16),
+  iterations = 4096,
+): ScramCredentials {
   return fromSalted(pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256'), salt, iterations);
 }
 
 /** scramCredentials with PBKDF2 run on libuv's thread pool: the event loop is not blocked. */
-export function scramCredentialsAsync(password: string, salt: Buffer = randomBytes(16), iterations = 4096): Promise<ScramCredentials> {
+export function scramCredentialsAsync(
+  password: string,
+  salt: Buffer = randomBytes(16),
+  iterations = 4096,
+): Promise<ScramCredentials> {
   return new Promise((resolve, reject) => {
-    pbkdf2(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256', (e, salted) => (e ? reject(e) : resolve(fromSalted(salted, salt, iterations))));
+    pbkdf2(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256', (e, salted) =>
+      e ? reject(e) : resolve(fromSalted(salted, salt, iterations)),
+    );
   });
 }
 

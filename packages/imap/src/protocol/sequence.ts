@@ -15,7 +15,8 @@ export function parseSeqSet(s: string): SeqSet {
   const ranges: [number, number][] = [];
   for (const part of s.split(',')) {
     const [a, b, extra] = part.split(':');
-    if (extra !== undefined || !NUM.test(a) || (b !== undefined && !NUM.test(b))) throw new ParseError(`Invalid sequence set ${s.slice(0, 50)}`);
+    if (extra !== undefined || !NUM.test(a) || (b !== undefined && !NUM.test(b)))
+      throw new ParseError(`Invalid sequence set ${s.slice(0, 50)}`);
     const na = a === '*' ? Infinity : Number(a);
     const nb = b === undefined ? na : b === '*' ? Infinity : Number(b);
     if (na === 0 || nb === 0 || (Number.isFinite(na) && na > 0xffffffff) || (Number.isFinite(nb) && nb > 0xffffffff)) {
@@ -40,7 +41,7 @@ export function inSet(set: { ranges: [number, number][] }, n: number, max: numbe
 export function toSeqString(nums: number[]): string {
   const s = [...nums].sort((a, b) => a - b);
   const out: string[] = [];
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     let j = i;
     while (j + 1 < s.length && s[j + 1] === s[j] + 1) j++;
     out.push(i === j ? String(s[i]) : `${s[i]}:${s[j]}`);

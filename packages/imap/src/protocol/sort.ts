@@ -25,10 +25,17 @@ export interface SortMessage {
 }
 
 /** The parts of an address SORT looks at. */
-export interface AddressKey { mailbox: string; host: string; name: string | null }
+export interface AddressKey {
+  mailbox: string;
+  host: string;
+  name: string | null;
+}
 
 /** One SORT criterion (RFC 5256 §3, RFC 5957 §3). */
-export interface SortCriterion { key: 'ARRIVAL' | 'CC' | 'DATE' | 'FROM' | 'SIZE' | 'SUBJECT' | 'TO' | 'DISPLAYFROM' | 'DISPLAYTO'; reverse: boolean }
+export interface SortCriterion {
+  key: 'ARRIVAL' | 'CC' | 'DATE' | 'FROM' | 'SIZE' | 'SUBJECT' | 'TO' | 'DISPLAYFROM' | 'DISPLAYTO';
+  reverse: boolean;
+}
 
 /** i;unicode-casemap (RFC 5051 §2): the comparison key of a string. */
 export function casemap(s: string): string {
@@ -41,7 +48,7 @@ export function casemap(s: string): string {
   return out.normalize('NFKD');
 }
 
-const TITLE: Record<string, string> = { 'ǆ': 'ǅ', 'Ǆ': 'ǅ', 'ǉ': 'ǈ', 'Ǉ': 'ǈ', 'ǌ': 'ǋ', 'Ǌ': 'ǋ', 'ǳ': 'ǲ', 'Ǳ': 'ǲ' };
+const TITLE: Record<string, string> = { ǆ: 'ǅ', Ǆ: 'ǅ', ǉ: 'ǈ', Ǉ: 'ǈ', ǌ: 'ǋ', Ǌ: 'ǋ', ǳ: 'ǲ', Ǳ: 'ǲ' };
 
 function cmpStr(a: string, b: string): number {
   const x = [...a];
@@ -84,7 +91,9 @@ export function baseSubject(subject: string): string {
   return s;
 }
 
-function sentDate(m: SortMessage): number { return m.sent ?? m.arrival; }
+function sentDate(m: SortMessage): number {
+  return m.sent ?? m.arrival;
+}
 
 function display(a: AddressKey | null): string {
   if (!a) return '';
@@ -96,15 +105,24 @@ function display(a: AddressKey | null): string {
 export function sortMessages(msgs: SortMessage[], criteria: SortCriterion[]): SortMessage[] {
   const keyOf = (m: SortMessage, c: SortCriterion): number | string => {
     switch (c.key) {
-      case 'ARRIVAL': return m.arrival;
-      case 'DATE': return sentDate(m);
-      case 'SIZE': return m.size;
-      case 'SUBJECT': return casemap(baseSubject(m.subject));
-      case 'FROM': return casemap(m.from?.mailbox ?? '');
-      case 'TO': return casemap(m.to?.mailbox ?? '');
-      case 'CC': return casemap(m.cc?.mailbox ?? '');
-      case 'DISPLAYFROM': return casemap(display(m.from));
-      case 'DISPLAYTO': return casemap(display(m.to));
+      case 'ARRIVAL':
+        return m.arrival;
+      case 'DATE':
+        return sentDate(m);
+      case 'SIZE':
+        return m.size;
+      case 'SUBJECT':
+        return casemap(baseSubject(m.subject));
+      case 'FROM':
+        return casemap(m.from?.mailbox ?? '');
+      case 'TO':
+        return casemap(m.to?.mailbox ?? '');
+      case 'CC':
+        return casemap(m.cc?.mailbox ?? '');
+      case 'DISPLAYFROM':
+        return casemap(display(m.from));
+      case 'DISPLAYTO':
+        return casemap(display(m.to));
     }
   };
   const keys = new Map(msgs.map((m) => [m, criteria.map((c) => keyOf(m, c))]));
@@ -122,7 +140,10 @@ export function sortMessages(msgs: SortMessage[], criteria: SortCriterion[]): So
 }
 
 /** A thread tree: a message (or null for a missing parent) and its children. */
-export interface ThreadNode { msg: SortMessage | null; children: ThreadNode[] }
+export interface ThreadNode {
+  msg: SortMessage | null;
+  children: ThreadNode[];
+}
 
 /** Render threads as in the THREAD response (RFC 5256 §4), with `num` per message. */
 export function renderThreads(roots: ThreadNode[], num: (m: SortMessage) => number): string {
@@ -151,22 +172,43 @@ export function threadOrderedSubject(msgs: SortMessage[]): ThreadNode[] {
   for (const m of [...msgs].sort(byDate)) {
     const k = casemap(baseSubject(m.subject));
     const g = groups.get(k);
-    if (g) g.push(m); else groups.set(k, [m]);
+    if (g) g.push(m);
+    else groups.set(k, [m]);
   }
-  const roots = [...groups.values()].map((g) => ({ msg: g[0], children: g.slice(1).map((m) => ({ msg: m, children: [] })) }));
+  const roots = [...groups.values()].map((g) => ({
+    msg: g[0],
+    children: g.slice(1).map((m) => ({ msg: m, children: [] })),
+  }));
   return roots.sort((a, b) => byDate(a.msg, b.msg));
 }
 
-/** A msg-id (RFC 5322 §3.6.4): "<" id-left "@" id-right ">"; anything else (e.g. "<yes>") is ignored, as Dovecot does. */
+/**
+ * A msg-id (RFC 5322 §3.6.4): "<" id-left "@" id-right ">"; anything else (e.g. "<yes>") is ignored, as Dovecot does.
+ */
 const MSGID = /<[^<>@\s]+@[^<>@\s]+>/g;
 
-interface Container { id: string; msg: SortMessage | null; parent: Container | null; children: Container[] }
+interface Container {
+  id: string;
+  msg: SortMessage | null;
+  parent: Container | null;
+  children: Container[];
+}
 
 /** THREAD=REFERENCES (RFC 5256 §3, the algorithm of jwz). */
 export function threadReferences(msgs: SortMessage[]): ThreadNode[] {
   const table = new Map<string, Container>();
-  const get = (id: string) => { let c = table.get(id); if (!c) { c = { id, msg: null, parent: null, children: [] }; table.set(id, c); } return c; };
-  const isAncestor = (a: Container, b: Container) => { for (let x: Container | null = b; x; x = x.parent) if (x === a) return true; return false; };
+  const get = (id: string) => {
+    let c = table.get(id);
+    if (!c) {
+      c = { id, msg: null, parent: null, children: [] };
+      table.set(id, c);
+    }
+    return c;
+  };
+  const isAncestor = (a: Container, b: Container) => {
+    for (let x: Container | null = b; x; x = x.parent) if (x === a) return true;
+    return false;
+  };
   const link = (parent: Container, child: Container) => {
     if (child.parent === parent || isAncestor(child, parent)) return;
     if (child.parent) child.parent.children = child.parent.children.filter((c) => c !== child);
@@ -191,7 +233,10 @@ export function threadReferences(msgs: SortMessage[]): ThreadNode[] {
     }
     // (1C) the last reference is the parent: any older link of this message goes, and the new one
     // is made unless it would make a loop (then the message has no parent: RFC 5256 §2.2 step 1C)
-    if (c.parent) { c.parent.children = c.parent.children.filter((x) => x !== c); c.parent = null; }
+    if (c.parent) {
+      c.parent.children = c.parent.children.filter((x) => x !== c);
+      c.parent = null;
+    }
     if (prev && prev !== c && !isAncestor(c, prev)) link(prev, c);
   }
   // (2) the root set
@@ -226,31 +271,59 @@ export function threadReferences(msgs: SortMessage[]): ThreadNode[] {
     const m = c.msg ?? c.children[0]?.msg ?? null;
     const raw = m?.subject ?? '';
     const s = casemap(baseSubject(raw));
-    return { s, reply: s !== casemap(raw.replace(/[\t\r\n]+/g, ' ').replace(/ {2,}/g, ' ').trim()) };
+    return {
+      s,
+      reply:
+        s !==
+        casemap(
+          raw
+            .replace(/[\t\r\n]+/g, ' ')
+            .replace(/ {2,}/g, ' ')
+            .trim(),
+        ),
+    };
   };
   const bySubject = new Map<string, Container>();
   for (const r of roots) {
     const { s } = subjectOf(r);
     if (!s) continue;
     const old = bySubject.get(s);
-    if (!old || (old.msg && !r.msg) || (old.msg && r.msg && subjectOf(old).reply && !subjectOf(r).reply)) bySubject.set(s, r);
+    if (!old || (old.msg && !r.msg) || (old.msg && r.msg && subjectOf(old).reply && !subjectOf(r).reply))
+      bySubject.set(s, r);
   }
   const merged: Container[] = [];
   for (const r of roots) {
     const { s, reply } = subjectOf(r);
     const t = s ? bySubject.get(s)! : r;
-    if (t === r) { merged.push(r); continue; }
-    if (!t.msg && !r.msg) { for (const k of r.children) { k.parent = t; t.children.push(k); } }
-    else if (!t.msg) { r.parent = t; t.children.push(r); }
-    else if (!r.msg) {
+    if (t === r) {
+      merged.push(r);
+      continue;
+    }
+    if (!t.msg && !r.msg) {
+      for (const k of r.children) {
+        k.parent = t;
+        t.children.push(k);
+      }
+    } else if (!t.msg) {
+      r.parent = t;
+      t.children.push(r);
+    } else if (!r.msg) {
       // the dummy r takes t's place? keep t the representative: t becomes a child of r's group
-      for (const k of r.children) { k.parent = t; t.children.push(k); }
-    } else if (reply && !subjectOf(t).reply) { r.parent = t; t.children.push(r); }
-    else {
+      for (const k of r.children) {
+        k.parent = t;
+        t.children.push(k);
+      }
+    } else if (reply && !subjectOf(t).reply) {
+      r.parent = t;
+      t.children.push(r);
+    } else {
       // neither is a reply of the other: both become children of a new dummy
       const d: Container = { id: `<merge.${++dummy}@rmb>`, msg: null, parent: null, children: [] };
       const at = merged.indexOf(t);
-      for (const k of [t, r]) { k.parent = d; d.children.push(k); }
+      for (const k of [t, r]) {
+        k.parent = d;
+        d.children.push(k);
+      }
       if (at >= 0) merged[at] = d;
       bySubject.set(s, d);
     }

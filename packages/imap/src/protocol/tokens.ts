@@ -13,7 +13,10 @@ export type Token =
 
 /** A syntax error; the session answers BAD. */
 export class ParseError extends Error {
-  constructor(message: string) { super(message); this.name = 'ParseError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ParseError';
+  }
 }
 
 /** A tokenized command: tag, upper-cased name, arguments. */
@@ -29,10 +32,18 @@ class Cursor {
   part = 0;
   pos = 0;
   constructor(readonly raw: RawCommand) {}
-  get text(): string { return this.raw.parts[this.part]; }
-  atEndOfPart(): boolean { return this.pos >= this.text.length; }
-  atEnd(): boolean { return this.atEndOfPart() && this.part >= this.raw.parts.length - 1; }
-  peek(): string { return this.text[this.pos]; }
+  get text(): string {
+    return this.raw.parts[this.part];
+  }
+  atEndOfPart(): boolean {
+    return this.pos >= this.text.length;
+  }
+  atEnd(): boolean {
+    return this.atEndOfPart() && this.part >= this.raw.parts.length - 1;
+  }
+  peek(): string {
+    return this.text[this.pos];
+  }
 }
 
 function readAtom(c: Cursor): string {
@@ -41,7 +52,14 @@ function readAtom(c: Cursor): string {
   let depth = 0;
   while (c.pos < t.length) {
     const ch = t[c.pos];
-    if (ch === '\\' && c.pos === start) { c.pos++; if (t[c.pos] === '*') { c.pos++; break; } continue; }
+    if (ch === '\\' && c.pos === start) {
+      c.pos++;
+      if (t[c.pos] === '*') {
+        c.pos++;
+        break;
+      }
+      continue;
+    }
     if (ch === '[') depth++;
     else if (ch === ']') depth = Math.max(0, depth - 1);
     else if (depth === 0 && (ATOM_SPECIALS.has(ch) || ch === ')')) break;
@@ -89,16 +107,30 @@ function readTokens(c: Cursor, nested: boolean, depthLeft: number): Token[] {
       return out;
     }
     const ch = c.peek();
-    if (ch === ' ') { c.pos++; continue; }
+    if (ch === ' ') {
+      c.pos++;
+      continue;
+    }
     // literal8 "~{n}": the reader split the line before "{n}", leaving the "~" at the end
-    if (ch === '~' && c.pos === c.text.length - 1 && c.part < c.raw.parts.length - 1) { c.pos++; binary = true; continue; }
-    if (ch === '(') { c.pos++; out.push({ type: 'list', value: readTokens(c, true, depthLeft - 1) }); continue; }
+    if (ch === '~' && c.pos === c.text.length - 1 && c.part < c.raw.parts.length - 1) {
+      c.pos++;
+      binary = true;
+      continue;
+    }
+    if (ch === '(') {
+      c.pos++;
+      out.push({ type: 'list', value: readTokens(c, true, depthLeft - 1) });
+      continue;
+    }
     if (ch === ')') {
       if (!nested) throw new ParseError('Unexpected )');
       c.pos++;
       return out;
     }
-    if (ch === '"') { out.push({ type: 'string', value: readQuoted(c), literal: false }); continue; }
+    if (ch === '"') {
+      out.push({ type: 'string', value: readQuoted(c), literal: false });
+      continue;
+    }
     if (ch === '{') throw new ParseError('Literal not at end of line');
     out.push({ type: 'atom', value: readAtom(c) });
   }
@@ -113,7 +145,9 @@ export function tokenize(raw: RawCommand, maxNesting = DEFAULT_MAX_NESTING): Par
   const m = /^([^\s(){%*"\\\]]+) ([A-Za-z][A-Za-z0-9-]*)( |$)/.exec(first);
   if (!m) {
     const tag = /^([^\s(){%*"\\\]]+)/.exec(first)?.[1];
-    const err = new ParseError(first.trim() ? 'Missing or invalid command' : 'Empty command') as ParseError & { tag?: string };
+    const err = new ParseError(first.trim() ? 'Missing or invalid command' : 'Empty command') as ParseError & {
+      tag?: string;
+    };
     err.tag = tag && tag.length < 64 ? tag : '*';
     throw err;
   }
@@ -135,7 +169,9 @@ export function asText(t: Token | undefined, what = 'argument'): string {
 }
 
 /** An astring (atom or string) argument. */
-export function asAstring(t: Token | undefined, what = 'argument'): string { return asText(t, what); }
+export function asAstring(t: Token | undefined, what = 'argument'): string {
+  return asText(t, what);
+}
 
 /** A list argument. */
 export function asList(t: Token | undefined, what = 'list'): Token[] {

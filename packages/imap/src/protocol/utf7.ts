@@ -16,7 +16,10 @@ export function encodeMailboxName(name: string, utf8: boolean): string {
  * LIST matches nothing, as Dovecot does.
  */
 export class InvalidMutf7 extends Error {
-  constructor() { super('Mailbox name is not valid modified UTF-7'); this.name = 'InvalidMutf7'; }
+  constructor() {
+    super('Mailbox name is not valid modified UTF-7');
+    this.name = 'InvalidMutf7';
+  }
 }
 
 /** Decode a mailbox name as sent by the client. Throws InvalidMutf7 for invalid modified UTF-7. */

@@ -1,13 +1,30 @@
 /**
  * Mapping of typed errors to tagged IMAP responses (RFC 3501 §7.1, response codes of RFC 5530).
  */
-import { AlreadyExists, Conflict, Expunged, InvalidName, NotAllowed, NotFound, QuotaExceeded, TooBig, Unavailable } from '@rmb/librmb';
+import {
+  AlreadyExists,
+  Conflict,
+  Expunged,
+  InvalidName,
+  NotAllowed,
+  NotFound,
+  QuotaExceeded,
+  TooBig,
+  Unavailable,
+} from '@rmb/librmb';
 import { ParseError } from '../protocol/tokens.js';
 import { BadCharset } from '../protocol/search.js';
 
 /** A command failure the session answers with NO (or BAD), with an optional response code. */
 export class CommandError extends Error {
-  constructor(readonly status: 'NO' | 'BAD', readonly code: string | null, message: string) { super(message); this.name = 'CommandError'; }
+  constructor(
+    readonly status: 'NO' | 'BAD',
+    readonly code: string | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CommandError';
+  }
 }
 
 /** Shorthand: NO with a response code. */
@@ -16,17 +33,40 @@ export const no = (code: string | null, text: string): CommandError => new Comma
 export const bad = (text: string): CommandError => new CommandError('BAD', null, text);
 
 /** Translate any error into [status, code, text]; unknown errors become NO [SERVERBUG]. */
-export function toResponse(e: unknown, mailboxCommand = false): { status: 'NO' | 'BAD'; code: string | null; text: string; internal: boolean } {
+export function toResponse(
+  e: unknown,
+  mailboxCommand = false,
+): { status: 'NO' | 'BAD'; code: string | null; text: string; internal: boolean } {
   if (e instanceof CommandError) return { status: e.status, code: e.code, text: e.message, internal: false };
-  if (e instanceof BadCharset) return { status: 'NO', code: `BADCHARSET (${BadCharset.ADVERTISED.join(' ')})`, text: e.message, internal: false };
+  if (e instanceof BadCharset)
+    return { status: 'NO', code: `BADCHARSET (${BadCharset.ADVERTISED.join(' ')})`, text: e.message, internal: false };
   if (e instanceof ParseError) return { status: 'BAD', code: null, text: e.message, internal: false };
-  if (e instanceof Expunged) return { status: 'NO', code: 'EXPUNGEISSUED', text: 'Some of the requested messages no longer exist', internal: false };
-  if (e instanceof NotFound) return { status: 'NO', code: mailboxCommand ? 'TRYCREATE' : 'NONEXISTENT', text: e.message, internal: false };
+  if (e instanceof Expunged)
+    return {
+      status: 'NO',
+      code: 'EXPUNGEISSUED',
+      text: 'Some of the requested messages no longer exist',
+      internal: false,
+    };
+  if (e instanceof NotFound)
+    return { status: 'NO', code: mailboxCommand ? 'TRYCREATE' : 'NONEXISTENT', text: e.message, internal: false };
   if (e instanceof AlreadyExists) return { status: 'NO', code: 'ALREADYEXISTS', text: e.message, internal: false };
-  if (e instanceof InvalidName || e instanceof NotAllowed) return { status: 'NO', code: 'CANNOT', text: e.message, internal: false };
+  if (e instanceof InvalidName || e instanceof NotAllowed)
+    return { status: 'NO', code: 'CANNOT', text: e.message, internal: false };
   if (e instanceof QuotaExceeded) return { status: 'NO', code: 'OVERQUOTA', text: e.message, internal: false };
   if (e instanceof TooBig) return { status: 'NO', code: 'TOOBIG', text: e.message, internal: false };
   if (e instanceof Conflict) return { status: 'NO', code: 'INUSE', text: 'Mailbox busy, try again', internal: false };
-  if (e instanceof Unavailable) return { status: 'NO', code: 'UNAVAILABLE', text: 'Storage temporarily unavailable, try again later', internal: true };
-  return { status: 'NO', code: 'SERVERBUG', text: 'Internal error occurred. Refer to server log for more information.', internal: true };
+  if (e instanceof Unavailable)
+    return {
+      status: 'NO',
+      code: 'UNAVAILABLE',
+      text: 'Storage temporarily unavailable, try again later',
+      internal: true,
+    };
+  return {
+    status: 'NO',
+    code: 'SERVERBUG',
+    text: 'Internal error occurred. Refer to server log for more information.',
+    internal: true,
+  };
 }

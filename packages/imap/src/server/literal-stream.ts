@@ -23,8 +23,13 @@ export class LiteralStream implements StreamedLiteral {
    * `size`: the literal's length in bytes; `pause`/`resume`: flow control of the source socket;
    * `highWaterBytes`: most bytes buffered before pausing (default 8 MiB).
    */
-  constructor(readonly size: number, private readonly pause: () => void, private readonly resume: () => void,
-    private readonly highWaterBytes = 8 << 20, private readonly collectGarbage?: () => void) {}
+  constructor(
+    readonly size: number,
+    private readonly pause: () => void,
+    private readonly resume: () => void,
+    private readonly highWaterBytes = 8 << 20,
+    private readonly collectGarbage?: () => void,
+  ) {}
 
   private consumed = 0;
 
@@ -46,7 +51,9 @@ export class LiteralStream implements StreamedLiteral {
   }
 
   /** Why the literal failed (fail()), or null. */
-  get failure(): Error | null { return this.failed; }
+  get failure(): Error | null {
+    return this.failed;
+  }
 
   /** The connection is gone, or the command cannot complete: a waiting consumer fails with `err`. */
   fail(err: Error): void {
@@ -65,13 +72,16 @@ export class LiteralStream implements StreamedLiteral {
         this.buffered -= c.length;
         const before = this.consumed;
         this.consumed += c.length;
-        if (this.collectGarbage && Math.floor(this.consumed / STREAM_GC_BYTES) > Math.floor(before / STREAM_GC_BYTES)) this.collectGarbage();
+        if (this.collectGarbage && Math.floor(this.consumed / STREAM_GC_BYTES) > Math.floor(before / STREAM_GC_BYTES))
+          this.collectGarbage();
         if (this.buffered <= this.highWaterBytes / 2) this.resume();
         yield c;
         continue;
       }
       if (this.ended) return;
-      await new Promise<void>((r) => { this.wake = r; });
+      await new Promise<void>((r) => {
+        this.wake = r;
+      });
       this.wake = undefined;
     }
   }
@@ -98,7 +108,10 @@ export class LiteralStream implements StreamedLiteral {
   async next(): Promise<{ text: string; stream: LiteralStream } | null> {
     while (this.following === undefined) {
       if (this.failed) throw this.failed;
-      await new Promise<void>((r) => { this.followWaiters.push(r); this.endWaiters.push(r); });
+      await new Promise<void>((r) => {
+        this.followWaiters.push(r);
+        this.endWaiters.push(r);
+      });
     }
     return this.following;
   }

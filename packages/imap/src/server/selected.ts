@@ -29,7 +29,10 @@ export class SelectedView {
   saved: number[] = [];
   private unwatch?: () => Promise<void>;
 
-  constructor(readonly mailbox: Mailbox, readonly readOnly: boolean) {}
+  constructor(
+    readonly mailbox: Mailbox,
+    readonly readOnly: boolean,
+  ) {}
 
   /** Keywords announced to the client in FLAGS (lower case -> as first seen). */
   private readonly keywords = new Map<string, string>();
@@ -70,7 +73,10 @@ export class SelectedView {
   async load(onChange: () => void): Promise<void> {
     this.onChange = onChange;
     const [{ counters, entries }] = await Promise.all([this.mailbox.snapshot(), this.startWatch()]);
-    for (const e of entries) { this.uids.push(e.uid); this.entries.set(e.uid, e); }
+    for (const e of entries) {
+      this.uids.push(e.uid);
+      this.entries.set(e.uid, e);
+    }
     this.modseq = counters.highestModseq;
     this.uidnext = counters.uidnext;
     this.uidvalidity = counters.uidvalidity;
@@ -96,7 +102,10 @@ export class SelectedView {
         this.dirty = true;
         this.onChange();
       });
-      if (this.closed) { await w.unwatch(); return; }
+      if (this.closed) {
+        await w.unwatch();
+        return;
+      }
       this.unwatch = () => w.unwatch();
       this.watchFailedAt = 0;
     } catch {
@@ -106,7 +115,9 @@ export class SelectedView {
   }
 
   /** False while the view has no watch: changes are then only seen by polling. */
-  get watching(): boolean { return this.watchFailedAt === 0; }
+  get watching(): boolean {
+    return this.watchFailedAt === 0;
+  }
 
   /** Mark the view for refresh when `c` (read after load) shows changes it does not have. */
   checkCounters(c: Counters): void {
@@ -114,9 +125,14 @@ export class SelectedView {
   }
 
   private closed = false;
-  async close(): Promise<void> { this.closed = true; await this.unwatch?.(); }
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.unwatch?.();
+  }
 
-  get exists(): number { return this.uids.length; }
+  get exists(): number {
+    return this.uids.length;
+  }
   /** UID ranges [from, to) this session sees as \Recent (RFC 3501 §2.3.2). */
   private readonly recent: [number, number][] = [];
 
@@ -136,7 +152,9 @@ export class SelectedView {
     return r.counters;
   }
 
-  get recentCount(): number { return this.uids.filter((u) => this.isRecent(u)).length; }
+  get recentCount(): number {
+    return this.uids.filter((u) => this.isRecent(u)).length;
+  }
 
   /** The first unseen message's sequence number, or 0. */
   firstUnseen(): number {
@@ -152,7 +170,10 @@ export class SelectedView {
       void this.startWatch();
     }
     const { counters, log } = await this.mailbox.changesSince(this.modseq);
-    if (!log.length && counters.uidnext === this.uidnext) { this.modseq = Math.max(this.modseq, counters.highestModseq); return; }
+    if (!log.length && counters.uidnext === this.uidnext) {
+      this.modseq = Math.max(this.modseq, counters.highestModseq);
+      return;
+    }
     const flagUids = new Set<number>();
     for (const l of log) {
       if (l.kind === 'flags') for (const u of l.uids) flagUids.add(u);
@@ -188,7 +209,9 @@ export class SelectedView {
       const seq = this.uids.indexOf(uid) + 1;
       const e = this.entries.get(uid);
       if (!seq || !e) continue;
-      out.push(`* ${seq} FETCH (UID ${uid} FLAGS (${this.flagsOf(e).join(' ')})${withModseq ? ` MODSEQ (${e.modseq})` : ''})`);
+      out.push(
+        `* ${seq} FETCH (UID ${uid} FLAGS (${this.flagsOf(e).join(' ')})${withModseq ? ` MODSEQ (${e.modseq})` : ''})`,
+      );
     }
     this.pendingFlags.clear();
     if (allowExpunge && this.pendingExpunge.size) {
@@ -268,7 +291,9 @@ export class SelectedView {
     const out: [number, number][] = [];
     if (byUid) {
       const max = this.uids.length ? this.uids[this.uids.length - 1] : 0;
-      this.uids.forEach((u, i) => { if (inSet(set, u, max)) out.push([i + 1, u]); });
+      this.uids.forEach((u, i) => {
+        if (inSet(set, u, max)) out.push([i + 1, u]);
+      });
       if (!out.length && max) {
         // "n:*" always includes the highest UID (RFC 3501 §6.4.8)
         if (set.ranges.some(([, b]) => b === Infinity)) out.push([this.uids.length, max]);
@@ -277,10 +302,13 @@ export class SelectedView {
     }
     const n = this.uids.length;
     for (const [a, b] of set.ranges) {
-      for (const x of [a, b]) if (x !== Infinity && x > n) throw new CommandError('BAD', null, 'Invalid message sequence number');
+      for (const x of [a, b])
+        if (x !== Infinity && x > n) throw new CommandError('BAD', null, 'Invalid message sequence number');
       if (!n && (a === Infinity || b === Infinity)) throw new CommandError('BAD', null, 'No messages');
     }
-    this.uids.forEach((u, i) => { if (inSet(set, i + 1, n)) out.push([i + 1, u]); });
+    this.uids.forEach((u, i) => {
+      if (inSet(set, i + 1, n)) out.push([i + 1, u]);
+    });
     return out;
   }
 }

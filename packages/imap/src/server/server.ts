@@ -38,7 +38,8 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
     socket.once('close', () => {
       sessions.delete(s);
       const n = (perAddress.get(addr) ?? 1) - 1;
-      if (n > 0) perAddress.set(addr, n); else perAddress.delete(addr);
+      if (n > 0) perAddress.set(addr, n);
+      else perAddress.delete(addr);
     });
   };
   let server: Server;
@@ -49,7 +50,10 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
     // connecting by IP address send none); as STARTTLS does, the TLS layer wraps the TCP socket
     server = createServer((raw) => {
       const s = new TLSSocket(raw, { isServer: true, secureContext });
-      s.on('error', (e) => { env.log.debug({ err: e }, 'TLS handshake failed'); raw.destroy(); });
+      s.on('error', (e) => {
+        env.log.debug({ err: e }, 'TLS handshake failed');
+        raw.destroy();
+      });
       onSocket(s, true);
     });
   } else server = createServer((s) => onSocket(s, false));
@@ -58,7 +62,9 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
       server.close();
       const all = Promise.all([...sessions].map((s) => s.shutdown()));
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), graceMs); });
+      const late = new Promise<'late'>((r) => {
+        timer = setTimeout(() => r('late'), graceMs);
+      });
       if ((await Promise.race([all, late])) === 'late') {
         env.log.warn({ sessions: sessions.size }, 'shutdown grace period over: closing the remaining IMAP sessions');
         for (const s of sessions) s.socket.destroy();

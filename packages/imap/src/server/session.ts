@@ -77,7 +77,6 @@ export interface SessionEnv {
   collectGarbage?: () => void;
 }
 
-
 /** Bytes of a large message body read and sent at a time (FETCH of a streamed literal). */
 const SEND_PIECE_BYTES = 1 << 20;
 
@@ -106,12 +105,19 @@ export class Session {
   /** The streamed APPEND literal being received, if any. */
   private literal?: LiteralStream;
 
-  constructor(public socket: Socket, readonly env: SessionEnv, tls: boolean, id: string) {
+  constructor(
+    public socket: Socket,
+    readonly env: SessionEnv,
+    tls: boolean,
+    id: string,
+  ) {
     this.tls = tls;
     this.id = id;
     this.reader = new CommandReader({
-      maxLineBytes: env.limits.maxLineBytes, maxLiteralBytes: env.limits.maxLiteralBytes,
-      maxCommandBytes: env.limits.maxLiteralBytes + env.limits.streamLiteralBytes, streamLiteralBytes: env.limits.streamLiteralBytes,
+      maxLineBytes: env.limits.maxLineBytes,
+      maxLiteralBytes: env.limits.maxLiteralBytes,
+      maxCommandBytes: env.limits.maxLiteralBytes + env.limits.streamLiteralBytes,
+      streamLiteralBytes: env.limits.streamLiteralBytes,
     });
     this.attach(socket);
     this.write(`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${env.serverName} ready.\r\n`);
@@ -120,11 +126,17 @@ export class Session {
 
   private attach(socket: Socket): void {
     socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', (e) => { this.env.log.debug({ err: e, session: this.id }, 'socket error'); });
-    socket.on('close', () => { void this.cleanup(); });
+    socket.on('error', (e) => {
+      this.env.log.debug({ err: e, session: this.id }, 'socket error');
+    });
+    socket.on('close', () => {
+      void this.cleanup();
+    });
   }
 
-  get remoteAddress(): string { return this.socket.remoteAddress ?? ''; }
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
 
   /** Capabilities for the current state (from the capability table). */
   capabilities(): string[] {
@@ -137,7 +149,9 @@ export class Session {
     });
   }
 
-  plaintextAllowed(): boolean { return this.tls || this.env.plaintextAllowed(this.remoteAddress); }
+  plaintextAllowed(): boolean {
+    return this.tls || this.env.plaintextAllowed(this.remoteAddress);
+  }
 
   private touch(): void {
     clearTimeout(this.timer);
@@ -155,24 +169,44 @@ export class Session {
     // after login a streamed APPEND's data counts as activity
     if (this.literal && this.state !== 'not-authenticated') this.touch();
     let events: ReaderEvent[];
-    try { events = this.reader.push(d); } catch (e) {
+    try {
+      events = this.reader.push(d);
+    } catch (e) {
       this.env.log.error({ err: e }, 'reader failure');
       this.write('* BYE Internal error\r\n');
       this.close();
       return;
     }
     for (const ev of events) {
-      if (ev.type === 'continue') { this.write('+ Ready for literal data\r\n'); continue; }
+      if (ev.type === 'continue') {
+        this.write('+ Ready for literal data\r\n');
+        continue;
+      }
       if (ev.type === 'stream-start') {
-        const ls = new LiteralStream(ev.size, () => this.socket.pause(), () => this.socket.resume(), this.env.limits.streamBufferBytes,
-          this.env.collectGarbage);
+        const ls = new LiteralStream(
+          ev.size,
+          () => this.socket.pause(),
+          () => this.socket.resume(),
+          this.env.limits.streamBufferBytes,
+          this.env.collectGarbage,
+        );
         this.literal = ls;
         // the UTF8 form (RFC 6855 §4: UTF8 (~{n}...)) closes its list after the literal
         this.literalRest = /UTF8 \(~$/i.test(ev.cmd.parts[ev.cmd.parts.length - 1] ?? '') ? ')' : '';
-        this.queue.push({ type: 'command', cmd: { parts: [...ev.cmd.parts, this.literalRest], literals: [...ev.cmd.literals, Buffer.alloc(0)], streamed: ls } });
+        this.queue.push({
+          type: 'command',
+          cmd: {
+            parts: [...ev.cmd.parts, this.literalRest],
+            literals: [...ev.cmd.literals, Buffer.alloc(0)],
+            streamed: ls,
+          },
+        });
         continue;
       }
-      if (ev.type === 'stream-data') { this.literal?.push(ev.chunk); continue; }
+      if (ev.type === 'stream-data') {
+        this.literal?.push(ev.chunk);
+        continue;
+      }
       if (ev.type === 'stream-next') {
         // the next message of the MULTIAPPEND streams into its own literal (RFC 3502); the APPEND
         // running on the first one takes it with next()
@@ -184,8 +218,13 @@ export class Session {
           continue;
         }
         const text = ev.rest.slice(this.literalRest.length);
-        const ls = new LiteralStream(ev.size, () => this.socket.pause(), () => this.socket.resume(), this.env.limits.streamBufferBytes,
-          this.env.collectGarbage);
+        const ls = new LiteralStream(
+          ev.size,
+          () => this.socket.pause(),
+          () => this.socket.resume(),
+          this.env.limits.streamBufferBytes,
+          this.env.collectGarbage,
+        );
         cur.end();
         cur.follow({ text, stream: ls });
         this.literal = ls;
@@ -193,9 +232,15 @@ export class Session {
         continue;
       }
       if (ev.type === 'stream-end') {
-        if (ev.rest === this.literalRest) { this.literal?.end(); this.literal?.follow(null); }
-        else {
-          this.literal?.fail(endsWithLiteral(ev.rest) ? tooBigInAppend(this.env.limits.maxLiteralBytes) : bad('Invalid APPEND arguments after the message'));
+        if (ev.rest === this.literalRest) {
+          this.literal?.end();
+          this.literal?.follow(null);
+        } else {
+          this.literal?.fail(
+            endsWithLiteral(ev.rest)
+              ? tooBigInAppend(this.env.limits.maxLiteralBytes)
+              : bad('Invalid APPEND arguments after the message'),
+          );
         }
         this.literal = undefined;
         continue;
@@ -213,7 +258,11 @@ export class Session {
       while (this.queue.length && !this.closed) {
         const ev = this.queue.shift()!;
         if (ev.type === 'error') {
-          this.write(ev.kind === 'literal-too-big' ? `${ev.tag} NO [TOOBIG] ${ev.message}\r\n` : `${ev.tag} BAD ${ev.message}\r\n`);
+          this.write(
+            ev.kind === 'literal-too-big'
+              ? `${ev.tag} NO [TOOBIG] ${ev.message}\r\n`
+              : `${ev.tag} BAD ${ev.message}\r\n`,
+          );
           continue;
         }
         if (ev.type !== 'command') continue;
@@ -254,14 +303,19 @@ export class Session {
   /** Resolved once the connection is closed (see cleanup). */
   private readonly closedSignal = (() => {
     let resolve: () => void = () => undefined;
-    const promise = new Promise<void>((r) => { resolve = r; });
+    const promise = new Promise<void>((r) => {
+      resolve = r;
+    });
     return { promise, resolve };
   })();
 
   /** Route the next raw line to `h` instead of the command parser (IDLE's DONE, SASL responses). */
   nextLine(): Promise<string> {
     return new Promise((resolve) => {
-      this.lineHandler = (line) => { this.lineHandler = undefined; resolve(line); };
+      this.lineHandler = (line) => {
+        this.lineHandler = undefined;
+        resolve(line);
+      };
       // a line may already be queued (pipelined after the command): deliver it now
       this.pumpWhileWaiting();
     });
@@ -277,7 +331,9 @@ export class Session {
 
   private async execute(raw: RawCommand): Promise<void> {
     let cmd: ParsedCommand;
-    try { cmd = tokenize(raw, this.env.limits.maxNestingDepth); } catch (e) {
+    try {
+      cmd = tokenize(raw, this.env.limits.maxNestingDepth);
+    } catch (e) {
       const tag = (e as { tag?: string }).tag ?? '*';
       // only the parser's own messages reach the client, never an internal error's text
       if (!(e instanceof ParseError)) this.env.log.warn({ err: e, session: this.id }, 'tokenizer failure');
@@ -289,13 +345,19 @@ export class Session {
     let uid = false;
     if (name === 'UID') {
       const sub = args[0];
-      if (!sub || sub.type !== 'atom') { this.write(`${cmd.tag} BAD Missing UID command\r\n`); return; }
+      if (!sub || sub.type !== 'atom') {
+        this.write(`${cmd.tag} BAD Missing UID command\r\n`);
+        return;
+      }
       name = sub.value.toUpperCase();
       args = args.slice(1);
       uid = true;
     }
     const spec = COMMANDS.get(name);
-    if (!spec || (uid && !spec.uidForm)) { this.write(`${cmd.tag} BAD Unknown command ${(uid ? 'UID ' : '') + name}\r\n`.slice(0, 200)); return; }
+    if (!spec || (uid && !spec.uidForm)) {
+      this.write(`${cmd.tag} BAD Unknown command ${(uid ? 'UID ' : '') + name}\r\n`.slice(0, 200));
+      return;
+    }
     if (!spec.states.includes(this.state)) {
       this.write(`${cmd.tag} BAD Command ${name} not valid in state ${this.state}\r\n`);
       return;
@@ -334,9 +396,14 @@ export class Session {
     const v = this.selected;
     if (!v) return;
     if (v.dirty || forceRefresh) {
-      try { await v.refresh(); } catch (e) { this.env.log.warn({ err: e }, 'refresh failed'); }
+      try {
+        await v.refresh();
+      } catch (e) {
+        this.env.log.warn({ err: e }, 'refresh failed');
+      }
     }
-    for (const line of v.flush(this.allowExpunge, this.enabled.has('CONDSTORE'), this.enabled.has('QRESYNC'))) this.write(`${line}\r\n`);
+    for (const line of v.flush(this.allowExpunge, this.enabled.has('CONDSTORE'), this.enabled.has('QRESYNC')))
+      this.write(`${line}\r\n`);
   }
 
   /** Set when a command turned CONDSTORE on while a mailbox was selected: its OK reports HIGHESTMODSEQ. */
@@ -377,7 +444,10 @@ export class Session {
   async send(chunks: Chunk[]): Promise<void> {
     let run: (string | Buffer)[] = [];
     for (const c of chunks) {
-      if (typeof c === 'string' || Buffer.isBuffer(c)) { run.push(c); continue; }
+      if (typeof c === 'string' || Buffer.isBuffer(c)) {
+        run.push(c);
+        continue;
+      }
       run.push(`{${c.lazy.size}}\r\n`);
       this.write(run);
       run = [];
@@ -393,7 +463,11 @@ export class Session {
           return;
         }
         if (this.closed || this.socket.destroyed) return;
-        if (this.env.collectGarbage && Math.floor((off + data.length) / STREAM_GC_BYTES) > Math.floor(off / STREAM_GC_BYTES)) this.env.collectGarbage();
+        if (
+          this.env.collectGarbage &&
+          Math.floor((off + data.length) / STREAM_GC_BYTES) > Math.floor(off / STREAM_GC_BYTES)
+        )
+          this.env.collectGarbage();
         this.output(data);
         await this.writable();
       }
@@ -416,12 +490,16 @@ export class Session {
     } catch (e) {
       if (!(e instanceof InvalidMutf7)) throw e;
       // no mailbox has such a name: NO, not BAD (as Dovecot answers)
-      throw creating ? no('CANNOT', e.message) : no('NONEXISTENT', "Mailbox doesn't exist (its name is not valid modified UTF-7)");
+      throw creating
+        ? no('CANNOT', e.message)
+        : no('NONEXISTENT', "Mailbox doesn't exist (its name is not valid modified UTF-7)");
     }
   }
 
   /** Encode a mailbox name for a response. */
-  mailboxOut(name: string): string { return encodeMailboxName(name, this.utf8); }
+  mailboxOut(name: string): string {
+    return encodeMailboxName(name, this.utf8);
+  }
 
   /** Enter the authenticated state for `username`. */
   async login(username: string): Promise<void> {
@@ -453,7 +531,9 @@ export class Session {
   }
 
   /** Called by the view when its mailbox changed; wakes IDLE. */
-  onMailboxChange(): void { this.idleWake?.(); }
+  onMailboxChange(): void {
+    this.idleWake?.();
+  }
 
   /**
    * Where responses go: the socket, or after COMPRESS DEFLATE a raw deflate stream flushed after
@@ -468,7 +548,10 @@ export class Session {
   private async writable(): Promise<void> {
     for (const w of [...this.sinks, this.socket] as (NodeJS.WritableStream & { writableNeedDrain?: boolean })[]) {
       if (w.writableNeedDrain && !this.socket.destroyed) {
-        await new Promise<void>((r) => { w.once('drain', r); this.socket.once('close', r); });
+        await new Promise<void>((r) => {
+          w.once('drain', r);
+          this.socket.once('close', r);
+        });
       }
     }
   }
@@ -487,7 +570,10 @@ export class Session {
     const deflate = createDeflateRaw();
     sock.on('data', (d: Buffer) => inflate.write(d));
     inflate.on('data', (d: Buffer) => this.onData(d));
-    inflate.on('error', (e) => { this.env.log.debug({ err: e, session: this.id }, 'bad compressed input'); this.close(); });
+    inflate.on('error', (e) => {
+      this.env.log.debug({ err: e, session: this.id }, 'bad compressed input');
+      this.close();
+    });
     deflate.on('data', (d: Buffer) => sock.write(d));
     this.output = (data) => {
       deflate.write(data);
@@ -526,7 +612,9 @@ export class Session {
     void this.cleanup();
   }
 
-  get isClosed(): boolean { return this.closed; }
+  get isClosed(): boolean {
+    return this.closed;
+  }
 
   private async cleanup(): Promise<void> {
     this.closed = true;
@@ -538,7 +626,6 @@ export class Session {
     this.selected = undefined;
     if (v) await v.close().catch(() => undefined);
   }
-
 }
 
 export { isLoopback } from './loopback.js';

@@ -35,7 +35,12 @@ export function tooBigInAppend(maxLiteralBytes: number): Error {
 }
 
 /** One message of an APPEND: its flags, date and where its bytes come from. */
-interface Item { flags: string[]; date: number; data?: Buffer; catenate?: Token[] }
+interface Item {
+  flags: string[];
+  date: number;
+  data?: Buffer;
+  catenate?: Token[];
+}
 
 export const append: CommandSpec = {
   name: 'APPEND',
@@ -53,7 +58,7 @@ export const append: CommandSpec = {
 };
 
 /** Split APPEND's arguments after the mailbox into messages (RFC 3502 §6.3.11 append-data). */
-function parseItems(session: CommandContext['session'], args: Token[], streamed: boolean): Item[] {
+function parseItems(session: CommandContext['session'], args: Token[]): Item[] {
   const items: Item[] = [];
   let i = 1;
   while (i < args.length) {
@@ -116,7 +121,11 @@ async function catenate(session: CommandContext['session'], parts: Token[]): Pro
     const url = val.type === 'atom' ? val.value : val.value.toString('utf8');
     const badUrl = (why: string) => no(`BADURL ${url.replace(/[\]\r\n]/g, '')}`, why);
     let u;
-    try { u = parseMessageUrl(url); } catch (e) { throw badUrl((e as Error).message); }
+    try {
+      u = parseMessageUrl(url);
+    } catch (e) {
+      throw badUrl((e as Error).message);
+    }
     // an absolute URL must name this user on this server (RFC 5092 §5, RFC 4469 §5)
     if (u.server && !isThisServer(session, u.server)) throw badUrl('URL names another user or server');
     let box;
@@ -124,7 +133,11 @@ async function catenate(session: CommandContext['session'], parts: Token[]): Pro
       if (!session.selected) throw badUrl('No mailbox selected for a relative URL');
       box = session.selected.mailbox;
     } else {
-      try { box = await session.user!.mailbox(decodeMailboxName(u.mailbox, false)); } catch { throw badUrl('No such mailbox'); }
+      try {
+        box = await session.user!.mailbox(decodeMailboxName(u.mailbox, false));
+      } catch {
+        throw badUrl('No such mailbox');
+      }
     }
     const c = await box.counters();
     if (u.uidvalidity !== undefined && u.uidvalidity !== c.uidvalidity) throw badUrl('UIDVALIDITY does not match');
@@ -132,7 +145,11 @@ async function catenate(session: CommandContext['session'], parts: Token[]): Pro
     if (!e) throw badUrl('No such message');
     let data = await readSection(session.user!, e, u.section);
     if (!data) throw badUrl('No such section');
-    if (u.partial) data = data.subarray(Math.min(u.partial[0], data.length), u.partial[1] === undefined ? undefined : Math.min(u.partial[0] + u.partial[1], data.length));
+    if (u.partial)
+      data = data.subarray(
+        Math.min(u.partial[0], data.length),
+        u.partial[1] === undefined ? undefined : Math.min(u.partial[0] + u.partial[1], data.length),
+      );
     out.push(data);
     size += data.length;
     if (size > session.env.limits.maxLiteralBytes) throw no('TOOBIG', 'Catenated message too large');
@@ -140,10 +157,15 @@ async function catenate(session: CommandContext['session'], parts: Token[]): Pro
   return Buffer.concat(out);
 }
 
-async function save(session: CommandContext['session'], tag: string, args: Token[], streamed: StreamedLiteral | undefined): Promise<void> {
+async function save(
+  session: CommandContext['session'],
+  tag: string,
+  args: Token[],
+  streamed: StreamedLiteral | undefined,
+): Promise<void> {
   if (args.length < 2) throw bad('APPEND needs a mailbox and a message');
   const name = session.mailboxArg(args[0]);
-  const items = parseItems(session, args, !!streamed);
+  const items = parseItems(session, args);
   // a missing target mailbox is reported before any CATENATE URL is evaluated (RFC 4469 §5: TRYCREATE over BADURL)
   if (items.some((it) => it.catenate)) await session.user!.mailbox(name);
   const messages: NewMessage[] = [];
@@ -160,7 +182,8 @@ async function save(session: CommandContext['session'], tag: string, args: Token
   };
   const { mailbox: mb, saved } = await commit().catch(async (e: unknown) => {
     // refused before its commit (no such mailbox, over quota, a message failed): nothing stays
-    if (staged.length && (e instanceof NotFound || e instanceof QuotaExceeded || !(e instanceof MailError))) await session.user!.discardStaged(staged);
+    if (staged.length && (e instanceof NotFound || e instanceof QuotaExceeded || !(e instanceof MailError)))
+      await session.user!.discardStaged(staged);
     throw e;
   });
   const sel = session.selected;
@@ -175,8 +198,13 @@ async function save(session: CommandContext['session'], tag: string, args: Token
  * whole) and listed in `staged`; returned for one index commit with the others (RFC 3502: all or
  * none). Throws NotFound before reading any message when the mailbox does not exist.
  */
-async function stageStreamed(session: CommandContext['session'], name: string, item: Item, first: StreamedLiteral,
-  staged: StagedMessage[]): Promise<NewMessage[]> {
+async function stageStreamed(
+  session: CommandContext['session'],
+  name: string,
+  item: Item,
+  first: StreamedLiteral,
+  staged: StagedMessage[],
+): Promise<NewMessage[]> {
   const user = session.user!;
   const mailbox = await user.mailbox(name);
   const out: NewMessage[] = [];
@@ -211,7 +239,10 @@ function streamedItem(session: CommandContext['session'], text: string): { flags
   let i = 0;
   if (args[i]?.type === 'list') item.flags = parseFlagList(args[i++] as Token & { type: 'list' });
   const d = args[i];
-  if (d?.type === 'string') { item.date = parseDateTime(d.value.toString()); i++; }
+  if (d?.type === 'string') {
+    item.date = parseDateTime(d.value.toString());
+    i++;
+  }
   if (i !== args.length) throw bad('Invalid APPEND arguments');
   return item;
 }

@@ -16,7 +16,10 @@ export async function completeLogin(session: Session, tag: string, username: str
 export async function loginFailed(session: Session, tag: string, username: string): Promise<void> {
   {
     session.authFailures++;
-    session.env.log.info({ session: session.id, user: username.slice(0, 100), remote: session.remoteAddress }, 'authentication failed');
+    session.env.log.info(
+      { session: session.id, user: username.slice(0, 100), remote: session.remoteAddress },
+      'authentication failed',
+    );
     // a short delay slows password guessing
     await new Promise((r) => setTimeout(r, 200));
     if (session.authFailures >= session.env.limits.maxAuthFailures) {

@@ -36,9 +36,14 @@ export const authenticate: CommandSpec = {
   states: ['not-authenticated'],
   async run({ session, tag, args }) {
     const mech = asText(args[0], 'mechanism').toUpperCase();
-    if (mech === 'SCRAM-SHA-256' && session.env.scramCredentials) { await scram(session, tag, args[1] ? asText(args[1], 'initial response') : undefined); return; }
-    if (mech !== 'PLAIN' && mech !== 'LOGIN') throw no('CANNOT', `Unsupported authentication mechanism ${mech.slice(0, 20)}`);
-    if (!session.plaintextAllowed()) throw no('PRIVACYREQUIRED', 'Plaintext authentication disallowed on non-secure connections.');
+    if (mech === 'SCRAM-SHA-256' && session.env.scramCredentials) {
+      await scram(session, tag, args[1] ? asText(args[1], 'initial response') : undefined);
+      return;
+    }
+    if (mech !== 'PLAIN' && mech !== 'LOGIN')
+      throw no('CANNOT', `Unsupported authentication mechanism ${mech.slice(0, 20)}`);
+    if (!session.plaintextAllowed())
+      throw no('PRIVACYREQUIRED', 'Plaintext authentication disallowed on non-secure connections.');
     if (mech === 'LOGIN') {
       const user = args[1] ? decodeB64(asText(args[1], 'initial response')) : await prompt(session, 'Username:');
       const pass = await prompt(session, 'Password:');
@@ -64,15 +69,28 @@ async function scram(session: CommandContext['session'], tag: string, initial: s
   const server = new ScramServer();
   let first: string;
   if (initial !== undefined) first = decodeB64(initial === '=' ? '' : initial);
-  else { session.write('+ \r\n'); first = decodeB64((await session.nextLine()).trim()); }
+  else {
+    session.write('+ \r\n');
+    first = decodeB64((await session.nextLine()).trim());
+  }
   let user: string;
-  try { user = server.clientFirst(first); } catch (e) { if (e instanceof ScramError) throw bad(e.message); throw e; }
+  try {
+    user = server.clientFirst(first);
+  } catch (e) {
+    if (e instanceof ScramError) throw bad(e.message);
+    throw e;
+  }
   const found = await session.env.scramCredentials!(user);
   // an unknown user gets made-up credentials, so the exchange looks the same (RFC 5802 §9)
   const creds = found?.creds ?? (await scramCredentialsAsync(Math.random().toString(36)));
   session.write(`+ ${Buffer.from(server.serverFirst(creds)).toString('base64')}\r\n`);
   let final: string | null;
-  try { final = server.clientFinal(decodeB64((await session.nextLine()).trim())); } catch (e) { if (e instanceof ScramError) throw bad(e.message); throw e; }
+  try {
+    final = server.clientFinal(decodeB64((await session.nextLine()).trim()));
+  } catch (e) {
+    if (e instanceof ScramError) throw bad(e.message);
+    throw e;
+  }
   if (!final || !found) return loginFailed(session, tag, user);
   session.write(`+ ${Buffer.from(final).toString('base64')}\r\n`);
   const ack = (await session.nextLine()).trim();

@@ -14,9 +14,12 @@ export function knownEncoding(encoding: string): boolean {
 /** Decode a part body by its Content-Transfer-Encoding; unknown encodings pass through. */
 export function decodeBinary(raw: Buffer, encoding: string): Buffer {
   switch (encoding.toUpperCase()) {
-    case 'BASE64': return Buffer.from(raw.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
-    case 'QUOTED-PRINTABLE': return libqp.decode(raw.toString('latin1'));
-    default: return raw;
+    case 'BASE64':
+      return Buffer.from(raw.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+    case 'QUOTED-PRINTABLE':
+      return libqp.decode(raw.toString('latin1'));
+    default:
+      return raw;
   }
 }
 
@@ -24,7 +27,11 @@ export function decodeBinary(raw: Buffer, encoding: string): Buffer {
  * The text of a text part: transfer-decoded, then converted from its charset parameter with
  * iconv-lite (`fallback` when it names none; unknown charsets are read as UTF-8).
  */
-export function decodeText(raw: Buffer, part: { encoding: string; params: [string, string][] }, fallback = 'utf-8'): string {
+export function decodeText(
+  raw: Buffer,
+  part: { encoding: string; params: [string, string][] },
+  fallback = 'utf-8',
+): string {
   const bytes = decodeBinary(raw, part.encoding);
   const charset = (part.params.find(([k]) => k === 'charset')?.[1] ?? fallback).toLowerCase();
   // 8-bit text labelled (or defaulted to) US-ASCII is almost always UTF-8 in practice: read it so,

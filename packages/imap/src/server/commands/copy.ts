@@ -15,12 +15,22 @@ async function copyOrMove(ctx: CommandContext, move: boolean): Promise<void> {
   const dest = await session.user!.mailbox(session.mailboxArg(args[1]));
   if (move && v.readOnly) throw no('READ-ONLY', 'Mailbox is read-only.');
   const uids = targets.map(([, u]) => u);
-  if (!uids.length) { await session.ok(tag, `${ctx.name} completed.`); return; }
+  if (!uids.length) {
+    await session.ok(tag, `${ctx.name} completed.`);
+    return;
+  }
   const res = move ? await v.mailbox.moveTo(uids, dest) : await v.mailbox.copyTo(uids, dest);
-  const code = res.pairs.length ? `COPYUID ${res.uidvalidity} ${toSeqString(res.pairs.map((p) => p[0]))} ${toSeqString(res.pairs.map((p) => p[1]))}` : undefined;
+  const code = res.pairs.length
+    ? `COPYUID ${res.uidvalidity} ${toSeqString(res.pairs.map((p) => p[0]))} ${toSeqString(res.pairs.map((p) => p[1]))}`
+    : undefined;
   if (move) {
     if (code) session.write(`* OK [${code}] Moved\r\n`);
-    session.write(v.expungeResponses(res.pairs.map((p) => p[0]), session.enabled.has('QRESYNC')));
+    session.write(
+      v.expungeResponses(
+        res.pairs.map((p) => p[0]),
+        session.enabled.has('QRESYNC'),
+      ),
+    );
     await session.sendUpdates(dest.id === v.mailbox.id);
     session.write(`${tag} OK ${ctx.name} completed.\r\n`);
     return;

@@ -12,7 +12,13 @@ const USES = ['\\All', '\\Archive', '\\Drafts', '\\Flagged', '\\Junk', '\\Sent',
 /** The (USE (attr)) parameter: one attribute, or null. Throws BAD, or NO [USEATTR]. */
 function specialUse(t: Token | undefined): string | null {
   if (!t) return null;
-  if (t.type !== 'list' || t.value.length !== 2 || t.value[0].type !== 'atom' || t.value[0].value.toUpperCase() !== 'USE' || t.value[1].type !== 'list') {
+  if (
+    t.type !== 'list' ||
+    t.value.length !== 2 ||
+    t.value[0].type !== 'atom' ||
+    t.value[0].value.toUpperCase() !== 'USE' ||
+    t.value[1].type !== 'list'
+  ) {
     throw bad('Invalid CREATE parameters');
   }
   const attrs = t.value[1].value.map((a) => (a.type === 'atom' ? a.value : ''));

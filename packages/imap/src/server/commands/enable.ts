@@ -25,9 +25,14 @@ export const enable: CommandSpec = {
       // UTF8=ACCEPT and IMAP4rev2 (RFC 9051 §5.1: mailbox names in UTF-8) switch off modified UTF-7
       if (c === 'UTF8=ACCEPT' || c === 'IMAP4REV2') session.utf8 = true;
       // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3)
-      if (c === 'QRESYNC' && !session.enabled.has('CONDSTORE')) { session.enableCondstore(); done.push('CONDSTORE'); }
+      if (c === 'QRESYNC' && !session.enabled.has('CONDSTORE')) {
+        session.enableCondstore();
+        done.push('CONDSTORE');
+      }
     }
-    session.write(`* ENABLED${done.length ? ' ' + done.map((c) => (c === 'IMAP4REV2' ? 'IMAP4rev2' : c)).join(' ') : ''}\r\n`);
+    session.write(
+      `* ENABLED${done.length ? ' ' + done.map((c) => (c === 'IMAP4REV2' ? 'IMAP4rev2' : c)).join(' ') : ''}\r\n`,
+    );
     await session.ok(tag, 'Enabled.');
   },
 };

@@ -19,7 +19,10 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 export function formatDateTime(ms: number): string {
   const d = new Date(ms);
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+  return (
+    `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ` +
+    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
+  );
 }
 
 /** Keep or drop header fields of a header block (HEADER.FIELDS / .NOT), case-insensitively. */
@@ -31,7 +34,10 @@ export function filterHeader(block: Buffer, fields: string[], not: boolean): Buf
   let keep = false;
   for (const line of lines) {
     if (line === '\r\n' || line === '\n') break;
-    if (line[0] === ' ' || line[0] === '\t') { if (keep) out.push(line); continue; }
+    if (line[0] === ' ' || line[0] === '\t') {
+      if (keep) out.push(line);
+      continue;
+    }
     const colon = line.indexOf(':');
     const name = (colon > 0 ? line.slice(0, colon) : line).trim().toLowerCase();
     keep = colon > 0 && want.has(name) !== not;
@@ -47,15 +53,23 @@ function sectionRange(meta: StoredMeta, s: Section): { start: number; end: numbe
   if (!part) return null;
   if (!s.path.length) {
     switch (s.spec) {
-      case '': return { start: 0, end: meta.size };
-      case 'TEXT': return { start: part.bodyStart, end: part.bodyEnd };
-      default: return { start: part.headerStart, end: part.bodyStart, headerOf: part };
+      case '':
+        return { start: 0, end: meta.size };
+      case 'TEXT':
+        return { start: part.bodyStart, end: part.bodyEnd };
+      default:
+        return { start: part.headerStart, end: part.bodyStart, headerOf: part };
     }
   }
   switch (s.spec) {
-    case '': return { start: part.bodyStart, end: part.bodyEnd };
-    case 'MIME': return { start: part.headerStart, end: part.bodyStart };
-    case 'TEXT': case 'HEADER': case 'HEADER.FIELDS': case 'HEADER.FIELDS.NOT': {
+    case '':
+      return { start: part.bodyStart, end: part.bodyEnd };
+    case 'MIME':
+      return { start: part.headerStart, end: part.bodyStart };
+    case 'TEXT':
+    case 'HEADER':
+    case 'HEADER.FIELDS':
+    case 'HEADER.FIELDS.NOT': {
       const inner = part.message?.root;
       if (!inner) return null;
       if (s.spec === 'TEXT') return { start: inner.bodyStart, end: inner.bodyEnd };
@@ -72,11 +86,16 @@ function sectionRange(meta: StoredMeta, s: Section): { start: number; end: numbe
 export async function readSection(user: UserStore, e: IndexEntry, section: string): Promise<Buffer | null> {
   const meta = await user.mails.meta(e.mail);
   let s: Section;
-  try { s = parseSection(section); } catch { throw bad('Invalid section'); }
+  try {
+    s = parseSection(section);
+  } catch {
+    throw bad('Invalid section');
+  }
   const r = sectionRange(meta, s);
   if (!r) return null;
   const data = await user.mails.read(e.mail, r.start, r.end - r.start);
-  if (s.spec === 'HEADER.FIELDS' || s.spec === 'HEADER.FIELDS.NOT') return filterHeader(data, s.fields, s.spec === 'HEADER.FIELDS.NOT');
+  if (s.spec === 'HEADER.FIELDS' || s.spec === 'HEADER.FIELDS.NOT')
+    return filterHeader(data, s.fields, s.spec === 'HEADER.FIELDS.NOT');
   return data;
 }
 
@@ -85,13 +104,26 @@ function partial(buf: Buffer, p?: [number, number]): Buffer {
   return buf.subarray(Math.min(p[0], buf.length), Math.min(p[0] + p[1], buf.length));
 }
 
-async function bodySection(user: UserStore, e: IndexEntry, meta: StoredMeta, item: FetchItem & { kind: 'body' }, threshold: number): Promise<Value> {
+async function bodySection(
+  user: UserStore,
+  e: IndexEntry,
+  meta: StoredMeta,
+  item: FetchItem & { kind: 'body' },
+  threshold: number,
+): Promise<Value> {
   const r = sectionRange(meta, item.section);
   const label = item.partial ? `${item.label}<${item.partial[0]}>` : item.label;
   if (!r) return [atom(label), ''];
   let data: Buffer;
   if (item.section.spec === 'HEADER.FIELDS' || item.section.spec === 'HEADER.FIELDS.NOT') {
-    data = partial(filterHeader(await user.mails.read(e.mail, r.start, r.end - r.start), item.section.fields, item.section.spec === 'HEADER.FIELDS.NOT'), item.partial);
+    data = partial(
+      filterHeader(
+        await user.mails.read(e.mail, r.start, r.end - r.start),
+        item.section.fields,
+        item.section.spec === 'HEADER.FIELDS.NOT',
+      ),
+      item.partial,
+    );
   } else if (item.partial) {
     const [off, len] = item.partial;
     const start = Math.min(r.start + off, r.end);
@@ -103,39 +135,91 @@ async function bodySection(user: UserStore, e: IndexEntry, meta: StoredMeta, ite
 }
 
 /** Bytes [start, end) of a mail: read now, or, above the streaming threshold, sent piece by piece. */
-async function lazyOrRead(user: UserStore, e: IndexEntry, start: number, end: number, threshold: number): Promise<Value> {
+async function lazyOrRead(
+  user: UserStore,
+  e: IndexEntry,
+  start: number,
+  end: number,
+  threshold: number,
+): Promise<Value> {
   if (end - start <= threshold) return { literal: await user.mails.read(e.mail, start, end - start) };
   return { lazy: { size: end - start, read: (off, len) => user.mails.read(e.mail, start + off, len) } };
 }
 
-
-async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items: FetchItem[], flags: string[], withModseq: boolean, threshold: number): Promise<Chunk[]> {
-  const needsMeta = items.some((i) => i.kind !== 'simple' || ['ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'PREVIEW'].includes(i.name));
+async function buildResponse(
+  user: UserStore,
+  seq: number,
+  e: IndexEntry,
+  items: FetchItem[],
+  flags: string[],
+  withModseq: boolean,
+  threshold: number,
+): Promise<Chunk[]> {
+  const needsMeta = items.some(
+    (i) => i.kind !== 'simple' || ['ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'PREVIEW'].includes(i.name),
+  );
   const meta = needsMeta ? await user.mails.meta(e.mail) : undefined;
   const vals: Value[] = [];
   const seen = new Set<string>();
-  const add = (k: string, v: Value) => { if (!seen.has(k)) { seen.add(k); vals.push(atom(k), v); } };
+  const add = (k: string, v: Value) => {
+    if (!seen.has(k)) {
+      seen.add(k);
+      vals.push(atom(k), v);
+    }
+  };
   for (const it of items) {
     switch (it.kind) {
       case 'simple':
         switch (it.name) {
-          case 'UID': add('UID', e.uid); break;
-          case 'FLAGS': add('FLAGS', flags.map((f) => atom(f))); break;
-          case 'INTERNALDATE': add('INTERNALDATE', formatDateTime(e.internalDate)); break;
-          case 'RFC822.SIZE': add('RFC822.SIZE', e.size); break;
-          case 'ENVELOPE': add('ENVELOPE', envelopeValue(meta!.envelope)); break;
-          case 'BODY': add('BODY', bodyStructureValue(meta!.root, false)); break;
-          case 'BODYSTRUCTURE': add('BODYSTRUCTURE', bodyStructureValue(meta!.root, true)); break;
-          case 'MODSEQ': add('MODSEQ', [e.modseq]); break;
-          case 'SAVEDATE': add('SAVEDATE', formatDateTime(e.saveDate)); break;
-          case 'EMAILID': add('EMAILID', [atom(e.mail.replace(/^m\./, 'M'))]); break; // RFC 8474 §5.1
-          case 'THREADID': add('THREADID', null); break; // RFC 8474 §5.2: NIL, no threads computed
-          case 'PREVIEW': add('PREVIEW', await previewText(user, e, meta!)); break; // RFC 8970
+          case 'UID':
+            add('UID', e.uid);
+            break;
+          case 'FLAGS':
+            add(
+              'FLAGS',
+              flags.map((f) => atom(f)),
+            );
+            break;
+          case 'INTERNALDATE':
+            add('INTERNALDATE', formatDateTime(e.internalDate));
+            break;
+          case 'RFC822.SIZE':
+            add('RFC822.SIZE', e.size);
+            break;
+          case 'ENVELOPE':
+            add('ENVELOPE', envelopeValue(meta!.envelope));
+            break;
+          case 'BODY':
+            add('BODY', bodyStructureValue(meta!.root, false));
+            break;
+          case 'BODYSTRUCTURE':
+            add('BODYSTRUCTURE', bodyStructureValue(meta!.root, true));
+            break;
+          case 'MODSEQ':
+            add('MODSEQ', [e.modseq]);
+            break;
+          case 'SAVEDATE':
+            add('SAVEDATE', formatDateTime(e.saveDate));
+            break;
+          case 'EMAILID':
+            add('EMAILID', [atom(e.mail.replace(/^m\./, 'M'))]);
+            break; // RFC 8474 §5.1
+          case 'THREADID':
+            add('THREADID', null);
+            break; // RFC 8474 §5.2: NIL, no threads computed
+          case 'PREVIEW':
+            add('PREVIEW', await previewText(user, e, meta!));
+            break; // RFC 8970
         }
         break;
       case 'rfc822': {
         const m = meta!;
-        const [s, en] = it.name === 'RFC822' ? [0, m.size] : it.name === 'RFC822.HEADER' ? [0, m.root.bodyStart] : [m.root.bodyStart, m.size];
+        const [s, en] =
+          it.name === 'RFC822'
+            ? [0, m.size]
+            : it.name === 'RFC822.HEADER'
+              ? [0, m.root.bodyStart]
+              : [m.root.bodyStart, m.size];
         add(it.name, await lazyOrRead(user, e, s, en, threshold));
         break;
       }
@@ -166,7 +250,11 @@ async function buildResponse(user: UserStore, seq: number, e: IndexEntry, items:
 }
 
 /** FETCH modifiers (RFC 7162 §3.1.4, §3.2.6): (CHANGEDSINCE n [VANISHED]). Throws BAD. */
-function fetchModifiers(t: Token | undefined, uid: boolean, qresync: boolean): { changedSince?: number; vanished: boolean } {
+function fetchModifiers(
+  t: Token | undefined,
+  uid: boolean,
+  qresync: boolean,
+): { changedSince?: number; vanished: boolean } {
   if (!t) return { vanished: false };
   if (t.type !== 'list') throw bad('Invalid FETCH modifiers');
   let changedSince: number | undefined;
@@ -181,7 +269,8 @@ function fetchModifiers(t: Token | undefined, uid: boolean, qresync: boolean): {
     } else if (name === 'VANISHED') vanished = true;
     else throw bad('Unknown FETCH modifier');
   }
-  if (vanished && (!uid || !qresync || changedSince === undefined)) throw bad('VANISHED needs UID FETCH, QRESYNC enabled and CHANGEDSINCE');
+  if (vanished && (!uid || !qresync || changedSince === undefined))
+    throw bad('VANISHED needs UID FETCH, QRESYNC enabled and CHANGEDSINCE');
   return { changedSince, vanished };
 }
 
@@ -194,21 +283,26 @@ export const fetch: CommandSpec = {
     if (args.length < 2 || args.length > 3) throw bad('FETCH needs a sequence set, items and optional modifiers');
     const v = session.selected!;
     const items = parseFetchItems(args[1]);
-    if (uid && !items.some((i) => i.kind === 'simple' && i.name === 'UID')) items.unshift({ kind: 'simple', name: 'UID' });
+    if (uid && !items.some((i) => i.kind === 'simple' && i.name === 'UID'))
+      items.unshift({ kind: 'simple', name: 'UID' });
     const set = parseSeqSet(asText(args[0], 'sequence set'));
     const { changedSince, vanished } = fetchModifiers(args[2], uid, session.enabled.has('QRESYNC'));
-    if (changedSince !== undefined || items.some((i) => i.kind === 'simple' && i.name === 'MODSEQ')) session.enableCondstore();
+    if (changedSince !== undefined || items.some((i) => i.kind === 'simple' && i.name === 'MODSEQ'))
+      session.enableCondstore();
     let targets = v.resolve(set, uid);
     if (changedSince !== undefined) {
       targets = targets.filter(([, u]) => v.entries.get(u)!.modseq > changedSince);
-      if (!items.some((i) => i.kind === 'simple' && i.name === 'MODSEQ')) items.push({ kind: 'simple', name: 'MODSEQ' });
+      if (!items.some((i) => i.kind === 'simple' && i.name === 'MODSEQ'))
+        items.push({ kind: 'simple', name: 'MODSEQ' });
     }
     if (vanished) {
       // UIDs in the set expunged since CHANGEDSINCE (RFC 7162 §3.2.6), from the change log
       const { log } = await v.mailbox.changesSince(changedSince!);
       const gone = log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids);
       const max = Math.max(v.uidnext - 1, ...gone);
-      const inRange = [...new Set(gone)].filter((u) => ('ranges' in set ? inSet(set, u, max) : v.saved.includes(u)) && !v.entries.has(u));
+      const inRange = [...new Set(gone)].filter(
+        (u) => ('ranges' in set ? inSet(set, u, max) : v.saved.includes(u)) && !v.entries.has(u),
+      );
       if (inRange.length) session.write(`* VANISHED (EARLIER) ${toSeqString(inRange)}\r\n`);
     }
     const user = session.user!;
@@ -217,7 +311,8 @@ export const fetch: CommandSpec = {
       if (unseen.length) {
         const r = await v.mailbox.store(unseen, 'add', ['\\Seen']);
         for (const e of r.changed) v.update(e);
-        if (!items.some((i) => i.kind === 'simple' && i.name === 'FLAGS')) items.push({ kind: 'simple', name: 'FLAGS' });
+        if (!items.some((i) => i.kind === 'simple' && i.name === 'FLAGS'))
+          items.push({ kind: 'simple', name: 'FLAGS' });
       }
     }
     const withModseq = session.enabled.has('CONDSTORE');
@@ -226,13 +321,16 @@ export const fetch: CommandSpec = {
     const batch = items.some((i) => i.kind !== 'simple') ? 32 : 512;
     for (let i = 0; i < targets.length; i += batch) {
       const slice = targets.slice(i, i + batch);
-      const rendered = await Promise.all(slice.map(([seq, u]) => {
-        const e = v.entries.get(u)!;
-        return buildResponse(user, seq, e, items, v.flagsOf(e), withModseq, session.env.limits.streamLiteralBytes);
-      }));
+      const rendered = await Promise.all(
+        slice.map(([seq, u]) => {
+          const e = v.entries.get(u)!;
+          return buildResponse(user, seq, e, items, v.flagsOf(e), withModseq, session.env.limits.streamLiteralBytes);
+        }),
+      );
       const chunks = rendered.flat();
       // one socket write per batch unless a large body has to be streamed
-      if (chunks.every((c) => typeof c === 'string' || Buffer.isBuffer(c))) session.write(chunks as (string | Buffer)[]);
+      if (chunks.every((c) => typeof c === 'string' || Buffer.isBuffer(c)))
+        session.write(chunks as (string | Buffer)[]);
       else for (const r of rendered) await session.send(r);
     }
     await session.ok(tag, 'Fetch completed.');

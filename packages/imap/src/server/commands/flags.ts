@@ -1,7 +1,9 @@
 /** Flag list parsing shared by APPEND and STORE (RFC 3501 §9 flag-list). */
 import { ParseError, type Token } from '../../protocol/tokens.js';
 
-const SYSTEM = new Map(['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', '\\Recent'].map((f) => [f.toLowerCase(), f]));
+const SYSTEM = new Map(
+  ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', '\\Recent'].map((f) => [f.toLowerCase(), f]),
+);
 const ATOM = /^[^\s(){%*"\\\]\x00-\x1f\x7f]+$/;
 
 /** Parse a parenthesised flag list (or a single flag atom); system flags get canonical case. */

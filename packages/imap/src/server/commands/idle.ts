@@ -11,11 +11,19 @@ export const idle: CommandSpec = {
     session.idleWake = () => wake();
     const done = session.nextLine();
     let finished = false;
-    void done.then(() => { finished = true; wake(); });
+    void done.then(() => {
+      finished = true;
+      wake();
+    });
     while (!finished && !session.isClosed) {
       // without a watch (cluster trouble) the mailbox is polled instead
-      const poll = session.selected && !session.selected.watching ? setTimeout(() => wake(), session.env.limits.idlePollMs) : undefined;
-      await new Promise<void>((r) => { wake = r; });
+      const poll =
+        session.selected && !session.selected.watching
+          ? setTimeout(() => wake(), session.env.limits.idlePollMs)
+          : undefined;
+      await new Promise<void>((r) => {
+        wake = r;
+      });
       clearTimeout(poll);
       if (!finished) await session.sendUpdates(true);
     }

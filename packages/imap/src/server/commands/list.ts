@@ -14,7 +14,10 @@ import { statusItems, statusLine } from './status.js';
 
 /** Compile a LIST pattern: "*" matches anything, "%" anything but the separator. */
 export function patternRegExp(pattern: string): RegExp {
-  const esc = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/%/g, '[^/]*');
+  const esc = pattern
+    .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/%/g, '[^/]*');
   return new RegExp(`^${esc}$`, /^inbox/i.test(pattern) ? 'i' : '');
 }
 
@@ -28,18 +31,29 @@ interface ListOptions {
 
 /** The names above a mailbox name, outermost first ("a/b/c" -> "a", "a/b"). */
 function ancestors(name: string): string[] {
-  return name.split('/').slice(0, -1).map((_, i, p) => p.slice(0, i + 1).join('/'));
+  return name
+    .split('/')
+    .slice(0, -1)
+    .map((_, i, p) => p.slice(0, i + 1).join('/'));
 }
 
 function atoms(t: Token, what: string): string[] {
   if (t.type !== 'list') throw bad(`Invalid ${what}`);
-  return t.value.map((x) => { if (x.type !== 'atom') throw bad(`Invalid ${what}`); return x.value.toUpperCase(); });
+  return t.value.map((x) => {
+    if (x.type !== 'atom') throw bad(`Invalid ${what}`);
+    return x.value.toUpperCase();
+  });
 }
 
 /** Parse LIST's extended arguments (RFC 5258 §3): [(selection)] ref pattern(s) [RETURN (options)]. */
 function parseList(ctx: CommandContext): { ref: Token; patterns: Token[]; o: ListOptions } {
   const a = [...ctx.args];
-  const o: ListOptions = { subscribedOnly: false, recursiveMatch: false, specialUseOnly: false, returnSubscribed: false };
+  const o: ListOptions = {
+    subscribedOnly: false,
+    recursiveMatch: false,
+    specialUseOnly: false,
+    returnSubscribed: false,
+  };
   if (a[0]?.type === 'list') {
     for (const s of atoms(a.shift()!, 'selection option')) {
       if (s === 'SUBSCRIBED') o.subscribedOnly = true;
@@ -57,7 +71,8 @@ function parseList(ctx: CommandContext): { ref: Token; patterns: Token[]; o: Lis
   if (!patterns.length) throw bad('Empty pattern list');
   if (a.length) {
     const kw = a.shift()!;
-    if (kw.type !== 'atom' || kw.value.toUpperCase() !== 'RETURN' || a.length !== 1 || a[0].type !== 'list') throw bad('Invalid LIST arguments');
+    if (kw.type !== 'atom' || kw.value.toUpperCase() !== 'RETURN' || a.length !== 1 || a[0].type !== 'list')
+      throw bad('Invalid LIST arguments');
     const opts = a[0].value;
     for (let i = 0; i < opts.length; i++) {
       const t = opts[i];
@@ -77,7 +92,12 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   const { ref: refTok, patterns, o } = lsub ? lsubArgs(ctx) : parseList(ctx);
   // a reference or pattern that is not valid modified UTF-7 matches no mailbox (OK, nothing listed, as Dovecot)
   const decoded = (t: Token | undefined, what: string) => {
-    try { return decodeMailboxName(asText(t, what), session.utf8); } catch (e) { if (e instanceof InvalidMutf7) return null; throw e; }
+    try {
+      return decodeMailboxName(asText(t, what), session.utf8);
+    } catch (e) {
+      if (e instanceof InvalidMutf7) return null;
+      throw e;
+    }
   };
   const ref = decoded(refTok, 'reference');
   const pats = ref === null ? [] : patterns.map((p) => decoded(p, 'pattern')).filter((p): p is string => p !== null);
@@ -90,7 +110,9 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
     await session.ok(tag, `${ctx.name} completed.`);
     return;
   }
-  const res = pats.filter((p) => p !== '').map((pat) => patternRegExp(ref && !ref.endsWith('/') && !pat.startsWith('/') ? `${ref}/${pat}` : ref + pat));
+  const res = pats
+    .filter((p) => p !== '')
+    .map((pat) => patternRegExp(ref && !ref.endsWith('/') && !pat.startsWith('/') ? `${ref}/${pat}` : ref + pat));
   const matches = (n: string) => res.some((re) => re.test(n));
   const boxes = await session.user!.mailboxes();
   const byName = new Map<string, MailboxInfo>(boxes.map((b) => [b.name, b]));
@@ -141,15 +163,29 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   session.write(lines);
   // LIST-STATUS: a STATUS response for each selectable mailbox listed (RFC 5819 §2); one that
   // fails (e.g. deleted meanwhile) is left out
-  const status = await Promise.all(statusFor.map((info) => statusLine(session, session.user!.mailboxOf(info), o.returnStatus!).catch(() => '')));
+  const status = await Promise.all(
+    statusFor.map((info) => statusLine(session, session.user!.mailboxOf(info), o.returnStatus!).catch(() => '')),
+  );
   session.write(status.filter(Boolean));
   await session.ok(tag, `${ctx.name} completed.`);
 }
 
 function lsubArgs(ctx: CommandContext): { ref: Token; patterns: Token[]; o: ListOptions } {
   if (ctx.args.length !== 2) throw bad('LSUB needs a reference and a pattern');
-  return { ref: ctx.args[0], patterns: [ctx.args[1]], o: { subscribedOnly: true, recursiveMatch: false, specialUseOnly: false, returnSubscribed: false } };
+  return {
+    ref: ctx.args[0],
+    patterns: [ctx.args[1]],
+    o: { subscribedOnly: true, recursiveMatch: false, specialUseOnly: false, returnSubscribed: false },
+  };
 }
 
-export const listCommand: CommandSpec = { name: 'LIST', states: ['authenticated', 'selected'], run: (ctx) => list(ctx, false) };
-export const lsubCommand: CommandSpec = { name: 'LSUB', states: ['authenticated', 'selected'], run: (ctx) => list(ctx, true) };
+export const listCommand: CommandSpec = {
+  name: 'LIST',
+  states: ['authenticated', 'selected'],
+  run: (ctx) => list(ctx, false),
+};
+export const lsubCommand: CommandSpec = {
+  name: 'LSUB',
+  states: ['authenticated', 'selected'],
+  run: (ctx) => list(ctx, true),
+};

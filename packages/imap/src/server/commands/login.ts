@@ -9,7 +9,8 @@ export const login: CommandSpec = {
   states: ['not-authenticated'],
   async run({ session, tag, args }) {
     expectArgs(args, 2);
-    if (!session.plaintextAllowed()) throw no('PRIVACYREQUIRED', 'Plaintext authentication disallowed on non-secure connections.');
+    if (!session.plaintextAllowed())
+      throw no('PRIVACYREQUIRED', 'Plaintext authentication disallowed on non-secure connections.');
     await completeLogin(session, tag, asAstring(args[0], 'user name'), asAstring(args[1], 'password'));
   },
 };

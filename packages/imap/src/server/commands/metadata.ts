@@ -51,9 +51,17 @@ export const getmetadata: CommandSpec = {
     const parts: string[] = [];
     const values: (Buffer | null)[] = [];
     // without DEPTH, an entry asked for by name that has no value is answered with NIL, as Dovecot does
-    if (depth === '0') for (const e of entries) if (!found.has(e.toLowerCase())) { parts.push(e.toLowerCase()); values.push(null); }
+    if (depth === '0')
+      for (const e of entries)
+        if (!found.has(e.toLowerCase())) {
+          parts.push(e.toLowerCase());
+          values.push(null);
+        }
     for (const [e, v] of found) {
-      if (v.length > maxSize) { longest = Math.max(longest, v.length); continue; }
+      if (v.length > maxSize) {
+        longest = Math.max(longest, v.length);
+        continue;
+      }
       parts.push(e);
       values.push(v);
     }
@@ -75,7 +83,8 @@ export const setmetadata: CommandSpec = {
   name: 'SETMETADATA',
   states: ['authenticated', 'selected'],
   async run(ctx) {
-    if (ctx.args.length !== 2 || ctx.args[1].type !== 'list') throw bad('SETMETADATA needs a mailbox and a list of entries and values');
+    if (ctx.args.length !== 2 || ctx.args[1].type !== 'list')
+      throw bad('SETMETADATA needs a mailbox and a list of entries and values');
     const { scope } = await scopeOf(ctx, ctx.args[0]);
     const l = ctx.args[1].value;
     if (!l.length || l.length % 2) throw bad('Entries and values must come in pairs');
@@ -83,12 +92,16 @@ export const setmetadata: CommandSpec = {
     for (let i = 0; i < l.length; i += 2) {
       const v = l[i + 1];
       if (v.type === 'list') throw bad('Invalid metadata value');
-      values.set(entryName(l[i]), v.type === 'atom' ? (v.value.toUpperCase() === 'NIL' ? null : Buffer.from(v.value)) : v.value);
+      values.set(
+        entryName(l[i]),
+        v.type === 'atom' ? (v.value.toUpperCase() === 'NIL' ? null : Buffer.from(v.value)) : v.value,
+      );
     }
     try {
       await ctx.session.user!.setMetadata(scope, values);
     } catch (e) {
-      if (e instanceof MetadataLimit) throw no(e.kind === 'MAXSIZE' ? `METADATA MAXSIZE ${e.limit}` : 'METADATA TOOMANY', e.message);
+      if (e instanceof MetadataLimit)
+        throw no(e.kind === 'MAXSIZE' ? `METADATA MAXSIZE ${e.limit}` : 'METADATA TOOMANY', e.message);
       throw e;
     }
     await ctx.session.ok(ctx.tag, 'Setmetadata completed.');

@@ -17,8 +17,14 @@ function textPart(p: MimePart): MimePart | null {
   if (p.disposition?.type.toLowerCase() === 'attachment') return null;
   if (p.children) {
     // multipart/alternative: the plain alternative if there is one
-    const kids = p.subtype === 'alternative' ? [...p.children].sort((a, b) => Number(b.subtype === 'plain') - Number(a.subtype === 'plain')) : p.children;
-    for (const c of kids) { const t = textPart(c); if (t) return t; }
+    const kids =
+      p.subtype === 'alternative'
+        ? [...p.children].sort((a, b) => Number(b.subtype === 'plain') - Number(a.subtype === 'plain'))
+        : p.children;
+    for (const c of kids) {
+      const t = textPart(c);
+      if (t) return t;
+    }
     return null;
   }
   if (p.type === 'text' && (p.subtype === 'plain' || p.subtype === 'html')) return p;
@@ -29,10 +35,20 @@ function textPart(p: MimePart): MimePart | null {
 export async function previewText(user: UserStore, e: IndexEntry, meta: StoredMeta): Promise<string> {
   const part = textPart(meta.root);
   if (!part) return '';
-  const raw = await user.mails.read(e.mail, part.bodyStart, Math.min(part.bodyEnd - part.bodyStart, PREVIEW_READ_BYTES));
+  const raw = await user.mails.read(
+    e.mail,
+    part.bodyStart,
+    Math.min(part.bodyEnd - part.bodyStart, PREVIEW_READ_BYTES),
+  );
   let text = decodeText(raw, part, 'us-ascii');
   if (part.subtype === 'html') {
-    text = convert(text, { wordwrap: false, selectors: [{ selector: 'a', options: { ignoreHref: true } }, { selector: 'img', format: 'skip' }] });
+    text = convert(text, {
+      wordwrap: false,
+      selectors: [
+        { selector: 'a', options: { ignoreHref: true } },
+        { selector: 'img', format: 'skip' },
+      ],
+    });
   }
   const flat = text.replace(/\s+/g, ' ').trim();
   return [...flat].slice(0, PREVIEW_CHARS).join('');

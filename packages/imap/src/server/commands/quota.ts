@@ -46,7 +46,8 @@ export const getquota: CommandSpec = {
   states: ['authenticated', 'selected'],
   async run({ session, tag, args }) {
     expectArgs(args, 1);
-    if (asAstring(args[0], 'quota root') !== '' || !(await hasQuota(session.user!))) throw no('NONEXISTENT', 'No such quota root');
+    if (asAstring(args[0], 'quota root') !== '' || !(await hasQuota(session.user!)))
+      throw no('NONEXISTENT', 'No such quota root');
     session.write(await quotaLine(session.user!));
     await session.ok(tag, 'Getquota completed.');
   },

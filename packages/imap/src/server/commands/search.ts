@@ -4,12 +4,19 @@
  * read of the header; BODY and TEXT decode the text parts (transfer encoding and charset).
  * Strings match case-insensitively as substrings.
  */
-import { decodeWords, type IndexEntry, type MimePart, parseHeaderFields, type StoredMeta, type UserStore } from '@rmb/librmb';
+import {
+  decodeWords,
+  type IndexEntry,
+  type MimePart,
+  parseHeaderFields,
+  type StoredMeta,
+  type UserStore,
+} from '@rmb/librmb';
 import type { CommandSpec } from '../context.js';
 import { inSet, toSeqString } from '../../protocol/sequence.js';
 import { parseSearch, type SearchKey } from '../../protocol/search.js';
 import { str } from '../../protocol/encode.js';
-import { bad, no } from '../errors.js';
+import { bad } from '../errors.js';
 import type { SelectedView } from '../selected.js';
 import { decodeText } from './binary.js';
 
@@ -19,17 +26,29 @@ const DAY = 86400000;
 class Candidate {
   private metaP?: Promise<StoredMeta>;
   private dataP?: Promise<Buffer>;
-  constructor(readonly user: UserStore, readonly seq: number, readonly e: IndexEntry) {}
-  meta(): Promise<StoredMeta> { return (this.metaP ??= this.user.mails.meta(this.e.mail)); }
-  data(): Promise<Buffer> { return (this.dataP ??= this.user.mails.read(this.e.mail)); }
+  constructor(
+    readonly user: UserStore,
+    readonly seq: number,
+    readonly e: IndexEntry,
+  ) {}
+  meta(): Promise<StoredMeta> {
+    return (this.metaP ??= this.user.mails.meta(this.e.mail));
+  }
+  data(): Promise<Buffer> {
+    return (this.dataP ??= this.user.mails.read(this.e.mail));
+  }
   private textP?: Promise<string>;
   /** The decoded, lower-cased body text (bodyText), computed once however many keys search it. */
-  foldedText(): Promise<string> { return (this.textP ??= bodyText(this).then(fold)); }
+  foldedText(): Promise<string> {
+    return (this.textP ??= bodyText(this).then(fold));
+  }
 }
 
 const fold = (s: string) => s.toLowerCase();
 
-/** The parts whose bodies BODY and TEXT search: text (and undecoded message) leaves, inside encapsulated messages too. */
+/**
+ * The parts whose bodies BODY and TEXT search: text (and undecoded message) leaves, inside encapsulated messages too.
+ */
 function textParts(p: MimePart, out: MimePart[] = []): MimePart[] {
   if (p.children) for (const c of p.children) textParts(c, out);
   else if (p.message) textParts(p.message.root, out);
@@ -48,7 +67,9 @@ function headerParts(p: MimePart, out: MimePart[] = []): MimePart[] {
 async function bodyText(c: Candidate): Promise<string> {
   const meta = await c.meta();
   const data = await c.data();
-  return textParts(meta.root).map((p) => decodeText(data.subarray(p.bodyStart, p.bodyEnd), p)).join('\n');
+  return textParts(meta.root)
+    .map((p) => decodeText(data.subarray(p.bodyStart, p.bodyEnd), p))
+    .join('\n');
 }
 
 async function headerValues(c: Candidate, field: string): Promise<string[] | null> {
@@ -67,27 +88,39 @@ async function headerValues(c: Candidate, field: string): Promise<string[] | nul
     return vals;
   }
   const header = (await c.data()).subarray(0, meta.root.bodyStart);
-  return parseHeaderFields(header).filter((f) => f.name.toLowerCase() === field).map((f) => decodeWords(f.value));
+  return parseHeaderFields(header)
+    .filter((f) => f.name.toLowerCase() === field)
+    .map((f) => decodeWords(f.value));
 }
 
-function dayOf(ms: number): number { return Math.floor(ms / DAY) * DAY; }
+function dayOf(ms: number): number {
+  return Math.floor(ms / DAY) * DAY;
+}
 
 async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boolean> {
   const e = c.e;
   switch (k.k) {
-    case 'all': return true;
-    case 'flag': return e.flags.some((f) => f.toLowerCase() === k.flag.toLowerCase()) === k.set;
-    case 'recent': return v.isRecent(e.uid);
-    case 'new': return v.isRecent(e.uid) && !e.flags.includes('\\Seen');
-    case 'old': return !v.isRecent(e.uid);
-    case 'size': return k.op === 'larger' ? e.size > k.n : e.size < k.n;
-    case 'seq': return inSet(k.set as { ranges: [number, number][] }, c.seq, v.exists);
+    case 'all':
+      return true;
+    case 'flag':
+      return e.flags.some((f) => f.toLowerCase() === k.flag.toLowerCase()) === k.set;
+    case 'recent':
+      return v.isRecent(e.uid);
+    case 'new':
+      return v.isRecent(e.uid) && !e.flags.includes('\\Seen');
+    case 'old':
+      return !v.isRecent(e.uid);
+    case 'size':
+      return k.op === 'larger' ? e.size > k.n : e.size < k.n;
+    case 'seq':
+      return inSet(k.set as { ranges: [number, number][] }, c.seq, v.exists);
     case 'uid': {
       if ('saved' in k.set) return v.saved.includes(e.uid);
       const max = v.uids.length ? v.uids[v.uids.length - 1] : 0;
       return inSet(k.set, e.uid, max);
     }
-    case 'modseq': return e.modseq >= k.n;
+    case 'modseq':
+      return e.modseq >= k.n;
     case 'age': {
       // whole seconds; YOUNGER is "within" the interval, inclusive (RFC 5032 §3)
       const age = Math.floor(Date.now() / 1000) - Math.floor(e.internalDate / 1000);
@@ -109,7 +142,8 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
       const needle = fold(k.value);
       return vals.some((x) => fold(x).includes(needle));
     }
-    case 'body': return (await c.foldedText()).includes(fold(k.value));
+    case 'body':
+      return (await c.foldedText()).includes(fold(k.value));
     case 'text': {
       // TEXT is header or body (RFC 3501 §6.4.4): the body's own header blocks (MIME headers of the
       // parts, headers of encapsulated messages) are searched as headers, as Dovecot does
@@ -122,8 +156,10 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
       }
       return (await c.foldedText()).includes(needle);
     }
-    case 'not': return !(await matches(k.key, c, v));
-    case 'or': return (await matches(k.a, c, v)) || (await matches(k.b, c, v));
+    case 'not':
+      return !(await matches(k.key, c, v));
+    case 'or':
+      return (await matches(k.a, c, v)) || (await matches(k.b, c, v));
     case 'and':
       for (const x of k.keys) if (!(await matches(x, c, v))) return false;
       return true;
@@ -137,8 +173,12 @@ export async function runSearch(key: SearchKey, user: UserStore, v: SelectedView
   const batch = 32;
   for (let i = 0; i < pairs.length; i += batch) {
     const slice = pairs.slice(i, i + batch);
-    const res = await Promise.all(slice.map(([seq, u]) => matches(key, new Candidate(user, seq, v.entries.get(u)!), v)));
-    res.forEach((ok, j) => { if (ok) out.push(slice[j]); });
+    const res = await Promise.all(
+      slice.map(([seq, u]) => matches(key, new Candidate(user, seq, v.entries.get(u)!), v)),
+    );
+    res.forEach((ok, j) => {
+      if (ok) out.push(slice[j]);
+    });
   }
   return out;
 }
@@ -150,15 +190,29 @@ const RETURN_OPTS = new Set(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
  * `$` (SEARCHRES, RFC 5182 §2.1: with only MIN and/or MAX, just those messages are saved; with
  * SAVE alone no ESEARCH response is sent). Returns the response lines. Throws BAD.
  */
-function esearch(tag: string, uid: boolean, opts: string[], found: [number, number][], nums: number[], v: SelectedView, modseq: number): string {
+function esearch(
+  tag: string,
+  uid: boolean,
+  opts: string[],
+  found: [number, number][],
+  nums: number[],
+  v: SelectedView,
+  modseq: number,
+): string {
   for (const o of opts) if (!RETURN_OPTS.has(o)) throw bad(`Unknown RETURN option ${o.slice(0, 20)}`);
   const want = opts.length ? opts : ['ALL'];
   if (want.includes('SAVE')) {
     const onlyEnds = !want.includes('ALL') && !want.includes('COUNT') && (want.includes('MIN') || want.includes('MAX'));
     const uids = found.map(([, u]) => u);
-    v.saved = onlyEnds && uids.length
-      ? [...new Set([...(want.includes('MIN') ? [uids[0]] : []), ...(want.includes('MAX') ? [uids[uids.length - 1]] : [])])]
-      : uids;
+    v.saved =
+      onlyEnds && uids.length
+        ? [
+            ...new Set([
+              ...(want.includes('MIN') ? [uids[0]] : []),
+              ...(want.includes('MAX') ? [uids[uids.length - 1]] : []),
+            ]),
+          ]
+        : uids;
     if (want.length === 1) return '';
   }
   let out = `* ESEARCH (TAG ${str(tag)})${uid ? ' UID' : ''}`;
@@ -188,9 +242,10 @@ export const search: CommandSpec = {
     if (prog.returnOpts || session.enabled.has('IMAP4REV2')) {
       session.write(esearch(tag, uid, prog.returnOpts ?? [], found, nums, v, hasModseq ? top : 0));
     } else {
-      session.write(`* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}${hasModseq && nums.length ? ` (MODSEQ ${top})` : ''}\r\n`);
+      session.write(
+        `* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}${hasModseq && nums.length ? ` (MODSEQ ${top})` : ''}\r\n`,
+      );
     }
     await session.ok(tag, 'Search completed.');
   },
 };
-

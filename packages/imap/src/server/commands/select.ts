@@ -7,7 +7,11 @@ import { bad } from '../errors.js';
 import { SelectedView } from '../selected.js';
 
 /** QRESYNC parameters of SELECT (RFC 7162 §3.2.5). */
-interface Qresync { uidvalidity: number; modseq: number; known?: SeqSet }
+interface Qresync {
+  uidvalidity: number;
+  modseq: number;
+  known?: SeqSet;
+}
 
 /** SELECT/EXAMINE parameters: (CONDSTORE) or (QRESYNC (uidvalidity modseq [known-uids ...])). Throws BAD. */
 function selectParams(t: Token | undefined, qresyncEnabled: boolean): { condstore: boolean; qresync?: Qresync } {
@@ -39,7 +43,8 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
   if (params.condstore) session.enabled.add('CONDSTORE');
   const rev2 = session.enabled.has('IMAP4REV2');
   // the mailbox selected before is closed: say so when QRESYNC or IMAP4rev2 is on (RFC 7162 §3.2.11, RFC 9051 §6.3.2)
-  if (session.selected && (session.enabled.has('QRESYNC') || rev2)) session.write('* OK [CLOSED] Previous mailbox closed.\r\n');
+  if (session.selected && (session.enabled.has('QRESYNC') || rev2))
+    session.write('* OK [CLOSED] Previous mailbox closed.\r\n');
   await session.select(undefined);
   const mb = await session.user!.mailbox(name);
   const view = new SelectedView(mb, readOnly);
@@ -69,13 +74,16 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
  */
 async function resync(ctx: CommandContext, view: SelectedView, q: Qresync): Promise<void> {
   const { log } = await view.mailbox.changesSince(q.modseq);
-  const gone = [...new Set(log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids))]
-    .filter((u) => !view.entries.has(u) && (!q.known || !('ranges' in q.known) || inSet(q.known, u, Math.max(view.uidnext - 1, u))));
+  const gone = [...new Set(log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids))].filter(
+    (u) =>
+      !view.entries.has(u) && (!q.known || !('ranges' in q.known) || inSet(q.known, u, Math.max(view.uidnext - 1, u))),
+  );
   const lines: string[] = [];
   if (gone.length) lines.push(`* VANISHED (EARLIER) ${toSeqString(gone)}\r\n`);
   view.uids.forEach((u, i) => {
     const e = view.entries.get(u)!;
-    if (e.modseq > q.modseq) lines.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${view.flagsOf(e).join(' ')}) MODSEQ (${e.modseq}))\r\n`);
+    if (e.modseq > q.modseq)
+      lines.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${view.flagsOf(e).join(' ')}) MODSEQ (${e.modseq}))\r\n`);
   });
   ctx.session.write(lines);
 }

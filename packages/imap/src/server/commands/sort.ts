@@ -8,8 +8,16 @@ import { decodeWords, type ImapAddress, type UserStore } from '@rmb/librmb';
 import type { CommandContext, CommandSpec } from '../context.js';
 import { parseSearch } from '../../protocol/search.js';
 import { type Token } from '../../protocol/tokens.js';
-import { type AddressKey, renderThreads, type SortCriterion, sortMessages, type SortMessage, threadOrderedSubject, threadReferences } from '../../protocol/sort.js';
-import { bad, no } from '../errors.js';
+import {
+  type AddressKey,
+  renderThreads,
+  type SortCriterion,
+  sortMessages,
+  type SortMessage,
+  threadOrderedSubject,
+  threadReferences,
+} from '../../protocol/sort.js';
+import { bad } from '../errors.js';
 import type { SelectedView } from '../selected.js';
 import { runSearch } from './search.js';
 
@@ -22,7 +30,11 @@ export function parseCriteria(t: Token | undefined): SortCriterion[] {
   let reverse = false;
   for (const x of t.value) {
     const k = x.type === 'atom' ? x.value.toUpperCase() : '';
-    if (k === 'REVERSE') { if (reverse) throw bad('REVERSE twice'); reverse = true; continue; }
+    if (k === 'REVERSE') {
+      if (reverse) throw bad('REVERSE twice');
+      reverse = true;
+      continue;
+    }
     if (!KEYS.has(k)) throw bad(`Unknown sort criterion ${k.slice(0, 20)}`);
     out.push({ key: k as SortCriterion['key'], reverse });
     reverse = false;
@@ -31,7 +43,9 @@ export function parseCriteria(t: Token | undefined): SortCriterion[] {
   return out;
 }
 
-/** The first address of an ENVELOPE list (a group's start names the group: its name is the mailbox, RFC 3501 §7.4.2). */
+/**
+ * The first address of an ENVELOPE list (a group's start names the group: its name is the mailbox, RFC 3501 §7.4.2).
+ */
 function addr(list: ImapAddress[] | null): AddressKey | null {
   const a = list?.[0];
   if (!a) return null;
@@ -49,16 +63,27 @@ async function matched(ctx: CommandContext, charsetAndKeys: Token[]): Promise<So
   const out: SortMessage[] = [];
   const batch = 64;
   for (let i = 0; i < found.length; i += batch) {
-    const part = await Promise.all(found.slice(i, i + batch).map(async ([seq, uid]) => {
-      const e = v.entries.get(uid)!;
-      const meta = await user.mails.meta(e.mail);
-      const env = meta.envelope;
-      return {
-        seq, uid, arrival: e.internalDate, sent: meta.search.date, size: e.size, subject: meta.search.subject,
-        from: addr(env.from), to: addr(env.to), cc: addr(env.cc),
-        messageId: env.messageId, inReplyTo: env.inReplyTo, references: meta.search.references,
-      } satisfies SortMessage;
-    }));
+    const part = await Promise.all(
+      found.slice(i, i + batch).map(async ([seq, uid]) => {
+        const e = v.entries.get(uid)!;
+        const meta = await user.mails.meta(e.mail);
+        const env = meta.envelope;
+        return {
+          seq,
+          uid,
+          arrival: e.internalDate,
+          sent: meta.search.date,
+          size: e.size,
+          subject: meta.search.subject,
+          from: addr(env.from),
+          to: addr(env.to),
+          cc: addr(env.cc),
+          messageId: env.messageId,
+          inReplyTo: env.inReplyTo,
+          references: meta.search.references,
+        } satisfies SortMessage;
+      }),
+    );
     out.push(...part);
   }
   return out;

@@ -14,7 +14,18 @@ export function statusItems(t: Token | undefined): string[] {
   return items;
 }
 
-const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'MAILBOXID', 'SIZE', 'APPENDLIMIT', 'HIGHESTMODSEQ', 'DELETED']);
+const STATUS_ITEMS = new Set([
+  'MESSAGES',
+  'RECENT',
+  'UIDNEXT',
+  'UIDVALIDITY',
+  'UNSEEN',
+  'MAILBOXID',
+  'SIZE',
+  'APPENDLIMIT',
+  'HIGHESTMODSEQ',
+  'DELETED',
+]);
 
 /** The `* STATUS name (...)` line for a mailbox (RFC 3501 §7.2.4), one index read. */
 export async function statusLine(session: Session, mb: Mailbox, items: string[]): Promise<string> {
@@ -22,18 +33,38 @@ export async function statusLine(session: Session, mb: Mailbox, items: string[])
   const out: string[] = [];
   for (const it of items) {
     switch (it) {
-      case 'MESSAGES': out.push(`MESSAGES ${c.messages}`); break;
-      case 'RECENT': out.push(`RECENT ${await mb.recentCount(c)}`); break; // RFC 3501 §2.3.2
-      case 'UIDNEXT': out.push(`UIDNEXT ${c.uidnext}`); break;
-      case 'UIDVALIDITY': out.push(`UIDVALIDITY ${c.uidvalidity}`); break;
-      case 'UNSEEN': out.push(`UNSEEN ${c.unseen}`); break;
-      case 'MAILBOXID': out.push(`MAILBOXID (${mb.id})`); break; // RFC 8474 §4.3
-      case 'SIZE': out.push(`SIZE ${c.bytes}`); break; // RFC 8438
-      case 'APPENDLIMIT': out.push(`APPENDLIMIT ${session.env.limits.maxLiteralBytes}`); break; // RFC 7889
-      case 'HIGHESTMODSEQ': out.push(`HIGHESTMODSEQ ${c.highestModseq}`); break; // RFC 7162 §3.1.6
+      case 'MESSAGES':
+        out.push(`MESSAGES ${c.messages}`);
+        break;
+      case 'RECENT':
+        out.push(`RECENT ${await mb.recentCount(c)}`);
+        break; // RFC 3501 §2.3.2
+      case 'UIDNEXT':
+        out.push(`UIDNEXT ${c.uidnext}`);
+        break;
+      case 'UIDVALIDITY':
+        out.push(`UIDVALIDITY ${c.uidvalidity}`);
+        break;
+      case 'UNSEEN':
+        out.push(`UNSEEN ${c.unseen}`);
+        break;
+      case 'MAILBOXID':
+        out.push(`MAILBOXID (${mb.id})`);
+        break; // RFC 8474 §4.3
+      case 'SIZE':
+        out.push(`SIZE ${c.bytes}`);
+        break; // RFC 8438
+      case 'APPENDLIMIT':
+        out.push(`APPENDLIMIT ${session.env.limits.maxLiteralBytes}`);
+        break; // RFC 7889
+      case 'HIGHESTMODSEQ':
+        out.push(`HIGHESTMODSEQ ${c.highestModseq}`);
+        break; // RFC 7162 §3.1.6
       // RFC 9051 §6.3.11: the index counter; an index made before rmb kept one is counted by
       // reading it whole
-      case 'DELETED': out.push(`DELETED ${c.deleted ?? (await mb.entries()).filter((e) => e.flags.includes('\\Deleted')).length}`); break;
+      case 'DELETED':
+        out.push(`DELETED ${c.deleted ?? (await mb.entries()).filter((e) => e.flags.includes('\\Deleted')).length}`);
+        break;
     }
   }
   return `* STATUS ${str(session.mailboxOut(mb.name))} (${out.join(' ')})\r\n`;

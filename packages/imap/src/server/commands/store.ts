@@ -38,7 +38,9 @@ export const store: CommandSpec = {
     if (flags.includes('\\Recent')) throw bad('Invalid system flag \\Recent');
     const mode = m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'replace';
     const uids = targets.map(([, u]) => u);
-    const r = uids.length ? await v.mailbox.store(uids, mode, flags, unchangedSince) : { changed: [], unchanged: [], modified: [] };
+    const r = uids.length
+      ? await v.mailbox.store(uids, mode, flags, unchangedSince)
+      : { changed: [], unchanged: [], modified: [] };
     for (const e of r.changed) v.update(e);
     const condstore = session.enabled.has('CONDSTORE');
     const changed = new Set(r.changed.map((e) => e.uid));
@@ -51,7 +53,8 @@ export const store: CommandSpec = {
       const modseq = condstore ? ` MODSEQ (${e.modseq})` : '';
       if (!m[2]) lines.push(`* ${seq} FETCH (${uid ? `UID ${u} ` : ''}FLAGS (${v.flagsOf(e).join(' ')})${modseq})\r\n`);
       // .SILENT still reports the new MODSEQ of what changed (RFC 7162 §3.1.3)
-      else if (condstore && changed.has(u)) lines.push(`* ${seq} FETCH (${uid ? `UID ${u} ` : ''}${modseq.trim()})\r\n`);
+      else if (condstore && changed.has(u))
+        lines.push(`* ${seq} FETCH (${uid ? `UID ${u} ` : ''}${modseq.trim()})\r\n`);
     }
     session.write(lines);
     if (modified.size) {
