@@ -2,6 +2,7 @@
  * The imaptest-format script runner: plays scripts (script.ts) against any IMAP server and
  * reports per script pass / fail (with the first mismatch) / skip (capability missing).
  */
+import { formatDateTime } from '@rmb/imap';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection, type Response } from './client.js';
@@ -280,14 +281,7 @@ async function play(
   }
 }
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 /** An IMAP date-time (RFC 3501 §9 date-time) in UTC. */
-export function imapDate(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return (
-    `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ` +
-    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
-  );
-}
+export const imapDate = (d: Date): string => formatDateTime(d.getTime());
 
 export type { Tok };

@@ -15,3 +15,4 @@ export {
   scramCredentialsAsync,
   type ScramCredentials,
 } from './protocol/scram.js';
+export { formatDateTime, parseDateTime, parseSearchDate } from './protocol/dates.js';

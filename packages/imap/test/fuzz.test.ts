@@ -14,7 +14,7 @@ import { parseSeqSet } from '../src/protocol/sequence.js';
 import { parseFetchItems } from '../src/protocol/fetch.js';
 import { BadCharset, parseSearch } from '../src/protocol/search.js';
 import { decodeMailboxName, InvalidMutf7 } from '../src/protocol/utf7.js';
-import { parseDateTime } from '../src/server/commands/append.js';
+import { parseDateTime } from '../src/protocol/dates.js';
 import { parseFlagList } from '../src/server/commands/flags.js';
 import { CommandError } from '../src/server/errors.js';
 

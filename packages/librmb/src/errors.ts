@@ -64,13 +64,6 @@ export class QuotaExceeded extends MailError {
     this.name = 'QuotaExceeded';
   }
 }
-/** A message is larger than allowed. IMAP: [TOOBIG]; LMTP 552 5.3.4. */
-export class TooBig extends MailError {
-  constructor(message: string) {
-    super('TooBig', message);
-    this.name = 'TooBig';
-  }
-}
 /** A name or argument is not acceptable (e.g. empty mailbox name). IMAP: [CANNOT]. */
 export class InvalidName extends MailError {
   constructor(message: string) {

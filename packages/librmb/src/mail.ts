@@ -57,15 +57,18 @@ export interface PreparedMail {
   internalDate: number;
 }
 
-/** Logger shape librmb accepts (pino-compatible). */
+/** The logger every rmb package takes (pino-compatible: a pino logger is one). */
 export interface Logger {
+  info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
 }
 
-/** Access to a user's mail objects, with an LRU cache of their immutable metadata. */
 /** Default of MailObjects.expungeGraceMs: one hour. */
 export const DEFAULT_EXPUNGE_GRACE_MS = 3_600_000;
 
+/** Access to a user's mail objects, with an LRU cache of their immutable metadata. */
 export class MailObjects {
   private readonly cache: LRUCache<string, StoredMeta>;
   private readonly background = new Set<Promise<unknown>>();
@@ -93,7 +96,7 @@ export class MailObjects {
    * Write a mail that arrives as a stream of `size` bytes into `oid` (striped past stripeBytes),
    * bare LFs made CRLF (crlf.ts; the stored size, in the result's `size`, may so grow), parsing
    * its MIME structure on the way; the xattrs are written last, on stripe 0. Memory:
-   * about one write piece. Throws TooBig-like errors from the store; on any failure the
+   * about one write piece. Throws the store's typed errors (QuotaExceeded when full); on any failure the
    * objects written are removed. Resolves with the metadata once everything is durable.
    */
   async writeStream(

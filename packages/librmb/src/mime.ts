@@ -491,7 +491,10 @@ function transferEncoding(raw: string | null): string {
 }
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+/** Month names as RFC 5322 §3.3 and IMAP's date-time (RFC 3501 §9) write them. */
+export const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+/** The month (0-11) of a three-letter name, any case, or -1. */
+export const monthOf = (name: string): number => MONTHS.findIndex((m) => m.toLowerCase() === name.toLowerCase());
 const ZONES: Record<string, number> = {
   ut: 0,
   gmt: 0,
@@ -526,7 +529,7 @@ export function parseMessageDate(raw: string): { ms: number; day: number } | nul
   const m = DATE_TIME.exec(s);
   if (!m) return null;
   if (m[1] && !DAYS.includes(m[1])) return null;
-  const mon = MONTHS.indexOf(m[3]);
+  const mon = monthOf(m[3]);
   if (mon < 0) return null;
   let year = Number(m[4]);
   if (m[4].length === 2) year += year < 50 ? 2000 : 1900;

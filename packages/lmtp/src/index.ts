@@ -7,14 +7,10 @@
 import { allowExplicitEnhancedCodes } from './enhanced.js';
 import type { Server, Socket } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { type MailStore, QuotaExceeded, NotFound, toCrlf } from '@rmb/librmb';
+import { type Logger, type MailStore, QuotaExceeded, NotFound, toCrlf } from '@rmb/librmb';
 
-/** Logger shape (pino-compatible). */
-export interface Log {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** The logger (librmb's Logger: pino-compatible). */
+export type Log = Logger;
 
 /** Options of the LMTP server. */
 export interface LmtpOptions {

@@ -20,6 +20,7 @@ import { timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { encrypt } from 'unixcrypt';
 import { type ScramCredentials, scramCredentials, scramCredentialsAsync } from '@rmb/imap';
+import type { Logger } from '@rmb/librmb';
 import { verifyCrypt } from './crypt-worker.js';
 
 export interface PasswdEntry {
@@ -61,7 +62,7 @@ function safeEqual(a: string, b: string): boolean {
  * Check `password` against an entry without blocking the event loop: crypt(3) schemes run in a
  * worker thread (crypt-worker.ts), SCRAM's PBKDF2 on libuv's pool. Unknown schemes never match.
  */
-export async function checkPassword(e: PasswdEntry, password: string): Promise<boolean> {
+export async function checkPassword(e: PasswdEntry, password: string, log?: PasswdLog): Promise<boolean> {
   try {
     switch (e.scheme) {
       case 'PLAIN':
@@ -85,10 +86,15 @@ export async function checkPassword(e: PasswdEntry, password: string): Promise<b
       default:
         return false;
     }
-  } catch {
+  } catch (err) {
+    // a malformed hash or a failed worker: the login fails, and the operator is told why
+    log?.warn({ err, user: e.user, scheme: e.scheme }, 'password check failed');
     return false;
   }
 }
+
+/** Where PasswdFile reports failed password checks (librmb's Logger). */
+export type PasswdLog = Pick<Logger, 'warn'>;
 
 /** Password schemes `user add` can write. SCRAM-SHA-256 (the default) also allows AUTHENTICATE SCRAM-SHA-256. */
 export type WritableScheme = 'SCRAM-SHA-256' | 'SHA512-CRYPT' | 'BLF-CRYPT';
@@ -131,7 +137,10 @@ export class PasswdFile {
   private watcher?: FSWatcher;
   /** How many times the file was read for lookups (tests: once per change). */
   reads = 0;
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly log?: PasswdLog,
+  ) {}
 
   private load(): void {
     if (!existsSync(this.path)) {
@@ -201,7 +210,7 @@ export class PasswdFile {
   /** Verify credentials without blocking the event loop; returns the canonical username or null. */
   async authenticate(user: string, password: string): Promise<string | null> {
     const e = (await this.current()).get(user.toLowerCase());
-    return e && (await checkPassword(e, password)) ? e.user : null;
+    return e && (await checkPassword(e, password, this.log)) ? e.user : null;
   }
 
   /**

@@ -126,7 +126,7 @@ export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cl
 export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): Promise<Running> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const { cluster, store } = await openStore(cfg, log);
-  const passwd = new PasswdFile(cfg.auth.passwdFile);
+  const passwd = new PasswdFile(cfg.auth.passwdFile, log);
   const tls = await tlsContext(cfg);
   const env = {
     store,

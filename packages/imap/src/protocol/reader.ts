@@ -278,11 +278,6 @@ export class CommandReader {
     }
   }
 
-  /** True while a command is partly received (between a literal header and its end). */
-  get midCommand(): boolean {
-    return this.parts.length > 0 || this.literalLeft > 0 || this.streaming > 0 || this.afterStream;
-  }
-
   /**
    * A line of a command being skipped: a trailing non-synchronizing literal is skipped with the
    * rest of the command; otherwise the command ends here (a synchronizing literal is never

@@ -5,6 +5,7 @@
 import { parseSeqSet, type SeqSet } from './sequence.js';
 import iconv from 'iconv-lite';
 import { DEFAULT_MAX_NESTING, ParseError, type Token } from './tokens.js';
+import { parseSearchDate } from './dates.js';
 
 /** A search key. Dates are UTC day starts in ms since epoch (compared by calendar day). */
 export type SearchKey =
@@ -26,16 +27,6 @@ export type SearchKey =
   | { k: 'not'; key: SearchKey }
   | { k: 'or'; a: SearchKey; b: SearchKey }
   | { k: 'and'; keys: SearchKey[] };
-
-const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
-
-/** Parse an IMAP date ("1-Feb-1994") to the UTC midnight of that day, ms. Throws ParseError. */
-export function parseSearchDate(s: string): number {
-  const m = /^(\d{1,2})-([A-Za-z]{3})-(\d{4})$/.exec(s);
-  const mon = m ? MONTHS.indexOf(m[2].toLowerCase()) : -1;
-  if (!m || mon < 0) throw new ParseError(`Invalid date ${s.slice(0, 30)}`);
-  return Date.UTC(Number(m[3]), mon, Number(m[1]));
-}
 
 const FLAG_KEYS: Record<string, [string, boolean]> = {
   ANSWERED: ['\\Answered', true],

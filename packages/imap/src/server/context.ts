@@ -14,8 +14,14 @@ export interface CommandSpec {
   states: State[];
   /** Uses message sequence numbers: no EXPUNGE response may be sent during it (RFC 3501 §7.4.1). */
   usesSequenceNumbers?: boolean;
-  /** Changes sequence numbers itself (EXPUNGE, CLOSE, MOVE). */
+  /**
+   * Changes sequence numbers itself (EXPUNGE, CLOSE, MOVE): it may report every pending EXPUNGE,
+   * other sessions' too, whatever the client has pipelined after it (RFC 3501 §5.5 forbids the
+   * client to pipeline a command that uses sequence numbers after one that breaks them).
+   */
   breaksSequenceNumbers?: boolean;
+  /** Saves into a target mailbox: when that mailbox does not exist the answer is NO [TRYCREATE] (RFC 3501 §7.1). */
+  tryCreate?: boolean;
   /** Has a UID form ("UID FETCH ..."). */
   uidForm?: boolean;
   run(ctx: CommandContext): Promise<void>;

@@ -9,7 +9,6 @@ import {
   NotAllowed,
   NotFound,
   QuotaExceeded,
-  TooBig,
   Unavailable,
 } from '@rmb/librmb';
 import { ParseError } from '../protocol/tokens.js';
@@ -54,7 +53,6 @@ export function toResponse(
   if (e instanceof InvalidName || e instanceof NotAllowed)
     return { status: 'NO', code: 'CANNOT', text: e.message, internal: false };
   if (e instanceof QuotaExceeded) return { status: 'NO', code: 'OVERQUOTA', text: e.message, internal: false };
-  if (e instanceof TooBig) return { status: 'NO', code: 'TOOBIG', text: e.message, internal: false };
   if (e instanceof Conflict) return { status: 'NO', code: 'INUSE', text: 'Mailbox busy, try again', internal: false };
   if (e instanceof Unavailable)
     return {

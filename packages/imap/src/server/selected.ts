@@ -4,7 +4,7 @@
  * (driven by watch/notify); EXPUNGE responses are held back while a command that uses sequence
  * numbers runs.
  */
-import type { Counters, IndexEntry, Mailbox } from '@rmb/librmb';
+import type { Counters, IndexEntry, Logger, Mailbox } from '@rmb/librmb';
 import { inSet, type SeqSet, toSeqString } from '../protocol/sequence.js';
 import { CommandError } from './errors.js';
 
@@ -29,9 +29,11 @@ export class SelectedView {
   saved: number[] = [];
   private unwatch?: () => Promise<void>;
 
+  /** `log`: where a failed watch is reported (pino-compatible). */
   constructor(
     readonly mailbox: Mailbox,
     readonly readOnly: boolean,
+    private readonly log?: Pick<Logger, 'warn'>,
   ) {}
 
   /** Keywords announced to the client in FLAGS (lower case -> as first seen). */
@@ -108,7 +110,9 @@ export class SelectedView {
       }
       this.unwatch = () => w.unwatch();
       this.watchFailedAt = 0;
-    } catch {
+    } catch (e) {
+      // no watch (a full or unreachable cluster): the view polls, and tries again later
+      this.log?.warn({ err: e, mailbox: this.mailbox.name }, 'watch failed; polling the mailbox instead');
       this.watchFailedAt = Date.now();
       this.dirty = true;
     }

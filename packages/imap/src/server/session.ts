@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import type { MailStore, UserStore } from '@rmb/librmb';
+import type { Logger, MailStore, UserStore } from '@rmb/librmb';
 import type { ScramCredentials } from '../protocol/scram.js';
 import { capabilityList, type State } from '../protocol/capabilities.js';
 import { CommandReader, endsWithLiteral, type RawCommand, type ReaderEvent } from '../protocol/reader.js';
@@ -19,13 +19,8 @@ import { SelectedView } from './selected.js';
 import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
 import { constants as zlibConstants, createDeflateRaw, createInflateRaw } from 'node:zlib';
 
-/** Logger shape (pino-compatible). */
-export interface Log {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
+/** The logger (librmb's Logger: pino-compatible). */
+export type Log = Logger;
 
 /** Limits of the IMAP server; every one is a named config setting. */
 export interface ImapLimits {
@@ -364,13 +359,14 @@ export class Session {
     }
     // RFC 3501 §5.5 / §7.4.1: no EXPUNGE while this command uses sequence numbers, nor when the
     // client has already pipelined one that does (it numbered its messages before seeing them)
-    this.allowExpunge = !(spec.usesSequenceNumbers && !uid) && !this.queuedUsesSequenceNumbers();
+    this.allowExpunge =
+      !!spec.breaksSequenceNumbers || (!(spec.usesSequenceNumbers && !uid) && !this.queuedUsesSequenceNumbers());
     const started = Date.now();
     if (this.state !== 'not-authenticated') this.touch();
     try {
       await spec.run({ session: this, tag: cmd.tag, name, args, uid, streamed: raw.streamed });
     } catch (e) {
-      const r = toResponse(e, name === 'APPEND' || name === 'COPY' || name === 'MOVE');
+      const r = toResponse(e, !!spec.tryCreate);
       if (r.internal) this.env.log.warn({ err: e, session: this.id, command: name }, 'command failed');
       await this.sendUpdates();
       this.write(`${cmd.tag} ${r.status} ${r.code ? `[${r.code}] ` : ''}${r.text}\r\n`);

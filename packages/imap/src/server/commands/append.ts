@@ -8,7 +8,7 @@
 import { MailError, type NewMessage, NotFound, QuotaExceeded, type StagedMessage, toCrlf } from '@rmb/librmb';
 import type { CommandContext, CommandSpec } from '../context.js';
 import type { StreamedLiteral } from '../../protocol/reader.js';
-import { ParseError, tokenize, type Token } from '../../protocol/tokens.js';
+import { tokenize, type Token } from '../../protocol/tokens.js';
 import { parseMessageUrl } from '../../protocol/imap-url.js';
 import { decodeMailboxName } from '../../protocol/utf7.js';
 import { toSeqString } from '../../protocol/sequence.js';
@@ -17,17 +17,7 @@ import { parseFlagList } from './flags.js';
 import { readSection } from './fetch.js';
 import { isLoopback } from '../loopback.js';
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** Parse an IMAP date-time ("17-Jul-1996 02:44:25 -0700") to ms since epoch. Throws ParseError. */
-export function parseDateTime(s: string): number {
-  const m = /^ ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/.exec(s);
-  const mon = m ? MONTHS.findIndex((x) => x.toLowerCase() === m[2].toLowerCase()) : -1;
-  if (!m || mon < 0) throw new ParseError('Invalid date-time');
-  const utc = Date.UTC(Number(m[3]), mon, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
-  const off = (Number(m[8]) * 60 + Number(m[9])) * 60000 * (m[7] === '+' ? 1 : -1);
-  return utc - off;
-}
+import { parseDateTime } from '../../protocol/dates.js';
 
 /** The answer to a MULTIAPPEND whose later message is above the APPEND limit (RFC 7889, RFC 4469 TOOBIG). */
 export function tooBigInAppend(maxLiteralBytes: number): Error {
@@ -44,6 +34,7 @@ interface Item {
 
 export const append: CommandSpec = {
   name: 'APPEND',
+  tryCreate: true,
   states: ['authenticated', 'selected'],
   async run({ session, tag, args, streamed }) {
     try {

@@ -41,6 +41,7 @@ async function copyOrMove(ctx: CommandContext, move: boolean): Promise<void> {
 
 export const copy: CommandSpec = {
   name: 'COPY',
+  tryCreate: true,
   states: ['selected'],
   usesSequenceNumbers: true,
   uidForm: true,
@@ -49,6 +50,7 @@ export const copy: CommandSpec = {
 
 export const move: CommandSpec = {
   name: 'MOVE',
+  tryCreate: true,
   states: ['selected'],
   usesSequenceNumbers: true,
   breaksSequenceNumbers: true,

@@ -13,17 +13,7 @@ import { bad } from '../errors.js';
 import { decodeForFetch } from './binary.js';
 import { previewText } from './preview.js';
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** Format ms since epoch as an IMAP date-time in UTC ("02-Jan-2023 10:00:00 +0000"). */
-export function formatDateTime(ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return (
-    `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ` +
-    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
-  );
-}
+import { formatDateTime } from '../../protocol/dates.js';
 
 /** Keep or drop header fields of a header block (HEADER.FIELDS / .NOT), case-insensitively. */
 export function filterHeader(block: Buffer, fields: string[], not: boolean): Buffer {

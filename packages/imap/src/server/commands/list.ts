@@ -4,7 +4,8 @@
  * SPECIAL-USE), LIST-STATUS (RFC 5819: RETURN (STATUS (...))), special-use attributes
  * (RFC 6154) and child info (RFC 3348 \HasChildren / \HasNoChildren).
  */
-import type { MailboxInfo } from '@rmb/librmb';
+import { type MailboxInfo, Unavailable } from '@rmb/librmb';
+import { isErrno } from '@rmb/rados';
 import type { CommandContext, CommandSpec } from '../context.js';
 import { asText, type Token } from '../../protocol/tokens.js';
 import { str } from '../../protocol/encode.js';
@@ -161,10 +162,16 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
     }
   }
   session.write(lines);
-  // LIST-STATUS: a STATUS response for each selectable mailbox listed (RFC 5819 §2); one that
-  // fails (e.g. deleted meanwhile) is left out
+  // LIST-STATUS: a STATUS response for each selectable mailbox listed (RFC 5819 §2); one deleted
+  // meanwhile (its index gone) is left out, any other failure fails the command with its code
   const status = await Promise.all(
-    statusFor.map((info) => statusLine(session, session.user!.mailboxOf(info), o.returnStatus!).catch(() => '')),
+    statusFor.map((info) =>
+      statusLine(session, session.user!.mailboxOf(info), o.returnStatus!).catch((e: unknown) => {
+        if (!(e instanceof Unavailable && isErrno(e.cause, 'ENOENT'))) throw e;
+        session.env.log.debug({ mailbox: info.name, session: session.id }, 'LIST-STATUS: mailbox deleted meanwhile');
+        return '';
+      }),
+    ),
   );
   session.write(status.filter(Boolean));
   await session.ok(tag, `${ctx.name} completed.`);

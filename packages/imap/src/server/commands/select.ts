@@ -47,7 +47,7 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
     session.write('* OK [CLOSED] Previous mailbox closed.\r\n');
   await session.select(undefined);
   const mb = await session.user!.mailbox(name);
-  const view = new SelectedView(mb, readOnly);
+  const view = new SelectedView(mb, readOnly, session.env.log);
   view.noRecent = rev2;
   await view.load(() => session.onMailboxChange());
   // SELECT claims the messages no session has seen as \Recent yet; EXAMINE claims nothing (RFC 3501 §6.3.2)
