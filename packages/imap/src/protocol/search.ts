@@ -193,6 +193,15 @@ function key(s: Stream, depth: number): SearchKey {
   }
 }
 
+/** Whether a search key, or any key inside it, is of kind `kind` (e.g. 'modseq', RFC 7162 §3.1.5). */
+export function usesKey(k: SearchKey, kind: SearchKey['k']): boolean {
+  if (k.k === kind) return true;
+  if (k.k === 'and') return k.keys.some((x) => usesKey(x, kind));
+  if (k.k === 'or') return usesKey(k.a, kind) || usesKey(k.b, kind);
+  if (k.k === 'not') return usesKey(k.key, kind);
+  return false;
+}
+
 /** Result options of ESEARCH (RFC 4731), when given with RETURN (...). */
 export interface SearchProgram {
   charset: string;

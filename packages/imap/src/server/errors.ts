@@ -12,13 +12,14 @@ import {
   Unavailable,
 } from '@rmb/librmb';
 import { ParseError } from '../protocol/tokens.js';
+import type { ResponseCode } from '../protocol/response.js';
 import { BadCharset } from '../protocol/search.js';
 
 /** A command failure the session answers with NO (or BAD), with an optional response code. */
 export class CommandError extends Error {
   constructor(
     readonly status: 'NO' | 'BAD',
-    readonly code: string | null,
+    readonly code: ResponseCode | null,
     message: string,
   ) {
     super(message);
@@ -27,7 +28,7 @@ export class CommandError extends Error {
 }
 
 /** Shorthand: NO with a response code. */
-export const no = (code: string | null, text: string): CommandError => new CommandError('NO', code, text);
+export const no = (code: ResponseCode | null, text: string): CommandError => new CommandError('NO', code, text);
 /** Shorthand: BAD. */
 export const bad = (text: string): CommandError => new CommandError('BAD', null, text);
 
@@ -35,7 +36,7 @@ export const bad = (text: string): CommandError => new CommandError('BAD', null,
 export function toResponse(
   e: unknown,
   mailboxCommand = false,
-): { status: 'NO' | 'BAD'; code: string | null; text: string; internal: boolean } {
+): { status: 'NO' | 'BAD'; code: ResponseCode | null; text: string; internal: boolean } {
   if (e instanceof CommandError) return { status: e.status, code: e.code, text: e.message, internal: false };
   if (e instanceof BadCharset)
     return { status: 'NO', code: `BADCHARSET (${BadCharset.ADVERTISED.join(' ')})`, text: e.message, internal: false };

@@ -14,6 +14,7 @@ import { decodeMailboxName, encodeMailboxName, InvalidMutf7 } from '../protocol/
 import { type Chunk, literalSafe } from '../protocol/encode.js';
 import { COMMANDS } from './commands/index.js';
 import { bad, no, toResponse } from './errors.js';
+import { type ResponseCode, type Status, taggedLine } from '../protocol/response.js';
 import { tooBigInAppend } from './commands/append.js';
 import { SelectedView } from './selected.js';
 import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
@@ -255,8 +256,8 @@ export class Session {
         if (ev.type === 'error') {
           this.write(
             ev.kind === 'literal-too-big'
-              ? `${ev.tag} NO [TOOBIG] ${ev.message}\r\n`
-              : `${ev.tag} BAD ${ev.message}\r\n`,
+              ? taggedLine(ev.tag, 'NO', ev.message, 'TOOBIG')
+              : taggedLine(ev.tag, 'BAD', ev.message),
           );
           continue;
         }
@@ -332,7 +333,7 @@ export class Session {
       const tag = (e as { tag?: string }).tag ?? '*';
       // only the parser's own messages reach the client, never an internal error's text
       if (!(e instanceof ParseError)) this.env.log.warn({ err: e, session: this.id }, 'tokenizer failure');
-      this.write(`${tag} BAD ${e instanceof ParseError ? e.message : 'Invalid command'}\r\n`);
+      this.reply(tag, 'BAD', e instanceof ParseError ? e.message : 'Invalid command');
       return;
     }
     let name = cmd.name;
@@ -341,7 +342,7 @@ export class Session {
     if (name === 'UID') {
       const sub = args[0];
       if (!sub || sub.type !== 'atom') {
-        this.write(`${cmd.tag} BAD Missing UID command\r\n`);
+        this.reply(cmd.tag, 'BAD', 'Missing UID command');
         return;
       }
       name = sub.value.toUpperCase();
@@ -350,11 +351,11 @@ export class Session {
     }
     const spec = COMMANDS.get(name);
     if (!spec || (uid && !spec.uidForm)) {
-      this.write(`${cmd.tag} BAD Unknown command ${(uid ? 'UID ' : '') + name}\r\n`.slice(0, 200));
+      this.reply(cmd.tag, 'BAD', `Unknown command ${(uid ? 'UID ' : '') + name}`.slice(0, 150));
       return;
     }
     if (!spec.states.includes(this.state)) {
-      this.write(`${cmd.tag} BAD Command ${name} not valid in state ${this.state}\r\n`);
+      this.reply(cmd.tag, 'BAD', `Command ${name} not valid in state ${this.state}`);
       return;
     }
     // RFC 3501 §5.5 / §7.4.1: no EXPUNGE while this command uses sequence numbers, nor when the
@@ -369,7 +370,7 @@ export class Session {
       const r = toResponse(e, !!spec.tryCreate);
       if (r.internal) this.env.log.warn({ err: e, session: this.id, command: name }, 'command failed');
       await this.sendUpdates();
-      this.write(`${cmd.tag} ${r.status} ${r.code ? `[${r.code}] ` : ''}${r.text}\r\n`);
+      this.reply(cmd.tag, r.status, r.text, r.code);
     } finally {
       if (this.state !== 'not-authenticated') this.touch();
       this.allowExpunge = true;
@@ -422,15 +423,23 @@ export class Session {
    * mailbox the OK carries [HIGHESTMODSEQ n] (RFC 7162 §3.1), or, when the OK has a code of its
    * own, an untagged OK before it does.
    */
-  async ok(tag: string, text: string, code?: string): Promise<void> {
+  async ok(tag: string, text: string, code?: ResponseCode): Promise<void> {
     await this.sendUpdates();
     if (this.reportHighestModseq && this.selected) {
-      const highest = `HIGHESTMODSEQ ${this.selected.modseq}`;
+      const highest: ResponseCode = `HIGHESTMODSEQ ${this.selected.modseq}`;
       if (code) this.write(`* OK [${highest}] Highest\r\n`);
       else code = highest;
     }
     this.reportHighestModseq = false;
-    this.write(`${tag} OK ${code ? `[${code}] ` : ''}${text}\r\n`);
+    this.reply(tag, 'OK', text, code);
+  }
+
+  /**
+   * Write a tagged response now, with no pending updates before it (the one writer of tagged
+   * lines: commands that must not send updates first, and the session's own BAD/NO answers).
+   */
+  reply(tag: string, status: Status, text: string, code?: ResponseCode | null): void {
+    this.write(taggedLine(tag, status, text, code));
   }
 
   /**

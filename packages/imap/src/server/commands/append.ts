@@ -180,7 +180,7 @@ async function save(
   const sel = session.selected;
   await session.sendUpdates(!!sel && sel.mailbox.id === mb.id);
   const uids = toSeqString(saved.map((s) => s.uid));
-  session.write(`${tag} OK [APPENDUID ${saved[0].uidvalidity} ${uids}] Append completed.\r\n`);
+  session.reply(tag, 'OK', 'Append completed.', `APPENDUID ${saved[0].uidvalidity} ${uids}`);
 }
 
 /**

@@ -23,7 +23,7 @@ export async function loginFailed(session: Session, tag: string, username: strin
     // a short delay slows password guessing
     await new Promise((r) => setTimeout(r, 200));
     if (session.authFailures >= session.env.limits.maxAuthFailures) {
-      session.write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`);
+      session.reply(tag, 'NO', 'Authentication failed.', 'AUTHENTICATIONFAILED');
       session.write('* BYE Too many authentication failures\r\n');
       session.close();
       return;
@@ -36,5 +36,5 @@ export async function loginFailed(session: Session, tag: string, username: strin
 export async function loginSucceeded(session: Session, tag: string, canonical: string): Promise<void> {
   await session.login(canonical);
   session.env.log.info({ session: session.id, user: canonical }, 'logged in');
-  session.write(`${tag} OK [CAPABILITY ${session.capabilities().join(' ')}] Logged in\r\n`);
+  session.reply(tag, 'OK', 'Logged in', `CAPABILITY ${session.capabilities().join(' ')}`);
 }

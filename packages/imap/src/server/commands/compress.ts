@@ -11,7 +11,7 @@ export const compress: CommandSpec = {
     if (asText(args[0], 'mechanism').toUpperCase() !== 'DEFLATE') throw bad('Unknown compression mechanism');
     if (session.compressed) throw no('COMPRESSIONACTIVE', 'DEFLATE is already active.');
     await session.sendUpdates();
-    session.write(`${tag} OK DEFLATE active.\r\n`);
+    session.reply(tag, 'OK', 'DEFLATE active.');
     session.startCompression();
   },
 };

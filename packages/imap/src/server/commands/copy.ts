@@ -2,6 +2,7 @@
  * COPY and MOVE, with their UID forms (RFC 3501 §6.4.7, RFC 6851, COPYUID of RFC 4315). The
  * target references the same mail objects: no message bytes are copied.
  */
+import type { ResponseCode } from '../../protocol/response.js';
 import type { CommandContext, CommandSpec } from '../context.js';
 import { asText, expectArgs } from '../../protocol/tokens.js';
 import { parseSeqSet, toSeqString } from '../../protocol/sequence.js';
@@ -20,7 +21,7 @@ async function copyOrMove(ctx: CommandContext, move: boolean): Promise<void> {
     return;
   }
   const res = move ? await v.mailbox.moveTo(uids, dest) : await v.mailbox.copyTo(uids, dest);
-  const code = res.pairs.length
+  const code: ResponseCode | undefined = res.pairs.length
     ? `COPYUID ${res.uidvalidity} ${toSeqString(res.pairs.map((p) => p[0]))} ${toSeqString(res.pairs.map((p) => p[1]))}`
     : undefined;
   if (move) {
@@ -32,11 +33,11 @@ async function copyOrMove(ctx: CommandContext, move: boolean): Promise<void> {
       ),
     );
     await session.sendUpdates(dest.id === v.mailbox.id);
-    session.write(`${tag} OK ${ctx.name} completed.\r\n`);
+    session.reply(tag, 'OK', `${ctx.name} completed.`);
     return;
   }
   await session.sendUpdates(dest.id === v.mailbox.id);
-  session.write(`${tag} OK ${code ? `[${code}] ` : ''}${ctx.name} completed.\r\n`);
+  session.reply(tag, 'OK', `${ctx.name} completed.`, code);
 }
 
 export const copy: CommandSpec = {

@@ -46,6 +46,6 @@ export const close: CommandSpec = {
       });
     }
     await ctx.session.select(undefined);
-    ctx.session.write(`${ctx.tag} OK Close completed.\r\n`);
+    ctx.session.reply(ctx.tag, 'OK', 'Close completed.');
   },
 };

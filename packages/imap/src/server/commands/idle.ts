@@ -31,7 +31,7 @@ export const idle: CommandSpec = {
     if (session.isClosed) return;
     const line = await done;
     if (line.trim().toUpperCase() !== 'DONE') {
-      session.write(`${tag} BAD Expected DONE.\r\n`);
+      session.reply(tag, 'BAD', 'Expected DONE.');
       return;
     }
     await session.ok(tag, 'Idle completed.');

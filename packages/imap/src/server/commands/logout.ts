@@ -6,7 +6,7 @@ export const logout: CommandSpec = {
   states: ['not-authenticated', 'authenticated', 'selected'],
   async run({ session, tag }) {
     session.write('* BYE Logging out\r\n');
-    session.write(`${tag} OK Logout completed.\r\n`);
+    session.reply(tag, 'OK', 'Logout completed.');
     session.close();
   },
 };

@@ -14,7 +14,7 @@ import {
 } from '@rmb/librmb';
 import type { CommandSpec } from '../context.js';
 import { inSet, toSeqString } from '../../protocol/sequence.js';
-import { parseSearch, type SearchKey } from '../../protocol/search.js';
+import { parseSearch, type SearchKey, usesKey } from '../../protocol/search.js';
 import { str } from '../../protocol/encode.js';
 import { bad } from '../errors.js';
 import type { SelectedView } from '../selected.js';
@@ -235,7 +235,7 @@ export const search: CommandSpec = {
     const found = await runSearch(prog.key, session.user!, v);
     const nums = found.map(([seq, u]) => (uid ? u : seq));
     // a search with MODSEQ reports the highest mod-sequence of the matches (RFC 7162 §3.1.5)
-    const hasModseq = JSON.stringify(prog.key).includes('"k":"modseq"');
+    const hasModseq = usesKey(prog.key, 'modseq');
     const top = Math.max(0, ...found.map(([, u]) => v.entries.get(u)!.modseq));
     if (hasModseq) session.enableCondstore();
     // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4: no RETURN means ALL)

@@ -65,7 +65,7 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
     `* OK [MAILBOXID (${mb.id})] Ok\r\n`, // RFC 8474 §4.2
   ]);
   if (params.qresync && params.qresync.uidvalidity === view.uidvalidity) await resync(ctx, view, params.qresync);
-  session.write(`${tag} OK [${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${ctx.name} completed.\r\n`);
+  session.reply(tag, 'OK', `${ctx.name} completed.`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
 }
 
 /**

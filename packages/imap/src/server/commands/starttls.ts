@@ -8,7 +8,7 @@ export const starttls: CommandSpec = {
   async run({ session, tag }) {
     if (session.tls) throw bad('TLS is already active');
     if (!session.env.tlsContext) throw bad('TLS is not configured');
-    session.write(`${tag} OK Begin TLS negotiation now.\r\n`);
+    session.reply(tag, 'OK', 'Begin TLS negotiation now.');
     session.startTls();
   },
 };

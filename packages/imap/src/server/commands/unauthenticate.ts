@@ -6,6 +6,6 @@ export const unauthenticate: CommandSpec = {
   states: ['authenticated', 'selected'],
   async run({ session, tag }) {
     await session.logout();
-    session.write(`${tag} OK Unauthenticated.\r\n`);
+    session.reply(tag, 'OK', 'Unauthenticated.');
   },
 };

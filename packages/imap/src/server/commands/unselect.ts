@@ -6,6 +6,6 @@ export const unselect: CommandSpec = {
   states: ['selected'],
   async run({ session, tag }) {
     await session.select(undefined);
-    session.write(`${tag} OK Unselect completed.\r\n`);
+    session.reply(tag, 'OK', 'Unselect completed.');
   },
 };
