@@ -54,6 +54,29 @@ test(
   },
 );
 
+test("another session's keyword that comes back with this session's STORE or FETCH is announced first", async () => {
+  const a = await session('kw2', 'a');
+  const b = await session('kw2', 'b');
+  await append(a, 'INBOX', 'one');
+  await append(a, 'INBOX', 'two');
+  await a.command('SELECT INBOX');
+  await b.command('SELECT INBOX');
+  await b.command('STORE 1 +FLAGS.SILENT ($Fresh)');
+  // a's STORE comes back with the index's current flags, $Fresh included
+  const stored = await a.command('STORE 1 +FLAGS (\\Flagged)');
+  const flagsAt = stored.search(/^\* FLAGS \([^)]*\$Fresh/m);
+  expect(flagsAt).toBeGreaterThanOrEqual(0);
+  expect(flagsAt).toBeLessThan(stored.search(/^\* 1 FETCH \(FLAGS \([^)]*\$Fresh/m));
+  // and a FETCH that sets \Seen brings back another session's new keyword the same way
+  await b.command('STORE 2 +FLAGS.SILENT ($Later)');
+  const fetched = await a.command('FETCH 2 (BODY[TEXT])');
+  const at = fetched.search(/^\* FLAGS \([^)]*\$Later/m);
+  expect(at).toBeGreaterThanOrEqual(0);
+  expect(at).toBeLessThan(fetched.search(/^\* 2 FETCH [\s\S]*\$Later/m));
+  a.close();
+  b.close();
+});
+
 test(
   'CONDSTORE enabling commands turn CONDSTORE on without ENABLE: HIGHESTMODSEQ in the OK, MODSEQ ' + 'in later FETCHes',
   async () => {

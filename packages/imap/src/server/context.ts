@@ -5,10 +5,12 @@
 import type { StreamedLiteral } from '../protocol/reader.js';
 import type { State } from '../protocol/capabilities.js';
 import type { Token } from '../protocol/tokens.js';
+import type { UserStore } from '@rmb/librmb';
 import type { Session } from './session.js';
+import type { SelectedView } from './selected.js';
 
-/** A command module's declaration (Dovecot-style command flags as data). */
-export interface CommandSpec {
+/** What every command declares (Dovecot-style command flags as data). */
+interface SpecBase {
   name: string;
   /** States in which the command is valid (RFC 3501 §6). */
   states: State[];
@@ -24,8 +26,18 @@ export interface CommandSpec {
   tryCreate?: boolean;
   /** Has a UID form ("UID FETCH ..."). */
   uidForm?: boolean;
-  run(ctx: CommandContext): Promise<void>;
 }
+
+/**
+ * A command module's declaration. `needs` says what its context carries: nothing more (any
+ * state), the logged-in user (`user`: authenticated or selected state) or the user and the
+ * selected mailbox (`mailbox`: selected state). The session builds the context to match, so
+ * commands never assert that a user or a mailbox is there.
+ */
+export type CommandSpec =
+  | (SpecBase & { needs?: undefined; run(ctx: CommandContext): Promise<void> })
+  | (SpecBase & { needs: 'user'; run(ctx: UserContext): Promise<void> })
+  | (SpecBase & { needs: 'mailbox'; run(ctx: MailboxContext): Promise<void> });
 
 export interface CommandContext {
   session: Session;
@@ -36,4 +48,14 @@ export interface CommandContext {
   uid: boolean;
   /** APPEND's message literal when it is streamed (the last string argument is then empty). */
   streamed?: StreamedLiteral;
+}
+
+/** The context of a command that needs the logged-in user. */
+export interface UserContext extends CommandContext {
+  user: UserStore;
+}
+
+/** The context of a command that needs the selected mailbox (and the user). */
+export interface MailboxContext extends UserContext {
+  view: SelectedView;
 }

@@ -13,6 +13,7 @@ import { ParseError, tokenize, type ParsedCommand, asAstring, type Token } from 
 import { decodeMailboxName, encodeMailboxName, InvalidMutf7 } from '../protocol/utf7.js';
 import { type Chunk, literalSafe } from '../protocol/encode.js';
 import { COMMANDS } from './commands/index.js';
+import type { CommandContext } from './context.js';
 import { bad, no, toResponse } from './errors.js';
 import { type ResponseCode, type Status, taggedLine } from '../protocol/response.js';
 import { tooBigInAppend } from './commands/append.js';
@@ -365,7 +366,15 @@ export class Session {
     const started = Date.now();
     if (this.state !== 'not-authenticated') this.touch();
     try {
-      await spec.run({ session: this, tag: cmd.tag, name, args, uid, streamed: raw.streamed });
+      const base: CommandContext = { session: this, tag: cmd.tag, name, args, uid, streamed: raw.streamed };
+      const user = this.user;
+      const view = this.selected;
+      const wrongState = () => bad(`Command ${name} not valid in state ${this.state}`);
+      if (spec.needs === undefined) await spec.run(base);
+      else if (!user) throw wrongState();
+      else if (spec.needs === 'user') await spec.run({ ...base, user });
+      else if (!view) throw wrongState();
+      else await spec.run({ ...base, user, view });
     } catch (e) {
       const r = toResponse(e, !!spec.tryCreate);
       if (r.internal) this.env.log.warn({ err: e, session: this.id, command: name }, 'command failed');

@@ -6,7 +6,7 @@
  * are committed to the index together.
  */
 import { MailError, type NewMessage, NotFound, QuotaExceeded, type StagedMessage, toCrlf } from '@rmb/librmb';
-import type { CommandContext, CommandSpec } from '../context.js';
+import type { CommandContext, CommandSpec, UserContext } from '../context.js';
 import type { StreamedLiteral } from '../../protocol/reader.js';
 import { tokenize, type Token } from '../../protocol/tokens.js';
 import { parseMessageUrl } from '../../protocol/imap-url.js';
@@ -36,9 +36,11 @@ export const append: CommandSpec = {
   name: 'APPEND',
   tryCreate: true,
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args, streamed }) {
+  needs: 'user',
+  async run(ctx) {
+    const { streamed } = ctx;
     try {
-      await save(session, tag, args, streamed);
+      await save(ctx);
     } catch (e) {
       // answer only once the client has sent the whole command (every message after a streamed one too)
       const failure = streamed ? await streamed.discardAll() : null;
@@ -94,7 +96,7 @@ function isThisServer(session: CommandContext['session'], s: { user?: string; ho
 }
 
 /** The bytes of a CATENATE list (RFC 4469 §3): TEXT literals and URL parts in order. */
-async function catenate(session: CommandContext['session'], parts: Token[]): Promise<Buffer> {
+async function catenate({ session, user }: UserContext, parts: Token[]): Promise<Buffer> {
   const out: Buffer[] = [];
   let size = 0;
   for (let k = 0; k < parts.length; k += 2) {
@@ -125,7 +127,7 @@ async function catenate(session: CommandContext['session'], parts: Token[]): Pro
       box = session.selected.mailbox;
     } else {
       try {
-        box = await session.user!.mailbox(decodeMailboxName(u.mailbox, false));
+        box = await user.mailbox(decodeMailboxName(u.mailbox, false));
       } catch {
         throw badUrl('No such mailbox');
       }
@@ -134,7 +136,7 @@ async function catenate(session: CommandContext['session'], parts: Token[]): Pro
     if (u.uidvalidity !== undefined && u.uidvalidity !== c.uidvalidity) throw badUrl('UIDVALIDITY does not match');
     const [e] = await box.entriesByUid([u.uid]);
     if (!e) throw badUrl('No such message');
-    let data = await readSection(session.user!, e, u.section);
+    let data = await readSection(user, e, u.section);
     if (!data) throw badUrl('No such section');
     if (u.partial)
       data = data.subarray(
@@ -148,33 +150,30 @@ async function catenate(session: CommandContext['session'], parts: Token[]): Pro
   return Buffer.concat(out);
 }
 
-async function save(
-  session: CommandContext['session'],
-  tag: string,
-  args: Token[],
-  streamed: StreamedLiteral | undefined,
-): Promise<void> {
+async function save(ctx: UserContext): Promise<void> {
+  const { session, user, tag, args, streamed } = ctx;
   if (args.length < 2) throw bad('APPEND needs a mailbox and a message');
   const name = session.mailboxArg(args[0]);
   const items = parseItems(session, args);
   // a missing target mailbox is reported before any CATENATE URL is evaluated (RFC 4469 §5: TRYCREATE over BADURL)
-  if (items.some((it) => it.catenate)) await session.user!.mailbox(name);
+  if (items.some((it) => it.catenate)) await user.mailbox(name);
   const messages: NewMessage[] = [];
   for (const [k, it] of items.entries()) {
     if (streamed && k === items.length - 1) break; // the streamed message, and any after it, below
-    const data = it.catenate ? await catenate(session, it.catenate) : it.data!;
+    const data = it.catenate ? await catenate(ctx, it.catenate) : it.data;
+    if (!data) throw bad('Invalid APPEND arguments: message missing');
     if (!data.length) throw no(null, "Can't save a zero byte message.");
     messages.push({ data, flags: it.flags.filter((f) => f !== '\\Recent'), internalDate: it.date });
   }
   const staged: StagedMessage[] = [];
   const commit = async () => {
-    if (streamed) messages.push(...(await stageStreamed(session, name, items[items.length - 1], streamed, staged)));
-    return session.user!.appendTo(name, messages);
+    if (streamed) messages.push(...(await stageStreamed(ctx, name, items[items.length - 1], streamed, staged)));
+    return user.appendTo(name, messages);
   };
   const { mailbox: mb, saved } = await commit().catch(async (e: unknown) => {
     // refused before its commit (no such mailbox, over quota, a message failed): nothing stays
     if (staged.length && (e instanceof NotFound || e instanceof QuotaExceeded || !(e instanceof MailError)))
-      await session.user!.discardStaged(staged);
+      await user.discardStaged(staged);
     throw e;
   });
   const sel = session.selected;
@@ -190,13 +189,12 @@ async function save(
  * none). Throws NotFound before reading any message when the mailbox does not exist.
  */
 async function stageStreamed(
-  session: CommandContext['session'],
+  { session, user }: UserContext,
   name: string,
   item: Item,
   first: StreamedLiteral,
   staged: StagedMessage[],
 ): Promise<NewMessage[]> {
-  const user = session.user!;
   const mailbox = await user.mailbox(name);
   const out: NewMessage[] = [];
   let cur: StreamedLiteral = first;

@@ -3,17 +3,17 @@
  * target references the same mail objects: no message bytes are copied.
  */
 import type { ResponseCode } from '../../protocol/response.js';
-import type { CommandContext, CommandSpec } from '../context.js';
+import type { CommandSpec, MailboxContext } from '../context.js';
 import { asText, expectArgs } from '../../protocol/tokens.js';
 import { parseSeqSet, toSeqString } from '../../protocol/sequence.js';
 import { no } from '../errors.js';
 
-async function copyOrMove(ctx: CommandContext, move: boolean): Promise<void> {
+async function copyOrMove(ctx: MailboxContext, move: boolean): Promise<void> {
   const { session, tag, args, uid } = ctx;
   expectArgs(args, 2);
-  const v = session.selected!;
+  const v = ctx.view;
   const targets = v.resolve(parseSeqSet(asText(args[0], 'sequence set')), uid);
-  const dest = await session.user!.mailbox(session.mailboxArg(args[1]));
+  const dest = await ctx.user.mailbox(session.mailboxArg(args[1]));
   if (move && v.readOnly) throw no('READ-ONLY', 'Mailbox is read-only.');
   const uids = targets.map(([, u]) => u);
   if (!uids.length) {
@@ -46,6 +46,7 @@ export const copy: CommandSpec = {
   states: ['selected'],
   usesSequenceNumbers: true,
   uidForm: true,
+  needs: 'mailbox',
   run: (ctx) => copyOrMove(ctx, false),
 };
 
@@ -56,5 +57,6 @@ export const move: CommandSpec = {
   usesSequenceNumbers: true,
   breaksSequenceNumbers: true,
   uidForm: true,
+  needs: 'mailbox',
   run: (ctx) => copyOrMove(ctx, true),
 };

@@ -31,11 +31,12 @@ function specialUse(t: Token | undefined): string | null {
 export const create: CommandSpec = {
   name: 'CREATE',
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args }) {
+  needs: 'user',
+  async run({ session, user, tag, args }) {
     expectArgs(args, 1, 2);
     let name = session.mailboxArg(args[0], true);
     if (name.endsWith('/')) name = name.replace(/\/+$/, '');
-    const info = await session.user!.createMailbox(name, specialUse(args[1]));
+    const info = await user.createMailbox(name, specialUse(args[1]));
     await session.ok(tag, 'Create completed.', `MAILBOXID (${info.id})`); // RFC 8474 §4.1
   },
 };

@@ -5,11 +5,12 @@ import { expectArgs } from '../../protocol/tokens.js';
 export const del: CommandSpec = {
   name: 'DELETE',
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args }) {
+  needs: 'user',
+  async run({ session, user, tag, args }) {
     expectArgs(args, 1);
     const name = session.mailboxArg(args[0]);
     if (session.selected && session.selected.mailbox.name === name) await session.select(undefined);
-    await session.user!.deleteMailbox(name);
+    await user.deleteMailbox(name);
     await session.ok(tag, 'Delete completed.');
   },
 };

@@ -1,12 +1,12 @@
 /** EXPUNGE and UID EXPUNGE (RFC 3501 §6.4.3, RFC 4315 §2.1), and CLOSE (§6.4.2). */
-import type { CommandContext, CommandSpec } from '../context.js';
+import type { CommandSpec, MailboxContext } from '../context.js';
 import { asText } from '../../protocol/tokens.js';
 import { parseSeqSet } from '../../protocol/sequence.js';
 import { no, toResponse } from '../errors.js';
 
 /** Expunge \Deleted messages (optionally only within a UID set); returns sequence numbers removed. */
-export async function expungeDeleted(ctx: CommandContext, uidSet?: string, silent = false): Promise<void> {
-  const v = ctx.session.selected!;
+export async function expungeDeleted(ctx: MailboxContext, uidSet?: string, silent = false): Promise<void> {
+  const v = ctx.view;
   if (v.readOnly) throw no('READ-ONLY', 'Mailbox is read-only.');
   await v.refresh();
   let targets = [...v.entries.values()].filter((e) => e.flags.includes('\\Deleted')).map((e) => e.uid);
@@ -24,6 +24,7 @@ export const expunge: CommandSpec = {
   states: ['selected'],
   breaksSequenceNumbers: true,
   uidForm: true,
+  needs: 'mailbox',
   async run(ctx) {
     await expungeDeleted(ctx, ctx.uid ? asText(ctx.args[0], 'UID set') : undefined);
     await ctx.session.ok(ctx.tag, 'Expunge completed.');
@@ -34,8 +35,9 @@ export const close: CommandSpec = {
   name: 'CLOSE',
   states: ['selected'],
   breaksSequenceNumbers: true,
+  needs: 'mailbox',
   async run(ctx) {
-    const v = ctx.session.selected!;
+    const v = ctx.view;
     // the mailbox is closed whatever happens (the client leaves the selected state); a failed
     // expunge is logged and reported in an untagged NO with its code, as Dovecot does
     if (!v.readOnly) {

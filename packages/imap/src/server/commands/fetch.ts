@@ -269,9 +269,9 @@ export const fetch: CommandSpec = {
   states: ['selected'],
   usesSequenceNumbers: true,
   uidForm: true,
-  async run({ session, tag, args, uid }) {
+  needs: 'mailbox',
+  async run({ session, user, view: v, tag, args, uid }) {
     if (args.length < 2 || args.length > 3) throw bad('FETCH needs a sequence set, items and optional modifiers');
-    const v = session.selected!;
     const items = parseFetchItems(args[1]);
     if (uid && !items.some((i) => i.kind === 'simple' && i.name === 'UID'))
       items.unshift({ kind: 'simple', name: 'UID' });
@@ -295,7 +295,6 @@ export const fetch: CommandSpec = {
       );
       if (inRange.length) session.write(`* VANISHED (EARLIER) ${toSeqString(inRange)}\r\n`);
     }
-    const user = session.user!;
     if (setsSeen(items) && !v.readOnly) {
       const unseen = targets.filter(([, u]) => !v.entries.get(u)!.flags.includes('\\Seen')).map(([, u]) => u);
       if (unseen.length) {
@@ -304,6 +303,11 @@ export const fetch: CommandSpec = {
         if (!items.some((i) => i.kind === 'simple' && i.name === 'FLAGS'))
           items.push({ kind: 'simple', name: 'FLAGS' });
       }
+    }
+    // a keyword this session has not been told of (set by another session, come back with the
+    // \Seen commit above) is announced before the FETCH responses that show it (RFC 3501 §7.2.6)
+    if (items.some((i) => i.kind === 'simple' && i.name === 'FLAGS')) {
+      session.write(v.announceKeywords(targets.map(([, u]) => v.entries.get(u)?.flags ?? [])).map((l) => `${l}\r\n`));
     }
     const withModseq = session.enabled.has('CONDSTORE');
     // fetch metadata for many messages concurrently, write in order

@@ -6,7 +6,7 @@
  */
 import { type MailboxInfo, Unavailable } from '@rmb/librmb';
 import { isErrno } from '@rmb/rados';
-import type { CommandContext, CommandSpec } from '../context.js';
+import type { CommandContext, CommandSpec, UserContext } from '../context.js';
 import { asText, type Token } from '../../protocol/tokens.js';
 import { str } from '../../protocol/encode.js';
 import { decodeMailboxName, InvalidMutf7 } from '../../protocol/utf7.js';
@@ -88,7 +88,7 @@ function parseList(ctx: CommandContext): { ref: Token; patterns: Token[]; o: Lis
   return { ref, patterns, o };
 }
 
-async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
+async function list(ctx: UserContext, lsub: boolean): Promise<void> {
   const { session, tag } = ctx;
   const { ref: refTok, patterns, o } = lsub ? lsubArgs(ctx) : parseList(ctx);
   // a reference or pattern that is not valid modified UTF-7 matches no mailbox (OK, nothing listed, as Dovecot)
@@ -115,9 +115,9 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
     .filter((p) => p !== '')
     .map((pat) => patternRegExp(ref && !ref.endsWith('/') && !pat.startsWith('/') ? `${ref}/${pat}` : ref + pat));
   const matches = (n: string) => res.some((re) => re.test(n));
-  const boxes = await session.user!.mailboxes();
+  const boxes = await ctx.user.mailboxes();
   const byName = new Map<string, MailboxInfo>(boxes.map((b) => [b.name, b]));
-  const subs = new Set(o.subscribedOnly || o.returnSubscribed || lsub ? await session.user!.subscriptions() : []);
+  const subs = new Set(o.subscribedOnly || o.returnSubscribed || lsub ? await ctx.user.subscriptions() : []);
   const names = o.subscribedOnly || lsub ? [...subs] : boxes.map((b) => b.name);
   // every name that has a mailbox below it: one pass, not a scan of all mailboxes per listed name
   const parents = new Set(boxes.flatMap((b) => ancestors(b.name)));
@@ -166,7 +166,7 @@ async function list(ctx: CommandContext, lsub: boolean): Promise<void> {
   // meanwhile (its index gone) is left out, any other failure fails the command with its code
   const status = await Promise.all(
     statusFor.map((info) =>
-      statusLine(session, session.user!.mailboxOf(info), o.returnStatus!).catch((e: unknown) => {
+      statusLine(session, ctx.user.mailboxOf(info), o.returnStatus!).catch((e: unknown) => {
         if (!(e instanceof Unavailable && isErrno(e.cause, 'ENOENT'))) throw e;
         session.env.log.debug({ mailbox: info.name, session: session.id }, 'LIST-STATUS: mailbox deleted meanwhile');
         return '';
@@ -189,10 +189,12 @@ function lsubArgs(ctx: CommandContext): { ref: Token; patterns: Token[]; o: List
 export const listCommand: CommandSpec = {
   name: 'LIST',
   states: ['authenticated', 'selected'],
+  needs: 'user',
   run: (ctx) => list(ctx, false),
 };
 export const lsubCommand: CommandSpec = {
   name: 'LSUB',
   states: ['authenticated', 'selected'],
+  needs: 'user',
   run: (ctx) => list(ctx, true),
 };

@@ -5,16 +5,16 @@
  * `NO [METADATA MAXSIZE n]`, `NO [METADATA TOOMANY]`.
  */
 import { MetadataLimit, type MetadataDepth, validEntry } from '@rmb/librmb';
-import type { CommandContext, CommandSpec } from '../context.js';
+import type { CommandSpec, UserContext } from '../context.js';
 import { asAstring, type Token } from '../../protocol/tokens.js';
 import { str } from '../../protocol/encode.js';
 import { bad, no } from '../errors.js';
 
 /** The scope of a mailbox argument: '' for the server, else the mailbox's id. Throws NO [NONEXISTENT]. */
-async function scopeOf(ctx: CommandContext, t: Token | undefined): Promise<{ scope: string; name: string }> {
+async function scopeOf(ctx: UserContext, t: Token | undefined): Promise<{ scope: string; name: string }> {
   const raw = asAstring(t, 'mailbox');
   if (raw === '') return { scope: '', name: '' };
-  const mb = await ctx.session.user!.mailbox(ctx.session.mailboxArg(t!));
+  const mb = await ctx.user.mailbox(ctx.session.mailboxArg(t!));
   return { scope: mb.id, name: mb.name };
 }
 
@@ -27,6 +27,7 @@ function entryName(t: Token): string {
 export const getmetadata: CommandSpec = {
   name: 'GETMETADATA',
   states: ['authenticated', 'selected'],
+  needs: 'user',
   async run(ctx) {
     const a = [...ctx.args];
     let maxSize = Infinity;
@@ -46,7 +47,7 @@ export const getmetadata: CommandSpec = {
     const { scope, name } = await scopeOf(ctx, a[0]);
     const entries = (a[1].type === 'list' ? a[1].value : [a[1]]).map(entryName);
     if (!entries.length) throw bad('No entries');
-    const found = await ctx.session.user!.getMetadata(scope, entries, depth);
+    const found = await ctx.user.getMetadata(scope, entries, depth);
     let longest = 0;
     const parts: string[] = [];
     const values: (Buffer | null)[] = [];
@@ -82,6 +83,7 @@ export const getmetadata: CommandSpec = {
 export const setmetadata: CommandSpec = {
   name: 'SETMETADATA',
   states: ['authenticated', 'selected'],
+  needs: 'user',
   async run(ctx) {
     if (ctx.args.length !== 2 || ctx.args[1].type !== 'list')
       throw bad('SETMETADATA needs a mailbox and a list of entries and values');
@@ -98,7 +100,7 @@ export const setmetadata: CommandSpec = {
       );
     }
     try {
-      await ctx.session.user!.setMetadata(scope, values);
+      await ctx.user.setMetadata(scope, values);
     } catch (e) {
       if (e instanceof MetadataLimit)
         throw no(e.kind === 'MAXSIZE' ? `METADATA MAXSIZE ${e.limit}` : 'METADATA TOOMANY', e.message);

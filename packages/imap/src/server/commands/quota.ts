@@ -28,14 +28,15 @@ async function hasQuota(user: UserStore): Promise<boolean> {
 export const getquotaroot: CommandSpec = {
   name: 'GETQUOTAROOT',
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args }) {
+  needs: 'user',
+  async run({ session, user, tag, args }) {
     expectArgs(args, 1);
     const name = session.mailboxArg(args[0]);
-    const mb = await session.user!.mailbox(name); // NO [NONEXISTENT] when there is none
-    if (!(await hasQuota(session.user!))) {
+    const mb = await user.mailbox(name); // NO [NONEXISTENT] when there is none
+    if (!(await hasQuota(user))) {
       session.write(`* QUOTAROOT ${str(session.mailboxOut(mb.name))}\r\n`);
     } else {
-      session.write([`* QUOTAROOT ${str(session.mailboxOut(mb.name))} ""\r\n`, await quotaLine(session.user!)]);
+      session.write([`* QUOTAROOT ${str(session.mailboxOut(mb.name))} ""\r\n`, await quotaLine(user)]);
     }
     await session.ok(tag, 'Getquotaroot completed.');
   },
@@ -44,11 +45,12 @@ export const getquotaroot: CommandSpec = {
 export const getquota: CommandSpec = {
   name: 'GETQUOTA',
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args }) {
+  needs: 'user',
+  async run({ session, user, tag, args }) {
     expectArgs(args, 1);
-    if (asAstring(args[0], 'quota root') !== '' || !(await hasQuota(session.user!)))
+    if (asAstring(args[0], 'quota root') !== '' || !(await hasQuota(user)))
       throw no('NONEXISTENT', 'No such quota root');
-    session.write(await quotaLine(session.user!));
+    session.write(await quotaLine(user));
     await session.ok(tag, 'Getquota completed.');
   },
 };

@@ -5,9 +5,10 @@ import { expectArgs } from '../../protocol/tokens.js';
 export const rename: CommandSpec = {
   name: 'RENAME',
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args }) {
+  needs: 'user',
+  async run({ session, user, tag, args }) {
     expectArgs(args, 2);
-    await session.user!.renameMailbox(session.mailboxArg(args[0]), session.mailboxArg(args[1], true));
+    await user.renameMailbox(session.mailboxArg(args[0]), session.mailboxArg(args[1], true));
     await session.ok(tag, 'Rename completed.');
   },
 };

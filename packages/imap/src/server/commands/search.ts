@@ -229,10 +229,10 @@ export const search: CommandSpec = {
   states: ['selected'],
   usesSequenceNumbers: true,
   uidForm: true,
-  async run({ session, tag, args, uid }) {
+  needs: 'mailbox',
+  async run({ session, user, view: v, tag, args, uid }) {
     const prog = parseSearch(args, session.env.limits.maxNestingDepth);
-    const v = session.selected!;
-    const found = await runSearch(prog.key, session.user!, v);
+    const found = await runSearch(prog.key, user, v);
     const nums = found.map(([seq, u]) => (uid ? u : seq));
     // a search with MODSEQ reports the highest mod-sequence of the matches (RFC 7162 §3.1.5)
     const hasModseq = usesKey(prog.key, 'modseq');

@@ -1,5 +1,5 @@
 /** SELECT and EXAMINE (RFC 3501 §6.3.1-2): load the index, report counts, watch for changes. */
-import type { CommandContext, CommandSpec } from '../context.js';
+import type { CommandContext, CommandSpec, UserContext } from '../context.js';
 import { str } from '../../protocol/encode.js';
 import { expectArgs, type Token } from '../../protocol/tokens.js';
 import { inSet, parseSeqSet, type SeqSet, toSeqString } from '../../protocol/sequence.js';
@@ -35,7 +35,7 @@ function selectParams(t: Token | undefined, qresyncEnabled: boolean): { condstor
   return { condstore, qresync };
 }
 
-async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
+async function open(ctx: UserContext, readOnly: boolean): Promise<void> {
   const { session, tag, args } = ctx;
   expectArgs(args, 1, 2);
   const name = session.mailboxArg(args[0]);
@@ -46,7 +46,7 @@ async function open(ctx: CommandContext, readOnly: boolean): Promise<void> {
   if (session.selected && (session.enabled.has('QRESYNC') || rev2))
     session.write('* OK [CLOSED] Previous mailbox closed.\r\n');
   await session.select(undefined);
-  const mb = await session.user!.mailbox(name);
+  const mb = await ctx.user.mailbox(name);
   const view = new SelectedView(mb, readOnly, session.env.log);
   view.noRecent = rev2;
   await view.load(() => session.onMailboxChange());
@@ -91,11 +91,13 @@ async function resync(ctx: CommandContext, view: SelectedView, q: Qresync): Prom
 export const select: CommandSpec = {
   name: 'SELECT',
   states: ['authenticated', 'selected'],
+  needs: 'user',
   run: (ctx) => open(ctx, false),
 };
 
 export const examine: CommandSpec = {
   name: 'EXAMINE',
   states: ['authenticated', 'selected'],
+  needs: 'user',
   run: (ctx) => open(ctx, true),
 };

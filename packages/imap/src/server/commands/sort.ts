@@ -4,8 +4,8 @@
  * the search keys match; sort keys come from the stored metadata (one xattr read per message,
  * cached), no message bytes are read.
  */
-import { decodeWords, type ImapAddress, type UserStore } from '@rmb/librmb';
-import type { CommandContext, CommandSpec } from '../context.js';
+import { decodeWords, type ImapAddress } from '@rmb/librmb';
+import type { CommandSpec, MailboxContext } from '../context.js';
 import { parseSearch } from '../../protocol/search.js';
 import { type Token } from '../../protocol/tokens.js';
 import {
@@ -18,7 +18,6 @@ import {
   threadReferences,
 } from '../../protocol/sort.js';
 import { bad } from '../errors.js';
-import type { SelectedView } from '../selected.js';
 import { runSearch } from './search.js';
 
 const KEYS = new Set(['ARRIVAL', 'CC', 'DATE', 'FROM', 'SIZE', 'SUBJECT', 'TO', 'DISPLAYFROM', 'DISPLAYTO']);
@@ -53,12 +52,11 @@ function addr(list: ImapAddress[] | null): AddressKey | null {
 }
 
 /** Search (charset + keys in `args`) and describe the matches for sorting or threading. */
-async function matched(ctx: CommandContext, charsetAndKeys: Token[]): Promise<SortMessage[]> {
+async function matched(ctx: MailboxContext, charsetAndKeys: Token[]): Promise<SortMessage[]> {
   const [cs, ...keys] = charsetAndKeys;
   if (!cs || cs.type === 'list') throw bad('Missing charset');
   const prog = parseSearch([{ type: 'atom', value: 'CHARSET' }, cs, ...keys], ctx.session.env.limits.maxNestingDepth);
-  const v: SelectedView = ctx.session.selected!;
-  const user: UserStore = ctx.session.user!;
+  const { view: v, user } = ctx;
   const found = await runSearch(prog.key, user, v);
   const out: SortMessage[] = [];
   const batch = 64;
@@ -94,6 +92,7 @@ export const sort: CommandSpec = {
   states: ['selected'],
   usesSequenceNumbers: true,
   uidForm: true,
+  needs: 'mailbox',
   async run(ctx) {
     const criteria = parseCriteria(ctx.args[0]);
     const msgs = sortMessages(await matched(ctx, ctx.args.slice(1)), criteria);
@@ -108,6 +107,7 @@ export const thread: CommandSpec = {
   states: ['selected'],
   usesSequenceNumbers: true,
   uidForm: true,
+  needs: 'mailbox',
   async run(ctx) {
     const alg = ctx.args[0]?.type === 'atom' ? ctx.args[0].value.toUpperCase() : '';
     if (alg !== 'ORDEREDSUBJECT' && alg !== 'REFERENCES') throw bad('Unknown threading algorithm');

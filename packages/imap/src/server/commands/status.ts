@@ -73,12 +73,13 @@ export async function statusLine(session: Session, mb: Mailbox, items: string[])
 export const status: CommandSpec = {
   name: 'STATUS',
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args }) {
+  needs: 'user',
+  async run({ session, user, tag, args }) {
     expectArgs(args, 2);
     const name = session.mailboxArg(args[0]);
     const items = statusItems(args[1]);
     if (items.includes('HIGHESTMODSEQ')) session.enableCondstore(); // RFC 7162 §3.1
-    const mb = await session.user!.mailbox(name);
+    const mb = await user.mailbox(name);
     session.write(await statusLine(session, mb, items));
     await session.ok(tag, 'Status completed.');
   },

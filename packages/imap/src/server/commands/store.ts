@@ -10,7 +10,8 @@ export const store: CommandSpec = {
   states: ['selected'],
   usesSequenceNumbers: true,
   uidForm: true,
-  async run({ session, tag, args: all, uid }) {
+  needs: 'mailbox',
+  async run({ session, view: v, tag, args: all, uid }) {
     // STORE set (UNCHANGEDSINCE n) item flags (RFC 7162 §3.1.3)
     let args = all;
     let unchangedSince: number | undefined;
@@ -26,7 +27,6 @@ export const store: CommandSpec = {
       session.enableCondstore();
     }
     if (args.length < 3) throw bad('STORE needs a sequence set, an item and flags');
-    const v = session.selected!;
     const targets = v.resolve(parseSeqSet(asText(args[0], 'sequence set')), uid);
     const item = asText(args[1], 'item').toUpperCase();
     const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(item);
@@ -46,7 +46,11 @@ export const store: CommandSpec = {
     const changed = new Set(r.changed.map((e) => e.uid));
     const modified = new Set(r.modified);
     // a keyword new to this mailbox is announced before the FETCH responses that carry it
-    const lines: string[] = (mode === 'remove' ? [] : v.announceKeywords([flags])).map((l) => `${l}\r\n`);
+    // keywords new to this session are announced before the FETCH responses that carry them: the
+    // ones stored now, and those another session set on these messages meanwhile (the index's
+    // current entries came back with the commit)
+    const shown = targets.map(([, u]) => v.entries.get(u)?.flags ?? []);
+    const lines: string[] = v.announceKeywords(mode === 'remove' ? shown : [flags, ...shown]).map((l) => `${l}\r\n`);
     for (const [seq, u] of targets) {
       const e = v.entries.get(u);
       if (!e || modified.has(u)) continue;

@@ -5,11 +5,12 @@ import { expectArgs } from '../../protocol/tokens.js';
 export const subscribe: CommandSpec = {
   name: 'SUBSCRIBE',
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args }) {
+  needs: 'user',
+  async run({ session, user, tag, args }) {
     expectArgs(args, 1);
     const name = session.mailboxArg(args[0]);
-    await session.user!.mailbox(name);
-    await session.user!.setSubscribed(name, true);
+    await user.mailbox(name);
+    await user.setSubscribed(name, true);
     await session.ok(tag, 'Subscribe completed.');
   },
 };
@@ -17,9 +18,10 @@ export const subscribe: CommandSpec = {
 export const unsubscribe: CommandSpec = {
   name: 'UNSUBSCRIBE',
   states: ['authenticated', 'selected'],
-  async run({ session, tag, args }) {
+  needs: 'user',
+  async run({ session, user, tag, args }) {
     expectArgs(args, 1);
-    await session.user!.setSubscribed(session.mailboxArg(args[0]), false);
+    await user.setSubscribed(session.mailboxArg(args[0]), false);
     await session.ok(tag, 'Unsubscribe completed.');
   },
 };
