@@ -1,7 +1,7 @@
 // Jest reporter: names, loudly and after everything else, each suite that did not run because an
 // outside part was missing (a Ceph cluster, Dovecot, a real client), and how to get it. Suites
 // report their skip through the file named by RMB_SKIP_LOG (see outsideSuite in
-// packages/rados/src/testing.ts); this reporter creates it before any test worker starts.
+// packages/rados/testing/index.ts); this reporter creates it before any test worker starts.
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 const { tmpdir } = require('node:os');

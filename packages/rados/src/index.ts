@@ -20,21 +20,6 @@ export type ClusterConfig =
   { backend: 'memory' } | { backend: 'embedded'; path: string; mapSizeBytes?: number } | LibradosConfig;
 
 /**
- * The Ceph cluster named by the environment, for test suites and tools: RMB_CEPH_CONF (path of
- * ceph.conf; required), RMB_CEPH_CLIENT (default client.admin), RMB_CEPH_POOL (default "mail").
- * Returns undefined when RMB_CEPH_CONF is not set. `scripts/ceph-local.sh start` prints these.
- */
-export function cephFromEnv(env: NodeJS.ProcessEnv = process.env): (LibradosConfig & { pool: string }) | undefined {
-  if (!env.RMB_CEPH_CONF) return undefined;
-  return {
-    backend: 'librados',
-    conf: env.RMB_CEPH_CONF,
-    client: env.RMB_CEPH_CLIENT || 'client.admin',
-    pool: env.RMB_CEPH_POOL || 'mail',
-  };
-}
-
-/**
  * Connect to the store described by `cfg`. The embedded backend creates its directory; librados
  * connects to the cluster (throws an Error saying what failed: addon missing, conf, network).
  * Throws for an unknown backend.

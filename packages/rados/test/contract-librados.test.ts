@@ -1,7 +1,7 @@
 /** B1: the unchanged contract suite on a real Ceph cluster (librados backend). */
-import { cephFromEnv, connect } from '../src/index.js';
+import { connect } from '../src/index.js';
+import { cephFromEnv, cephSuite } from '../testing/index.js';
 import { runContractSuite } from './contract-suite.js';
-import { cephSuite } from '../src/testing.js';
 
 const ceph = cephFromEnv();
 cephSuite('librados contract', () => {

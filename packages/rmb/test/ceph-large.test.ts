@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { cephSuite } from '@rmb/rados/testing';
-import { cephFromEnv } from '@rmb/rados';
+import { cephFromEnv } from '@rmb/rados/testing';
 import { newDataDir, startServer, storeSets, type ServerChild } from './harness.js';
 
 const MiB = 1 << 20;

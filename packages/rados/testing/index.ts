@@ -9,10 +9,24 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Cluster, IoCtx, OpStats } from './contract.js';
-import { cephFromEnv } from './index.js';
+import type { Cluster, IoCtx, LibradosConfig, OpStats } from '../src/index.js';
 
-/** The repository's root directory (this file is packages/rados/dist/src/testing.js). */
+/**
+ * The Ceph cluster named by the environment, for test suites and tools: RMB_CEPH_CONF (path of
+ * ceph.conf; required), RMB_CEPH_CLIENT (default client.admin), RMB_CEPH_POOL (default "mail").
+ * Returns undefined when RMB_CEPH_CONF is not set. `scripts/ceph-local.sh start` prints these.
+ */
+export function cephFromEnv(env: NodeJS.ProcessEnv = process.env): (LibradosConfig & { pool: string }) | undefined {
+  if (!env.RMB_CEPH_CONF) return undefined;
+  return {
+    backend: 'librados',
+    conf: env.RMB_CEPH_CONF,
+    client: env.RMB_CEPH_CLIENT || 'client.admin',
+    pool: env.RMB_CEPH_POOL || 'mail',
+  };
+}
+
+/** The repository's root directory (this file is packages/rados/dist/testing/index.js). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 
 /** The test corpus of real-world mails kept in the repository (testdata/corpus, see its SOURCES.md). */
