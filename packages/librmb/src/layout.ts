@@ -63,6 +63,8 @@ export const indexOid = (mailboxId: string): string => `i.${mailboxId}`;
 
 /** Object name of a new mail. */
 export const newMailOid = (): string => `m.${randomUUID()}`;
+/** The EMAILID (RFC 8474) of mail object `oid`: "M" and its uuid. */
+export const emailIdOf = (oid: string): string => oid.replace(/^m\./, 'M');
 /** Name of stripe `k` of mail object `oid` (stripe 0 is the object itself). */
 export const stripeOid = (oid: string, k: number): string => (k === 0 ? oid : `${oid}.${k}`);
 /** Mail xattr: immutable metadata (StoredMeta JSON). */

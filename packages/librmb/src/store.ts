@@ -25,6 +25,7 @@ import {
 } from './mail.js';
 import { Mailbox, createIndex, indexOid } from './mailbox.js';
 import {
+  emailIdOf,
   MAILBOXES_OID,
   MAILBOX_PREFIX,
   QUOTA_KEY,
@@ -44,7 +45,7 @@ import {
   type MetadataOptions,
   setMetadata,
 } from './metadata.js';
-import type { MailboxInfo, NewMessage, SavedMessage, StagedMessage } from './types.js';
+import type { IndexEntry, MailboxInfo, NewMessage, SavedMessage, StagedMessage } from './types.js';
 
 /** Hierarchy separator of mailbox names. */
 export const SEPARATOR = '/';
@@ -370,6 +371,24 @@ export class UserStore {
     }
     this.store.boxHints.set(this.hintKey(n), info);
     return { mailbox: new Mailbox(this.io, info, this.mails), got };
+  }
+
+  /** The immutable metadata of a message (MIME structure, envelope, sizes; cached; 1 round trip on a miss). */
+  messageMeta(e: IndexEntry): Promise<StoredMeta> {
+    return this.mails.meta(e.mail);
+  }
+
+  /**
+   * Bytes [offset, offset+length) of a message (the whole message by default), in as few reads as
+   * its striping allows. Throws Expunged when its object is gone, Unavailable on store errors.
+   */
+  messageBytes(e: IndexEntry, offset = 0, length?: number): Promise<Buffer> {
+    return this.mails.read(e.mail, offset, length);
+  }
+
+  /** The message's stable id across mailboxes (RFC 8474 EMAILID): COPY and MOVE keep it. */
+  emailId(e: IndexEntry): string {
+    return emailIdOf(e.mail);
   }
 
   /**

@@ -74,7 +74,7 @@ function sectionRange(meta: StoredMeta, s: Section): { start: number; end: numbe
  * CATENATE's URLs (RFC 4469). Throws BAD for a malformed section.
  */
 export async function readSection(user: UserStore, e: IndexEntry, section: string): Promise<Buffer | null> {
-  const meta = await user.mails.meta(e.mail);
+  const meta = await user.messageMeta(e);
   let s: Section;
   try {
     s = parseSection(section);
@@ -83,7 +83,7 @@ export async function readSection(user: UserStore, e: IndexEntry, section: strin
   }
   const r = sectionRange(meta, s);
   if (!r) return null;
-  const data = await user.mails.read(e.mail, r.start, r.end - r.start);
+  const data = await user.messageBytes(e, r.start, r.end - r.start);
   if (s.spec === 'HEADER.FIELDS' || s.spec === 'HEADER.FIELDS.NOT')
     return filterHeader(data, s.fields, s.spec === 'HEADER.FIELDS.NOT');
   return data;
@@ -108,7 +108,7 @@ async function bodySection(
   if (item.section.spec === 'HEADER.FIELDS' || item.section.spec === 'HEADER.FIELDS.NOT') {
     data = partial(
       filterHeader(
-        await user.mails.read(e.mail, r.start, r.end - r.start),
+        await user.messageBytes(e, r.start, r.end - r.start),
         item.section.fields,
         item.section.spec === 'HEADER.FIELDS.NOT',
       ),
@@ -117,7 +117,7 @@ async function bodySection(
   } else if (item.partial) {
     const [off, len] = item.partial;
     const start = Math.min(r.start + off, r.end);
-    data = await user.mails.read(e.mail, start, Math.min(len, r.end - start));
+    data = await user.messageBytes(e, start, Math.min(len, r.end - start));
   } else {
     return [atom(label), await lazyOrRead(user, e, r.start, r.end, threshold)];
   }
@@ -132,8 +132,8 @@ async function lazyOrRead(
   end: number,
   threshold: number,
 ): Promise<Value> {
-  if (end - start <= threshold) return { literal: await user.mails.read(e.mail, start, end - start) };
-  return { lazy: { size: end - start, read: (off, len) => user.mails.read(e.mail, start + off, len) } };
+  if (end - start <= threshold) return { literal: await user.messageBytes(e, start, end - start) };
+  return { lazy: { size: end - start, read: (off, len) => user.messageBytes(e, start + off, len) } };
 }
 
 async function buildResponse(
@@ -148,7 +148,7 @@ async function buildResponse(
   const needsMeta = items.some(
     (i) => i.kind !== 'simple' || ['ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'PREVIEW'].includes(i.name),
   );
-  const meta = needsMeta ? await user.mails.meta(e.mail) : undefined;
+  const meta = needsMeta ? await user.messageMeta(e) : undefined;
   const vals: Value[] = [];
   const seen = new Set<string>();
   const add = (k: string, v: Value) => {
@@ -192,7 +192,7 @@ async function buildResponse(
             add('SAVEDATE', formatDateTime(e.saveDate));
             break;
           case 'EMAILID':
-            add('EMAILID', [atom(e.mail.replace(/^m\./, 'M'))]);
+            add('EMAILID', [atom(user.emailId(e))]);
             break; // RFC 8474 §5.1
           case 'THREADID':
             add('THREADID', null);
@@ -224,7 +224,7 @@ async function buildResponse(
         const part = findPart(meta!.root, it.path);
         const start = !part ? 0 : it.path.length ? part.bodyStart : 0;
         const end = part ? part.bodyEnd : 0;
-        const raw = end > start ? await user.mails.read(e.mail, start, end - start) : Buffer.alloc(0);
+        const raw = end > start ? await user.messageBytes(e, start, end - start) : Buffer.alloc(0);
         const decoded = part && it.path.length && !part.children ? decodeForFetch(raw, part.encoding) : raw;
         if (it.size) add(it.label, decoded.length);
         else {

@@ -35,11 +35,7 @@ function textPart(p: MimePart): MimePart | null {
 export async function previewText(user: UserStore, e: IndexEntry, meta: StoredMeta): Promise<string> {
   const part = textPart(meta.root);
   if (!part) return '';
-  const raw = await user.mails.read(
-    e.mail,
-    part.bodyStart,
-    Math.min(part.bodyEnd - part.bodyStart, PREVIEW_READ_BYTES),
-  );
+  const raw = await user.messageBytes(e, part.bodyStart, Math.min(part.bodyEnd - part.bodyStart, PREVIEW_READ_BYTES));
   let text = decodeText(raw, part, 'us-ascii');
   if (part.subtype === 'html') {
     text = convert(text, {

@@ -32,10 +32,10 @@ class Candidate {
     readonly e: IndexEntry,
   ) {}
   meta(): Promise<StoredMeta> {
-    return (this.metaP ??= this.user.mails.meta(this.e.mail));
+    return (this.metaP ??= this.user.messageMeta(this.e));
   }
   data(): Promise<Buffer> {
-    return (this.dataP ??= this.user.mails.read(this.e.mail));
+    return (this.dataP ??= this.user.messageBytes(this.e));
   }
   private textP?: Promise<string>;
   /** The decoded, lower-cased body text (bodyText), computed once however many keys search it. */

@@ -64,7 +64,7 @@ async function matched(ctx: MailboxContext, charsetAndKeys: Token[]): Promise<So
     const part = await Promise.all(
       found.slice(i, i + batch).map(async ([seq, uid]) => {
         const e = v.entries.get(uid)!;
-        const meta = await user.mails.meta(e.mail);
+        const meta = await user.messageMeta(e);
         const env = meta.envelope;
         return {
           seq,
