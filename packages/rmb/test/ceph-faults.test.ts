@@ -57,25 +57,11 @@ async function lmtp(port: number, rcpt: string, body: string): Promise<string> {
   }
 }
 
-/** A logged-in raw IMAP session (to see exact tagged responses). */
-async function imapRaw(port: number): Promise<RawClient & { cmd(line: string, literal?: string): Promise<string> }> {
-  const c = (await RawClient.open(port)) as RawClient & {
-    cmd(line: string, literal?: string): Promise<string>;
-    n: number;
-  };
-  await c.until(/^\* OK/m);
-  c.n = 0;
-  c.cmd = async (line: string, literal?: string) => {
-    const tag = `t${++c.n}`;
-    c.send(
-      literal === undefined
-        ? `${tag} ${line}\r\n`
-        : `${tag} ${line} {${Buffer.byteLength(literal)}+}\r\n${literal}\r\n`,
-    );
-    const out = await c.until(new RegExp(`^${tag} (OK|NO|BAD)`, 'm'), 120000);
-    return out.split('\r\n').find((l) => l.startsWith(`${tag} `))!;
-  };
-  expect(await c.cmd('LOGIN alice alice-pw')).toMatch(/OK/);
+/** A logged-in raw IMAP session (RawClient.tagged gives the exact tagged response). */
+async function imapRaw(port: number): Promise<RawClient> {
+  const c = await RawClient.greeted(port, 't');
+  c.commandTimeoutMs = 120000;
+  expect(await c.tagged('LOGIN alice alice-pw')).toMatch(/OK/);
   return c;
 }
 
@@ -122,7 +108,7 @@ cephSuite('faults on a private Ceph cluster', () => {
       const acked = new Map<string, string>(); // Message-ID -> the bytes the server must hold
       const c = await imapRaw(srv.imap);
       for (let i = 0; i < 5; i++) {
-        expect(await c.cmd('APPEND INBOX', mail(`before-a${i}`))).toMatch(/^t\d+ OK/);
+        expect(await c.tagged('APPEND INBOX', mail(`before-a${i}`))).toMatch(/^t\d+ OK/);
         acked.set(`before-a${i}`, mail(`before-a${i}`));
         expect(await lmtp(srv.lmtp, 'alice@example.org', mail(`before-l${i}`))).toMatch(/^250 /);
         acked.set(
@@ -130,23 +116,23 @@ cephSuite('faults on a private Ceph cluster', () => {
           `Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\n${mail(`before-l${i}`)}`,
         );
       }
-      expect(await c.cmd('SELECT INBOX')).toMatch(/OK/);
+      expect(await c.tagged('SELECT INBOX')).toMatch(/OK/);
 
       cluster(['osd', 'stop', dir, '0']);
       let t = Date.now();
-      expect(await c.cmd('APPEND INBOX', mail('during-a'))).toMatch(/^t\d+ NO \[UNAVAILABLE\]/);
+      expect(await c.tagged('APPEND INBOX', mail('during-a'))).toMatch(/^t\d+ NO \[UNAVAILABLE\]/);
       expect(Date.now() - t).toBeLessThan(2 * OP_TIMEOUT_MS + 2000);
       t = Date.now();
       expect(await lmtp(srv.lmtp, 'alice@example.org', mail('during-l'))).toMatch(/^451 4\.3\.0 /);
       expect(Date.now() - t).toBeLessThan(2 * OP_TIMEOUT_MS + 2000);
       expect(srv.proc.exitCode).toBeNull();
-      expect(await c.cmd('CAPABILITY')).toMatch(/OK/);
+      expect(await c.tagged('CAPABILITY')).toMatch(/OK/);
 
       cluster(['osd', 'start', dir, '0']);
       // the same session and server: work resumes once the OSD is up again
       let reply = '';
       await eventually('APPEND to work again', 90000, async () => {
-        reply = await c.cmd('APPEND INBOX', mail('after-a'));
+        reply = await c.tagged('APPEND INBOX', mail('after-a'));
         return /^t\d+ OK/.test(reply);
       });
       acked.set('after-a', mail('after-a'));
@@ -182,7 +168,8 @@ cephSuite('faults on a private Ceph cluster', () => {
     async () => {
       const { dir, srv } = await setup(['--store', 'memstore', '--size', '256']);
       const c = await imapRaw(srv.imap);
-      for (let i = 0; i < 30; i++) expect(await c.cmd('APPEND INBOX', mail(`fill${i}`, 1 << 20))).toMatch(/^t\d+ OK/);
+      for (let i = 0; i < 30; i++)
+        expect(await c.tagged('APPEND INBOX', mail(`fill${i}`, 1 << 20))).toMatch(/^t\d+ OK/);
       // mail objects in the pool (every namespace): "<namespace>\tm.<uuid>" lines of rados ls
       const objects = () =>
         execFileSync('rados', ['-c', join(dir, 'ceph.conf'), '-p', 'mail', 'ls', '--all'], {
@@ -201,20 +188,20 @@ cephSuite('faults on a private Ceph cluster', () => {
         ceph(dir, 'osd', cmd, v);
       await eventually('the OSD to be flagged full', 60000, () => /full osd/.test(ceph(dir, 'health')));
       await eventually('rmb to refuse new mail', 30000, async () =>
-        /NO \[OVERQUOTA\]/.test(await c.cmd('APPEND INBOX', mail('probe'))),
+        /NO \[OVERQUOTA\]/.test(await c.tagged('APPEND INBOX', mail('probe'))),
       );
 
       let t = Date.now();
-      expect(await c.cmd('APPEND INBOX', mail('full-a'))).toMatch(/^t\d+ NO \[OVERQUOTA\]/);
+      expect(await c.tagged('APPEND INBOX', mail('full-a'))).toMatch(/^t\d+ NO \[OVERQUOTA\]/);
       expect(Date.now() - t).toBeLessThan(OP_TIMEOUT_MS / 2);
       t = Date.now();
       expect(await lmtp(srv.lmtp, 'alice@example.org', mail('full-l'))).toMatch(/^452 4\.3\.1 /);
       expect(Date.now() - t).toBeLessThan(OP_TIMEOUT_MS / 2);
 
-      expect(await c.cmd('SELECT INBOX')).toMatch(/OK/);
+      expect(await c.tagged('SELECT INBOX')).toMatch(/OK/);
       const stored = objects(); // 30, plus any probe saved before rmb saw the full flag
-      expect(await c.cmd('STORE 1:20 +FLAGS.SILENT (\\Deleted)')).toMatch(/^t\d+ OK/);
-      expect(await c.cmd('EXPUNGE')).toMatch(/^t\d+ OK/);
+      expect(await c.tagged('STORE 1:20 +FLAGS.SILENT (\\Deleted)')).toMatch(/^t\d+ OK/);
+      expect(await c.tagged('EXPUNGE')).toMatch(/^t\d+ OK/);
       await eventually('expunged mail objects to be removed', 30000, () => objects() === stored - 20);
 
       for (const [cmd, v] of [
@@ -224,7 +211,7 @@ cephSuite('faults on a private Ceph cluster', () => {
       ])
         ceph(dir, 'osd', cmd, v);
       await eventually('saving to work again', 60000, async () =>
-        /^t\d+ OK/.test(await c.cmd('APPEND INBOX', mail('room-again'))),
+        /^t\d+ OK/.test(await c.tagged('APPEND INBOX', mail('room-again'))),
       );
       expect(await lmtp(srv.lmtp, 'alice@example.org', mail('room-l'))).toMatch(/^250 /);
       c.close();

@@ -4,10 +4,9 @@
  * compressed stream); a second COMPRESS is refused with [COMPRESSIONACTIVE]; imapflow with its
  * compression on (it sends COMPRESS when advertised) appends and fetches byte-identical mail.
  */
-import { connect, type Socket } from 'node:net';
 import { createDeflateRaw, createInflateRaw, constants } from 'node:zlib';
 import { ImapFlow } from 'imapflow';
-import { inProcessServer, type InProcessServer } from './harness.js';
+import { inProcessServer, RawClient, type InProcessServer } from './harness.js';
 
 let srv: InProcessServer;
 beforeAll(async () => {
@@ -17,63 +16,37 @@ afterAll(async () => {
   await srv.close();
 });
 
-/** Text received on `sock`, through `inflate` once compression is on. */
-class Wire {
-  text = '';
-  private waiters: (() => void)[] = [];
-  feed = (d: Buffer) => {
-    this.text += d.toString('latin1');
-    for (const w of this.waiters.splice(0)) w();
-  };
-  async until(re: RegExp, ms = 10000): Promise<string> {
-    const end = Date.now() + ms;
-    while (!re.test(this.text)) {
-      if (Date.now() > end) throw new Error(`timeout waiting for ${re}: ${this.text.slice(-300)}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 100);
-      });
-    }
-    const out = this.text;
-    this.text = '';
-    return out;
-  }
-}
-
 test(
   'COMPRESS DEFLATE: tagged OK uncompressed, then commands and literals both ways compressed; a ' +
     'second COMPRESS is refused',
   async () => {
-    const sock: Socket = await new Promise((res, rej) => {
-      const s = connect(srv.port, '127.0.0.1', () => res(s));
-      s.once('error', rej);
-    });
-    const wire = new Wire();
-    sock.on('data', wire.feed);
-    await wire.until(/^\* OK/m);
+    const c = await RawClient.greeted(srv.port);
+    const sock = c.sock;
     sock.write('a LOGIN z pw\r\nb CAPABILITY\r\n');
-    expect(await wire.until(/^b OK/m)).toMatch(/COMPRESS=DEFLATE/);
+    expect(await c.until(/^b OK/m)).toMatch(/COMPRESS=DEFLATE/);
     sock.write('c COMPRESS DEFLATE\r\n');
-    await wire.until(/^c OK/m);
+    await c.until(/^c OK/m);
+    // from here both ways are raw deflate (RFC 4978): the client reads through inflate, writes through deflate
     sock.removeAllListeners('data');
     const inflate = createInflateRaw();
     const deflate = createDeflateRaw();
     sock.on('data', (d: Buffer) => inflate.write(d));
-    inflate.on('data', wire.feed);
+    c.listen(inflate);
     deflate.on('data', (d: Buffer) => sock.write(d));
-    const send = (s: string) => {
-      deflate.write(s);
+    c.sendTo = (d: string | Buffer) => {
+      deflate.write(d);
       deflate.flush(constants.Z_SYNC_FLUSH);
     };
+    const send = (line: string) => c.send(line);
     const mail = `Subject: compressed\r\n\r\n${'hello compressed world\r\n'.repeat(200)}`;
     send(`d APPEND INBOX {${mail.length}+}\r\n${mail}\r\ne SELECT INBOX\r\nf FETCH 1 (BODY.PEEK[])\r\n`);
-    const got = await wire.until(/^f OK/m);
+    const got = await c.until(/^f OK/m);
     expect(got).toMatch(/^d OK \[APPENDUID/m);
     expect(got).toContain(`BODY[] {${mail.length}}\r\n${mail})`);
     send('g COMPRESS DEFLATE\r\n');
-    expect(await wire.until(/^g (OK|NO|BAD).*$/m)).toMatch(/^g NO \[COMPRESSIONACTIVE\]/m);
+    expect(await c.until(/^g (OK|NO|BAD).*$/m)).toMatch(/^g NO \[COMPRESSIONACTIVE\]/m);
     send('h LOGOUT\r\n');
-    await wire.until(/^h OK/m);
+    await c.until(/^h OK/m);
     sock.destroy();
   },
 );

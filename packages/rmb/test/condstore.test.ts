@@ -20,21 +20,10 @@ afterAll(async () => {
   await srv.close();
 });
 
-/** A logged-in raw session; cmd() returns the untagged lines and the tagged one. */
-async function session(): Promise<RawClient & { cmd(line: string): Promise<{ untagged: string[]; tagged: string }> }> {
-  const c = (await RawClient.open(port)) as RawClient & {
-    cmd(line: string): Promise<{ untagged: string[]; tagged: string }>;
-    n: number;
-  };
-  await c.until(/^\* OK/m);
-  c.n = 0;
-  c.cmd = async (line: string) => {
-    const tag = `c${++c.n}`;
-    c.send(`${tag} ${line}\r\n`);
-    const out = (await c.until(new RegExp(`^${tag} (OK|NO|BAD)[^\\r\\n]*\\r\\n`, 'm'))).split('\r\n').filter(Boolean);
-    return { untagged: out.filter((l) => l.startsWith('* ')), tagged: out.find((l) => l.startsWith(`${tag} `))! };
-  };
-  expect((await c.cmd('LOGIN q pw')).tagged).toMatch(/OK/);
+/** A logged-in raw session (RawClient.lines gives the untagged lines and the tagged one). */
+async function session(): Promise<RawClient> {
+  const c = await RawClient.greeted(port, 'c');
+  expect((await c.lines('LOGIN q pw')).tagged).toMatch(/OK/);
   return c;
 }
 const num = (lines: string[], re: RegExp) => Number(lines.map((l) => re.exec(l)?.[1]).find(Boolean));
@@ -43,12 +32,12 @@ test(
   'CONDSTORE and QRESYNC are advertised; ENABLE QRESYNC also enables CONDSTORE; SELECT reports ' + 'HIGHESTMODSEQ',
   async () => {
     const a = await session();
-    const cap = await a.cmd('CAPABILITY');
+    const cap = await a.lines('CAPABILITY');
     expect(cap.untagged[0]).toMatch(/ CONDSTORE .*QRESYNC|QRESYNC .*CONDSTORE/);
-    expect((await a.cmd('ENABLE QRESYNC')).untagged).toEqual(['* ENABLED QRESYNC CONDSTORE']);
-    const sel = await a.cmd('SELECT INBOX');
+    expect((await a.lines('ENABLE QRESYNC')).untagged).toEqual(['* ENABLED QRESYNC CONDSTORE']);
+    const sel = await a.lines('SELECT INBOX');
     expect(num(sel.untagged, /HIGHESTMODSEQ (\d+)/)).toBeGreaterThan(0);
-    const f = await a.cmd('FETCH 1:2 (FLAGS)');
+    const f = await a.lines('FETCH 1:2 (FLAGS)');
     expect(f.untagged.every((l) => / MODSEQ \(\d+\)/.test(l))).toBe(true);
     a.close();
   },
@@ -56,20 +45,20 @@ test(
 
 test('C3: reconnect with SELECT (QRESYNC ...) gets exactly the VANISHED and FETCH it needs', async () => {
   const a = await session();
-  await a.cmd('ENABLE QRESYNC');
-  const sel = await a.cmd('SELECT INBOX');
+  await a.lines('ENABLE QRESYNC');
+  const sel = await a.lines('SELECT INBOX');
   const uidvalidity = num(sel.untagged, /UIDVALIDITY (\d+)/);
   const modseq = num(sel.untagged, /HIGHESTMODSEQ (\d+)/);
-  const uids = (await a.cmd('UID SEARCH ALL')).untagged[0].replace('* SEARCH ', '').split(' ').map(Number);
+  const uids = (await a.lines('UID SEARCH ALL')).untagged[0].replace('* SEARCH ', '').split(' ').map(Number);
   expect(uids.length).toBeGreaterThanOrEqual(5);
   a.close();
 
   const [u1, u2, u3] = uids;
   const b = await session();
-  await b.cmd('SELECT INBOX');
-  expect((await b.cmd(`UID STORE ${u2} +FLAGS.SILENT (\\Flagged)`)).tagged).toMatch(/OK/);
-  expect((await b.cmd(`UID STORE ${u3} +FLAGS.SILENT (\\Deleted)`)).tagged).toMatch(/OK/);
-  expect((await b.cmd(`UID EXPUNGE ${u3}`)).tagged).toMatch(/OK/);
+  await b.lines('SELECT INBOX');
+  expect((await b.lines(`UID STORE ${u2} +FLAGS.SILENT (\\Flagged)`)).tagged).toMatch(/OK/);
+  expect((await b.lines(`UID STORE ${u3} +FLAGS.SILENT (\\Deleted)`)).tagged).toMatch(/OK/);
+  expect((await b.lines(`UID EXPUNGE ${u3}`)).tagged).toMatch(/OK/);
   const lit = 'Subject: new\r\n\r\nnew\r\n';
   b.send(`c99 APPEND INBOX {${lit.length}+}\r\n${lit}\r\n`);
   const appended = await b.until(/^c99 OK.*\r\n/m);
@@ -77,8 +66,8 @@ test('C3: reconnect with SELECT (QRESYNC ...) gets exactly the VANISHED and FETC
   b.close();
 
   const a2 = await session();
-  await a2.cmd('ENABLE QRESYNC');
-  const re = await a2.cmd(`SELECT INBOX (QRESYNC (${uidvalidity} ${modseq} ${uids[0]}:${uids[uids.length - 1]}))`);
+  await a2.lines('ENABLE QRESYNC');
+  const re = await a2.lines(`SELECT INBOX (QRESYNC (${uidvalidity} ${modseq} ${uids[0]}:${uids[uids.length - 1]}))`);
   expect(re.tagged).toMatch(/OK/);
   const vanished = re.untagged.filter((l) => l.startsWith('* VANISHED'));
   expect(vanished).toEqual([`* VANISHED (EARLIER) ${u3}`]);
@@ -90,7 +79,7 @@ test('C3: reconnect with SELECT (QRESYNC ...) gets exactly the VANISHED and FETC
   expect(re.untagged.find((l) => l.includes(`UID ${u2} `))).toMatch(/FLAGS \([^)]*\\Flagged[^)]*\) MODSEQ \(\d+\)/);
 
   // the same answer through UID FETCH (CHANGEDSINCE ... VANISHED)
-  const f = await a2.cmd(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`);
+  const f = await a2.lines(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`);
   expect(f.untagged.filter((l) => l.startsWith('* VANISHED'))).toEqual([`* VANISHED (EARLIER) ${u3}`]);
   expect(
     f.untagged
@@ -99,10 +88,10 @@ test('C3: reconnect with SELECT (QRESYNC ...) gets exactly the VANISHED and FETC
       .sort((x, y) => x - y),
   ).toEqual([u2, newUid]);
   // VANISHED without QRESYNC semantics is refused
-  expect((await a2.cmd(`FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`)).tagged).toMatch(/BAD/);
+  expect((await a2.lines(`FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`)).tagged).toMatch(/BAD/);
 
   // a wrong UIDVALIDITY: no VANISHED, no resync FETCH (the client must resync fully)
-  const wrong = await a2.cmd(`SELECT INBOX (QRESYNC (${uidvalidity + 1} ${modseq}))`);
+  const wrong = await a2.lines(`SELECT INBOX (QRESYNC (${uidvalidity + 1} ${modseq}))`);
   expect(wrong.untagged[0]).toBe('* OK [CLOSED] Previous mailbox closed.');
   expect(wrong.untagged.filter((l) => l.startsWith('* VANISHED') || / FETCH /.test(l))).toEqual([]);
   a2.close();
@@ -113,30 +102,30 @@ test(
   'STORE UNCHANGEDSINCE: a message changed since gets [MODIFIED]; expunges reach a QRESYNC ' + 'session as VANISHED',
   async () => {
     const a = await session();
-    await a.cmd('ENABLE QRESYNC');
-    await a.cmd('SELECT INBOX');
-    const f = await a.cmd('UID FETCH 1:* (MODSEQ)');
+    await a.lines('ENABLE QRESYNC');
+    await a.lines('SELECT INBOX');
+    const f = await a.lines('UID FETCH 1:* (MODSEQ)');
     const [first, second] = f.untagged.map((l) => ({
       uid: Number(/UID (\d+)/.exec(l)![1]),
       modseq: Number(/MODSEQ \((\d+)\)/.exec(l)![1]),
     }));
-    const ok = await a.cmd(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Answered)`);
+    const ok = await a.lines(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Answered)`);
     expect(ok.tagged).toMatch(/^c\d+ OK/);
     expect(ok.tagged).not.toMatch(/MODIFIED/);
     expect(ok.untagged[0]).toMatch(/FLAGS \([^)]*\\Answered[^)]*\) MODSEQ \((\d+)\)/);
-    const stale = await a.cmd(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Seen)`);
+    const stale = await a.lines(`UID STORE ${first.uid} (UNCHANGEDSINCE ${first.modseq}) +FLAGS (\\Seen)`);
     expect(stale.tagged).toMatch(new RegExp(`OK \\[MODIFIED ${first.uid}\\]`));
-    const st = await a.cmd('STATUS INBOX (HIGHESTMODSEQ MESSAGES)');
+    const st = await a.lines('STATUS INBOX (HIGHESTMODSEQ MESSAGES)');
     expect(st.untagged[0]).toMatch(/HIGHESTMODSEQ \d+ MESSAGES \d+/);
-    const s = await a.cmd(`SEARCH MODSEQ ${first.modseq + 1}`);
+    const s = await a.lines(`SEARCH MODSEQ ${first.modseq + 1}`);
     expect(s.untagged[0]).toMatch(/^\* SEARCH \d+( \d+)* \(MODSEQ \d+\)$/);
 
     const b = await session();
-    await b.cmd('SELECT INBOX');
-    await b.cmd(`UID STORE ${second.uid} +FLAGS.SILENT (\\Deleted)`);
-    await b.cmd(`UID EXPUNGE ${second.uid}`);
+    await b.lines('SELECT INBOX');
+    await b.lines(`UID STORE ${second.uid} +FLAGS.SILENT (\\Deleted)`);
+    await b.lines(`UID EXPUNGE ${second.uid}`);
     b.close();
-    const n = await a.cmd('NOOP');
+    const n = await a.lines('NOOP');
     expect(n.untagged).toContain(`* VANISHED ${second.uid}`);
     expect(n.untagged.filter((l) => / EXPUNGE$/.test(l))).toEqual([]);
     a.close();

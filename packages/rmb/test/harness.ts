@@ -123,11 +123,23 @@ export function waitReady(proc: ChildProcess, dataDir: string): Promise<ServerCh
 }
 
 /** A line-oriented raw client for protocol tests. */
+/**
+ * The one raw IMAP test client: sends lines (and literals), waits for text. It reads the socket,
+ * or, after COMPRESS, whatever stream `listen` is pointed at (e.g. an inflate stream); it writes
+ * through `sendTo` (the socket, or a deflate stream).
+ */
 export class RawClient {
   private buf = '';
   private waiters: (() => void)[] = [];
+  /** Where send() writes: the socket until replaced (COMPRESS). */
+  sendTo: (data: string | Buffer) => void;
   constructor(readonly sock: Socket) {
-    sock.on('data', (d: Buffer) => {
+    this.sendTo = (d) => sock.write(d);
+    this.listen(sock);
+  }
+  /** Take received text from `source` ('data' events of Buffers) from now on. */
+  listen(source: NodeJS.EventEmitter): void {
+    source.on('data', (d: Buffer) => {
       this.buf += d.toString('latin1');
       for (const w of this.waiters.splice(0)) w();
     });
@@ -139,7 +151,7 @@ export class RawClient {
     });
   }
   send(s: string | Buffer): void {
-    this.sock.write(s);
+    this.sendTo(s);
   }
   /** Wait until the received text matches `re`; returns everything received so far and clears it. */
   async until(re: RegExp, ms = 10000): Promise<string> {
@@ -163,11 +175,30 @@ export class RawClient {
   private tags = 0;
   /** Tags of command(): this prefix and a counter. */
   tagPrefix = 'r';
-  /** Send `line` under a new tag; resolves with everything received up to its tagged OK/NO/BAD line. */
-  command(line: string): Promise<string> {
+  /** Milliseconds command() waits for its tagged answer. */
+  commandTimeoutMs = 10000;
+  /**
+   * Send `line` under a new tag, with `literal` after it as a non-synchronizing literal when given;
+   * resolves with everything received up to its tagged OK/NO/BAD line.
+   */
+  command(line: string, literal?: string | Buffer): Promise<string> {
     const tag = `${this.tagPrefix}${++this.tags}`;
-    this.send(`${tag} ${line}\r\n`);
-    return this.until(new RegExp(`^${tag} (OK|NO|BAD).*\\r\\n`, 'm'));
+    if (literal === undefined) this.send(`${tag} ${line}\r\n`);
+    else {
+      const lit = Buffer.isBuffer(literal) ? literal : Buffer.from(literal);
+      this.send(Buffer.concat([Buffer.from(`${tag} ${line} {${lit.length}+}\r\n`), lit, Buffer.from('\r\n')]));
+    }
+    return this.until(new RegExp(`^${tag} (OK|NO|BAD).*\\r\\n`, 'm'), this.commandTimeoutMs);
+  }
+  /** command(), split: the untagged lines and the tagged one. */
+  async lines(line: string, literal?: string | Buffer): Promise<{ untagged: string[]; tagged: string }> {
+    const out = (await this.command(line, literal)).split('\r\n').filter(Boolean);
+    const tagged = out[out.length - 1];
+    return { untagged: out.filter((l) => l.startsWith('* ')), tagged };
+  }
+  /** command(), only its tagged line. */
+  async tagged(line: string, literal?: string | Buffer): Promise<string> {
+    return (await this.lines(line, literal)).tagged;
   }
 
   /** Connect to an IMAP server on 127.0.0.1:`port` and wait for its greeting; command() tags start with `tagPrefix`. */
