@@ -11,9 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
 import { cephSuite } from '@rmb/rados/testing';
-import { newDataDir, RawClient, repoRoot, startServer, type ServerChild } from './harness.js';
+import { newDataDir, RawClient, repoRoot, startServer, type ServerChild, plainImapFlow } from './harness.js';
 
 const script = join(repoRoot, 'scripts', 'ceph-local.sh');
 const OP_TIMEOUT_MS = 3000;
@@ -140,14 +139,7 @@ cephSuite('faults on a private Ceph cluster', () => {
       acked.set('after-l', `Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\n${mail('after-l')}`);
       c.close();
 
-      const f = new ImapFlow({
-        host: '127.0.0.1',
-        port: srv.imap,
-        secure: false,
-        doSTARTTLS: false,
-        auth: { user: 'alice', pass: USERS.alice },
-        logger: false,
-      });
+      const f = plainImapFlow(srv.imap, 'alice', USERS.alice);
       await f.connect();
       const lock = await f.getMailboxLock('INBOX');
       const found = new Map<string, Buffer>();

@@ -6,10 +6,16 @@
  * that were appended.
  */
 import { rmSync } from 'node:fs';
-import { ImapFlow } from 'imapflow';
-import nodemailer from 'nodemailer';
 import { cephSuite } from '@rmb/rados/testing';
-import { newDataDir, RawClient, startServer, storeSets, type ServerChild } from './harness.js';
+import {
+  newDataDir,
+  RawClient,
+  startServer,
+  storeSets,
+  type ServerChild,
+  plainImapFlow,
+  lmtpTransport,
+} from './harness.js';
 
 const USERS = { alice: 'alice-pw' };
 const PER_CLIENT = 250;
@@ -30,14 +36,7 @@ cephSuite('two rmb servers on one Ceph pool', () => {
   });
 
   const imap = async (srv: ServerChild) => {
-    const c = new ImapFlow({
-      host: '127.0.0.1',
-      port: srv.imap,
-      secure: false,
-      doSTARTTLS: false,
-      auth: { user: 'alice', pass: USERS.alice },
-      logger: false,
-    });
+    const c = plainImapFlow(srv.imap, 'alice', USERS.alice);
     await c.connect();
     return c;
   };
@@ -52,13 +51,7 @@ cephSuite('two rmb servers on one Ceph pool', () => {
       idle.send('a3 IDLE\r\n');
       await idle.until(/^\+ /m);
 
-      const t = nodemailer.createTransport({
-        lmtp: true,
-        host: '127.0.0.1',
-        port: b.lmtp,
-        secure: false,
-        ignoreTLS: true,
-      } as never);
+      const t = lmtpTransport(b.lmtp);
       const info = await t.sendMail({
         envelope: { from: 's@example.org', to: ['alice@example.org'] },
         raw: 'Subject: via B\r\n\r\nhello\r\n',

@@ -5,8 +5,7 @@
  * compression on (it sends COMPRESS when advertised) appends and fetches byte-identical mail.
  */
 import { createDeflateRaw, createInflateRaw, constants } from 'node:zlib';
-import { ImapFlow } from 'imapflow';
-import { inProcessServer, RawClient, type InProcessServer } from './harness.js';
+import { inProcessServer, RawClient, type InProcessServer, plainImapFlow } from './harness.js';
 
 let srv: InProcessServer;
 beforeAll(async () => {
@@ -52,14 +51,7 @@ test(
 );
 
 test('imapflow with compression: APPEND and FETCH round-trip through COMPRESS=DEFLATE', async () => {
-  const c = new ImapFlow({
-    host: '127.0.0.1',
-    port: srv.port,
-    secure: false,
-    doSTARTTLS: false,
-    auth: { user: 'flow', pass: 'x' },
-    logger: false,
-  });
+  const c = plainImapFlow(srv.port, 'flow', 'x');
   await c.connect();
   expect((c as unknown as { _deflate?: unknown })._deflate).toBeDefined(); // imapflow did switch to DEFLATE
   const mails = Array.from({ length: 20 }, (_, i) =>

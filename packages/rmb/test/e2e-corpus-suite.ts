@@ -9,7 +9,6 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
-import nodemailer from 'nodemailer';
 import {
   asServed,
   asTransferred,
@@ -19,6 +18,7 @@ import {
   storeSets,
   type Backend,
   type ServerChild,
+  lmtpTransport,
 } from './harness.js';
 
 const SENDER = 'sender@example.org';
@@ -60,16 +60,7 @@ export function corpusSuite(backend: Backend): void {
     test('every corpus mail is delivered over LMTP to two recipients in one transaction', async () => {
       expect(corpus.length).toBeGreaterThan(1000);
       // one pooled connection, as an MTA reuses its LMTP connections (smtp-server delays each greeting by 100 ms)
-      const t = nodemailer.createTransport({
-        lmtp: true,
-        host: '127.0.0.1',
-        port: srv.lmtp,
-        secure: false,
-        ignoreTLS: true,
-        pool: true,
-        maxConnections: 1,
-        maxMessages: Infinity,
-      } as never);
+      const t = lmtpTransport(srv.lmtp, { pool: true, maxConnections: 1, maxMessages: Infinity });
       for (const m of corpus) {
         const info = await t.sendMail({
           envelope: { from: SENDER, to: ['alice@example.org', 'bob@example.org'] },

@@ -5,9 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
-import nodemailer from 'nodemailer';
-import { clientPart, newDataDir, startServer, type ServerChild } from './harness.js';
+import { clientPart, newDataDir, startServer, type ServerChild, plainImapFlow, lmtpTransport } from './harness.js';
 import { outsideSuite } from '@rmb/rados/testing';
 
 const MBSYNC = '/usr/bin/mbsync';
@@ -29,14 +27,7 @@ outsideSuite('mbsync, a real client', clientPart(MBSYNC, 'isync'), () => {
   }
 
   test('mbsync pulls the account, then pushes a new mail and a flag change back', async () => {
-    const t = nodemailer.createTransport({
-      lmtp: true,
-      host: '127.0.0.1',
-      port: srv.lmtp,
-      secure: false,
-      ignoreTLS: true,
-      pool: true,
-    } as never);
+    const t = lmtpTransport(srv.lmtp, { pool: true });
     for (let i = 1; i <= 5; i++)
       await t.sendMail({
         envelope: { from: 'x@example.org', to: ['erin@example.org'] },
@@ -91,14 +82,7 @@ outsideSuite('mbsync, a real client', clientPart(MBSYNC, 'isync'), () => {
       'From: erin@example.org\r\nSubject: pushed by mbsync\r\nMessage-ID: <push1@example.org>\r\n\r\nhello\r\n',
     );
     mbsync(rc);
-    const c = new ImapFlow({
-      host: '127.0.0.1',
-      port: srv.imap,
-      secure: false,
-      doSTARTTLS: false,
-      auth: { user: 'erin', pass: 'erin-pw' },
-      logger: false,
-    });
+    const c = plainImapFlow(srv.imap, 'erin', 'erin-pw');
     await c.connect();
     let lock = await c.getMailboxLock('Sent');
     const sent = await c.search({ subject: 'pushed by mbsync' });

@@ -11,9 +11,7 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
-import nodemailer from 'nodemailer';
-import { ImapFlow } from 'imapflow';
-import { clientPart, newDataDir, startServer, type ServerChild } from './harness.js';
+import { clientPart, newDataDir, startServer, type ServerChild, plainImapFlow, lmtpTransport } from './harness.js';
 import { outsideSuite } from '@rmb/rados/testing';
 
 const NEOMUTT = '/usr/bin/neomutt';
@@ -94,14 +92,7 @@ outsideSuite('NeoMutt, a real client', clientPart(NEOMUTT, 'neomutt'), () => {
     'NeoMutt starts up like a client does: ENABLE QRESYNC, SELECT (CONDSTORE) then (QRESYNC ...), ' +
       'header FETCH, IDLE; no BAD or NO',
     async () => {
-      const t = nodemailer.createTransport({
-        lmtp: true,
-        host: '127.0.0.1',
-        port: srv.lmtp,
-        secure: false,
-        ignoreTLS: true,
-        pool: true,
-      } as never);
+      const t = lmtpTransport(srv.lmtp, { pool: true });
       for (let i = 1; i <= 3; i++)
         await t.sendMail({
           envelope: { from: 'x@example.org', to: ['nina@example.org'] },
@@ -119,14 +110,7 @@ outsideSuite('NeoMutt, a real client', clientPart(NEOMUTT, 'neomutt'), () => {
       await run;
       const first = transcript;
       // changes while NeoMutt is away: one flagged, one new
-      const c = new ImapFlow({
-        host: '127.0.0.1',
-        port: srv.imap,
-        secure: false,
-        doSTARTTLS: false,
-        auth: { user: 'nina', pass: 'nina-pw' },
-        logger: false,
-      });
+      const c = plainImapFlow(srv.imap, 'nina', 'nina-pw');
       await c.connect();
       const lock = await c.getMailboxLock('INBOX');
       await c.messageFlagsAdd('1', ['\\Flagged']);

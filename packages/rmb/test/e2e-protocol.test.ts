@@ -6,8 +6,16 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
-import nodemailer from 'nodemailer';
-import { newDataDir, RawClient, repoRoot, startServer, waitReady, type ServerChild } from './harness.js';
+import {
+  newDataDir,
+  RawClient,
+  repoRoot,
+  startServer,
+  waitReady,
+  type ServerChild,
+  plainImapFlow,
+  lmtpTransport,
+} from './harness.js';
 
 let dataDir: string;
 let srv: ServerChild;
@@ -21,13 +29,7 @@ afterAll(async () => {
 });
 
 const lmtpSend = async (to: string[], raw: string) => {
-  const t = nodemailer.createTransport({
-    lmtp: true,
-    host: '127.0.0.1',
-    port: srv.lmtp,
-    secure: false,
-    ignoreTLS: true,
-  } as never);
+  const t = lmtpTransport(srv.lmtp);
   try {
     return await t.sendMail({ envelope: { from: 'x@example.org', to }, raw });
   } finally {
@@ -36,14 +38,7 @@ const lmtpSend = async (to: string[], raw: string) => {
 };
 
 test('A4: a session in IDLE on INBOX gets EXISTS for a mail delivered over LMTP by another connection', async () => {
-  const c = new ImapFlow({
-    host: '127.0.0.1',
-    port: srv.imap,
-    secure: false,
-    doSTARTTLS: false,
-    auth: { user: 'carol', pass: 'carol-pw' },
-    logger: false,
-  });
+  const c = plainImapFlow(srv.imap, 'carol', 'carol-pw');
   await c.connect();
   const lock = await c.getMailboxLock('INBOX');
   const before = (c.mailbox as { exists: number }).exists;
@@ -157,14 +152,7 @@ test('A5: LMTP to one unknown and one known recipient delivers to the known one,
   expect(replies.match(/^\d{3} /gm)).toEqual(['250 ']);
   c.send('QUIT\r\n');
   c.close();
-  const im = new ImapFlow({
-    host: '127.0.0.1',
-    port: srv.imap,
-    secure: false,
-    doSTARTTLS: false,
-    auth: { user: 'carol', pass: 'carol-pw' },
-    logger: false,
-  });
+  const im = plainImapFlow(srv.imap, 'carol', 'carol-pw');
   await im.connect();
   const lock = await im.getMailboxLock('INBOX');
   const found = await im.search({ subject: 'for carol only' });
@@ -178,14 +166,7 @@ test('A5: a mail with broken MIME is stored and served as is', async () => {
     'From: a@b.c\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; ' +
     'boundary="nope"\r\nContent-Transfer-Encoding: base64\r\n\r\n--wrong\r\nContent-Type: text/plain\r\n\r\n' +
     '!!! not base64 ===\r\n--nope\r\nContent-Type: message/rfc822\r\n\r\ngarbage without header end';
-  const im = new ImapFlow({
-    host: '127.0.0.1',
-    port: srv.imap,
-    secure: false,
-    doSTARTTLS: false,
-    auth: { user: 'carol', pass: 'carol-pw' },
-    logger: false,
-  });
+  const im = plainImapFlow(srv.imap, 'carol', 'carol-pw');
   await im.connect();
   const res = await im.append('INBOX', broken);
   expect(res && res.uid).toBeGreaterThan(0);
@@ -218,14 +199,7 @@ test("A6: the README's start command brings up a server a client can log into", 
   });
   try {
     const s = await waitReady(proc, dir);
-    const c = new ImapFlow({
-      host: '127.0.0.1',
-      port: s.imap,
-      secure: false,
-      doSTARTTLS: false,
-      auth: { user: 'demo', pass: 'demo' },
-      logger: false,
-    });
+    const c = plainImapFlow(s.imap, 'demo', 'demo');
     await c.connect();
     const list = await c.list();
     expect(list.map((m) => m.path).sort()).toEqual(['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);

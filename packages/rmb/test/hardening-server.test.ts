@@ -7,7 +7,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ImapFlow } from 'imapflow';
-import { newDataDir, startServer, type ServerChild } from './harness.js';
+import { newDataDir, startServer, type ServerChild, plainImapFlow } from './harness.js';
 
 /** A raw line reader over a socket (LMTP and IMAP alike). */
 class Lines {
@@ -189,27 +189,13 @@ test(
 
     // after a restart on the same store both are there, whole
     srv = await startServer(dataDir, ['shutdownGraceMs=15000']);
-    const c = new ImapFlow({
-      host: '127.0.0.1',
-      port: srv.imap,
-      secure: false,
-      doSTARTTLS: false,
-      auth: { user: 'tina', pass: 'tina-pw' },
-      logger: false,
-    });
+    const c = plainImapFlow(srv.imap, 'tina', 'tina-pw');
     await c.connect();
     await c.mailboxOpen('INBOX');
     const got = await c.fetchOne('*', { size: true, envelope: true });
     expect(got && { subject: got.envelope?.subject, size: got.size }).toEqual({ subject: 'big during shutdown', size });
     await c.logout();
-    const d = new ImapFlow({
-      host: '127.0.0.1',
-      port: srv.imap,
-      secure: false,
-      doSTARTTLS: false,
-      auth: { user: 'lars', pass: 'lars-pw' },
-      logger: false,
-    });
+    const d = plainImapFlow(srv.imap, 'lars', 'lars-pw');
     await d.connect();
     await d.mailboxOpen('INBOX');
     const m = await d.fetchOne('*', { source: true, envelope: true });

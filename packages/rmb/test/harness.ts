@@ -10,6 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { ImapFlow } from 'imapflow';
+import nodemailer, { type Transporter } from 'nodemailer';
 import pino from 'pino';
 import { type Cluster, connect as connectStore } from '@rmb/rados';
 import { cephFromEnv, outsideSuite, type OutsidePart } from '@rmb/rados/testing';
@@ -214,6 +216,30 @@ export class RawClient {
 }
 
 export { corpusFiles } from '@rmb/rados/testing';
+
+/** An imapflow client for 127.0.0.1:`port` without TLS (loopback may log in in cleartext), quiet. */
+export function plainImapFlow(port: number, user: string, pass: string): ImapFlow {
+  return new ImapFlow({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user, pass },
+    logger: false,
+  });
+}
+
+/** A nodemailer LMTP transport to 127.0.0.1:`port` (no TLS), with extra transport options (pool, ...). */
+export function lmtpTransport(port: number, extra: Record<string, unknown> = {}): Transporter {
+  return nodemailer.createTransport({
+    lmtp: true,
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    ignoreTLS: true,
+    ...extra,
+  } as never);
+}
 
 /** What a FETCH BODY[] literal carries for stored bytes: NUL as 0x80 (RFC 3501 §9 CHAR8; BINARY[] keeps NUL). */
 export function asServed(b: Buffer): Buffer {

@@ -7,8 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import nodemailer from 'nodemailer';
-import { cli, newDataDir, RawClient, startServer, type ServerChild } from './harness.js';
+import { cli, newDataDir, RawClient, startServer, type ServerChild, lmtpTransport } from './harness.js';
 
 let dataDir: string;
 let srv: ServerChild | undefined;
@@ -47,13 +46,7 @@ test('per-user quota: set with `rmb user quota`, reported and enforced for that 
   expect(await append(a, mail(3))).toMatch(/^q\d+ NO \[OVERQUOTA\]/m);
   expect(await a.command('GETQUOTA ""')).toContain('* QUOTA "" (STORAGE 1 97 MESSAGE 2 2)');
   // LMTP: alice is over her quota (temporary failure), bob is not
-  const t = nodemailer.createTransport({
-    lmtp: true,
-    host: '127.0.0.1',
-    port: srv.lmtp,
-    secure: false,
-    ignoreTLS: true,
-  } as never);
+  const t = lmtpTransport(srv.lmtp);
   try {
     const info = await t
       .sendMail({ envelope: { from: 'x@example.org', to: ['alice@example.org', 'bob@example.org'] }, raw: mail(4) })
