@@ -115,167 +115,200 @@ export class CommandReader {
     const out: ReaderEvent[] = [];
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     for (;;) {
+      // bytes that are not a line: a streamed literal, a skipped one, a collected one
       if (this.streaming > 0) {
-        const n = Math.min(this.streaming, this.buf.length);
-        if (n === 0) return out;
-        out.push({ type: 'stream-data', chunk: this.buf.subarray(0, n) }); // no copy: socket chunks are not reused
-        this.streaming -= n;
-        this.buf = this.buf.subarray(n);
-        if (this.streaming > 0) return out;
-        // the command was dispatched at stream-start; the rest of its line says whether it ends here
-        this.afterStream = true;
+        if (!this.passStreamed(out)) return out;
         continue;
       }
       if (this.skipping > 0) {
-        const n = Math.min(this.skipping, this.buf.length);
-        this.skipping -= n;
-        this.buf = this.buf.subarray(n);
-        if (this.skipping > 0) return out;
-        // the rest of that command is skipped too
-        this.skipCommand = true;
+        if (!this.skipBytes()) return out;
         continue;
       }
       if (this.literalLeft > 0) {
-        const n = Math.min(this.literalLeft, this.buf.length);
-        if (n === 0) return out;
-        this.literalChunks.push(Buffer.from(this.buf.subarray(0, n)));
-        this.literalLeft -= n;
-        this.buf = this.buf.subarray(n);
-        if (this.literalLeft > 0) return out;
-        this.literals.push(Buffer.concat(this.literalChunks));
-        this.literalChunks = [];
+        if (!this.collectLiteral()) return out;
         continue;
       }
-      const nl = this.buf.indexOf(0x0a);
-      if (nl < 0) {
-        if (this.buf.length > this.limits.maxLineBytes) {
-          if (this.afterStream) {
-            out.push({ type: 'stream-end', rest: this.buf.subarray(0, 64).toString('latin1') });
-            this.afterStream = false;
-            this.discardLine = true;
-          }
-          if (this.skipCommand) {
-            this.skipCommand = false;
-            this.discardLine = true;
-          }
-          if (!this.discardLine)
-            out.push({
-              type: 'error',
-              kind: 'line-too-long',
-              tag: this.tagOf(this.buf),
-              message: 'Command line too long',
-            });
-          this.discardLine = true;
-          this.reset();
-          this.buf = Buffer.alloc(0);
-        }
-        return out;
-      }
-      let line = this.buf.subarray(0, nl);
-      this.buf = this.buf.subarray(nl + 1);
-      if (this.discardLine) {
-        this.discardLine = false;
-        if (this.skipError) {
-          out.push(this.skipError);
-          this.skipError = null;
-        }
-        this.reset();
-        continue;
-      }
-      if (line.length && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
-      if (this.afterStream) {
-        this.afterStream = false;
-        const rest = line.toString('latin1');
-        const next = LITERAL_AT_END.exec(rest);
-        if (next && Number(next[1]) <= this.limits.maxLiteralBytes) {
-          // the next message of the MULTIAPPEND: streamed as well (RFC 3502)
-          const size = Number(next[1]);
-          out.push({ type: 'stream-next', rest: rest.slice(0, next.index), size });
-          if (next[2] !== '+') out.push({ type: 'continue', size });
-          this.streaming = size;
-          if (size === 0) this.afterStream = true;
-          continue;
-        }
-        out.push({ type: 'stream-end', rest });
-        if (rest.length) this.skipRest(rest, out);
-        continue;
-      }
-      if (this.skipCommand) {
-        this.skipCommand = false;
-        this.skipRest(line.toString('latin1'), out);
-        continue;
-      }
-      if (line.length > this.limits.maxLineBytes) {
-        out.push({ type: 'error', kind: 'line-too-long', tag: this.tagOf(line), message: 'Command line too long' });
-        this.reset();
-        continue;
-      }
-      const text = line.toString('utf8');
-      const m = LITERAL_AT_END.exec(text);
-      if (m) {
-        const size = Number(m[1]);
-        const nonSync = m[2] === '+';
-        const tag = this.parts.length ? this.tagOf(Buffer.from(this.parts[0])) : this.tagOf(line);
-        if (size > this.limits.maxLiteralBytes || this.commandBytes + size > this.limits.maxCommandBytes) {
-          const ev: ReaderEvent = {
-            type: 'error',
-            kind: 'literal-too-big',
-            tag,
-            message: `Literal of ${size} bytes exceeds the limit of ${this.limits.maxLiteralBytes}`,
-          };
-          if (nonSync) {
-            this.skipping = size;
-            this.skipError = ev;
-            if (size === 0) this.skipCommand = true;
-          } else {
-            out.push(ev);
-            this.reset();
-          }
-          continue;
-        }
-        const stream = this.limits.streamLiteralBytes ?? Infinity;
-        if (size > stream) {
-          const line0 = this.parts.length ? this.parts[0] : text;
-          if (!APPEND_LINE.test(line0)) {
-            const ev: ReaderEvent = {
-              type: 'error',
-              kind: 'literal-too-big',
-              tag,
-              message: `Literal of ${size} bytes is too big for this command`,
-            };
-            if (nonSync) {
-              this.skipping = size;
-              this.skipError = ev;
-              if (size === 0) this.skipCommand = true;
-            } else {
-              out.push(ev);
-              this.reset();
-            }
-            continue;
-          }
-          // the messages before it (collected) go with the command; this one and those after it stream
-          out.push({
-            type: 'stream-start',
-            cmd: { parts: [...this.parts, text.slice(0, m.index)], literals: this.literals },
-            size,
-          });
-          if (!nonSync) out.push({ type: 'continue', size });
-          this.reset();
-          this.streaming = size;
-          if (size === 0) this.afterStream = true;
-          continue;
-        }
-        this.parts.push(text.slice(0, m.index));
-        this.commandBytes += size;
-        this.literalLeft = size;
-        if (size === 0) this.literals.push(Buffer.alloc(0));
-        if (!nonSync) out.push({ type: 'continue', size });
-        continue;
-      }
-      this.parts.push(text);
-      out.push({ type: 'command', cmd: { parts: this.parts, literals: this.literals } });
-      this.reset();
+      const line = this.nextLine(out);
+      if (line === null) return out;
+      if (line !== undefined) this.onLine(line, out);
     }
+  }
+
+  /** Hand on streamed literal bytes (no copy: socket chunks are not reused); false: wait for more. */
+  private passStreamed(out: ReaderEvent[]): boolean {
+    const n = Math.min(this.streaming, this.buf.length);
+    if (n === 0) return false;
+    out.push({ type: 'stream-data', chunk: this.buf.subarray(0, n) });
+    this.streaming -= n;
+    this.buf = this.buf.subarray(n);
+    if (this.streaming > 0) return false;
+    // the command was dispatched at stream-start; the rest of its line says whether it ends here
+    this.afterStream = true;
+    return true;
+  }
+
+  /** Drop the bytes of a refused literal; then the rest of its command is skipped too. False: wait. */
+  private skipBytes(): boolean {
+    const n = Math.min(this.skipping, this.buf.length);
+    this.skipping -= n;
+    this.buf = this.buf.subarray(n);
+    if (this.skipping > 0) return false;
+    this.skipCommand = true;
+    return true;
+  }
+
+  /** Collect the bytes of a literal of the command; false: wait for more. */
+  private collectLiteral(): boolean {
+    const n = Math.min(this.literalLeft, this.buf.length);
+    if (n === 0) return false;
+    this.literalChunks.push(Buffer.from(this.buf.subarray(0, n)));
+    this.literalLeft -= n;
+    this.buf = this.buf.subarray(n);
+    if (this.literalLeft > 0) return false;
+    this.literals.push(Buffer.concat(this.literalChunks));
+    this.literalChunks = [];
+    return true;
+  }
+
+  /**
+   * The next line without its CRLF; null when none is complete yet (a line already too long is
+   * refused and dropped); undefined when the line was consumed here (the end of a discarded one).
+   */
+  private nextLine(out: ReaderEvent[]): Buffer | null | undefined {
+    const nl = this.buf.indexOf(0x0a);
+    if (nl < 0) {
+      if (this.buf.length > this.limits.maxLineBytes) this.refuseLongLine(out);
+      return null;
+    }
+    let line = this.buf.subarray(0, nl);
+    this.buf = this.buf.subarray(nl + 1);
+    if (this.discardLine) {
+      this.discardLine = false;
+      if (this.skipError) {
+        out.push(this.skipError);
+        this.skipError = null;
+      }
+      this.reset();
+      return undefined;
+    }
+    if (line.length && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+    return line;
+  }
+
+  /** A line grows past maxLineBytes before its end arrived: refuse it (once) and drop it to its end. */
+  private refuseLongLine(out: ReaderEvent[]): void {
+    if (this.afterStream) {
+      out.push({ type: 'stream-end', rest: this.buf.subarray(0, 64).toString('latin1') });
+      this.afterStream = false;
+      this.discardLine = true;
+    }
+    if (this.skipCommand) {
+      this.skipCommand = false;
+      this.discardLine = true;
+    }
+    if (!this.discardLine) {
+      out.push({ type: 'error', kind: 'line-too-long', tag: this.tagOf(this.buf), message: 'Command line too long' });
+    }
+    this.discardLine = true;
+    this.reset();
+    this.buf = Buffer.alloc(0);
+  }
+
+  /** A complete line: the rest of a streamed literal's line, of a skipped command, or a command (part). */
+  private onLine(line: Buffer, out: ReaderEvent[]): void {
+    if (this.afterStream) {
+      this.afterStream = false;
+      this.afterStreamed(line.toString('latin1'), out);
+      return;
+    }
+    if (this.skipCommand) {
+      this.skipCommand = false;
+      this.skipRest(line.toString('latin1'), out);
+      return;
+    }
+    if (line.length > this.limits.maxLineBytes) {
+      out.push({ type: 'error', kind: 'line-too-long', tag: this.tagOf(line), message: 'Command line too long' });
+      this.reset();
+      return;
+    }
+    const text = line.toString('utf8');
+    const m = LITERAL_AT_END.exec(text);
+    if (m) {
+      this.literalHeader(text, m, line, out);
+      return;
+    }
+    this.parts.push(text);
+    out.push({ type: 'command', cmd: { parts: this.parts, literals: this.literals } });
+    this.reset();
+  }
+
+  /**
+   * The rest of a streamed literal's line: the next message of a MULTIAPPEND (streamed as well,
+   * RFC 3502), or the end of the command.
+   */
+  private afterStreamed(rest: string, out: ReaderEvent[]): void {
+    const next = LITERAL_AT_END.exec(rest);
+    if (next && Number(next[1]) <= this.limits.maxLiteralBytes) {
+      const size = Number(next[1]);
+      out.push({ type: 'stream-next', rest: rest.slice(0, next.index), size });
+      if (next[2] !== '+') out.push({ type: 'continue', size });
+      this.streaming = size;
+      if (size === 0) this.afterStream = true;
+      return;
+    }
+    out.push({ type: 'stream-end', rest });
+    if (rest.length) this.skipRest(rest, out);
+  }
+
+  /**
+   * A line ending in a literal header `{n}` / `{n+}`: refused when too big (before any `+`), streamed
+   * when it is an APPEND message above streamLiteralBytes, else collected.
+   */
+  private literalHeader(text: string, m: RegExpExecArray, line: Buffer, out: ReaderEvent[]): void {
+    const size = Number(m[1]);
+    const nonSync = m[2] === '+';
+    const tag = this.parts.length ? this.tagOf(Buffer.from(this.parts[0])) : this.tagOf(line);
+    if (size > this.limits.maxLiteralBytes || this.commandBytes + size > this.limits.maxCommandBytes) {
+      const message = `Literal of ${size} bytes exceeds the limit of ${this.limits.maxLiteralBytes}`;
+      this.refuseLiteral({ type: 'error', kind: 'literal-too-big', tag, message }, size, nonSync, out);
+      return;
+    }
+    if (size > (this.limits.streamLiteralBytes ?? Infinity)) {
+      if (!APPEND_LINE.test(this.parts.length ? this.parts[0] : text)) {
+        const message = `Literal of ${size} bytes is too big for this command`;
+        this.refuseLiteral({ type: 'error', kind: 'literal-too-big', tag, message }, size, nonSync, out);
+        return;
+      }
+      // the messages before it (collected) go with the command; this one and those after it stream
+      const cmd = { parts: [...this.parts, text.slice(0, m.index)], literals: this.literals };
+      out.push({ type: 'stream-start', cmd, size });
+      if (!nonSync) out.push({ type: 'continue', size });
+      this.reset();
+      this.streaming = size;
+      if (size === 0) this.afterStream = true;
+      return;
+    }
+    this.parts.push(text.slice(0, m.index));
+    this.commandBytes += size;
+    this.literalLeft = size;
+    if (size === 0) this.literals.push(Buffer.alloc(0));
+    if (!nonSync) out.push({ type: 'continue', size });
+  }
+
+  /**
+   * Refuse a literal: a synchronizing one is answered at once (no `+` is sent, the client sends
+   * nothing more of the command); a non-synchronizing one is skipped, with the rest of its
+   * command, and answered after it.
+   */
+  private refuseLiteral(ev: ReaderEvent, size: number, nonSync: boolean, out: ReaderEvent[]): void {
+    if (!nonSync) {
+      out.push(ev);
+      this.reset();
+      return;
+    }
+    this.skipping = size;
+    this.skipError = ev;
+    if (size === 0) this.skipCommand = true;
   }
 
   /**
