@@ -196,6 +196,42 @@ interface Container {
 
 /** THREAD=REFERENCES (RFC 5256 §3, the algorithm of jwz). */
 export function threadReferences(msgs: SortMessage[]): ThreadNode[] {
+  const ids = { next: 0 };
+  // (1) the containers, linked by the references; (2) the root set
+  const table = linkByReferences(msgs, ids);
+  const roots = pruneDummies(
+    [...table.values()].filter((c) => !c.parent),
+    true,
+  );
+  for (const r of roots) r.parent = null;
+  // (4) sort each level by sent date
+  sortThreadLevel(roots);
+  // (5) group roots by base subject, (6) sort again, every level
+  const merged = mergeBySubject(roots, ids);
+  sortThreadLevel(merged);
+  const toNode = (c: Container): ThreadNode => ({ msg: c.msg, children: c.children.map(toNode) });
+  return merged.map(toNode);
+}
+
+/** Whether `a` is `b` or one of its ancestors. */
+function isAncestor(a: Container, b: Container): boolean {
+  for (let x: Container | null = b; x; x = x.parent) if (x === a) return true;
+  return false;
+}
+
+/** Make `child` a child of `parent`, unless it already is or that would make a loop. */
+function link(parent: Container, child: Container): void {
+  if (child.parent === parent || isAncestor(child, parent)) return;
+  if (child.parent) child.parent.children = child.parent.children.filter((c) => c !== child);
+  child.parent = parent;
+  parent.children.push(child);
+}
+
+/**
+ * RFC 5256 §2.2 step 1: a container per message-id, linked as the References (or the first
+ * In-Reply-To id) say; `ids` numbers the made-up ids of messages without a usable Message-ID.
+ */
+function linkByReferences(msgs: SortMessage[], ids: { next: number }): Map<string, Container> {
   const table = new Map<string, Container>();
   const get = (id: string) => {
     let c = table.get(id);
@@ -205,21 +241,10 @@ export function threadReferences(msgs: SortMessage[]): ThreadNode[] {
     }
     return c;
   };
-  const isAncestor = (a: Container, b: Container) => {
-    for (let x: Container | null = b; x; x = x.parent) if (x === a) return true;
-    return false;
-  };
-  const link = (parent: Container, child: Container) => {
-    if (child.parent === parent || isAncestor(child, parent)) return;
-    if (child.parent) child.parent.children = child.parent.children.filter((c) => c !== child);
-    child.parent = parent;
-    parent.children.push(child);
-  };
-  let dummy = 0;
   for (const m of [...msgs].sort((a, b) => a.seq - b.seq)) {
     // (1A) a message without Message-ID, or with one already used, gets a unique one
     let id = m.messageId?.match(MSGID)?.[0]?.toLowerCase() ?? '';
-    if (!id || table.get(id)?.msg) id = `<dummy.${++dummy}@rmb>`;
+    if (!id || table.get(id)?.msg) id = `<dummy.${++ids.next}@rmb>`;
     const c = get(id);
     c.msg = m;
     // (1B) the references (or the first In-Reply-To id) link up in order
@@ -239,97 +264,85 @@ export function threadReferences(msgs: SortMessage[]): ThreadNode[] {
     }
     if (prev && prev !== c && !isAncestor(c, prev)) link(prev, c);
   }
-  // (2) the root set
-  let roots = [...table.values()].filter((c) => !c.parent);
-  // (3) prune dummies
-  const prune = (list: Container[], isRoot: boolean): Container[] => {
-    const out: Container[] = [];
-    for (const c of list) {
-      c.children = prune(c.children, false);
-      if (!c.msg && !c.children.length) continue;
-      if (!c.msg && (!isRoot || c.children.length === 1)) {
-        for (const k of c.children) k.parent = c.parent;
-        out.push(...c.children);
-        continue;
-      }
-      out.push(c);
+  return table;
+}
+
+/** Step 3: drop empty dummies; a dummy's children take its place (at the root only when it has one). */
+function pruneDummies(list: Container[], isRoot: boolean): Container[] {
+  const out: Container[] = [];
+  for (const c of list) {
+    c.children = pruneDummies(c.children, false);
+    if (!c.msg && !c.children.length) continue;
+    if (!c.msg && (!isRoot || c.children.length === 1)) {
+      for (const k of c.children) k.parent = c.parent;
+      out.push(...c.children);
+      continue;
     }
-    return out;
-  };
-  roots = prune(roots, true);
-  for (const r of roots) r.parent = null;
-  // (4) sort each level by sent date; a dummy's date is that of its first child
-  const date = (c: Container): number => (c.msg ? sentDate(c.msg) : c.children.length ? date(c.children[0]) : 0);
-  const seqOf = (c: Container): number => (c.msg ? c.msg.seq : c.children.length ? seqOf(c.children[0]) : 0);
-  const sortLevel = (list: Container[]) => {
-    for (const c of list) sortLevel(c.children);
-    list.sort((a, b) => date(a) - date(b) || seqOf(a) - seqOf(b));
-  };
-  sortLevel(roots);
-  // (5) group roots by base subject
-  const subjectOf = (c: Container): { s: string; reply: boolean } => {
-    const m = c.msg ?? c.children[0]?.msg ?? null;
-    const raw = m?.subject ?? '';
-    const s = casemap(baseSubject(raw));
-    return {
-      s,
-      reply:
-        s !==
-        casemap(
-          raw
-            .replace(/[\t\r\n]+/g, ' ')
-            .replace(/ {2,}/g, ' ')
-            .trim(),
-        ),
-    };
-  };
+    out.push(c);
+  }
+  return out;
+}
+
+/** Sent date of a container; a dummy's is that of its first child. */
+const threadDate = (c: Container): number =>
+  c.msg ? sentDate(c.msg) : c.children.length ? threadDate(c.children[0]) : 0;
+/** Sequence number of a container; a dummy's is that of its first child. */
+const threadSeq = (c: Container): number => (c.msg ? c.msg.seq : c.children.length ? threadSeq(c.children[0]) : 0);
+
+/** Steps 4 and 6: sort every level by sent date, then sequence number. */
+function sortThreadLevel(list: Container[]): void {
+  for (const c of list) sortThreadLevel(c.children);
+  list.sort((a, b) => threadDate(a) - threadDate(b) || threadSeq(a) - threadSeq(b));
+}
+
+/** The base subject of a thread root and whether its subject was a reply or forward. */
+function rootSubject(c: Container): { s: string; reply: boolean } {
+  const m = c.msg ?? c.children[0]?.msg ?? null;
+  const raw = m?.subject ?? '';
+  const s = casemap(baseSubject(raw));
+  const plain = raw
+    .replace(/[\t\r\n]+/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+  return { s, reply: s !== casemap(plain) };
+}
+
+/** Step 5: roots with the same base subject become one thread (RFC 5256 §2.2 step 5). */
+function mergeBySubject(roots: Container[], ids: { next: number }): Container[] {
   const bySubject = new Map<string, Container>();
   for (const r of roots) {
-    const { s } = subjectOf(r);
+    const { s } = rootSubject(r);
     if (!s) continue;
     const old = bySubject.get(s);
-    if (!old || (old.msg && !r.msg) || (old.msg && r.msg && subjectOf(old).reply && !subjectOf(r).reply))
+    if (!old || (old.msg && !r.msg) || (old.msg && r.msg && rootSubject(old).reply && !rootSubject(r).reply))
       bySubject.set(s, r);
   }
   const merged: Container[] = [];
+  const adopt = (parent: Container, kids: Container[]) => {
+    for (const k of kids) {
+      k.parent = parent;
+      parent.children.push(k);
+    }
+  };
   for (const r of roots) {
-    const { s, reply } = subjectOf(r);
-    const t = s ? bySubject.get(s)! : r;
+    const { s, reply } = rootSubject(r);
+    const t = (s && bySubject.get(s)) || r;
     if (t === r) {
       merged.push(r);
       continue;
     }
-    if (!t.msg && !r.msg) {
-      for (const k of r.children) {
-        k.parent = t;
-        t.children.push(k);
-      }
-    } else if (!t.msg) {
-      r.parent = t;
-      t.children.push(r);
-    } else if (!r.msg) {
-      // the dummy r takes t's place? keep t the representative: t becomes a child of r's group
-      for (const k of r.children) {
-        k.parent = t;
-        t.children.push(k);
-      }
-    } else if (reply && !subjectOf(t).reply) {
-      r.parent = t;
-      t.children.push(r);
-    } else {
+    // two dummies, or a dummy representative and a message, or a reply to a non-reply: r joins t;
+    // a dummy r gives t its children (t stays the representative)
+    if (!r.msg) adopt(t, r.children);
+    else if (!t.msg || (reply && !rootSubject(t).reply)) adopt(t, [r]);
+    else {
       // neither is a reply of the other: both become children of a new dummy
-      const d: Container = { id: `<merge.${++dummy}@rmb>`, msg: null, parent: null, children: [] };
+      const d: Container = { id: `<merge.${++ids.next}@rmb>`, msg: null, parent: null, children: [] };
       const at = merged.indexOf(t);
-      for (const k of [t, r]) {
-        k.parent = d;
-        d.children.push(k);
-      }
+      adopt(d, [t, r]);
       if (at >= 0) merged[at] = d;
       bySubject.set(s, d);
     }
   }
-  // (6) sort again, every level
-  sortLevel(merged);
-  const toNode = (c: Container): ThreadNode => ({ msg: c.msg, children: c.children.map(toNode) });
-  return merged.map(toNode);
+  return merged;
 }
