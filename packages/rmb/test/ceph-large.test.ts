@@ -12,10 +12,8 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
-import { cephSuite } from '@rmb/rados/testing';
-import { cephFromEnv } from '@rmb/rados/testing';
-import { newDataDir, startServer, storeSets, type ServerChild } from './harness.js';
+import { cephFromEnv, cephSuite } from '@rmb/rados/testing';
+import { newDataDir, RawClient, startServer, storeSets, type ServerChild } from './harness.js';
 
 const MiB = 1 << 20;
 
@@ -53,107 +51,43 @@ function peakRss(pid: number): number {
   return Number(m![1]) * 1024;
 }
 
-/** A raw IMAP connection that can send a literal from a generator and hash a literal it receives. */
-class Conn {
-  private buf = Buffer.alloc(0);
-  private wake?: () => void;
-  private hashing?: { left: number; hash: ReturnType<typeof createHash>; done: () => void };
-  constructor(private readonly sock: Socket) {
-    sock.on('data', (d: Buffer) => this.onData(d));
-  }
-  static open(port: number): Promise<Conn> {
-    return new Promise((res, rej) => {
-      const s = connect(port, '127.0.0.1', () => res(new Conn(s)));
-      s.once('error', rej);
-    });
-  }
-  private onData(d: Buffer): void {
-    if (this.hashing) {
-      const n = Math.min(this.hashing.left, d.length);
-      this.hashing.hash.update(d.subarray(0, n));
-      this.hashing.left -= n;
-      d = d.subarray(n);
-      if (this.hashing.left === 0) {
-        const h = this.hashing;
-        this.hashing = undefined;
-        h.done();
-      }
-    }
-    if (d.length) this.buf = Buffer.concat([this.buf, d]);
-    this.wake?.();
-  }
-  /** Wait for a line matching `re`; returns the text up to and including it. */
-  async line(re: RegExp, ms = 300000): Promise<string> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const text = this.buf.toString('latin1');
-      const lines = text.split('\r\n');
-      for (let i = 0; i < lines.length - 1; i++) {
-        if (re.test(lines[i])) {
-          const upto = lines.slice(0, i + 1).join('\r\n').length + 2;
-          this.buf = this.buf.subarray(upto);
-          return lines.slice(0, i + 1).join('\r\n');
-        }
-      }
-      if (Date.now() > end) throw new Error(`timeout waiting for ${re}: ${text.slice(-300)}`);
-      await new Promise<void>((r) => {
-        this.wake = r;
-        setTimeout(r, 200);
-      });
-    }
-  }
-  send(s: string): void {
-    this.sock.write(s);
-  }
-  /** Send `chunks` respecting backpressure; returns their sha256. */
-  async sendAll(chunks: Iterable<Buffer>): Promise<string> {
-    const h = createHash('sha256');
-    for (const c of chunks) {
-      h.update(c);
-      if (!this.sock.write(c)) await new Promise((r) => this.sock.once('drain', r));
-    }
-    return h.digest('hex');
-  }
-  /** After a line announcing a literal `{size}`, hash the next `size` bytes as they arrive. */
-  hashLiteral(size: number): Promise<string> {
-    const hash = createHash('sha256');
-    return new Promise((resolve) => {
-      this.hashing = { left: size, hash, done: () => resolve(hash.digest('hex')) };
-      const pending = this.buf;
-      this.buf = Buffer.alloc(0);
-      if (pending.length) this.onData(pending);
-    });
-  }
-  close(): void {
-    this.sock.destroy();
-  }
-}
-
 /** APPEND a generated mail of `size` bytes, then FETCH it; the sha256 of both directions. */
 async function roundTrip(
   srv: ServerChild,
   size: number,
   seed: string,
 ): Promise<{ sent: string; got: string; stripes: number }> {
-  const c = await Conn.open(srv.imap);
+  const c = await RawClient.open(srv.imap);
+  const long = 300000;
   await c.line(/^\* OK/);
   c.send('a LOGIN alice alice-pw\r\n');
   await c.line(/^a OK/);
   c.send(`b APPEND INBOX {${size}+}\r\n`);
-  const sent = await c.sendAll(messageChunks(size, seed));
+  const sentHash = createHash('sha256');
+  await c.sendAll(
+    (function* () {
+      for (const chunk of messageChunks(size, seed)) {
+        sentHash.update(chunk);
+        yield chunk;
+      }
+    })(),
+  );
+  const sent = sentHash.digest('hex');
   c.send('\r\n');
-  const ok = await c.line(/^b (OK|NO|BAD)/);
+  const ok = await c.line(/^b (OK|NO|BAD)/, long);
   expect(ok).toMatch(/^b OK \[APPENDUID \d+ \d+\]/);
   const uid = Number(/APPENDUID \d+ (\d+)/.exec(ok)![1]);
   c.send('c SELECT INBOX\r\n');
   await c.line(/^c OK/);
   c.send(`d UID FETCH ${uid} (RFC822.SIZE EMAILID BODY.PEEK[])\r\n`);
-  const head = await c.line(/BODY\[\] \{\d+\}$/);
+  const head = await c.line(/BODY\[\] \{\d+\}$/, long);
   expect(head).toMatch(new RegExp(`RFC822\\.SIZE ${size} `));
   const litSize = Number(/\{(\d+)\}$/.exec(head)![1]);
   expect(litSize).toBe(size);
-  const got = await c.hashLiteral(litSize);
-  await c.line(/^d OK/);
+  const gotHash = createHash('sha256');
+  await c.readLiteral(litSize, (b: Buffer) => gotHash.update(b));
+  const got = gotHash.digest('hex');
+  await c.line(/^d OK/, long);
   // the objects of this mail in RADOS: m.<uuid> and its stripes m.<uuid>.<k>
   const oid = `m.${/EMAILID \(M([0-9a-f-]+)\)/.exec(head)![1]}`;
   const ceph = cephFromEnv()!;
@@ -165,7 +99,7 @@ async function roundTrip(
     .filter((l) => l.endsWith(`\t${oid}`) || l.includes(`\t${oid}.`)).length;
   // give the space back (the test cluster is small)
   c.send(`e UID STORE ${uid} +FLAGS.SILENT (\\Deleted)\r\nf UID EXPUNGE ${uid}\r\n`);
-  await c.line(/^f OK/);
+  await c.line(/^f OK/, long);
   c.send('z LOGOUT\r\n');
   c.close();
   return { sent, got, stripes };

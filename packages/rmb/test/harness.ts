@@ -141,10 +141,70 @@ export class RawClient {
   }
   /** Take received text from `source` ('data' events of Buffers) from now on. */
   listen(source: NodeJS.EventEmitter): void {
-    source.on('data', (d: Buffer) => {
-      this.buf += d.toString('latin1');
-      for (const w of this.waiters.splice(0)) w();
+    source.on('data', (d: Buffer) => this.received(d));
+  }
+
+  /** Bytes of a literal being handed to a reader instead of kept (see readLiteral). */
+  private diversion?: { left: number; onBytes: (b: Buffer) => void; done: () => void };
+
+  private received(d: Buffer): void {
+    if (this.diversion) {
+      const v = this.diversion;
+      const n = Math.min(v.left, d.length);
+      v.onBytes(d.subarray(0, n));
+      v.left -= n;
+      d = d.subarray(n);
+      if (v.left === 0) {
+        this.diversion = undefined;
+        v.done();
+      }
+    }
+    if (d.length) this.buf += d.toString('latin1');
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /**
+   * Hand the next `size` bytes received (a literal announced by the line just read with line())
+   * to `onBytes` as they arrive, without keeping them: a literal of any size in bounded memory.
+   * Resolves once all of them came.
+   */
+  readLiteral(size: number, onBytes: (b: Buffer) => void): Promise<void> {
+    return new Promise((resolve) => {
+      this.diversion = { left: size, onBytes, done: resolve };
+      const pending = Buffer.from(this.buf, 'latin1'); // latin1: each char is one received byte
+      this.buf = '';
+      if (pending.length) this.received(pending);
+      else if (size === 0) {
+        this.diversion = undefined;
+        resolve();
+      }
     });
+  }
+
+  /** Wait for a complete line matching `re`; returns the text up to it (without its CRLF), keeps the rest. */
+  async line(re: RegExp, ms = 10000): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const lines = this.buf.split('\r\n');
+      const i = lines.slice(0, -1).findIndex((l) => re.test(l));
+      if (i >= 0) {
+        const upto = lines.slice(0, i + 1).join('\r\n');
+        this.buf = this.buf.slice(upto.length + 2);
+        return upto;
+      }
+      if (Date.now() > deadline) throw new Error(`timeout waiting for ${re}; got: ${this.buf.slice(-500)}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 100);
+      });
+    }
+  }
+
+  /** Send `chunks` as they come, waiting whenever the socket asks to (backpressure). */
+  async sendAll(chunks: Iterable<Buffer>): Promise<void> {
+    for (const c of chunks) {
+      if (!this.sock.write(c)) await new Promise((r) => this.sock.once('drain', r));
+    }
   }
   static open(port: number): Promise<RawClient> {
     return new Promise((r, j) => {
