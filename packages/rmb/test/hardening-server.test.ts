@@ -4,45 +4,12 @@
  * accepted RCPT, and a graceful stop on SIGTERM that loses nothing acknowledged.
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ImapFlow } from 'imapflow';
-import { newDataDir, startServer, type ServerChild, plainImapFlow } from './harness.js';
+import { newDataDir, startServer, type ServerChild, plainImapFlow, RawClient } from './harness.js';
 
-/** A raw line reader over a socket (LMTP and IMAP alike). */
-class Lines {
-  private buf = '';
-  private waiters: (() => void)[] = [];
-  constructor(readonly sock: Socket) {
-    sock.on('data', (d: Buffer) => {
-      this.buf += d.toString('latin1');
-      for (const w of this.waiters.splice(0)) w();
-    });
-    sock.on('close', () => {
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-  /** Everything received up to a line matching `re`, consumed. */
-  async until(re: RegExp, ms = 15000): Promise<string> {
-    const deadline = Date.now() + ms;
-    while (!re.test(this.buf)) {
-      if (Date.now() > deadline) throw new Error(`timeout waiting for ${re}; got: ${this.buf.slice(-300)}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 100);
-      });
-    }
-    const out = this.buf;
-    this.buf = '';
-    return out;
-  }
-}
-
-const open = (port: number): Promise<Lines> =>
-  new Promise((res, rej) => {
-    const s = tcpConnect(port, '127.0.0.1', () => res(new Lines(s)));
-    s.once('error', rej);
-  });
+/** A raw line client (RawClient serves LMTP as well as IMAP). */
+const open = (port: number): Promise<RawClient> => RawClient.open(port);
 
 let dataDir: string;
 let srv: ServerChild;
