@@ -280,6 +280,80 @@ export class Mailbox {
     return { stale: false, saved };
   }
 
+  /**
+   * Import messages under the UIDs they had elsewhere (migration: clients keep their caches). The
+   * mail objects are written first, then ONE guarded index commit adds every entry with its given
+   * UID. UIDs must be ascending and at or above UIDNEXT (RFC 3501 §2.3.1.1: UIDs only grow);
+   * UIDNEXT becomes at least `uidnext` (the source's) and above the last UID. Flags are kept as
+   * given, `\Recent` excepted. Throws RangeError for UIDs out of order (nothing is written then),
+   * Conflict-like store errors as append does; objects written before a failed commit are removed.
+   */
+  async importMessages(
+    messages: { uid: number; data: Buffer; flags: string[]; internalDate: number }[],
+    uidnext = 0,
+  ): Promise<SavedMessage[]> {
+    for (let i = 1; i < messages.length; i++) {
+      if (messages[i].uid <= messages[i - 1].uid) throw new RangeError('imported UIDs must be ascending');
+    }
+    if (messages.some((m) => !Number.isSafeInteger(m.uid) || m.uid < 1)) throw new RangeError('bad UID');
+    const now = Date.now();
+    const prepared = messages.map((m) => {
+      const flags = dedupe(m.flags.filter((f) => f.toLowerCase() !== '\\recent'));
+      return {
+        m,
+        flags,
+        p: this.mails.prepare(m.data, { mailbox: this.id, flags, internalDate: m.internalDate, saveDate: now }),
+      };
+    });
+    const written = Promise.all(prepared.map((x) => this.mails.write(x.p)));
+    try {
+      return await this.update(
+        'import',
+        [],
+        (c) => {
+          if (messages.length && messages[0].uid < c.uidnext) {
+            throw new RangeError(`UID ${messages[0].uid} is below UIDNEXT ${c.uidnext}`);
+          }
+          const counters = { ...c };
+          const modseq = ++counters.highestModseq;
+          const set: Record<string, string> = {};
+          const saved: SavedMessage[] = [];
+          for (const { m, flags, p } of prepared) {
+            const entry: IndexEntry = {
+              uid: m.uid,
+              mail: p.oid,
+              flags,
+              modseq,
+              internalDate: p.internalDate,
+              size: p.data.length,
+              saveDate: now,
+            };
+            set[uidKey(m.uid)] = JSON.stringify(entry);
+            counters.messages++;
+            counters.bytes += entry.size;
+            countFlags(counters, flags, 1);
+            saved.push({ uid: m.uid, uidvalidity: c.uidvalidity, mail: p.oid });
+          }
+          const last = messages.length ? messages[messages.length - 1].uid : 0;
+          counters.uidnext = Math.max(c.uidnext, last + 1, uidnext);
+          // every imported message has been seen: none is \Recent for rmb's sessions
+          counters.firstRecent = counters.uidnext;
+          set[logKey(modseq)] = JSON.stringify({
+            modseq,
+            kind: 'append',
+            uids: saved.map((x) => x.uid),
+          } satisfies LogEntry);
+          return { counters, set, rm: [], result: saved };
+        },
+        written,
+      );
+    } catch (e) {
+      await written.catch(() => undefined);
+      await Promise.all(prepared.map((x) => this.mails.discard(x.p.oid, x.p.data.length)));
+      throw e;
+    }
+  }
+
   /** STORE flags on `uids`; with `unchangedSince`, entries with a higher modseq are left alone. */
   async store(uids: number[], mode: StoreMode, flags: string[], unchangedSince?: number): Promise<StoreResult> {
     return this.update('store', uids.map(uidKey), (c, got) => {

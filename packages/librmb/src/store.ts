@@ -585,8 +585,17 @@ export class UserStore {
    * entry: a crash in between leaves an unlisted empty index, never a listed mailbox without one.
    * Throws AlreadyExists, InvalidName.
    */
-  async createMailbox(name: string, specialUse: string | null = null, subscribe = false): Promise<MailboxInfo> {
+  async createMailbox(
+    name: string,
+    specialUse: string | null = null,
+    subscribe = false,
+    /** A given UIDVALIDITY for the mailbox itself (migration keeps the source's); parents get fresh ones. */
+    uidvalidity?: number,
+  ): Promise<MailboxInfo> {
     const n = this.norm(name);
+    if (uidvalidity !== undefined && !(Number.isSafeInteger(uidvalidity) && uidvalidity > 0 && uidvalidity < 2 ** 32)) {
+      throw new RangeError(`bad UIDVALIDITY ${uidvalidity}`);
+    }
     const parts = n.split(SEPARATOR);
     const names = parts.map((_, i) => parts.slice(0, i + 1).join(SEPARATOR));
     const created = new Map<string, MailboxInfo>();
@@ -601,13 +610,14 @@ export class UserStore {
           info = { name: nm, id: randomUUID(), uidvalidity: 0, specialUse: nm === n ? specialUse : null };
           created.set(nm, info);
         }
-        info.uidvalidity = uv++;
+        info.uidvalidity = nm === n && uidvalidity !== undefined ? uidvalidity : uv++;
         await createIndex(this.io, info);
         op.omapSet({ [mailboxKey(nm)]: JSON.stringify(info) });
         if (subscribe) op.omapSet({ [subscriptionKey(nm)]: '' });
         if (nm === n) mine = info;
       }
-      op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1) });
+      // the counter stays above every UIDVALIDITY given out here, a given one included
+      op.omapSet({ [UIDVALIDITY_KEY]: String(Math.max(uv - 1, uidvalidity ?? 0)) });
       return mine!;
     });
   }

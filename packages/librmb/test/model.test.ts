@@ -511,3 +511,54 @@ test(
     expect((await (await u.mailbox('INBOX')).counters()).messages).toBe(2);
   },
 );
+
+test('import (migration groundwork, issue 12): a given UIDVALIDITY, the source UIDs and UIDNEXT, flags as named', async () => {
+  const u = await store.user('mig');
+  const info = await u.createMailbox('Archiv/2019', null, true, 1_234_567);
+  expect(info.uidvalidity).toBe(1_234_567);
+  const box = await u.mailbox('Archiv/2019');
+  const saved = await box.importMessages(
+    [
+      {
+        uid: 7,
+        data: msg('seven'),
+        flags: ['\\Seen', '$Label1', '\\Recent'],
+        internalDate: Date.UTC(2019, 0, 2, 3, 4, 5),
+      },
+      { uid: 42, data: msg('forty-two'), flags: ['Junk', '\\Flagged'], internalDate: Date.UTC(2019, 5, 6) },
+    ],
+    50,
+  );
+  expect(saved.map((x) => [x.uid, x.uidvalidity])).toEqual([
+    [7, 1_234_567],
+    [42, 1_234_567],
+  ]);
+  const c = await box.counters();
+  expect({ uidnext: c.uidnext, messages: c.messages, unseen: c.unseen, recent: await box.recentCount(c) }).toEqual({
+    uidnext: 50,
+    messages: 2,
+    unseen: 1,
+    recent: 0,
+  });
+  const entries = await box.entries();
+  expect(entries.map((e) => [e.uid, e.flags, e.internalDate])).toEqual([
+    [7, ['\\Seen', '$Label1'], Date.UTC(2019, 0, 2, 3, 4, 5)],
+    [42, ['Junk', '\\Flagged'], Date.UTC(2019, 5, 6)],
+  ]);
+  expect((await u.messageBytes(entries[1])).equals(msg('forty-two'))).toBe(true);
+  // UIDs only grow: an import below UIDNEXT or out of order writes nothing
+  await expect(box.importMessages([{ uid: 49, data: msg('late'), flags: [], internalDate: 0 }])).rejects.toThrow(
+    /below UIDNEXT/,
+  );
+  await expect(
+    box.importMessages([
+      { uid: 60, data: msg('a'), flags: [], internalDate: 0 },
+      { uid: 55, data: msg('b'), flags: [], internalDate: 0 },
+    ]),
+  ).rejects.toThrow(/ascending/);
+  expect((await box.counters()).messages).toBe(2);
+  expect((await u.io.list()).objects.filter((o) => o.oid.startsWith('m.')).length).toBe(2); // no object left behind
+  // an ordinary APPEND afterwards continues above the imported UIDs; new mailboxes get higher UIDVALIDITYs
+  expect((await u.appendTo('Archiv/2019', [{ data: msg('after') }])).saved[0].uid).toBe(50);
+  expect((await u.createMailbox('Later')).uidvalidity).toBeGreaterThan(1_234_567);
+});
