@@ -512,7 +512,7 @@ test(
   },
 );
 
-test('import (migration groundwork, issue 12): a given UIDVALIDITY, the source UIDs and UIDNEXT, flags as named', async () => {
+test('import (migration, issue 12): a given UIDVALIDITY, the source UIDs and UIDNEXT, flags as named', async () => {
   const u = await store.user('mig');
   const info = await u.createMailbox('Archiv/2019', null, true, 1_234_567);
   expect(info.uidvalidity).toBe(1_234_567);
