@@ -9,7 +9,7 @@
  * index object is notified (watch/notify) so other sessions and front ends learn of the change.
  */
 import { type IoCtx, ReadOp, type OmapPage, WriteOp } from '@rmb/rados';
-import { fromStoreError } from './errors.js';
+import { NotAllowed, fromStoreError } from './errors.js';
 import type { MailObjects } from './mail.js';
 import { withRetry } from './retry.js';
 import { countFlags } from './counters.js';
@@ -352,6 +352,24 @@ export class Mailbox {
       await Promise.all(prepared.map((x) => this.mails.discard(x.p.oid, x.p.data.length)));
       throw e;
     }
+  }
+
+  /**
+   * Set the UIDVALIDITY of a mailbox that never held a message (UIDNEXT 1), in its counters (one
+   * guarded write). Throws NotAllowed otherwise.
+   */
+  async resetUidvalidity(uidvalidity: number): Promise<void> {
+    await this.update('uidvalidity', [], (c) => {
+      if (c.uidnext !== 1) throw new NotAllowed(`mailbox ${this.name} has held mail: its UIDVALIDITY stays`);
+      return {
+        counters: { ...c, uidvalidity },
+        set: {},
+        rm: [],
+        result: undefined,
+        unchanged: c.uidvalidity === uidvalidity,
+      };
+    });
+    this.info.uidvalidity = uidvalidity;
   }
 
   /** STORE flags on `uids`; with `unchangedSince`, entries with a higher modseq are left alone. */

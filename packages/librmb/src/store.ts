@@ -623,6 +623,28 @@ export class UserStore {
   }
 
   /**
+   * Give an existing, never-used mailbox (no message ever saved: UIDNEXT 1) a given UIDVALIDITY,
+   * as a migration does for INBOX and the default mailboxes, which exist before the first sync.
+   * The index counters and the list entry change; the mailbox id stays. Throws NotFound,
+   * NotAllowed when the mailbox has held mail (its UIDs would lose their meaning), RangeError for
+   * a bad value.
+   */
+  async setUidvalidity(name: string, uidvalidity: number): Promise<void> {
+    if (!(Number.isSafeInteger(uidvalidity) && uidvalidity > 0 && uidvalidity < 2 ** 32)) {
+      throw new RangeError(`bad UIDVALIDITY ${uidvalidity}`);
+    }
+    const mb = await this.mailbox(name);
+    await mb.resetUidvalidity(uidvalidity);
+    await this.changeList('set UIDVALIDITY', (l, op) => {
+      const info = l.boxes.get(mb.name);
+      if (!info || info.id !== mb.id) throw new NotFound(`mailbox ${mb.name} does not exist`);
+      op.omapSet({ [mailboxKey(mb.name)]: JSON.stringify({ ...info, uidvalidity }) });
+      op.omapSet({ [UIDVALIDITY_KEY]: String(Math.max(l.lastUidvalidity, uidvalidity)) });
+    });
+    this.store.boxHints.delete(this.hintKey(mb.name));
+  }
+
+  /**
    * Delete a mailbox: the list entry goes first, then the index and the mail references.
    * Throws NotFound, NotAllowed (INBOX, or a mailbox with children).
    */

@@ -562,3 +562,16 @@ test('import (migration, issue 12): a given UIDVALIDITY, the source UIDs and UID
   expect((await u.appendTo('Archiv/2019', [{ data: msg('after') }])).saved[0].uid).toBe(50);
   expect((await u.createMailbox('Later')).uidvalidity).toBeGreaterThan(1_234_567);
 });
+
+test('import (migration, issue 12): INBOX takes the source UIDVALIDITY while unused', async () => {
+  const u = await store.user('mig2');
+  await u.setUidvalidity('INBOX', 4_000_000_000);
+  expect((await (await u.mailbox('INBOX')).counters()).uidvalidity).toBe(4_000_000_000);
+  expect((await u.mailboxes()).find((m) => m.name === 'INBOX')?.uidvalidity).toBe(4_000_000_000);
+  const { saved } = await u.appendTo('INBOX', [{ data: msg('first') }]);
+  expect(saved[0].uidvalidity).toBe(4_000_000_000);
+  // once a message was saved, the UIDs it has mean something: the UIDVALIDITY stays
+  await expect(u.setUidvalidity('INBOX', 5)).rejects.toBeInstanceOf(NotAllowed);
+  await expect(u.setUidvalidity('Nowhere', 5)).rejects.toBeInstanceOf(NotFound);
+  await expect(u.setUidvalidity('Drafts', 2 ** 32)).rejects.toThrow(RangeError);
+});
