@@ -12,7 +12,7 @@
 #   scripts/ceph-local.sh osd pause|resume DIR ID
 #       freezes (SIGSTOP) or thaws (SIGCONT) one OSD: clients see it as unreachable, data survives
 #
-# Facts this is built on: ../shared/notes/ceph-local.md of the project's workplace.
+# Built from the workplace notes on starting a throwaway Ceph; everything it needs is in this script.
 set -euo pipefail
 
 die() { echo "ceph-local: $*" >&2; exit 1; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command as a new user runs it: in a copy of the repository placed where there
-# is no ../shared, with the outside parts hidden (Ceph's daemons and tools, Dovecot, mbsync,
+# is no workplace directory beside it, with the outside parts hidden (Ceph's daemons and tools, Dovecot, mbsync,
 # neomutt, smtp-source: whited out by an overlay over /usr/bin and /usr/sbin in a private mount
 # namespace) and no RMB_CEPH_CONF or RMB_*_REQUIRED. It must pass, and its banner must name every
 # part that was missing. Used by .ci/run before the full run. Needs root (mount namespaces).
@@ -40,4 +40,4 @@ set -e
 for want in 'SUITE(S) DID NOT RUN' 'a Ceph cluster' 'Dovecot' '/usr/bin/mbsync' '/usr/bin/neomutt'; do
   grep -qF "$want" "$log" || { echo "fresh-clone-test: the banner does not name: $want" >&2; exit 1; }
 done
-echo "fresh-clone-test: passed in a fresh copy without ../shared and without the outside parts; banner printed"
+echo "fresh-clone-test: passed in a fresh copy with nothing beside it and without the outside parts; banner printed"
