@@ -252,8 +252,7 @@ export class CommandReader {
       const size = Number(next[1]);
       out.push({ type: 'stream-next', rest: rest.slice(0, next.index), size });
       if (next[2] !== '+') out.push({ type: 'continue', size });
-      this.streaming = size;
-      if (size === 0) this.afterStream = true;
+      this.startStream(size);
       return;
     }
     out.push({ type: 'stream-end', rest });
@@ -284,8 +283,7 @@ export class CommandReader {
       out.push({ type: 'stream-start', cmd, size });
       if (!nonSync) out.push({ type: 'continue', size });
       this.reset();
-      this.streaming = size;
-      if (size === 0) this.afterStream = true;
+      this.startStream(size);
       return;
     }
     this.parts.push(text.slice(0, m.index));
@@ -293,6 +291,12 @@ export class CommandReader {
     this.literalLeft = size;
     if (size === 0) this.literals.push(Buffer.alloc(0));
     if (!nonSync) out.push({ type: 'continue', size });
+  }
+
+  /** Pass the next `size` bytes on as stream-data (an empty literal ends at once). */
+  private startStream(size: number): void {
+    this.streaming = size;
+    if (size === 0) this.afterStream = true;
   }
 
   /**

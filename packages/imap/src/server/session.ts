@@ -180,16 +180,7 @@ export class Session {
         continue;
       }
       if (ev.type === 'stream-start') {
-        const ls = new LiteralStream(
-          ev.size,
-          () => this.socket.pause(),
-          () => this.socket.resume(),
-          this.env.limits.streamBufferBytes,
-          this.env.collectGarbage,
-        );
-        this.literal = ls;
-        // the UTF8 form (RFC 6855 §4: UTF8 (~{n}...)) closes its list after the literal
-        this.literalRest = /UTF8 \(~$/i.test(ev.cmd.parts[ev.cmd.parts.length - 1] ?? '') ? ')' : '';
+        const ls = this.openLiteral(ev.size, ev.cmd.parts[ev.cmd.parts.length - 1] ?? '');
         this.queue.push({
           type: 'command',
           cmd: {
@@ -215,17 +206,8 @@ export class Session {
           continue;
         }
         const text = ev.rest.slice(this.literalRest.length);
-        const ls = new LiteralStream(
-          ev.size,
-          () => this.socket.pause(),
-          () => this.socket.resume(),
-          this.env.limits.streamBufferBytes,
-          this.env.collectGarbage,
-        );
         cur.end();
-        cur.follow({ text, stream: ls });
-        this.literal = ls;
-        this.literalRest = /UTF8 \(~$/i.test(text) ? ')' : '';
+        cur.follow({ text, stream: this.openLiteral(ev.size, text) });
         continue;
       }
       if (ev.type === 'stream-end') {
@@ -246,6 +228,24 @@ export class Session {
     }
     this.pumpWhileWaiting();
     void this.drain();
+  }
+
+  /**
+   * Start receiving a streamed APPEND message of `size` bytes, the text before its literal being
+   * `before`: the socket pauses while the store is behind; the UTF8 form (RFC 6855 §4:
+   * `UTF8 (~{n}`) closes its list after the literal, so ")" must follow it.
+   */
+  private openLiteral(size: number, before: string): LiteralStream {
+    const ls = new LiteralStream(
+      size,
+      () => this.socket.pause(),
+      () => this.socket.resume(),
+      this.env.limits.streamBufferBytes,
+      this.env.collectGarbage,
+    );
+    this.literal = ls;
+    this.literalRest = /UTF8 \(~$/i.test(before) ? ')' : '';
+    return ls;
   }
 
   private async drain(): Promise<void> {
