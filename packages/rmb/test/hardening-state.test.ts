@@ -21,7 +21,7 @@ async function session(user: string, tag: string): Promise<RawClient> {
 /** APPEND a small message; returns the responses (untagged updates of a selected mailbox included). */
 async function append(c: RawClient, box: string, subject: string, flags = ''): Promise<string> {
   const m = `Subject: ${subject}\r\n\r\nbody of ${subject}\r\n`;
-  const r = await c.command(`APPEND ${box} (${flags}) {${m.length}+}\r\n${m}`);
+  const r = await c.command(`APPEND ${box} (${flags})`, m);
   expect(r).toMatch(/OK/);
   return r;
 }

@@ -141,24 +141,19 @@ async function list(ctx: UserContext, lsub: boolean): Promise<void> {
     listed.add(name);
     if (info && o.returnStatus) statusFor.push(info);
   }
-  // LSUB with "%": a subscribed name below the pattern's level makes its ancestor at that level
-  // appear, \Noselect when the ancestor itself is not subscribed (RFC 3501 §6.3.9)
-  if (lsub) {
+  // Parents the pattern reaches of subscribed names it does not reach: LSUB lists them \Noselect
+  // (RFC 3501 §6.3.9), LIST (SUBSCRIBED RECURSIVEMATCH) with CHILDINFO (RFC 5258 §3.5; as Dovecot:
+  // with "*" the subscribed descendant is listed itself and its parents are not)
+  if (lsub || o.recursiveMatch) {
     for (const name of new Set([...subs].filter((n) => !matches(n)).flatMap(ancestors))) {
       if (listed.has(name) || !matches(name)) continue;
-      lines.push(`* LSUB (\\Noselect) "/" ${str(session.mailboxOut(name))}\r\n`);
+      if (lsub) lines.push(`* LSUB (\\Noselect) "/" ${str(session.mailboxOut(name))}\r\n`);
+      else {
+        const attrs = [hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren'];
+        if (!byName.has(name)) attrs.unshift('\\NonExistent');
+        lines.push(`* LIST (${attrs.join(' ')}) "/" ${str(session.mailboxOut(name))} ("CHILDINFO" ("SUBSCRIBED"))\r\n`);
+      }
       listed.add(name);
-    }
-  }
-  // RECURSIVEMATCH: a parent that matches the pattern but is not subscribed, of a subscribed
-  // descendant the pattern does not reach, is listed with CHILDINFO (RFC 5258 §3.5; as Dovecot:
-  // with "*" the descendant is listed itself and its parents are not)
-  if (o.recursiveMatch) {
-    for (const name of new Set([...subs].filter((n) => !matches(n)).flatMap(ancestors))) {
-      if (listed.has(name) || !matches(name)) continue;
-      const attrs = [hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren'];
-      if (!byName.has(name)) attrs.unshift('\\NonExistent');
-      lines.push(`* LIST (${attrs.join(' ')}) "/" ${str(session.mailboxOut(name))} ("CHILDINFO" ("SUBSCRIBED"))\r\n`);
     }
   }
   session.write(lines);
