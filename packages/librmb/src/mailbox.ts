@@ -25,7 +25,7 @@ import {
   uidKey,
 } from './layout.js';
 import { appendQueue, type PendingSave } from './append-queue.js';
-import type { Counters, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
+import type { Counters, ImportMessage, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
 export { uidKey, logKey, indexOid };
 
@@ -97,16 +97,26 @@ export class Mailbox {
   /** All index entries with uid >= fromUid, in UID order (1 round trip per 1000 entries). */
   async entries(fromUid = 1): Promise<IndexEntry[]> {
     const out: IndexEntry[] = [];
+    for await (const page of this.entryPages(fromUid)) out.push(...page);
+    return out;
+  }
+
+  /**
+   * The index entries with uid >= fromUid in pages of up to `max` entries, in UID order (one round
+   * trip per page): a whole mailbox walked in bounded memory (migration, verification).
+   */
+  async *entryPages(fromUid = 1, max = 1000): AsyncGenerator<IndexEntry[]> {
     let after = fromUid > 1 ? uidKey(fromUid - 1) : undefined;
     for (;;) {
       let page: OmapPage;
       try {
-        page = await this.io.omapList(this.oid, { prefix: UID_PREFIX, startAfter: after, max: 1000 });
+        page = await this.io.omapList(this.oid, { prefix: UID_PREFIX, startAfter: after, max });
       } catch (e) {
         throw fromStoreError(e, `mailbox ${this.name}`);
       }
-      for (const v of page.entries.values()) out.push(JSON.parse(v.toString()) as IndexEntry);
-      if (!page.more) return out;
+      const out = [...page.entries.values()].map((v) => JSON.parse(v.toString()) as IndexEntry);
+      if (out.length) yield out;
+      if (!page.more) return;
       after = [...page.entries.keys()].pop();
     }
   }
@@ -288,10 +298,7 @@ export class Mailbox {
    * given, `\Recent` excepted. Throws RangeError for UIDs out of order (nothing is written then),
    * Conflict-like store errors as append does; objects written before a failed commit are removed.
    */
-  async importMessages(
-    messages: { uid: number; data: Buffer; flags: string[]; internalDate: number }[],
-    uidnext = 0,
-  ): Promise<SavedMessage[]> {
+  async importMessages(messages: ImportMessage[], uidnext = 0): Promise<SavedMessage[]> {
     for (let i = 1; i < messages.length; i++) {
       if (messages[i].uid <= messages[i - 1].uid) throw new RangeError('imported UIDs must be ascending');
     }
@@ -299,13 +306,13 @@ export class Mailbox {
     const now = Date.now();
     const prepared = messages.map((m) => {
       const flags = dedupe(m.flags.filter((f) => f.toLowerCase() !== '\\recent'));
-      return {
-        m,
-        flags,
-        p: this.mails.prepare(m.data, { mailbox: this.id, flags, internalDate: m.internalDate, saveDate: now }),
-      };
+      if (m.staged) return { m, flags, p: { oid: m.staged.oid, size: m.staged.size, internalDate: m.internalDate } };
+      if (!m.data) throw new RangeError(`message ${m.uid} has neither data nor a staged object`);
+      const p = this.mails.prepare(m.data, { mailbox: this.id, flags, internalDate: m.internalDate, saveDate: now });
+      if (m.oid) p.oid = m.oid;
+      return { m, flags, p: { oid: p.oid, size: p.data.length, internalDate: p.internalDate, prepared: p } };
     });
-    const written = Promise.all(prepared.map((x) => this.mails.write(x.p)));
+    const written = Promise.all(prepared.map((x) => (x.p.prepared ? this.mails.write(x.p.prepared) : undefined)));
     try {
       return await this.update(
         'import',
@@ -325,7 +332,7 @@ export class Mailbox {
               flags,
               modseq,
               internalDate: p.internalDate,
-              size: p.data.length,
+              size: p.size,
               saveDate: now,
             };
             set[uidKey(m.uid)] = JSON.stringify(entry);
@@ -349,9 +356,27 @@ export class Mailbox {
       );
     } catch (e) {
       await written.catch(() => undefined);
-      await Promise.all(prepared.map((x) => this.mails.discard(x.p.oid, x.p.data.length)));
+      await Promise.all(prepared.map((x) => this.mails.discard(x.p.oid, x.p.size)));
       throw e;
     }
+  }
+
+  /**
+   * Raise UIDNEXT and HIGHESTMODSEQ to at least the given values (migration: the source's, so a
+   * client's cached UIDNEXT and HIGHESTMODSEQ stay valid, RFC 7162 §3.1.2.1), in one guarded
+   * write without a change-log record (no message changed). Never lowers either. Returns the counters.
+   */
+  async raiseCounters(min: { uidnext?: number; highestModseq?: number }): Promise<Counters> {
+    return this.update('raise counters', [], (c) => {
+      const counters = {
+        ...c,
+        uidnext: Math.max(c.uidnext, min.uidnext ?? 0),
+        highestModseq: Math.max(c.highestModseq, min.highestModseq ?? 0),
+      };
+      if (counters.uidnext > c.uidnext) counters.firstRecent = Math.max(c.firstRecent, counters.uidnext);
+      const unchanged = counters.uidnext === c.uidnext && counters.highestModseq === c.highestModseq;
+      return { counters, set: {}, rm: [], result: unchanged ? c : counters, unchanged };
+    });
   }
 
   /**

@@ -471,8 +471,9 @@ export class UserStore {
     size: number,
     flags: string[],
     internalDate: number,
+    /** The object name to write (newMailOid), when the caller journals it first; default a fresh one. */
+    oid = this.mails.newOid(),
   ): Promise<StagedMessage> {
-    const oid = this.mails.newOid();
     const meta = await this.mails.writeStream(oid, source, size, {
       mailbox,
       flags,
@@ -480,6 +481,11 @@ export class UserStore {
       saveDate: Date.now(),
     });
     return { oid, size: meta.size };
+  }
+
+  /** A fresh mail object name, for a caller that records it before writing (migration's journal). */
+  newMailOid(): string {
+    return this.mails.newOid();
   }
 
   /** Remove staged messages that will not be committed (the APPEND failed before its commit). */
@@ -714,6 +720,20 @@ export class UserStore {
       }
       op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1) });
     });
+  }
+
+  /**
+   * Set or clear the RFC 6154 special-use attribute of an existing mailbox (migration carries
+   * the source's; CREATE-SPECIAL-USE sets it at creation). Throws NotFound, InvalidName.
+   */
+  async setSpecialUse(name: string, specialUse: string | null): Promise<void> {
+    const n = this.norm(name);
+    await this.changeList('set special-use', (l, op) => {
+      const info = l.boxes.get(n);
+      if (!info) throw new NotFound(`mailbox ${n} does not exist`);
+      if (info.specialUse !== specialUse) op.omapSet({ [mailboxKey(n)]: JSON.stringify({ ...info, specialUse }) });
+    });
+    this.store.boxHints.delete(this.hintKey(n));
   }
 
   /** Add or remove a subscription (RFC 3501 §6.3.6). */

@@ -80,3 +80,18 @@ export interface SavedMessage {
   uidvalidity: number;
   mail: string;
 }
+
+/**
+ * A message imported under the UID it had elsewhere (Mailbox.importMessages, migration): its
+ * bytes (`data`, written by the import) or an object already written (`staged`, for large mails
+ * streamed by UserStore.stage), its flags and keywords, INTERNALDATE in ms since epoch.
+ */
+export interface ImportMessage {
+  uid: number;
+  data?: Buffer;
+  staged?: StagedMessage;
+  /** Object name to write `data` to (UserStore.newMailOid), so a caller can journal it first. */
+  oid?: string;
+  flags: string[];
+  internalDate: number;
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * The rmb command line: `rmb serve` (the daemon) and `rmb user add|list|passwd|quota` (admin).
+ * The rmb command line: `rmb serve` (the daemon), `rmb user add|list|passwd|quota` (admin) and
+ * `rmb migrate users|plan|sync|verify|status|report` (migration, migrate-cli.ts).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { PasswdFile, type WritableScheme } from './passwd.js';
+import { addMigrateCommands } from './migrate-cli.js';
 import { openStore, serve } from './serve.js';
 
 /** The configuration, or exit 1 with one line naming the setting that is wrong. */
@@ -148,6 +150,8 @@ common(
     }
   },
 );
+
+addMigrateCommands(program, common, configOrExit);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`rmb: ${e.message}\n`);

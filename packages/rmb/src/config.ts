@@ -101,6 +101,25 @@ const CONFIG = z
         plaintextAuth: z.enum(['loopback', 'always', 'never']),
       })
       .strict(),
+    /**
+     * `rmb migrate`: users worked on at once, connections to one source host at once, UIDs per
+     * UID FETCH, bytes of bodies fetched together, the size above which a mail is streamed into
+     * striped objects (bytes), the lease a worker holds on a user (ms), the character that replaces
+     * "/" inside a folder name of a "."-delimited source, the directory of per-user logs
+     * (`<dataDir>/migrate-logs` unless set).
+     */
+    migrate: z
+      .object({
+        concurrency: positive.max(1000),
+        connectionsPerHost: positive.max(1000),
+        chunkMessages: positive.max(10000),
+        chunkBytes: positive,
+        largeMessageBytes: positive,
+        leaseMs: z.number().int().min(1000),
+        altChar: z.string().length(1),
+        logDir: z.string().optional(),
+      })
+      .strict(),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict(),
     serverName: z.string().min(1),
     /** On SIGTERM, how long commands and deliveries in flight may take to finish before connections are cut (ms). */
@@ -149,6 +168,15 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     maxClients: 100,
     maxClientsPerAddress: 50,
     idleTimeoutMs: 60_000,
+  },
+  migrate: {
+    concurrency: 4,
+    connectionsPerHost: 8,
+    chunkMessages: 250,
+    chunkBytes: 32 << 20,
+    largeMessageBytes: 8 << 20,
+    leaseMs: 120_000,
+    altChar: '_',
   },
   tls: {},
   auth: { plaintextAuth: 'loopback' },

@@ -1,0 +1,335 @@
+/**
+ * `rmb migrate ...`: the migration command line over @rmb/migrate. Exit codes as doveadm's
+ * (sysexits): 0 clean, 2 the source changed during the run (run again), 65 verification found
+ * differences, 75 temporary failure, 77 authentication, 78 configuration.
+ */
+import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { type Command, InvalidArgumentError } from 'commander';
+import pino from 'pino';
+import {
+  MigrateConfigError,
+  MigrationState,
+  Runner,
+  collect,
+  countByStatus,
+  formatReport,
+  parseSourceUri,
+  readUsersFile,
+  type RunEvent,
+  type RunOptions,
+  type RunResult,
+} from '@rmb/migrate';
+import type { Config } from './config.js';
+import { openStore } from './serve.js';
+
+type Common = { config?: string; set: string[] };
+type ConfigOrExit = (file: string | undefined, sets: string[]) => Config;
+
+/** A whole number for an option. */
+function whole(v: string): number {
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new InvalidArgumentError('not a whole number');
+  return Number(v);
+}
+const list = (v: string) => v.split(',').filter(Boolean);
+
+/** Open the store and the migration state; `fn` runs with them; the cluster is closed after. */
+async function withState<T>(cfg: Config, fn: (r: Runner, s: MigrationState) => Promise<T>): Promise<T> {
+  const { cluster, store } = await openStore(cfg, pino({ level: 'warn' }));
+  try {
+    const io = await cluster.ioCtx(cfg.store.pool, `${cfg.store.namespace}migrate`);
+    const state = new MigrationState(io);
+    return await fn(new Runner(store, state), state);
+  } finally {
+    await cluster.close();
+  }
+}
+
+/** Exit with `code` after printing a config error's lines. */
+function fail(e: unknown): never {
+  if (e instanceof MigrateConfigError) {
+    process.stderr.write(`rmb migrate: ${e.message}\n`);
+    for (const r of e.rows) process.stderr.write(`  line ${r.line}: ${r.message}\n`);
+    process.exit(78);
+  }
+  process.stderr.write(`rmb migrate: ${(e as Error).message}\n`);
+  process.exit(75);
+}
+
+const mb = (b: number) => b / 1e6;
+
+/**
+ * The progress display: one bar overall and one per user at work, with messages/s, MB/s and ETA
+ * (cli-progress), on a terminal; a line per finished user otherwise; NDJSON with `--json`. Every
+ * event also goes to the user's own log file (pino) under `logDir`.
+ */
+class Display {
+  private readonly multi?: cliProgress.MultiBar;
+  private readonly total?: cliProgress.SingleBar;
+  private readonly bars = new Map<string, { bar: cliProgress.SingleBar; start: number }>();
+  private readonly logs = new Map<string, pino.Logger>();
+  private readonly files: WriteStream[] = [];
+  private readonly start = Date.now();
+  private readonly done = new Map<string, { copied: number; bytes: number; planned: number }>();
+
+  constructor(
+    private readonly json: boolean,
+    private readonly logDir: string,
+  ) {
+    mkdirSync(logDir, { recursive: true });
+    if (!json && process.stdout.isTTY) {
+      this.multi = new cliProgress.MultiBar(
+        {
+          format: '{name} [{bar}] {value}/{total} msgs | {rate} msg/s | {mbs} MB/s | ETA {eta_formatted}',
+          hideCursor: true,
+          clearOnComplete: false,
+          etaBuffer: 50,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.total = this.multi.create(0, 0, { name: 'all'.padEnd(16), rate: '0', mbs: '0.0' });
+    }
+  }
+
+  private log(user: string): pino.Logger {
+    let l = this.logs.get(user);
+    if (!l) {
+      const f = createWriteStream(join(this.logDir, `${user.replace(/[/\\]/g, '_')}.log`), { flags: 'a' });
+      this.files.push(f);
+      l = pino({ base: { user } }, f);
+      this.logs.set(user, l);
+    }
+    return l;
+  }
+
+  event(e: RunEvent): void {
+    this.log(e.user).info(e, e.type);
+    if (this.json) {
+      process.stdout.write(JSON.stringify({ at: new Date().toISOString(), ...e }) + '\n');
+      return;
+    }
+    if (e.type === 'progress') {
+      this.done.set(e.user, { copied: e.copied, bytes: e.copiedBytes, planned: e.planned });
+      const secs = Math.max(0.001, (Date.now() - (this.bars.get(e.user)?.start ?? this.start)) / 1000);
+      const b = this.bars.get(e.user);
+      b?.bar.setTotal(Math.max(e.planned, e.copied));
+      b?.bar.update(e.copied, { rate: (e.copied / secs).toFixed(0), mbs: mb(e.copiedBytes / secs).toFixed(1) });
+      this.updateTotal();
+      return;
+    }
+    if (e.type === 'user-start' && this.multi) {
+      this.bars.set(e.user, {
+        bar: this.multi.create(0, 0, { name: e.user.slice(0, 16).padEnd(16), rate: '0', mbs: '0.0' }),
+        start: Date.now(),
+      });
+      return;
+    }
+    if (e.type === 'user-done' || e.type === 'user-failed') {
+      const b = this.bars.get(e.user);
+      if (b) {
+        b.bar.stop();
+        this.multi?.remove(b.bar);
+        this.bars.delete(e.user);
+      }
+      const line =
+        e.type === 'user-done'
+          ? `${e.user}: ${e.action} ${e.status}${e.exitCode ? ` (exit ${e.exitCode})` : ''}`
+          : `${e.user}: ${e.action} ${e.status}: ${e.error}`;
+      if (this.multi) this.multi.log(line + '\n');
+      else process.stdout.write(line + '\n');
+    }
+  }
+
+  private updateTotal(): void {
+    if (!this.total) return;
+    let copied = 0,
+      bytes = 0,
+      planned = 0;
+    for (const d of this.done.values()) {
+      copied += d.copied;
+      bytes += d.bytes;
+      planned += d.planned;
+    }
+    const secs = Math.max(0.001, (Date.now() - this.start) / 1000);
+    this.total.setTotal(planned);
+    this.total.update(copied, { rate: (copied / secs).toFixed(0), mbs: mb(bytes / secs).toFixed(1) });
+  }
+
+  async close(): Promise<void> {
+    this.multi?.stop();
+    await Promise.all(this.files.map((f) => new Promise((r) => f.end(r))));
+  }
+}
+
+/** Print a run's summary and exit with its code. */
+function finish(r: RunResult, json: boolean, what: string): never {
+  if (!json) {
+    const by: Record<string, number> = {};
+    for (const u of r.users) by[u.status] = (by[u.status] ?? 0) + 1;
+    process.stdout.write(
+      `${what}: ${r.users.length} user(s): ${Object.entries(by)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')}; exit ${r.exitCode}\n`,
+    );
+  }
+  process.exit(r.exitCode);
+}
+
+type RunFlags = Common & {
+  users?: string[];
+  wave?: string;
+  concurrency?: number;
+  connectionsPerHost?: number;
+  maxMsgsPerSec?: number;
+  maxBytesPerSec?: number;
+  dryRun?: boolean;
+  json?: boolean;
+  source?: string;
+  masterForm?: 'sasl' | 'star';
+  level?: string;
+};
+
+function runOptions(cfg: Config, o: RunFlags, display: Display): RunOptions {
+  if (o.source) parseSourceUri(o.source);
+  return {
+    users: o.users,
+    wave: o.wave,
+    concurrency: o.concurrency ?? cfg.migrate.concurrency,
+    connectionsPerHost: o.connectionsPerHost ?? cfg.migrate.connectionsPerHost,
+    maxMsgsPerSec: o.maxMsgsPerSec,
+    maxBytesPerSec: o.maxBytesPerSec,
+    dryRun: o.dryRun,
+    source: o.source,
+    masterForm: o.masterForm,
+    leaseMs: cfg.migrate.leaseMs,
+    sync: {
+      chunkMessages: cfg.migrate.chunkMessages,
+      chunkBytes: cfg.migrate.chunkBytes,
+      largeMessageBytes: cfg.migrate.largeMessageBytes,
+      altChar: cfg.migrate.altChar,
+    },
+    onEvent: (e) => display.event(e),
+  };
+}
+
+/** Add `rmb migrate ...` to the program. */
+export function addMigrateCommands(
+  program: Command,
+  common: (c: Command) => Command,
+  configOrExit: ConfigOrExit,
+): void {
+  const m = program.command('migrate').description('move users from an IMAP server or a Maildir tree into rmb');
+  const users = m.command('users').description('the users of the migration');
+  common(
+    users
+      .command('import <file>')
+      .description('import users from CSV (header row) or JSONL: source_user, rmb_user, auth, secret, ...')
+      .option('--source <uri>', 'default source: imap://host[:port], imaps://..., maildir:/path/%u[:LAYOUT=fs]'),
+  ).action(async (file: string, o: Common & { source?: string }) => {
+    const cfg = configOrExit(o.config, o.set);
+    try {
+      if (o.source) parseSourceUri(o.source);
+      const rows = readUsersFile(file);
+      const r = await withState(cfg, (_r, s) => s.importUsers(rows, o.source));
+      process.stdout.write(`imported ${rows.length} user(s): ${r.added} new, ${r.updated} updated\n`);
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+  const runCmd = (c: Command) =>
+    common(c)
+      .option('--users <list>', 'only these rmb users (comma-separated)', list)
+      .option('--wave <wave>', 'only the users of this wave')
+      .option('--source <uri>', "the source of users whose row names none (default: the import's)")
+      .option('--master-form <form>', 'master user login on IMAP: sasl (authzid) or star (user*master)')
+      .option('--concurrency <n>', 'users at once', whole)
+      .option('--connections-per-host <n>', 'connections to one source host at once', whole)
+      .option('--json', 'NDJSON events on stdout instead of a progress display');
+
+  const run = async (o: RunFlags, what: string, fn: (r: Runner, opts: RunOptions) => Promise<RunResult>) => {
+    const cfg = configOrExit(o.config, o.set);
+    const display = new Display(!!o.json, cfg.migrate.logDir ?? join(cfg.dataDir, 'migrate-logs'));
+    let result: RunResult;
+    try {
+      result = await withState(cfg, (r) => fn(r, runOptions(cfg, o, display)));
+    } catch (e) {
+      await display.close();
+      fail(e);
+    }
+    await display.close();
+    finish(result, !!o.json, what);
+  };
+
+  runCmd(m.command('plan').description('discover each user: folders, STATUS, the folder map, totals, warnings')).action(
+    (o: RunFlags) =>
+      run(o, 'plan', async (r, opts) => {
+        const res = await r.plan(opts);
+        if (!o.json) {
+          for (const u of res.users)
+            process.stdout.write(JSON.stringify({ user: u.user, ...(u.detail as object) }) + '\n');
+        }
+        return res;
+      }),
+  );
+  runCmd(m.command('sync').description('copy everything the first time, then only what changed'))
+    .option('--max-msgs-per-sec <n>', 'throttle: messages fetched per second over all users', whole)
+    .option('--max-bytes-per-sec <n>', 'throttle: bytes fetched per second over all users', whole)
+    .option('--dry-run', 'count what would be copied; write nothing')
+    .action((o: RunFlags) => run(o, 'sync', (r, opts) => r.sync(opts)));
+  runCmd(m.command('verify').description('compare rmb with the source'))
+    .option('--level <n>', '0: per folder counts; 1: per message; 2: SHA-256 of the bytes', '1')
+    .action((o: RunFlags) => {
+      if (!['0', '1', '2'].includes(o.level ?? '1')) fail(new MigrateConfigError('--level must be 0, 1 or 2'));
+      return run(o, 'verify', async (r, opts) => {
+        const res = await r.verify({ ...opts, level: Number(o.level ?? 1) as 0 | 1 | 2 });
+        if (!o.json) {
+          for (const u of res.users) {
+            const d = u.detail as { details?: string[]; source?: unknown; rmb?: unknown } | undefined;
+            if (!d?.details) continue;
+            process.stdout.write(`${u.user}: source ${JSON.stringify(d.source)}; rmb ${JSON.stringify(d.rmb)}\n`);
+            for (const l of d.details) process.stdout.write(`  ${l}\n`);
+          }
+        }
+        return res;
+      });
+    });
+  common(m.command('status').description('users by status, and each user').option('--json', 'as JSON')).action(
+    async (o: Common & { json?: boolean }) => {
+      const cfg = configOrExit(o.config, o.set);
+      try {
+        const rows = await withState(cfg, (_r, s) => collect(s));
+        if (o.json) process.stdout.write(JSON.stringify({ byStatus: countByStatus(rows), users: rows }) + '\n');
+        else {
+          const by = countByStatus(rows);
+          process.stdout.write(`${rows.length} user(s): ${JSON.stringify(by)}\n`);
+          for (const r of rows) {
+            const s = r.state;
+            const err = s.lastError ? `\t${s.lastError}` : '';
+            process.stdout.write(`${r.user}\t${s.status}\tdeltas ${s.deltas}\tattempts ${s.attempts}${err}\n`);
+          }
+        }
+      } catch (e) {
+        fail(e);
+      }
+    },
+  );
+  common(
+    m
+      .command('report')
+      .description('the migration report')
+      .option('--format <f>', 'md, json or csv', 'md')
+      .option('--out <file>', 'write to a file instead of stdout'),
+  ).action(async (o: Common & { format: string; out?: string }) => {
+    const cfg = configOrExit(o.config, o.set);
+    if (!['md', 'json', 'csv'].includes(o.format)) fail(new MigrateConfigError('--format must be md, json or csv'));
+    try {
+      const text = formatReport(await withState(cfg, (_r, s) => collect(s)), o.format as 'md' | 'json' | 'csv');
+      if (o.out) writeFileSync(o.out, text);
+      else process.stdout.write(text);
+    } catch (e) {
+      fail(e);
+    }
+  });
+}
