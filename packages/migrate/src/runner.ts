@@ -49,6 +49,8 @@ export interface RunOptions {
   /** Verification level (verify only). */
   level?: 0 | 1 | 2;
   onEvent?: (e: RunEvent) => void;
+  /** Opens a user's source in place of the URI (embedding, tests); default openSource. */
+  sourceOf?: (row: UserRow) => Promise<Source>;
 }
 
 /** What one user's action ended with. */
@@ -162,7 +164,7 @@ export class Runner {
       await this.state.lease(user, this.owner, leaseMs);
     };
     try {
-      source = await openSource(row, defaultUri, o.masterForm);
+      source = o.sourceOf ? await o.sourceOf(row) : await openSource(row, defaultUri, o.masterForm);
       const r = await work(row, source, { keepAlive });
       o.onEvent?.({ type: 'user-done', user, action, status: r.status, exitCode: r.exitCode, detail: r.detail });
       return r;

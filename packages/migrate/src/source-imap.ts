@@ -95,16 +95,19 @@ class ImapSource implements Source {
     } catch (e) {
       throw typed(e, `source ${this.where}: LIST`);
     }
+    // with SPECIAL-USE (RFC 6154) the server's word stands; without it, the table of localized names
+    const specialUse = this.client.capabilities.has('SPECIAL-USE');
     return list.map((l) => {
       const noselect = l.flags.has('\\Noselect') || l.flags.has('\\NonExistent');
       const st = l.status;
       return {
         name: l.path,
         delimiter: l.delimiter || null,
-        specialUse:
-          l.specialUseSource === 'extension' && l.specialUse
-            ? l.specialUse
-            : specialUseByName(l.path, l.delimiter || null),
+        specialUse: specialUse
+          ? l.specialUseSource === 'extension'
+            ? (l.specialUse ?? null)
+            : null
+          : specialUseByName(l.path, l.delimiter || null),
         subscribed: l.subscribed,
         noselect,
         uidvalidity: Number(st?.uidValidity ?? 0),

@@ -8,7 +8,7 @@
  */
 import type { Mailbox, MailStore, UserStore } from '@rmb/librmb';
 import { AlreadyExists, NotAllowed, NotFound } from '@rmb/librmb';
-import { Blocked } from './errors.js';
+import { Blocked, SourceUnavailable } from './errors.js';
 import { rmbName } from './names.js';
 import type { OpenFolder, Source, SourceFolder, SourceMeta } from './source.js';
 import { addRange, inRanges, type FolderState, type MigrationState, type RunCounters } from './state.js';
@@ -70,6 +70,13 @@ export function emptyCounters(): RunCounters {
   };
 }
 
+/** A fetched chunk of new mail; `failed` is the message the source refused (the chunk ends before it). */
+interface Chunk {
+  meta: SourceMeta[];
+  bodies: Map<number, Buffer>;
+  failed?: { uid: number; error: string };
+}
+
 const flagKey = (flags: string[]) => JSON.stringify([...flags].sort());
 
 /** Index of `x` in ascending `a`, or -1. */
@@ -89,6 +96,8 @@ function bsearch(a: number[], x: number): number {
 export class UserSync {
   readonly counters = emptyCounters();
   readonly problems: string[] = [];
+  /** Folders that stopped before a message the source refused (the run fails; the next one resumes). */
+  readonly incomplete: string[] = [];
   private planned = 0;
   private plannedBytes = 0;
   private user!: UserStore;
@@ -122,6 +131,12 @@ export class UserSync {
       if (s.uidnext !== f.uidnext || s.messages !== f.messages || s.highestModseq !== f.highestModseq) {
         this.counters.sourceChanged = true;
       }
+    }
+    if (this.incomplete.length) {
+      throw new SourceUnavailable(
+        `the source refused ${this.incomplete.length} message(s), each folder stopped before it: ` +
+          this.incomplete.join('; '),
+      );
     }
     return this.counters;
   }
@@ -179,6 +194,7 @@ export class UserSync {
     const gone = [...states].filter(([n]) => !names.has(n));
     const fresh = folders.filter((f) => !states.has(f.name) && !f.noselect);
     for (const [oldName, st] of gone.sort((a, b) => a[1].dest.length - b[1].dest.length)) {
+      if (states.get(oldName) !== st) continue; // moved with its parent
       const to = fresh.find((f) => f.uidvalidity === st.uidvalidity && f.name !== 'INBOX');
       const dest = to ? rmbName(to.name, to.delimiter, this.o.altChar) : '';
       if (to && !(await this.exists(dest))) {
@@ -190,13 +206,15 @@ export class UserSync {
           states.set(to.name, moved);
           await this.state.setFolder(this.rmbUser, to.name, moved);
           await this.state.setFolder(this.rmbUser, oldName, null);
-          // children renamed with it: their states follow
+          // children renamed with it: their states follow, under their new source names
           for (const [cn, cs] of [...states]) {
-            if (cs.dest.startsWith(st.dest + '/')) {
-              const cd = dest + cs.dest.slice(st.dest.length);
-              states.set(cn, { ...cs, dest: cd });
-              await this.state.setFolder(this.rmbUser, cn, { ...cs, dest: cd });
-            }
+            if (!cs.dest.startsWith(st.dest + '/')) continue;
+            const moved = { ...cs, dest: dest + cs.dest.slice(st.dest.length) };
+            const newName = to.name + cn.slice(oldName.length);
+            states.delete(cn);
+            states.set(newName, moved);
+            await this.state.setFolder(this.rmbUser, newName, moved);
+            await this.state.setFolder(this.rmbUser, cn, null);
           }
           fresh.splice(fresh.indexOf(to), 1);
           continue;
@@ -395,6 +413,11 @@ export class UserSync {
       next?.catch(() => undefined);
       const range = await this.writeChunk(mb, open, cur, f.name);
       if (range) copied = addRange(copied, range[0], range[1]);
+      if (cur.failed) {
+        // the folder stops before the refused message: its UID stays free, the next run tries it again
+        this.incomplete.push(`${f.name} UID ${cur.failed.uid}: ${cur.failed.error}`);
+        next = undefined;
+      }
       const c = await mb.counters();
       await this.state.setFolder(this.rmbUser, f.name, {
         ...base,
@@ -407,6 +430,7 @@ export class UserSync {
       });
       this.progress(f.name);
       await this.o.keepAlive?.();
+      if (cur.failed) return status;
     }
     // 3. UIDNEXT and HIGHESTMODSEQ at least the source's
     const c2 = await mb.raiseCounters({ uidnext: status.uidnext, highestModseq: status.highestModseq });
@@ -440,12 +464,13 @@ export class UserSync {
     return open.status;
   }
 
-  /** Metadata and small bodies of a chunk (large ones are streamed at write time). */
-  private async fetchChunk(
-    open: OpenFolder,
-    uids: number[],
-  ): Promise<{ meta: SourceMeta[]; bodies: Map<number, Buffer> }> {
-    const meta = await open.meta(uids);
+  /**
+   * Metadata and small bodies of a chunk (large ones are streamed at write time). When the source
+   * refuses a body (FETCH answered NO), the batch is halved until the message is found: the chunk
+   * then ends before it, and `failed` names it.
+   */
+  private async fetchChunk(open: OpenFolder, uids: number[]): Promise<Chunk> {
+    let meta = await open.meta(uids);
     for (const m of meta) this.plannedBytes += m.size;
     const small = meta.filter((m) => m.size <= this.o.largeMessageBytes);
     const bodies = new Map<number, Buffer>();
@@ -458,9 +483,33 @@ export class UserSync {
         i++;
       }
       await this.o.throttle?.take(batch.length, bytes);
-      for (const [uid, b] of await open.bodies(batch)) bodies.set(uid, b);
+      const got = await this.isolate(open, batch);
+      for (const [uid, b] of got.bodies) bodies.set(uid, b);
+      if (got.failed) {
+        const stop = got.failed.uid;
+        meta = meta.filter((m) => m.uid < stop);
+        return { meta, bodies, failed: got.failed };
+      }
     }
     return { meta, bodies };
+  }
+
+  /** Bodies of `uids`; a refused batch is halved down to the one message that fails. */
+  private async isolate(
+    open: OpenFolder,
+    uids: number[],
+  ): Promise<{ bodies: Map<number, Buffer>; failed?: { uid: number; error: string } }> {
+    try {
+      return { bodies: await open.bodies(uids) };
+    } catch (e) {
+      if (!(e instanceof SourceUnavailable)) throw e;
+      if (uids.length === 1) return { bodies: new Map(), failed: { uid: uids[0], error: e.message } };
+      const half = Math.ceil(uids.length / 2);
+      const a = await this.isolate(open, uids.slice(0, half));
+      if (a.failed) return a;
+      const b = await this.isolate(open, uids.slice(half));
+      return { bodies: new Map([...a.bodies, ...b.bodies]), failed: b.failed };
+    }
   }
 
   /**
@@ -470,7 +519,7 @@ export class UserSync {
   private async writeChunk(
     mb: Mailbox,
     open: OpenFolder,
-    chunk: { meta: SourceMeta[]; bodies: Map<number, Buffer> },
+    chunk: Chunk,
     folder: string,
   ): Promise<[number, number] | null> {
     const items = chunk.meta.filter((m) => m.size > this.o.largeMessageBytes || chunk.bodies.has(m.uid));

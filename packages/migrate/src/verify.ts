@@ -91,8 +91,14 @@ export async function verifyUser(
     source: { folders: folders.length, messages: 0, bytes: 0 },
     rmb: { folders: boxes.length, messages: 0, bytes: 0 },
   };
-  // a \Noselect parent at the source is an (empty) parent mailbox in rmb, which has no \Noselect
-  const dests = new Set(all.filter((f) => f.noselect).map((f) => rmbName(f.name, f.delimiter, o.altChar ?? '_')));
+  // a parent the source lists as \Noselect (or not at all) is an empty parent mailbox in rmb, which has no \Noselect
+  const parents = new Set<string>();
+  for (const f of all) {
+    const levels = rmbName(f.name, f.delimiter, o.altChar ?? '_').split('/');
+    for (let i = 1; i <= levels.length; i++)
+      if (f.noselect || i < levels.length) parents.add(levels.slice(0, i).join('/'));
+  }
+  const dests = new Set<string>();
   for (const f of folders) {
     const dest = rmbName(f.name, f.delimiter, o.altChar ?? '_');
     dests.add(dest);
@@ -165,6 +171,10 @@ export async function verifyUser(
       }
     }
   }
-  for (const b of boxes) if (!dests.has(b.name)) diff.add('folder-extra', `${b.name}: only in rmb`);
+  for (const b of boxes) {
+    if (dests.has(b.name)) continue;
+    const empty = (await user.mailboxOf(b).counters()).messages === 0;
+    if (!(parents.has(b.name) && empty)) diff.add('folder-extra', `${b.name}: only in rmb`);
+  }
   return res;
 }
