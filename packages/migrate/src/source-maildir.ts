@@ -35,7 +35,28 @@ function decodeName(raw: string): string {
   }
 }
 
-const exists = (p: string) =>
+/** A path: a string, or bytes where a directory name is not UTF-8 (8-bit names on old servers). */
+type P = string | Buffer;
+
+/** Join path parts; a Buffer when any part is one. */
+function pj(...parts: P[]): P {
+  if (parts.every((x) => typeof x === 'string')) return join(...(parts as string[]));
+  const bufs: Buffer[] = [];
+  parts.forEach((x, i) => {
+    if (i) bufs.push(Buffer.from('/'));
+    bufs.push(typeof x === 'string' ? Buffer.from(x) : x);
+  });
+  return Buffer.concat(bufs);
+}
+
+/** A directory name's bytes as text: UTF-8 when valid (then modified UTF-7 decoded), else Latin-1. */
+function nameOf(raw: Buffer): { text: string; path: P } {
+  const utf8 = raw.toString('utf8');
+  if (Buffer.from(utf8, 'utf8').equals(raw)) return { text: utf8, path: utf8 };
+  return { text: raw.toString('latin1'), path: raw };
+}
+
+const exists = (p: P) =>
   stat(p).then(
     (s) => s.isDirectory(),
     () => false,
@@ -44,7 +65,7 @@ const exists = (p: string) =>
 /** One folder directory: its name (UTF-8, "/" between levels) and path. */
 interface FolderDir {
   name: string;
-  dir: string;
+  dir: P;
 }
 
 /** Parsed dovecot-uidlist: header values and file base name -> UID. */
@@ -55,10 +76,10 @@ interface UidList {
 }
 
 /** Read a dovecot-uidlist (version 1 or 3). Null when there is none. */
-async function readUidList(dir: string): Promise<UidList | null> {
+async function readUidList(dir: P): Promise<UidList | null> {
   let text: string;
   try {
-    text = await readFile(join(dir, 'dovecot-uidlist'), 'utf8');
+    text = await readFile(pj(dir, 'dovecot-uidlist'), 'utf8');
   } catch {
     return null;
   }
@@ -81,13 +102,24 @@ async function readUidList(dir: string): Promise<UidList | null> {
     const uid = Number(l.slice(0, l.indexOf(' ')));
     const colon = head[0] === '3' ? l.indexOf(' :') : l.indexOf(' ');
     const base = head[0] === '3' ? l.slice(colon + 2) : l.slice(colon + 1);
-    if (uid > 0 && base) byBase.set(base.split(':')[0], uid);
+    if (uid > 0 && base) byBase.set(baseKey(base), uid);
   }
   return { uidvalidity, uidnext, byBase };
 }
 
+/** The part of a Maildir file name that identifies it: before the flags (":2,") and the ",S=" / ",W=" fields. */
+function baseKey(name: string): string {
+  return name.split(':')[0].split(',')[0];
+}
+
+/** The ",W=<size>" field of a Maildir file name (Dovecot: the size with CRLF line ends). */
+function sizeField(name: string): number | undefined {
+  const w = /,W=(\d+)/.exec(name.split(':')[0]);
+  return w ? Number(w[1]) : undefined;
+}
+
 /** A stable 32-bit UIDVALIDITY for a folder without dovecot-uidlist (from its path). */
-function pathUidvalidity(dir: string): number {
+function pathUidvalidity(dir: P): number {
   let h = 2166136261;
   for (const c of Buffer.from(dir)) h = Math.imul(h ^ c, 16777619) >>> 0;
   return (h % 2147483647) + 1;
@@ -96,8 +128,10 @@ function pathUidvalidity(dir: string): number {
 /** A message file of a folder. */
 interface MailFile {
   uid: number;
-  path: string;
+  path: P;
   base: string;
+  /** The ",W=" size (RFC822.SIZE) from the file name, when given. */
+  sizeField?: number;
   info: string;
 }
 
@@ -115,20 +149,22 @@ class MaildirSource implements Source {
 
   private async dirs(): Promise<FolderDir[]> {
     const out: FolderDir[] = [];
-    if (await exists(join(this.root, 'cur'))) out.push({ name: 'INBOX', dir: this.root });
+    if (await exists(pj(this.root, 'cur'))) out.push({ name: 'INBOX', dir: this.root });
     if (this.layout === 'maildir++') {
-      for (const e of await readdir(this.root, { withFileTypes: true })) {
-        if (!e.isDirectory() || !e.name.startsWith('.') || e.name === '.' || e.name === '..') continue;
-        const name = e.name.slice(1).split('.').map(decodeName).join('/');
-        out.push({ name: name.toUpperCase() === 'INBOX' ? 'INBOX' : name, dir: join(this.root, e.name) });
+      for (const e of await readdir(this.root, { withFileTypes: true, encoding: 'buffer' })) {
+        const { text, path } = nameOf(e.name);
+        if (!e.isDirectory() || !text.startsWith('.') || text === '.' || text === '..') continue;
+        const name = text.slice(1).split('.').map(decodeName).join('/');
+        out.push({ name: name.toUpperCase() === 'INBOX' ? 'INBOX' : name, dir: pj(this.root, path) });
       }
     } else {
-      const walk = async (dir: string, prefix: string[]) => {
-        for (const e of await readdir(dir, { withFileTypes: true })) {
-          if (!e.isDirectory() || ['cur', 'new', 'tmp'].includes(e.name)) continue;
-          const path = join(dir, e.name);
-          const levels = [...prefix, decodeName(e.name)];
-          if (await exists(join(path, 'cur'))) {
+      const walk = async (dir: P, prefix: string[]) => {
+        for (const e of await readdir(dir, { withFileTypes: true, encoding: 'buffer' })) {
+          const { text, path: part } = nameOf(e.name);
+          if (!e.isDirectory() || ['cur', 'new', 'tmp'].includes(text)) continue;
+          const path = pj(dir, part);
+          const levels = [...prefix, decodeName(text)];
+          if (await exists(pj(path, 'cur'))) {
             const name = levels.join('/');
             if (name.toUpperCase() === 'INBOX' && out.some((f) => f.name === 'INBOX')) continue;
             out.push({ name: name.toUpperCase() === 'INBOX' ? 'INBOX' : name, dir: path });
@@ -220,28 +256,28 @@ function deliveryKey(base: string): number {
   return Number.isFinite(n) ? n : 0;
 }
 
-async function listFiles(dir: string): Promise<Omit<MailFile, 'uid'>[]> {
+async function listFiles(dir: P): Promise<Omit<MailFile, 'uid'>[]> {
   const out: Omit<MailFile, 'uid'>[] = [];
   for (const sub of ['new', 'cur']) {
     let names: string[];
     try {
-      names = await readdir(join(dir, sub));
+      names = await readdir(pj(dir, sub) as string);
     } catch {
       continue;
     }
     for (const n of names) {
       if (n.startsWith('.')) continue;
       const i = n.indexOf(':');
-      out.push({ path: join(dir, sub, n), base: i < 0 ? n : n.slice(0, i), info: i < 0 ? '' : n.slice(i + 1) });
+      out.push({ path: pj(dir, sub, n), base: baseKey(n), sizeField: sizeField(n), info: i < 0 ? '' : n.slice(i + 1) });
     }
   }
   return out;
 }
 
-async function readKeywords(dir: string): Promise<string[]> {
+async function readKeywords(dir: P): Promise<string[]> {
   const out: string[] = [];
   try {
-    for (const l of (await readFile(join(dir, 'dovecot-keywords'), 'utf8')).split('\n')) {
+    for (const l of (await readFile(pj(dir, 'dovecot-keywords'), 'utf8')).split('\n')) {
       const m = /^(\d+) (.+)$/.exec(l);
       if (m) out[Number(m[1])] = m[2];
     }
@@ -300,8 +336,7 @@ class MaildirFolder implements OpenFolder {
       } catch {
         continue; // expunged meanwhile
       }
-      const w = /,W=(\d+)/.exec(m.base + ':' + m.info);
-      const size = w ? Number(w[1]) : toCrlf(await readFile(m.path)).length;
+      const size = m.sizeField ?? toCrlf(await readFile(m.path)).length;
       out.push({ uid, flags: this.flagsOf(m), internalDate: Math.floor(st.mtimeMs / 1000) * 1000, size });
     }
     return out;

@@ -116,7 +116,7 @@ test('first sync: UIDVALIDITY, UIDs, UIDNEXT, flags, keywords, dates, bytes, spe
   expect((await inbox.counters()).highestModseq).toBeGreaterThanOrEqual(src.folders_.get('INBOX')!.modseq);
 });
 
-test('delta: only new bodies fetched; flags, expunges, created, renamed and deleted folders, subscriptions', async () => {
+test('delta: only new bodies; flags, expunges, created, renamed and deleted folders, subscriptions', async () => {
   const src = new MemSource();
   fill(src);
   src.create('Old');
