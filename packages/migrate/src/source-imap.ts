@@ -108,7 +108,8 @@ class ImapSource implements Source {
             ? (l.specialUse ?? null)
             : null
           : specialUseByName(l.path, l.delimiter || null),
-        subscribed: l.subscribed,
+        // imapflow leaves it undefined for a folder LSUB did not name
+        subscribed: !!l.subscribed,
         noselect,
         uidvalidity: Number(st?.uidValidity ?? 0),
         uidnext: st?.uidNext ?? 1,
