@@ -3,10 +3,12 @@
 # benchmarks and differential tests: its own config, users, mail (sdbox) and sockets under DIR,
 # listening on 127.0.0.1 only, IMAP without TLS and LMTP over TCP.
 #
-#   scripts/dovecot-local.sh start DIR [--full] [USER:PASSWORD ...]   (default user: bench:bench)
+#   scripts/dovecot-local.sh start DIR [--full] [--maildir] [USER:PASSWORD ...]   (default user: bench:bench)
 #       --full: also the extensions rmb is compared on (special-use mailboxes, COMPRESS,
 #       QUOTA with a 1 GiB / 100000-message rule, METADATA, SCRAM-SHA-256); without it the
 #       plain set-up the benchmarks use
+#       --maildir: mail in Maildir++ under DIR/home/USER/Maildir (the migration's on-disk source)
+#       instead of sdbox
 #       prints the environment a caller evals: DOVECOT_IMAP_PORT, DOVECOT_LMTP_PORT, DOVECOT_DIR
 #   scripts/dovecot-local.sh stop DIR
 # DIR and its parents must be traversable by the users dovecot and nobody (mode 755).
@@ -27,8 +29,12 @@ cmd_start() {
   local dir=${1:-}; shift || true
   [ -n "$dir" ] || die "usage: start DIR [USER:PASSWORD ...]"
   command -v dovecot >/dev/null || die "dovecot not found (Debian: apt-get install dovecot-imapd dovecot-lmtpd)"
-  local full=0
-  if [ "${1:-}" = --full ]; then full=1; shift; fi
+  local full=0 location='sdbox:~/mail'
+  while [ "${1:-}" = --full ] || [ "${1:-}" = --maildir ]; do
+    [ "$1" = --full ] && full=1
+    [ "$1" = --maildir ] && location='maildir:~/Maildir'
+    shift
+  done
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   [ -e "$dir/dovecot.conf" ] && die "$dir already holds a Dovecot (stop it first)"
@@ -54,7 +60,7 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
-mail_location = sdbox:~/mail
+mail_location = $location
 mail_privileged_group =
 passdb {
   driver = passwd-file

@@ -103,6 +103,8 @@ async function readUidList(dir: P): Promise<UidList | null> {
     const colon = head[0] === '3' ? l.indexOf(' :') : l.indexOf(' ');
     const base = head[0] === '3' ? l.slice(colon + 2) : l.slice(colon + 1);
     if (uid > 0 && base) byBase.set(baseKey(base), uid);
+    // the header's N is written lazily (Dovecot's index holds the real one): never below a listed UID
+    if (uid >= uidnext) uidnext = uid + 1;
   }
   return { uidvalidity, uidnext, byBase };
 }
@@ -187,10 +189,11 @@ class MaildirSource implements Source {
     const lines = text.split('\n');
     const out = new Set<string>();
     if (lines[0] === 'V\t2') {
-      // version 2: a header, an empty line, then names with TAB between hierarchy levels
-      for (const l of lines.slice(lines.indexOf('') + 1)) if (l) out.add(l.split('\t').join('/'));
+      // version 2: a header, an empty line, then names (modified UTF-7) with TAB between levels
+      for (const l of lines.slice(lines.indexOf('') + 1)) if (l) out.add(l.split('\t').map(decodeName).join('/'));
     } else {
-      for (const l of lines) if (l) out.add(this.layout === 'fs' ? l : l.replace(/\./g, '/'));
+      for (const l of lines)
+        if (l) out.add((this.layout === 'fs' ? l.split('/') : l.split('.')).map(decodeName).join('/'));
     }
     return out;
   }

@@ -398,15 +398,22 @@ export function dovecotSuite(name: string, fn: () => void): void {
   outsideSuite(name, DOVECOT, fn);
 }
 
-/** Start a throwaway Dovecot (`--full`: every extension rmb is compared on) with these users. */
-export async function startDovecot(users: Record<string, string>): Promise<ReferenceDovecot> {
+/**
+ * Start a throwaway Dovecot (`--full`: every extension rmb is compared on) with these users;
+ * `extra` options of scripts/dovecot-local.sh (e.g. `--maildir`).
+ */
+export async function startDovecot(users: Record<string, string>, extra: string[] = []): Promise<ReferenceDovecot> {
   const base = mkdtempSync('/tmp/rmb-dovecot-');
   chmodSync(base, 0o755);
   const dir = join(base, 'd');
   const script = join(repoRoot, 'scripts', 'dovecot-local.sh');
-  const out = execFileSync(script, ['start', dir, '--full', ...Object.entries(users).map(([u, p]) => `${u}:${p}`)], {
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    script,
+    ['start', dir, '--full', ...extra, ...Object.entries(users).map(([u, p]) => `${u}:${p}`)],
+    {
+      encoding: 'utf8',
+    },
+  );
   const port = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(out)![1]);
   return {
     imap: port('DOVECOT_IMAP_PORT'),
