@@ -6,7 +6,7 @@
  * its state kept, downloads nothing. Then a delta on Dovecot and a second sync (M2).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImapFlow } from 'imapflow';
 import { type OutsidePart } from '@rmb/rados/testing';
@@ -22,7 +22,7 @@ import {
   type ReferenceDovecot,
   type ServerChild,
 } from './harness.js';
-import { expectSameAccount, imapView, migrateCli, outcomes } from './migrate-helpers.js';
+import { expectSameAccount, imapView, migrateCli, outcomes, tearDown, withImap } from './migrate-helpers.js';
 
 const MBSYNC = '/usr/bin/mbsync';
 const PARTS: OutsidePart = {
@@ -39,15 +39,7 @@ outsideSuite('migration from a real Dovecot (issue 12: M1, M2)', PARTS, () => {
   let delivered = 0;
   const env = { DV_PW: 'alice-pw' };
 
-  async function withDovecot<T>(fn: (c: ImapFlow) => Promise<T>): Promise<T> {
-    const c = plainImapFlow(dv.imap, 'alice', 'alice-pw');
-    await c.connect();
-    try {
-      return await fn(c);
-    } finally {
-      await c.logout();
-    }
-  }
+  const withDovecot = <T>(fn: (c: ImapFlow) => Promise<T>) => withImap(dv.imap, 'alice', 'alice-pw', fn);
 
   async function views() {
     const source = await withDovecot(imapView);
@@ -114,11 +106,7 @@ outsideSuite('migration from a real Dovecot (issue 12: M1, M2)', PARTS, () => {
     writeFileSync(join(dataDir, 'users.csv'), 'source_user,rmb_user,auth,secret\nalice,alice,password,env:DV_PW\n');
   }, 300000);
 
-  afterAll(async () => {
-    await srv?.stop();
-    await dv?.stop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDown(srv, dv, dataDir));
 
   test('M1: sync and verify --level 2, then both servers compared over IMAP; mbsync downloads nothing', async () => {
     expect(delivered).toBe(corpusFiles().length);

@@ -7,7 +7,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { ImapFlow } from 'imapflow';
-import { cli } from './harness.js';
+import { rmSync } from 'node:fs';
+import { cli, plainImapFlow, type ReferenceDovecot, type ServerChild } from './harness.js';
 
 /** What a `rmb migrate` run printed and how it ended. */
 export interface CliRun {
@@ -132,4 +133,27 @@ export function outcomes(run: CliRun): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const e of run.events) if (e.type === 'user-done' || e.type === 'user-failed') out[e.user as string] = e;
   return out;
+}
+
+/** Run `fn` with an imapflow session to 127.0.0.1:`port`, logged out after. */
+export async function withImap<T>(
+  port: number,
+  user: string,
+  pass: string,
+  fn: (c: ImapFlow) => Promise<T>,
+): Promise<T> {
+  const c = plainImapFlow(port, user, pass);
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.logout();
+  }
+}
+
+/** The end of a migration suite: the rmb server and the Dovecot stopped, the data directory removed. */
+export async function tearDown(srv?: ServerChild, dv?: ReferenceDovecot, dataDir?: string): Promise<void> {
+  await srv?.stop();
+  await dv?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }

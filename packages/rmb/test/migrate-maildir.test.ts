@@ -5,7 +5,7 @@
  * test breaks rmb (one byte of a mail object, one index entry, one flag) and `verify --level 2`
  * must exit non-zero naming each.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@rmb/rados';
 import { MailStore, layout } from '@rmb/librmb';
@@ -21,22 +21,14 @@ import {
   type ReferenceDovecot,
   type ServerChild,
 } from './harness.js';
-import { expectSameAccount, imapView, migrateCli, outcomes } from './migrate-helpers.js';
+import { expectSameAccount, imapView, migrateCli, outcomes, tearDown, withImap } from './migrate-helpers.js';
 
 dovecotSuite('migration from a Maildir tree made by Dovecot (issue 12: M4, M5)', () => {
   let dv: ReferenceDovecot;
   let dataDir: string;
   let srv: ServerChild | undefined;
 
-  async function withDovecot<T>(fn: (c: ImapFlow) => Promise<T>): Promise<T> {
-    const c = plainImapFlow(dv.imap, 'carol', 'carol-pw');
-    await c.connect();
-    try {
-      return await fn(c);
-    } finally {
-      await c.logout();
-    }
-  }
+  const withDovecot = <T>(fn: (c: ImapFlow) => Promise<T>) => withImap(dv.imap, 'carol', 'carol-pw', fn);
 
   beforeAll(async () => {
     dv = await startDovecot({ carol: 'carol-pw' }, ['--maildir']);
@@ -69,11 +61,7 @@ dovecotSuite('migration from a Maildir tree made by Dovecot (issue 12: M4, M5)',
     writeFileSync(join(dataDir, 'users.csv'), 'source_user,rmb_user,auth\ncarol,carol,none\n');
   }, 300000);
 
-  afterAll(async () => {
-    await srv?.stop();
-    await dv?.stop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDown(srv, dv, dataDir));
 
   test('M4: migrated from disk with the UIDs of dovecot-uidlist; equal to Dovecot over IMAP', async () => {
     const root = join(dv.dir, 'home', 'carol', 'Maildir');
@@ -104,7 +92,7 @@ dovecotSuite('migration from a Maildir tree made by Dovecot (issue 12: M4, M5)',
     expect(counters).toMatchObject({ copied: 0, flagsChanged: 0, expunged: 0, foldersCreated: 0 });
   }, 300000);
 
-  test('M5: the verifier names a changed byte, a missing index entry and a changed flag, and exits non-zero', async () => {
+  test('M5: the verifier names a changed byte, a missing index entry and a changed flag; exit non-zero', async () => {
     await srv?.stop();
     srv = undefined;
     const cluster = await connect({ backend: 'embedded', path: join(dataDir, 'store') });
