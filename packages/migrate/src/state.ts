@@ -11,6 +11,7 @@
  * so two workers never both take a user (the lease) and no transition is lost.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type IoCtx, WriteOp, isErrno, type OmapPage } from '@rmb/rados';
 import type { UserRow } from './users.js';
 
@@ -101,6 +102,22 @@ export class LeaseLost extends Error {
 const REGISTRY = 'migration';
 const userOid = (user: string) => `user.${user}`;
 const enc = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+/**
+ * Whether the worker that holds a lease is known to be gone: an owner "<host>:<pid>:<run>" on this
+ * host whose process no longer exists (a run killed with -9 leaves its lease behind). Owners on
+ * other hosts are never presumed gone: their leases run out.
+ */
+export function ownerGone(owner: string): boolean {
+  const [host, pid] = owner.split(':');
+  if (host !== hostname() || !/^\d+$/.test(pid ?? '')) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 
 /** Merge a UID range into ascending, non-overlapping ranges. */
 export function addRange(ranges: [number, number][], lo: number, hi: number): [number, number][] {
@@ -228,11 +245,11 @@ export class MigrationState {
 
   /**
    * Take the lease of `user` for `owner` for `ms` milliseconds (or renew it). Throws LeaseLost
-   * when another owner holds an unexpired lease.
+   * when another owner holds an unexpired lease (unless that owner is gone, see ownerGone).
    */
   async lease(user: string, owner: string, ms: number): Promise<UserState> {
     return this.change(user, (s) => {
-      if (s.lease && s.lease.owner !== owner && s.lease.until > Date.now()) {
+      if (s.lease && s.lease.owner !== owner && s.lease.until > Date.now() && !ownerGone(s.lease.owner)) {
         throw new LeaseLost(`user ${user} is being migrated by ${s.lease.owner}`);
       }
       return { ...s, lease: { owner, until: Date.now() + ms } };

@@ -70,6 +70,21 @@ export function emptyCounters(): RunCounters {
   };
 }
 
+let chunksWritten = 0;
+/**
+ * Fault injection for the crash tests: with RMB_MIGRATE_FAILPOINT="<point>:<n>" the process kills
+ * itself (SIGKILL, as `kill -9` would) at `point` ("before-commit": the chunk's objects are written
+ * and journaled, the index commit not made; "after-commit": committed, the journal not cleared) of
+ * its n-th chunk. Unset, it does nothing.
+ */
+function failpoint(point: string): void {
+  const spec = process.env.RMB_MIGRATE_FAILPOINT;
+  if (!spec) return;
+  if (point === 'before-commit') chunksWritten++;
+  const [p, n] = spec.split(':');
+  if (p === point && Number(n) === chunksWritten) process.kill(process.pid, 'SIGKILL');
+}
+
 /** A fetched chunk of new mail; `failed` is the message the source refused (the chunk ends before it). */
 interface Chunk {
   meta: SourceMeta[];
@@ -567,7 +582,9 @@ export class UserSync {
         });
       }
     }
+    failpoint('before-commit');
     await mb.importMessages(messages);
+    failpoint('after-commit');
     await this.state.setJournal(this.rmbUser, mb.id, null);
     for (const m of messages) {
       this.counters.copied++;
