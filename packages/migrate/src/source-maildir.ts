@@ -12,7 +12,6 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import iconv from 'iconv-lite';
-import { toCrlf } from '@rmb/librmb';
 import { SourceUnavailable } from './errors.js';
 import { specialUseByName } from './names.js';
 import type { OpenFolder, Source, SourceFolder, SourceMeta } from './source.js';
@@ -253,6 +252,21 @@ class MaildirSource implements Source {
   async close(): Promise<void> {}
 }
 
+/** The size of a file with every bare LF counted as CRLF (read in pieces, never whole). */
+async function crlfSize(path: P): Promise<number> {
+  let size = 0;
+  let prevCr = false;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    const b = chunk as Buffer;
+    size += b.length;
+    for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, i + 1)) {
+      if (!(i === 0 ? prevCr : b[i - 1] === 0x0d)) size++;
+    }
+    if (b.length) prevCr = b[b.length - 1] === 0x0d;
+  }
+  return size;
+}
+
 /** Delivery order of a file name: the seconds that start it (then the name). */
 function deliveryKey(base: string): number {
   const n = parseInt(base, 10);
@@ -339,7 +353,7 @@ class MaildirFolder implements OpenFolder {
       } catch {
         continue; // expunged meanwhile
       }
-      const size = m.sizeField ?? toCrlf(await readFile(m.path)).length;
+      const size = m.sizeField ?? (await crlfSize(m.path));
       out.push({ uid, flags: this.flagsOf(m), internalDate: Math.floor(st.mtimeMs / 1000) * 1000, size });
     }
     return out;

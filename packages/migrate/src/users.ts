@@ -41,10 +41,10 @@ const secretRef = z
 
 const rowSchema = z
   .object({
-    source_user: z.string().min(1, 'source_user is empty').max(255),
+    source_user: z.string({ required_error: 'missing' }).min(1, 'missing').max(255),
     rmb_user: z
-      .string()
-      .min(1, 'rmb_user is empty')
+      .string({ required_error: 'missing' })
+      .min(1, 'missing')
       .max(255)
       .regex(/^[^\s/\\]+$/, 'rmb_user holds a space or a slash'),
     auth: z.enum(['password', 'master', 'none']).default('password'),

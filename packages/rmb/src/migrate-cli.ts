@@ -3,7 +3,7 @@
  * (sysexits): 0 clean, 2 the source changed during the run (run again), 65 verification found
  * differences, 75 temporary failure, 77 authentication, 78 configuration.
  */
-import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -162,9 +162,35 @@ class Display {
   }
 }
 
+/**
+ * The process's peak private memory (RssAnon of /proc/self/status, sampled every 100 ms): heap,
+ * buffers and stacks, without the store file's pages the embedded backend maps (page cache the
+ * kernel may drop, which getrusage's maxrss counts too). Elsewhere than Linux, the RSS.
+ */
+let peakAnonBytes = 0;
+function sampleMemory(): void {
+  let anon = process.memoryUsage().rss;
+  try {
+    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) anon = Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  peakAnonBytes = Math.max(peakAnonBytes, anon);
+}
+setInterval(sampleMemory, 100).unref();
+
 /** Print a run's summary and exit with its code. */
 function finish(r: RunResult, json: boolean, what: string): never {
-  if (!json) {
+  if (json) {
+    // the last NDJSON line: the run's outcome and this process's peak memory (getrusage maxrss,
+    // and the private part alone, see sampleMemory)
+    sampleMemory();
+    const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+    process.stdout.write(
+      JSON.stringify({ type: 'run-done', action: what, exitCode: r.exitCode, maxRssBytes, peakAnonBytes }) + '\n',
+    );
+  } else {
     const by: Record<string, number> = {};
     for (const u of r.users) by[u.status] = (by[u.status] ?? 0) + 1;
     process.stdout.write(
