@@ -174,7 +174,8 @@ describe('from disk: a 0-byte message, a 100 MiB message, a folder of 100,000 me
     folder(many);
     const t0 = 1500000000;
     for (let i = 0; i < 100000; i++) {
-      const body = `From: a@example.org\r\nSubject: message ${i}\r\nMessage-ID: <m${i}@example.org>\r\n\r\nbody ${i}\r\n`;
+      const body =
+        `From: a@example.org\r\nSubject: message ${i}\r\n` + `Message-ID: <m${i}@example.org>\r\n\r\nbody ${i}\r\n`;
       const n = Buffer.byteLength(body);
       writeFileSync(join(many, 'cur', `${t0 + i}.M${i}P1.host,S=${n},W=${n}:2,${i % 3 ? 'S' : ''}`), body);
     }
