@@ -20,6 +20,8 @@ export interface SyncOptions {
   chunkMessages: number;
   /** Bytes of bodies fetched together at most (default 32 MiB). */
   chunkBytes: number;
+  /** Chunks fetched ahead of the one being written (default 2). */
+  prefetchChunks: number;
   /** Messages above this size (bytes) are streamed into striped objects, one by one (default 8 MiB). */
   largeMessageBytes: number;
   /** Replaces "/" inside a folder level of a "."-delimited source (default "_"). */
@@ -48,6 +50,7 @@ export interface Progress {
 export const DEFAULT_SYNC: SyncOptions = {
   chunkMessages: 250,
   chunkBytes: 32 << 20,
+  prefetchChunks: 2,
   largeMessageBytes: 8 << 20,
   altChar: '_',
   dryRun: false,
@@ -420,18 +423,24 @@ export class UserSync {
     this.planned += fresh.length;
     const chunks: number[][] = [];
     for (let i = 0; i < fresh.length; i += this.o.chunkMessages) chunks.push(fresh.slice(i, i + this.o.chunkMessages));
-    // one chunk fetched ahead while the previous one is written (the source and the store overlap)
-    let next = chunks.length ? this.fetchChunk(open, chunks[0]) : undefined;
+    // chunks fetched ahead (prefetchChunks) while the one before is written: the source and the
+    // store work at once; memory stays bounded by (1 + prefetchChunks) chunks
+    const ahead: Promise<Chunk>[] = [];
+    const fetchAhead = (k: number) => {
+      if (k >= chunks.length) return;
+      const p = this.fetchChunk(open, chunks[k]);
+      p.catch(() => undefined);
+      ahead.push(p);
+    };
+    for (let k = 0; k <= this.o.prefetchChunks; k++) fetchAhead(k);
     for (let i = 0; i < chunks.length; i++) {
-      const cur = await next!;
-      next = i + 1 < chunks.length ? this.fetchChunk(open, chunks[i + 1]) : undefined;
-      next?.catch(() => undefined);
+      const cur = await ahead.shift()!;
+      fetchAhead(i + 1 + this.o.prefetchChunks);
       const range = await this.writeChunk(mb, open, cur, f.name);
       if (range) copied = addRange(copied, range[0], range[1]);
       if (cur.failed) {
         // the folder stops before the refused message: its UID stays free, the next run tries it again
         this.incomplete.push(`${f.name} UID ${cur.failed.uid}: ${cur.failed.error}`);
-        next = undefined;
       }
       const c = await mb.counters();
       await this.state.setFolder(this.rmbUser, f.name, {

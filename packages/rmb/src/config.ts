@@ -103,7 +103,8 @@ const CONFIG = z
       .strict(),
     /**
      * `rmb migrate`: users worked on at once, connections to one source host at once, UIDs per
-     * UID FETCH, bytes of bodies fetched together, the size above which a mail is streamed into
+     * UID FETCH, bytes of bodies fetched together, chunks fetched ahead of the one being written
+     * (memory: about (1 + prefetchChunks) × chunkBytes per user), the size above which a mail is streamed into
      * striped objects (bytes), the lease a worker holds on a user (ms), the character that replaces
      * "/" inside a folder name of a "."-delimited source, the directory of per-user logs
      * (`<dataDir>/migrate-logs` unless set).
@@ -114,6 +115,7 @@ const CONFIG = z
         connectionsPerHost: positive.max(1000),
         chunkMessages: positive.max(10000),
         chunkBytes: positive,
+        prefetchChunks: count.max(16),
         largeMessageBytes: positive,
         leaseMs: z.number().int().min(1000),
         altChar: z.string().length(1),
@@ -174,6 +176,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     connectionsPerHost: 8,
     chunkMessages: 250,
     chunkBytes: 32 << 20,
+    prefetchChunks: 2,
     largeMessageBytes: 8 << 20,
     leaseMs: 120_000,
     altChar: '_',

@@ -232,6 +232,7 @@ function runOptions(cfg: Config, o: RunFlags, display: Display): RunOptions {
     sync: {
       chunkMessages: cfg.migrate.chunkMessages,
       chunkBytes: cfg.migrate.chunkBytes,
+      prefetchChunks: cfg.migrate.prefetchChunks,
       largeMessageBytes: cfg.migrate.largeMessageBytes,
       altChar: cfg.migrate.altChar,
     },
