@@ -93,5 +93,10 @@ export function formatReport(rows: ReportRow[], format: 'md' | 'json' | 'csv'): 
     const err = (s.lastError ?? '').replace(/\|/g, '/');
     out.push(`| ${r.user} | ${s.status} | ${s.deltas} | ${s.attempts} | ${run} | ${v} | ${err} |`);
   }
+  const problems = rows.filter((r) => r.state.problems?.length);
+  if (problems.length) {
+    out.push('', '## Problems of the last runs', '');
+    for (const r of problems) for (const p of r.state.problems!) out.push(`- ${r.user}: ${p}`);
+  }
   return out.join('\n') + '\n';
 }

@@ -100,6 +100,7 @@ export class LeaseLost extends Error {
 }
 
 const REGISTRY = 'migration';
+let eventSeq = 0;
 const userOid = (user: string) => `user.${user}`;
 const enc = (v: unknown) => Buffer.from(JSON.stringify(v));
 
@@ -234,7 +235,8 @@ export class MigrationState {
 
   /** Append a transition event. */
   async event(user: string, from: UserStatus | null, to: UserStatus, reason: string): Promise<void> {
-    const key = `e:${String(Date.now()).padStart(15, '0')}:${randomBytes(3).toString('hex')}`;
+    // time, then this process's sequence (events of one worker keep their order), then a random tail
+    const key = `e:${String(Date.now()).padStart(15, '0')}:${String(eventSeq++).padStart(9, '0')}:${randomBytes(3).toString('hex')}`;
     await this.io.omapSet(userOid(user), { [key]: enc({ at: Date.now(), from, to, reason } satisfies MigrationEvent) });
   }
 

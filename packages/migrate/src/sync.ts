@@ -303,7 +303,15 @@ export class UserSync {
         await this.user.renameMailbox('INBOX', tmp);
         await this.user.deleteMailbox(tmp);
       } else {
-        await this.user.deleteMailbox(dest);
+        // the old mailbox goes; its children come back under the new one, keeping their ids
+        const tmp = `rmb-recopy-${Date.now()}`;
+        await this.user.renameMailbox(dest, tmp);
+        for (const k of await this.user.mailboxes()) {
+          if (k.name.startsWith(tmp + '/') && !k.name.slice(tmp.length + 1).includes('/')) {
+            await this.user.renameMailbox(k.name, dest + k.name.slice(tmp.length));
+          }
+        }
+        await this.user.deleteMailbox(tmp);
       }
       await this.state.setFolder(this.rmbUser, f.name, null);
       st = undefined;

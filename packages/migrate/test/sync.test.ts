@@ -3,15 +3,21 @@
  * (mem-source.ts): fidelity, deltas, renames, UIDVALIDITY changes, blocked users, a refused FETCH,
  * a crash between writing objects and the index commit, leases, the verifier's categories.
  */
+import { jest } from '@jest/globals';
 import { connect, type Cluster, type IoCtx, WriteOp } from '@rmb/rados';
 import { MailStore, layout } from '@rmb/librmb';
 import {
+  DEFAULT_SYNC,
+  HostBudget,
   MigrationState,
   Runner,
+  Throttle,
   UserSync,
-  DEFAULT_SYNC,
-  verifyUser,
+  collect,
+  countByStatus,
   differenceCount,
+  formatReport,
+  verifyUser,
   type UserRow,
 } from '../src/index.js';
 import { MemSource } from './mem-source.js';
@@ -336,4 +342,113 @@ test('the verifier names and counts a changed byte, a missing index entry and a 
   // level 0 compares folder totals only, which these breakages leave alone (the counters were not touched)
   const v0 = await verifyUser(store, 'alice', src, 0);
   expect(v0.differences).toEqual({});
+});
+
+test('a dry run counts what a sync would copy and writes nothing', async () => {
+  const src = new MemSource();
+  fill(src);
+  await state.importUsers([row('alice')]);
+  const r = await new Runner(store, state).sync({ sourceOf: async () => src, dryRun: true });
+  expect(r.users[0]).toMatchObject({ status: 'dry-run', exitCode: 0 });
+  expect((r.users[0].detail as { counters: { copied: number } }).counters.copied).toBe(44);
+  expect(await state.folders('alice')).toEqual(new Map());
+  expect((await state.state('alice')).status).toBe('pending');
+  // the user exists (as a first login would make it) but nothing was migrated into it
+  const u = await store.user('alice');
+  for (const b of await u.mailboxes()) expect((await u.mailboxOf(b).counters()).uidnext).toBe(1);
+});
+
+test('the source changing during a sync: exit 2, and the next run makes rmb equal', async () => {
+  const src = new MemSource();
+  fill(src);
+  const open = src.open.bind(src);
+  let arrived = false;
+  // new mail arrives in INBOX while the run copies it
+  src.open = async (f) => {
+    const o = await open(f);
+    if (f.name === 'INBOX' && !arrived) {
+      arrived = true;
+      src.add('INBOX', msg(900));
+    }
+    return o;
+  };
+  await state.importUsers([row('alice')]);
+  const runner = new Runner(store, state);
+  const r = await runner.sync({ sourceOf: async () => src });
+  expect(r.exitCode).toBe(2);
+  expect((await state.state('alice')).lastRun?.sourceChanged).toBe(true);
+  const again = await runner.sync({ sourceOf: async () => src });
+  expect(again.exitCode).toBe(0);
+  expect(differenceCount(await verifyUser(store, 'alice', src, 2))).toBe(0);
+});
+
+test('status and report: by status, Markdown with problems, CSV, JSON', async () => {
+  const src = new MemSource();
+  fill(src);
+  await state.importUsers([row('alice'), { ...row('bob'), wave: 'w2' }]);
+  const runner = new Runner(store, state);
+  await runner.sync({ sourceOf: async () => src, users: ['alice'] });
+  src.reset('Work');
+  await runner.sync({ sourceOf: async () => src, wave: undefined, users: ['alice'] });
+  const rows = await collect(state);
+  expect(countByStatus(rows)).toEqual({ synced: 1, pending: 1 });
+  const md = formatReport(rows, 'md');
+  expect(md).toMatch(/2 users: 1 synced, 1 pending/);
+  expect(md).toMatch(/- alice: Work: UIDVALIDITY changed from \d+ to \d+; copied again/);
+  const csv = formatReport(rows, 'csv').trim().split('\n');
+  expect(csv[0]).toBe(
+    'user,source_user,wave,status,deltas,attempts,copied,copied_bytes,verify_level,differences,last_error',
+  );
+  expect(csv.slice(1).sort()).toEqual([
+    expect.stringMatching(/^alice,alice,,synced,1,0,0,0,,,$/),
+    'bob,bob,w2,pending,0,0,,,,,',
+  ]);
+  expect(JSON.parse(formatReport(rows, 'json')).byStatus).toEqual({ synced: 1, pending: 1 });
+});
+
+test('throttle: messages per second and bytes per second, served in order', async () => {
+  jest.useFakeTimers({ now: 0 });
+  try {
+    const t = new Throttle(10, 0);
+    const done: number[] = [];
+    const all = [0, 1, 2].map((i) => t.take(10, 0).then(() => done.push(i)));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(done).toEqual([0]);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(done).toEqual([0, 1]);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(done).toEqual([0, 1, 2]);
+    await Promise.all(all);
+    const b = new Throttle(0, 1000);
+    let big = false;
+    void b
+      .take(1, 1000)
+      .then(() => b.take(1, 500))
+      .then(() => (big = true));
+    await jest.advanceTimersByTimeAsync(400);
+    expect(big).toBe(false);
+    await jest.advanceTimersByTimeAsync(200);
+    expect(big).toBe(true);
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
+test('the per-host connection budget admits at most its limit per host', async () => {
+  const budget = new HostBudget(2);
+  const a1 = await budget.acquire('a');
+  const a2 = await budget.acquire('a');
+  const b1 = await budget.acquire('b');
+  let third = false;
+  const p = budget.acquire('a').then((rel: () => void) => {
+    third = true;
+    return rel;
+  });
+  await new Promise((r) => setTimeout(r, 10));
+  expect(third).toBe(false);
+  a1();
+  (await p)();
+  expect(third).toBe(true);
+  a2();
+  b1();
 });
