@@ -236,7 +236,8 @@ export class MigrationState {
   /** Append a transition event. */
   async event(user: string, from: UserStatus | null, to: UserStatus, reason: string): Promise<void> {
     // time, then this process's sequence (events of one worker keep their order), then a random tail
-    const key = `e:${String(Date.now()).padStart(15, '0')}:${String(eventSeq++).padStart(9, '0')}:${randomBytes(3).toString('hex')}`;
+    const seq = String(eventSeq++).padStart(9, '0');
+    const key = `e:${String(Date.now()).padStart(15, '0')}:${seq}:${randomBytes(3).toString('hex')}`;
     await this.io.omapSet(userOid(user), { [key]: enc({ at: Date.now(), from, to, reason } satisfies MigrationEvent) });
   }
 
