@@ -9,6 +9,8 @@
 #       plain set-up the benchmarks use
 #       --maildir: mail in Maildir++ under DIR/home/USER/Maildir (the migration's on-disk source)
 #       instead of sdbox
+#       --master NAME:PASSWORD: a master user who may log in as any user (LOGIN user*NAME, or
+#       AUTHENTICATE PLAIN with the user as authorization identity)
 #       prints the environment a caller evals: DOVECOT_IMAP_PORT, DOVECOT_LMTP_PORT, DOVECOT_DIR
 #   scripts/dovecot-local.sh stop DIR
 # DIR and its parents must be traversable by the users dovecot and nobody (mode 755).
@@ -29,10 +31,13 @@ cmd_start() {
   local dir=${1:-}; shift || true
   [ -n "$dir" ] || die "usage: start DIR [USER:PASSWORD ...]"
   command -v dovecot >/dev/null || die "dovecot not found (Debian: apt-get install dovecot-imapd dovecot-lmtpd)"
-  local full=0 location='sdbox:~/mail'
-  while [ "${1:-}" = --full ] || [ "${1:-}" = --maildir ]; do
-    [ "$1" = --full ] && full=1
-    [ "$1" = --maildir ] && location='maildir:~/Maildir'
+  local full=0 location='sdbox:~/mail' master=''
+  while [ "${1:-}" = --full ] || [ "${1:-}" = --maildir ] || [ "${1:-}" = --master ]; do
+    case $1 in
+      --full) full=1 ;;
+      --maildir) location='maildir:~/Maildir' ;;
+      --master) shift; master=${1:-} ;;
+    esac
     shift
   done
   mkdir -p "$dir"
@@ -97,6 +102,18 @@ protocol lmtp {
   postmaster_address = postmaster@localhost
 }
 EOF
+  if [ -n "$master" ]; then
+    echo "${master%%:*}:{PLAIN}${master#*:}::::::" >"$dir/master-users"
+    chmod 644 "$dir/master-users"
+    cat >>"$dir/dovecot.conf" <<EOF
+auth_master_user_separator = *
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n $dir/master-users
+  master = yes
+}
+EOF
+  fi
   if [ "$full" = 1 ]; then
     sed -i 's/^auth_mechanisms = plain login$/auth_mechanisms = plain login scram-sha-256/' "$dir/dovecot.conf"
     cat >>"$dir/dovecot.conf" <<'EOF'

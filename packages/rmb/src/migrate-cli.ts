@@ -218,6 +218,9 @@ type RunFlags = Common & {
 
 function runOptions(cfg: Config, o: RunFlags, display: Display): RunOptions {
   if (o.source) parseSourceUri(o.source);
+  if (o.masterForm && !['sasl', 'star'].includes(o.masterForm)) {
+    throw new MigrateConfigError('--master-form must be sasl or star');
+  }
   return {
     users: o.users,
     wave: o.wave,

@@ -58,7 +58,7 @@ dovecotSuite('migration with an unreachable source and a wrong password (issue 1
   let dv: ReferenceDovecot;
   let dataDir: string;
   beforeAll(async () => {
-    dv = await startDovecot({ good: 'good-pw', wrong: 'wrong-pw' });
+    dv = await startDovecot({ good: 'good-pw', wrong: 'wrong-pw' }, ['--master', 'admin:admin-pw']);
     await withImap(dv.imap, 'good', 'good-pw', (c) => c.append('INBOX', 'Subject: hi\r\n\r\nhi\r\n'));
     dataDir = newDataDir({});
   }, 60000);
@@ -100,6 +100,30 @@ dovecotSuite('migration with an unreachable source and a wrong password (issue 1
     // once the password is right, a rerun of that user alone succeeds
     const again = await migrateCli(dataDir, ['sync', '--users', 'wrong', '--json'], { BAD_PW: 'wrong-pw' });
     expect(again.code).toBe(0);
+  }, 120000);
+
+  test('a master user logs in for the user: SASL PLAIN with authorization identity, and user*master', async () => {
+    const f = join(dataDir, 'master.csv');
+    writeFileSync(
+      f,
+      'source_user,rmb_user,auth,secret,master_user\n' +
+        'good,m-sasl,master,env:ADMIN_PW,admin\ngood,m-star,master,env:ADMIN_PW,admin\n',
+    );
+    expect((await migrateCli(dataDir, ['users', 'import', f])).code).toBe(0);
+    const sasl = await migrateCli(dataDir, ['sync', '--users', 'm-sasl', '--json'], { ADMIN_PW: 'admin-pw' });
+    expect(sasl.code).toBe(0);
+    const counters = (outcomes(sasl)['m-sasl'] as { detail: { counters: { copied: number } } }).detail.counters;
+    expect(counters.copied).toBe(1);
+    const star = await migrateCli(dataDir, ['sync', '--users', 'm-star', '--master-form', 'star', '--json'], {
+      ADMIN_PW: 'admin-pw',
+    });
+    expect(star.code).toBe(0);
+    expect(
+      (await migrateCli(dataDir, ['verify', '--users', 'm-sasl,m-star', '--level', '2'], { ADMIN_PW: 'admin-pw' }))
+        .code,
+    ).toBe(0);
+    const bad = await migrateCli(dataDir, ['sync', '--users', 'm-sasl', '--json'], { ADMIN_PW: 'nope' });
+    expect(bad.code).toBe(77);
   }, 120000);
 });
 

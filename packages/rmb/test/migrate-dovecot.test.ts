@@ -6,7 +6,7 @@
  * its state kept, downloads nothing. Then a delta on Dovecot and a second sync (M2).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImapFlow } from 'imapflow';
 import { type OutsidePart } from '@rmb/rados/testing';
@@ -142,6 +142,19 @@ outsideSuite('migration from a real Dovecot (issue 12: M1, M2)', PARTS, () => {
     expect(source.folders['Work/Projekte Ärger'].messages.some((m) => m.flags.includes('Projekt_X'))).toBe(true);
     expect(source.folders['Sent'].specialUse).toBe('\\Sent');
     expectSameAccount(source, rmb);
+    // HIGHESTMODSEQ at least the source's in every folder (a client's cached value stays valid)
+    const modseqs = (c: ImapFlow) =>
+      Promise.all(
+        Object.keys(source.folders).map(async (n) => {
+          const st = await c.status(n, { highestModseq: true });
+          return st ? Number(st.highestModseq) : -1;
+        }),
+      );
+    const [dvModseq, rmbModseq] = [await withDovecot(modseqs), await withImap(srv.imap, 'alice', 'rmb-pw', modseqs)];
+    expect(dvModseq.every((m) => m > 0)).toBe(true);
+    rmbModseq.forEach((m, i) => expect(m).toBeGreaterThanOrEqual(dvModseq[i]));
+    // the user's own log of the run
+    expect(readFileSync(join(dataDir, 'migrate-logs', 'alice.log'), 'utf8')).toMatch(/"type":"user-done"/);
 
     // mbsync: pull the account from Dovecot, then point the same channel (state kept) at rmb
     const local = join(dataDir, 'mbsync');
