@@ -22,6 +22,7 @@ export {
   type QuotaLimits,
 } from './store.js';
 export { withRetry, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+export { RouteTable, ROUTES_OID, type Route, type RouteSource, type RouteChange } from './routes.js';
 export {
   getMetadata,
   setMetadata,

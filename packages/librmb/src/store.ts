@@ -36,6 +36,7 @@ import {
   subscriptionKey,
   userNamespace,
 } from './layout.js';
+import { RouteTable } from './routes.js';
 import { withRetry } from './retry.js';
 import {
   DEFAULT_METADATA,
@@ -129,6 +130,12 @@ export class MailStore {
     };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);
   }
+
+  /** The per-user routes of a migration (routes.ts), on this store's root namespace. */
+  get routes(): RouteTable {
+    return (this.routeTable ??= new RouteTable(this.root));
+  }
+  private routeTable?: RouteTable;
 
   /**
    * Check that the store answers: one read of the user directory object (absent is fine).

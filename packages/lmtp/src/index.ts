@@ -6,6 +6,7 @@
  */
 import { allowExplicitEnhancedCodes } from './enhanced.js';
 import type { Server, Socket } from 'node:net';
+import nodemailer from 'nodemailer';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { type Logger, type MailStore, QuotaExceeded, NotFound, toCrlf } from '@rmb/librmb';
 
@@ -82,7 +83,9 @@ function admit(server: Admitting, conns: Set<Conn>, o: LmtpOptions): void {
 }
 
 /** A transaction's envelope with the RCPTs this server accepted (repeats kept). */
-type Envelope = SMTPServerSession['envelope'] & { accepted?: { address: string; user: string }[] };
+type Envelope = SMTPServerSession['envelope'] & {
+  accepted?: { address: string; user: string; relay?: string }[];
+};
 
 type SmtpError = Error & { responseCode?: number };
 const smtpError = (code: number, text: string): SmtpError => Object.assign(new Error(text), { responseCode: code });
@@ -127,6 +130,45 @@ export type LmtpServer = SMTPServer &
     shutdown(graceMs: number): Promise<void>;
   };
 
+/** The address itself when the default route sends unknown users to an old server, else null. */
+async function routedAway(o: LmtpOptions, address: string): Promise<string | null> {
+  const r = await o.store.routes.get(address);
+  return r.state !== 'local' ? address : null;
+}
+
+/**
+ * Relay one recipient's mail to the old server (`lmtp://host:port` or `smtp://host:port`) and
+ * answer with its reply: 250 only after its 250; its 4xx/5xx passed back with their text; no
+ * answer at all is 451 4.4.1 (RFC 3463: no answer from host).
+ */
+async function relay(uri: string, from: string, to: string, body: Buffer, log: Log): Promise<string | Error> {
+  const u = new URL(uri);
+  const t = nodemailer.createTransport({
+    host: u.hostname,
+    port: Number(u.port) || (u.protocol === 'lmtp:' ? 24 : 25),
+    lmtp: u.protocol === 'lmtp:',
+    secure: false,
+    ignoreTLS: true,
+    connectionTimeout: 10000,
+    greetingTimeout: 10000,
+    socketTimeout: 60000,
+  } as never);
+  try {
+    const info = (await t.sendMail({ envelope: { from, to: [to] }, raw: body })) as { response?: string };
+    log.info({ rcpt: to, relay: uri, response: info.response }, 'relayed to the old server');
+    return `<${to}> relayed: ${(info.response ?? '').replace(/^250[ -]?/, '')}`.slice(0, 400);
+  } catch (e) {
+    const err = e as { responseCode?: number; response?: string; message: string };
+    log.warn({ err: e, rcpt: to, relay: uri }, 'relay failed');
+    if (err.responseCode && err.responseCode >= 400) {
+      return smtpError(err.responseCode, (err.response ?? '').replace(/^\d{3}[ -]?/, '').slice(0, 400));
+    }
+    return smtpError(451, `4.4.1 <${to}> The old server did not answer, try again later`);
+  } finally {
+    t.close();
+  }
+}
+
 /** Create the LMTP server (call `.listen(port, host)`). */
 export function createLmtpServer(o: LmtpOptions): LmtpServer {
   allowExplicitEnhancedCodes();
@@ -151,12 +193,21 @@ export function createLmtpServer(o: LmtpOptions): LmtpServer {
     hideENHANCEDSTATUSCODES: false,
     async onRcptTo(address, session: SMTPServerSession, cb) {
       try {
-        const user = await o.lookupUser(address.address);
+        // a user rmb does not know may still live on the old server (the default route)
+        const user = (await o.lookupUser(address.address)) ?? (await routedAway(o, address.address));
         if (!user) return cb(smtpError(550, `<${address.address}> User unknown in local recipient table`));
+        const route = await o.store.routes.get(user);
+        if (route.state === 'frozen') {
+          return cb(smtpError(451, `4.2.0 <${address.address}> Mailbox being moved, try again later`));
+        }
         // every accepted RCPT, repeats included, in order: each gets its own reply after DATA
         // (RFC 2033 §4.2); smtp-server keeps a repeated address once in envelope.rcptTo
         (session.envelope as Envelope).accepted ??= [];
-        (session.envelope as Envelope).accepted!.push({ address: address.address, user });
+        (session.envelope as Envelope).accepted!.push({
+          address: address.address,
+          user,
+          relay: route.state === 'source' ? route.source?.delivery : undefined,
+        });
         cb();
       } catch (e) {
         o.log.warn({ err: e }, 'recipient lookup failed');
@@ -179,7 +230,7 @@ export function createLmtpServer(o: LmtpOptions): LmtpServer {
         // gets the mail once), one reply per accepted RCPT, in RCPT order
         const deliveries = new Map<string, Promise<{ uid: number } | Error>>();
         for (const r of accepted) {
-          if (!deliveries.has(r.user))
+          if (!deliveries.has(r.user) && !r.relay)
             deliveries.set(
               r.user,
               deliver(o.store, r.user, from, r.address, data).catch((e: Error) => e),
@@ -187,6 +238,8 @@ export function createLmtpServer(o: LmtpOptions): LmtpServer {
         }
         const replies = await Promise.all(
           accepted.map(async (r) => {
+            // a user still on the old server: relayed, and the old server's answer passed back
+            if (r.relay) return relay(r.relay, from, r.address, body, o.log);
             const res = await deliveries.get(r.user)!;
             if (!(res instanceof Error)) {
               o.log.info({ rcpt: r.address, user: r.user, uid: res.uid, bytes: data.length }, 'delivered');

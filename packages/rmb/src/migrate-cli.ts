@@ -325,6 +325,56 @@ export function addMigrateCommands(
         return res;
       });
     });
+  const route = m.command('route').description("where a user lives: 'source' (old server), 'frozen' or 'local'");
+  common(
+    route
+      .command('set <user> <state>')
+      .description("set a user's route (user @default: the route of users without one)")
+      .option('--imap <uri>', 'the old IMAP server (imap://host:port, imaps://...)')
+      .option('--delivery <uri>', "where the old server takes the user's mail (lmtp://host:port, smtp://host:port)")
+      .option('--reason <text>', 'recorded in the route history', 'set by an operator'),
+  ).action(async (user: string, state: string, o: Common & { imap?: string; delivery?: string; reason: string }) => {
+    const cfg = configOrExit(o.config, o.set);
+    try {
+      if (!['source', 'frozen', 'local'].includes(state))
+        throw new MigrateConfigError('state must be source, frozen or local');
+      if (o.imap) parseSourceUri(o.imap);
+      if (o.delivery && !/^(lmtp|smtp):\/\/[^/:]+(:\d+)?\/?$/.test(o.delivery)) {
+        throw new MigrateConfigError('--delivery must be lmtp://host:port or smtp://host:port');
+      }
+      if (state === 'source' && !o.imap) throw new MigrateConfigError('a source route needs --imap');
+      const source = o.imap ? { imap: o.imap, ...(o.delivery ? { delivery: o.delivery } : {}) } : undefined;
+      const r = await withState(cfg, (runner) =>
+        runner.store.routes.set(
+          user === '@default' ? null : user,
+          {
+            state: state as 'source' | 'frozen' | 'local',
+            ...(source ? { source } : {}),
+          },
+          o.reason,
+        ),
+      );
+      process.stdout.write(JSON.stringify({ user, ...r }) + '\n');
+    } catch (e) {
+      fail(e);
+    }
+  });
+  common(route.command('show <user>').description("a user's route and its history")).action(
+    async (user: string, o: Common) => {
+      const cfg = configOrExit(o.config, o.set);
+      try {
+        const out = await withState(cfg, async (runner) => ({
+          user,
+          route: await runner.store.routes.get(user === '@default' ? '\u0000none' : user),
+          history: await runner.store.routes.history(user === '@default' ? null : user),
+        }));
+        process.stdout.write(JSON.stringify(out) + '\n');
+      } catch (e) {
+        fail(e);
+      }
+    },
+  );
+
   common(m.command('status').description('users by status, and each user').option('--json', 'as JSON')).action(
     async (o: Common & { json?: boolean }) => {
       const cfg = configOrExit(o.config, o.set);
