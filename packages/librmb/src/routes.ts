@@ -58,16 +58,26 @@ export class RouteTable {
   ) {}
 
   /**
-   * Start watching the table (once); a notify drops the whole cache. When the watch cannot be
-   * set up, the cache time alone bounds how stale a route can be.
+   * Watch the table (once per RouteTable; the first read waits for it): a notify drops the whole
+   * cache. The table object is created when missing (a watch needs an object, as on Ceph). When
+   * the watch cannot be set up, the cache time alone bounds how stale a route can be.
    */
-  private watch(): void {
-    this.watching ??= this.io
-      .watch(ROUTES_OID, () => this.cache.clear())
-      .then(
-        () => undefined,
-        () => undefined,
-      );
+  private watch(): Promise<void> {
+    this.watching ??= (async () => {
+      const onNotify = () => this.cache.clear();
+      try {
+        await this.io.watch(ROUTES_OID, onNotify);
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) return;
+        try {
+          await this.io.operate(ROUTES_OID, new WriteOp().create(false));
+          await this.io.watch(ROUTES_OID, onNotify);
+        } catch {
+          // no watch: the cache time bounds staleness
+        }
+      }
+    })();
+    return this.watching;
   }
 
   /**
@@ -75,7 +85,7 @@ export class RouteTable {
    * the store's typed error (Unavailable) when the table cannot be read.
    */
   async get(user: string): Promise<Route> {
-    this.watch();
+    await this.watch();
     const hit = this.cache.get(user);
     if (hit && Date.now() - hit.at < this.cacheMs) return hit.route;
     let got: Map<string, Buffer>;
