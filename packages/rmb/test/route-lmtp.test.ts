@@ -68,7 +68,7 @@ dovecotSuite('LMTP obeys the route of each user (issue 13: C1, C5, LMTP parts)',
   };
   const old = () => ['--imap', `imap://127.0.0.1:${dv.imap}`, '--delivery', `lmtp://127.0.0.1:${dv.lmtp}`];
 
-  test('source: relayed with the old server's answer; unknown users 550; frozen 451 4.2.0; local stored', async () => {
+  test("source: relayed with the old server's answer; unknown users 550; frozen 451 4.2.0; local stored", async () => {
     // before any route: local, as always
     expect((await deliver(a.lmtp, 'localuser@example.org', 'plain local')).code).toBe(250);
     expect(await deliver(a.lmtp, 'ghost@example.org', 'nobody')).toMatchObject({ code: 550 });
