@@ -58,34 +58,31 @@ export class RouteTable {
   ) {}
 
   /**
-   * Watch the table (once per RouteTable; the first read waits for it): a notify drops the whole
-   * cache. The table object is created when missing (a watch needs an object, as on Ceph). When
-   * the watch cannot be set up, the cache time alone bounds how stale a route can be.
+   * Watch the table: a notify drops the whole cache. Set up in the background on the first read
+   * (a read never waits for it and never writes). While the table object does not exist yet (no
+   * route was ever set) or the watch fails, it is tried again after the cache time; until then
+   * the cache time alone bounds how stale a route can be.
    */
-  private watch(): Promise<void> {
-    this.watching ??= (async () => {
-      const onNotify = () => this.cache.clear();
-      try {
-        await this.io.watch(ROUTES_OID, onNotify);
-      } catch (e) {
-        if (!isErrno(e, 'ENOENT')) return;
-        try {
-          await this.io.operate(ROUTES_OID, new WriteOp().create(false));
-          await this.io.watch(ROUTES_OID, onNotify);
-        } catch {
-          // no watch: the cache time bounds staleness
-        }
-      }
-    })();
-    return this.watching;
+  private watch(): void {
+    if (this.watching || Date.now() < this.retryAt) return;
+    this.watching = this.io
+      .watch(ROUTES_OID, () => this.cache.clear())
+      .then(
+        () => undefined,
+        () => {
+          this.watching = undefined;
+          this.retryAt = Date.now() + this.cacheMs;
+        },
+      );
   }
+  private retryAt = 0;
 
   /**
    * The route of `user`: its own, else the default, else `local`. Cached (see cacheMs). Throws
    * the store's typed error (Unavailable) when the table cannot be read.
    */
   async get(user: string): Promise<Route> {
-    await this.watch();
+    this.watch();
     const hit = this.cache.get(user);
     if (hit && Date.now() - hit.at < this.cacheMs) return hit.route;
     let got: Map<string, Buffer>;

@@ -38,7 +38,11 @@ async function eventually(what: string, ms: number, fn: () => Promise<boolean> |
   }
 }
 
-/** One LMTP transaction on a fresh connection; resolves with the reply to the final dot. */
+/**
+ * One LMTP transaction on a fresh connection; resolves with the reply to the final dot, or with
+ * the refusal of the recipient when RCPT is refused (a store that cannot be read fails the route
+ * lookup at RCPT: 451 4.3.0 there, before any data is sent).
+ */
 async function lmtp(port: number, rcpt: string, body: string): Promise<string> {
   const c = await RawClient.open(port);
   try {
@@ -46,7 +50,12 @@ async function lmtp(port: number, rcpt: string, body: string): Promise<string> {
     c.send('LHLO test\r\n');
     await c.until(/^250 /m);
     c.send(`MAIL FROM:<s@example.org>\r\nRCPT TO:<${rcpt}>\r\nDATA\r\n`);
-    await c.until(/^354 /m);
+    const go = await c.until(/^(354|[45]\d\d) .*\r\n/m, 60000);
+    const refused = /^[45]\d\d .*$/m.exec(go);
+    if (refused && !/^354 /m.test(go)) {
+      c.send('QUIT\r\n');
+      return refused[0].trim();
+    }
     c.send(`${body}.\r\n`);
     const reply = await c.until(/^\d{3} .*\r\n/m, 60000);
     c.send('QUIT\r\n');
