@@ -8,7 +8,7 @@
 import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { dovecotSuite, lmtpTransport, newDataDir, startDovecot, startServer } from './harness.js';
+import { RawClient, dovecotSuite, lmtpTransport, newDataDir, startDovecot, startServer } from './harness.js';
 import type { ReferenceDovecot, ServerChild } from './harness.js';
 import { migrateCli, withImap } from './migrate-helpers.js';
 
@@ -75,11 +75,13 @@ dovecotSuite('LMTP obeys the route of each user (issue 13: C1, C5, LMTP parts)',
     expect((await deliver(a.lmtp, 'ghost@example.org', 'nobody')).text).toMatch(/5\.1\.1/);
 
     await route('olduser', 'source', old());
+    const refusedLogin = await RawClient.greeted(a.imap, 's');
+    expect(await refusedLogin.command('LOGIN olduser rmb-pw')).toMatch(/^s\d+ NO \[UNAVAILABLE\] .*not served here/m);
+    refusedLogin.close();
     const relayed = await deliver(a.lmtp, 'olduser@example.org', 'to the old server');
     expect(relayed.code).toBe(250);
     expect(relayed.text).toMatch(/relayed/);
     expect(await subjects(dv.imap, 'olduser', 'old-pw')).toEqual(['to the old server']);
-    expect(await subjects(a.imap, 'olduser', 'rmb-pw')).toEqual([]);
 
     // a default route: users rmb has never heard of go to the old server, which answers for them
     await route('@default', 'source', old());
@@ -119,6 +121,10 @@ dovecotSuite('LMTP obeys the route of each user (issue 13: C1, C5, LMTP parts)',
       const f = await deliver(s.lmtp, 'olduser@example.org', 'while frozen');
       expect(f.code).toBe(451);
       expect(f.text).toMatch(/4\.2\.0/);
+      // and IMAP logins wait too: NO [UNAVAILABLE] with a word why
+      const c = await RawClient.greeted(s.imap, 'f');
+      expect(await c.command('LOGIN olduser rmb-pw')).toMatch(/^f\d+ NO \[UNAVAILABLE\] Your mailbox is being moved/m);
+      c.close();
     }
     // local: stored in rmb, through either server
     await route('olduser', 'local');

@@ -32,8 +32,23 @@ export async function loginFailed(session: Session, tag: string, username: strin
   }
 }
 
-/** Enter the authenticated state as `canonical` and answer OK with the new capabilities. */
+/**
+ * Enter the authenticated state as `canonical` and answer OK with the new capabilities. A user
+ * whose route (librmb routes.ts, issue 13) is not `local` is refused with NO [UNAVAILABLE]
+ * (RFC 5530): `frozen` while the mailbox is being moved; `source` while it still lives on the
+ * old server (rmb does not proxy sessions there yet, and must not show a half-copied mailbox).
+ */
 export async function loginSucceeded(session: Session, tag: string, canonical: string): Promise<void> {
+  const route = await session.env.store.routes.get(canonical);
+  if (route.state !== 'local') {
+    session.env.log.info({ session: session.id, user: canonical, route: route.state }, 'login refused by the route');
+    throw no(
+      'UNAVAILABLE',
+      route.state === 'frozen'
+        ? 'Your mailbox is being moved. Try again in a few minutes.'
+        : 'Your mailbox is not served here yet. Use your old mail server.',
+    );
+  }
   await session.login(canonical);
   session.env.log.info({ session: session.id, user: canonical }, 'logged in');
   session.reply(tag, 'OK', 'Logged in', `CAPABILITY ${session.capabilities().join(' ')}`);
