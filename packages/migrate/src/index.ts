@@ -16,3 +16,4 @@ export { verifyUser, differenceCount, type VerifyResult } from './verify.js';
 export { Runner, openSource, type RunEvent, type RunOptions, type RunResult, type UserOutcome } from './runner.js';
 export { Throttle, HostBudget } from './throttle.js';
 export * from './report.js';
+export { cutover, CutoverFailed, type CutoverResult } from './cutover.js';

@@ -15,6 +15,7 @@ import { openImapSource } from './source-imap.js';
 import { openMaildirSource } from './source-maildir.js';
 import { maildirOf, parseSourceUri } from './source-uri.js';
 import { LeaseLost, type MigrationState, type UserState } from './state.js';
+import { cutover } from './cutover.js';
 import { DEFAULT_SYNC, type Progress, type SyncOptions, UserSync } from './sync.js';
 import { HostBudget, Throttle } from './throttle.js';
 import { resolveSecret, type UserRow } from './users.js';
@@ -269,6 +270,28 @@ export class Runner {
         status: o.dryRun ? 'dry-run' : 'synced',
         detail: { counters, problems: sync.problems },
       };
+    });
+  }
+
+  /**
+   * Cut every selected user over (cutover.ts): frozen, final passes, verified, routed `local`;
+   * on any failure routed back to `source`. Status `cut-over` when done; the frozen time is in
+   * the outcome's detail and the state's last run.
+   */
+  async cutover(o: RunOptions & { maxPasses?: number } = {}): Promise<RunResult> {
+    return this.each('cutover', o, async (row, source) => {
+      const r = await cutover(this.store, this.state, row.rmbUser, source, {
+        maxPasses: o.maxPasses,
+        level: o.level ?? 1,
+        sync: o.sync,
+      });
+      await this.state.change(row.rmbUser, (s) => ({
+        ...s,
+        status: 'cut-over',
+        lastError: undefined,
+        cutover: { at: Date.now(), frozenMs: r.frozenMs, passes: r.passes, copied: r.copied },
+      }));
+      return { user: row.rmbUser, exitCode: 0, status: 'cut-over', detail: { ...r, verify: r.verify.differences } };
     });
   }
 

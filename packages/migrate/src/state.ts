@@ -16,7 +16,7 @@ import { type IoCtx, WriteOp, isErrno, type OmapPage } from '@rmb/rados';
 import type { UserRow } from './users.js';
 
 /** Where a user is in the migration. */
-export type UserStatus = 'pending' | 'planned' | 'copying' | 'synced' | 'verified' | 'failed' | 'blocked';
+export type UserStatus = 'pending' | 'planned' | 'copying' | 'synced' | 'verified' | 'cut-over' | 'failed' | 'blocked';
 
 /** Counters of one sync run of one user. */
 export interface RunCounters {
@@ -55,6 +55,8 @@ export interface UserState {
   plan?: { folders: number; messages: number; bytes: number; warnings: string[] };
   /** The last verification: level and differences by category. */
   verify?: { level: number; at: number; differences: Record<string, number>; messages: number; bytes: number };
+  /** The cut-over, once done: when, how long the user was frozen (ms), final passes, messages they copied. */
+  cutover?: { at: number; frozenMs: number; passes: number; copied: number };
   /** Problems of the last run, each a sentence naming the folder and UID. */
   problems?: string[];
   updated: number;

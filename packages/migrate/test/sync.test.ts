@@ -15,6 +15,7 @@ import {
   UserSync,
   collect,
   countByStatus,
+  cutover,
   differenceCount,
   formatReport,
   verifyUser,
@@ -451,4 +452,50 @@ test('the per-host connection budget admits at most its limit per host', async (
   expect(third).toBe(true);
   a2();
   b1();
+});
+
+const oldServer = { imap: 'imap://old.example', delivery: 'lmtp://old.example:24' };
+
+test('cut-over: frozen, final passes until one sees no change, verified, routed local; frozen time kept', async () => {
+  const src = new MemSource();
+  fill(src);
+  await state.importUsers([row('alice')]);
+  const runner = new Runner(store, state);
+  await runner.sync({ sourceOf: async () => src });
+  await store.routes.set('alice', { state: 'source', source: oldServer }, 'before the move');
+  src.add('INBOX', msg(800));
+  src.setFlags('Work/Ärger', 2, ['\\Seen']);
+  const r = await runner.cutover({ sourceOf: async () => src, level: 2 });
+  expect(r.exitCode).toBe(0);
+  expect(r.users[0].detail).toMatchObject({ passes: 2, copied: 1, verify: {} });
+  expect(await store.routes.get('alice')).toMatchObject({ state: 'local', source: oldServer });
+  expect((await store.routes.history('alice')).map((h) => h.to)).toEqual(['source', 'frozen', 'local']);
+  const st = await state.state('alice');
+  expect(st.status).toBe('cut-over');
+  expect(st.cutover!.frozenMs).toBeGreaterThanOrEqual(0);
+  expect(await view()).toEqual(sourceView(src));
+});
+
+test('a cut-over whose verification fails routes the user back to the source, and says why', async () => {
+  const src = new MemSource();
+  fill(src);
+  await state.importUsers([row('alice')]);
+  await new Runner(store, state).sync({ sourceOf: async () => src });
+  await store.routes.set('alice', { state: 'source', source: oldServer }, 'before the move');
+  const u = await store.user('alice');
+  const breakOne = async () => {
+    const [e] = await (await u.mailbox('INBOX')).entries();
+    const b = await u.messageBytes(e, 0, 1);
+    await u.io.write(e.mail, Buffer.from([b[0] ^ 0x20]), 0);
+  };
+  await expect(cutover(store, state, 'alice', src, { level: 2, afterSync: breakOne })).rejects.toThrow(
+    /cut-over failed, back to the source: verification found 1 difference\(s\): content: INBOX UID 1/,
+  );
+  expect(await store.routes.get('alice')).toMatchObject({ state: 'source', source: oldServer });
+  const h = await store.routes.history('alice');
+  expect(h.map((x) => x.to)).toEqual(['source', 'frozen', 'source']);
+  expect(h[2].reason).toMatch(/verification found/);
+  // a user not routed to a source is not cut over
+  await store.routes.set('alice', { state: 'local' }, 'elsewhere');
+  await expect(cutover(store, state, 'alice', src)).rejects.toThrow(/not routed to a source/);
 });

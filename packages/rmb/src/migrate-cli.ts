@@ -308,6 +308,15 @@ export function addMigrateCommands(
     .option('--max-bytes-per-sec <n>', 'throttle: bytes fetched per second over all users', whole)
     .option('--dry-run', 'count what would be copied; write nothing')
     .action((o: RunFlags) => run(o, 'sync', (r, opts) => r.sync(opts)));
+  runCmd(m.command('cutover').description('freeze, final sync, verify, route to rmb (back to the source on failure)'))
+    .option('--max-passes <n>', 'final delta passes at most', whole, 5)
+    .option('--level <n>', 'verification level before the flip (0, 1, 2)', '1')
+    .action((o: RunFlags & { maxPasses: number }) => {
+      if (!['0', '1', '2'].includes(o.level ?? '1')) fail(new MigrateConfigError('--level must be 0, 1 or 2'));
+      return run(o, 'cutover', (r, opts) =>
+        r.cutover({ ...opts, level: Number(o.level ?? 1) as 0 | 1 | 2, maxPasses: o.maxPasses }),
+      );
+    });
   runCmd(m.command('verify').description('compare rmb with the source'))
     .option('--level <n>', '0: per folder counts; 1: per message; 2: SHA-256 of the bytes', '1')
     .action((o: RunFlags) => {

@@ -1,0 +1,83 @@
+/**
+ * The cut-over of one user (issue 13, first part): freeze the route (LMTP answers 451 4.2.0 and
+ * IMAP logins NO [UNAVAILABLE] on every front end), final delta syncs until one pass sees no
+ * change at the source (dsync's "exit 2, run again" rule), verification, then the route flipped
+ * to `local`. Any failure routes the user back to `source` with the reason. The time the user
+ * was frozen is measured. Open sessions are not ended yet (no BYE across nodes).
+ */
+import type { MailStore, RouteSource } from '@rmb/librmb';
+import { MigrateError } from './errors.js';
+import type { Source } from './source.js';
+import type { MigrationState, RunCounters } from './state.js';
+import { DEFAULT_SYNC, type SyncOptions, UserSync } from './sync.js';
+import { differenceCount, verifyUser, type VerifyResult } from './verify.js';
+
+/** What a cut-over did. */
+export interface CutoverResult {
+  /** Final delta passes run (the last one saw no change). */
+  passes: number;
+  /** Messages copied by the final passes. */
+  copied: number;
+  /** How long the user was frozen, ms. */
+  frozenMs: number;
+  verify: VerifyResult;
+}
+
+/** A cut-over that could not finish; the user was routed back to `source` (exit 75). */
+export class CutoverFailed extends MigrateError {
+  constructor(message: string) {
+    super(message, 75);
+    this.name = 'CutoverFailed';
+  }
+}
+
+const changed = (c: RunCounters) =>
+  c.sourceChanged ||
+  c.copied + c.flagsChanged + c.expunged + c.foldersCreated + c.foldersRenamed + c.foldersDeleted + c.foldersRecopied >
+    0;
+
+/**
+ * Cut `user` over. Its route must be `source` now (the old server it names is kept for a
+ * rollback). `maxPasses` bounds the final delta passes; `level` is the verification level.
+ * Throws CutoverFailed (the route is `source` again) or the route's own error when the user is
+ * not routed to a source.
+ */
+export async function cutover(
+  store: MailStore,
+  state: MigrationState,
+  user: string,
+  source: Source,
+  o: { maxPasses?: number; level?: 0 | 1 | 2; sync?: Partial<SyncOptions>; afterSync?: () => Promise<void> } = {},
+): Promise<CutoverResult> {
+  const route = await store.routes.own(user);
+  if (route?.state !== 'source' || !route.source) {
+    throw new CutoverFailed(`user ${user} is not routed to a source (route ${route?.state ?? 'local'})`);
+  }
+  const old: RouteSource = route.source;
+  await store.routes.set(user, { state: 'frozen', source: old }, 'cut-over: frozen for the final sync', 'source');
+  const t0 = Date.now();
+  try {
+    let passes = 0;
+    let copied = 0;
+    for (;;) {
+      if (passes >= (o.maxPasses ?? 5)) throw new Error(`the source still changed after ${passes} final passes`);
+      passes++;
+      const s = new UserSync(store, state, user, source, { ...DEFAULT_SYNC, ...o.sync, dryRun: false });
+      const c = await s.run();
+      copied += c.copied;
+      if (!changed(c)) break;
+    }
+    await o.afterSync?.();
+    const verify = await verifyUser(store, user, source, o.level ?? 1, { altChar: o.sync?.altChar });
+    const n = differenceCount(verify);
+    if (n > 0) {
+      throw new Error(`verification found ${n} difference(s): ${verify.details.slice(0, 5).join('; ')}`);
+    }
+    await store.routes.set(user, { state: 'local', source: old }, 'cut-over: done', 'frozen');
+    return { passes, copied, frozenMs: Date.now() - t0, verify };
+  } catch (e) {
+    const reason = `cut-over failed, back to the source: ${(e as Error).message}`;
+    await store.routes.set(user, { state: 'source', source: old }, reason, 'frozen');
+    throw new CutoverFailed(reason);
+  }
+}
