@@ -278,15 +278,18 @@ export class UserSync {
     for (const s of subs) if (!dests.has(s)) await this.user.setSubscribed(s, false);
     const states = await this.state.folders(this.rmbUser);
     const ours = new Set([...states.values()].map((s) => s.mailboxId));
-    for (const b of await this.user.mailboxes()) {
+    // one read of the list; names leave the set as their mailboxes are removed
+    const all = await this.user.mailboxes();
+    const names = new Set(all.map((b) => b.name));
+    for (const b of all) {
       if (dests.has(b.name) || ours.has(b.id) || b.name === 'INBOX') continue;
-      const mb = this.user.mailboxOf(b);
-      const c = await mb.counters();
+      const c = await this.user.mailboxOf(b).counters();
       if (c.uidnext !== 1) continue; // used by someone: never removed
-      if ((await this.user.mailboxes()).some((x) => x.name.startsWith(b.name + '/'))) continue;
+      if ([...names].some((n) => n.startsWith(b.name + '/'))) continue;
       await this.user.deleteMailbox(b.name).catch((e: unknown) => {
         if (!(e instanceof NotFound || e instanceof NotAllowed)) throw e;
       });
+      names.delete(b.name);
     }
   }
 
@@ -326,14 +329,13 @@ export class UserSync {
         info = (await this.user.mailboxes()).find((b) => b.name === dest)!;
       }
     }
-    const mb = this.user.mailboxOf(info);
     if (!st || st.mailboxId !== info.id) {
       // a mailbox the migration does not know: taken only when it never held mail
-      const c = await mb.counters();
+      const c = await this.user.mailboxOf(info).counters();
       if (c.uidnext !== 1) throw new Blocked(`rmb mailbox ${dest} already holds mail the migration did not write`);
       if (c.uidvalidity !== f.uidvalidity && f.uidvalidity) {
         await this.user.setUidvalidity(dest, f.uidvalidity);
-        info = (await this.user.mailboxes()).find((b) => b.name === dest)!;
+        info = { ...info, uidvalidity: f.uidvalidity };
       }
     }
     if ((info.specialUse ?? null) !== f.specialUse && f.specialUse) {
@@ -342,8 +344,9 @@ export class UserSync {
         if (b.specialUse === f.specialUse && b.name !== dest) await this.user.setSpecialUse(b.name, null);
       }
       await this.user.setSpecialUse(dest, f.specialUse);
+      info = { ...info, specialUse: f.specialUse };
     }
-    return this.user.mailboxOf((await this.user.mailboxes()).find((b) => b.name === dest)!);
+    return this.user.mailboxOf(info);
   }
 
   /** Sync one folder; returns its source STATUS as synced. */
