@@ -133,13 +133,22 @@ export function bufferSource(buf: Buffer): MessageSource {
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const LFLF = Buffer.from('\n\n');
 
+/** First offset of `pat` in [from, to) (the match may not run past `to`), or -1. */
+function bounded(buf: MessageSource, pat: Buffer, from: number, to: number): number {
+  if (to - from < pat.length) return -1;
+  const i = buf.slice(from, to).indexOf(pat);
+  return i < 0 ? -1 : from + i;
+}
+
 /** Find the end of the header block starting at `start`: returns [headerEnd, bodyStart]. */
 function headerBounds(buf: MessageSource, start: number, end: number): [number, number] {
   if (start >= end) return [end, end];
   if (buf.at(start) === 0x0a) return [start, start + 1];
   if (buf.at(start) === 0x0d && buf.at(start + 1) === 0x0a) return [start, start + 2];
   const a = buf.indexOf(CRLFCRLF, start);
-  const b = buf.indexOf(LFLF, start);
+  // stored mail has CRLF line ends, so a bare "\n\n" is rare: look for it only before the first
+  // CRLFCRLF (a search to the end of the message for every part made parsing quadratic in parts)
+  const b = a >= 0 ? bounded(buf, LFLF, start, a + 2) : buf.indexOf(LFLF, start);
   const ca = a >= 0 && a + 4 <= end ? a : -1;
   const cb = b >= 0 && b + 2 <= end ? b : -1;
   if (ca >= 0 && (cb < 0 || ca <= cb)) return [ca + 2, ca + 4];
@@ -246,7 +255,7 @@ function toImapAddresses(value: string | null): ImapAddress[] | null {
     let name = a.name || null;
     // "a@b c@d" without angle brackets: addressparser makes the second a display name; it is junk
     if (name && !value.includes('<') && /^[^\s"]+@[^\s"]+$/.test(name)) name = null;
-    if (addr) {
+    if (addr && value.includes('"')) {
       const quoted = new RegExp(
         `"((?:[^"\\\\]|\\\\.)*)"\\s*<\\s*${addr.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*>`,
       ).exec(value);
