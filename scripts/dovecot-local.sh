@@ -11,7 +11,10 @@
 #       instead of sdbox
 #       --master NAME:PASSWORD: a master user who may log in as any user (LOGIN user*NAME, or
 #       AUTHENTICATE PLAIN with the user as authorization identity)
+#       --tls: a self-signed certificate (openssl), STARTTLS on the IMAP port and implicit TLS
+#       on DOVECOT_IMAPS_PORT (the proxy's upstream leg in tests)
 #       prints the environment a caller evals: DOVECOT_IMAP_PORT, DOVECOT_LMTP_PORT, DOVECOT_DIR
+#       (and DOVECOT_IMAPS_PORT with --tls)
 #   scripts/dovecot-local.sh stop DIR
 # DIR and its parents must be traversable by the users dovecot and nobody (mode 755).
 set -euo pipefail
@@ -31,10 +34,11 @@ cmd_start() {
   local dir=${1:-}; shift || true
   [ -n "$dir" ] || die "usage: start DIR [USER:PASSWORD ...]"
   command -v dovecot >/dev/null || die "dovecot not found (Debian: apt-get install dovecot-imapd dovecot-lmtpd)"
-  local full=0 location='sdbox:~/mail' master=''
-  while [ "${1:-}" = --full ] || [ "${1:-}" = --maildir ] || [ "${1:-}" = --master ]; do
+  local full=0 location='sdbox:~/mail' master='' tls=0
+  while [ "${1:-}" = --full ] || [ "${1:-}" = --maildir ] || [ "${1:-}" = --master ] || [ "${1:-}" = --tls ]; do
     case $1 in
       --full) full=1 ;;
+      --tls) tls=1 ;;
       --maildir) location='maildir:~/Maildir' ;;
       --master) shift; master=${1:-} ;;
     esac
@@ -114,6 +118,17 @@ passdb {
 }
 EOF
   fi
+  local imaps=0
+  if [ "$tls" = 1 ]; then
+    command -v openssl >/dev/null || die "--tls needs openssl"
+    imaps=$(free_port)
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+      -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || die "openssl could not make a certificate"
+    chmod 644 "$dir/cert.pem" "$dir/key.pem"
+    sed -i 's/^ssl = no$/ssl = yes/' "$dir/dovecot.conf"
+    sed -i "s/^    port = 0$/    address = 127.0.0.1\n    port = $imaps/" "$dir/dovecot.conf"
+    printf 'ssl_cert = <%s\nssl_key = <%s\n' "$dir/cert.pem" "$dir/key.pem" >>"$dir/dovecot.conf"
+  fi
   if [ "$full" = 1 ]; then
     sed -i 's/^auth_mechanisms = plain login$/auth_mechanisms = plain login scram-sha-256/' "$dir/dovecot.conf"
     cat >>"$dir/dovecot.conf" <<'EOF'
@@ -160,6 +175,8 @@ EOF
   echo "export DOVECOT_DIR='$dir'"
   echo "export DOVECOT_IMAP_PORT=$imap"
   echo "export DOVECOT_LMTP_PORT=$lmtp"
+  [ "$tls" = 1 ] && echo "export DOVECOT_IMAPS_PORT=$imaps"
+  return 0
 }
 
 cmd_stop() {

@@ -21,6 +21,8 @@ export interface RouteSource {
   imap: string;
   /** lmtp://host:port or smtp://host:port the old server accepts the user's mail on. */
   delivery?: string;
+  /** The user's login name there, when it differs from the rmb user name (a user's own route only). */
+  user?: string;
 }
 
 /** A user's route. */
@@ -66,7 +68,10 @@ export class RouteTable {
   private watch(): void {
     if (this.watching || Date.now() < this.retryAt) return;
     this.watching = this.io
-      .watch(ROUTES_OID, () => this.cache.clear())
+      .watch(ROUTES_OID, () => {
+        this.cache.clear();
+        for (const l of this.listeners) l();
+      })
       .then(
         () => undefined,
         () => {
@@ -76,6 +81,39 @@ export class RouteTable {
       );
   }
   private retryAt = 0;
+
+  private readonly listeners = new Set<() => void>();
+
+  /**
+   * Call `cb` whenever a notify says a route changed (on Ceph: a change made by any node). Where
+   * the backend cannot watch across processes it is not called for other processes' changes:
+   * callers that must see every change also poll (getMany). Returns the function that stops it.
+   */
+  onChange(cb: () => void): () => void {
+    this.listeners.add(cb);
+    this.watch();
+    return () => this.listeners.delete(cb);
+  }
+
+  /**
+   * The routes of many users in one read (no cache): each user's own, else the default, else
+   * `local`. Throws the store's typed error (Unavailable) when the table cannot be read.
+   */
+  async getMany(users: string[]): Promise<Map<string, Route>> {
+    let got: Map<string, Buffer>;
+    try {
+      got = await this.io.omapGetByKeys(ROUTES_OID, [...users, DEFAULT_KEY]);
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'read routes');
+      got = new Map();
+    }
+    const out = new Map<string, Route>();
+    for (const u of users) {
+      const raw = got.get(u) ?? got.get(DEFAULT_KEY);
+      out.set(u, raw ? (JSON.parse(raw.toString()) as Route) : LOCAL);
+    }
+    return out;
+  }
 
   /**
    * The route of `user`: its own, else the default, else `local`. Cached (see cacheMs). Throws

@@ -47,7 +47,19 @@ export async function cutover(
   state: MigrationState,
   user: string,
   source: Source,
-  o: { maxPasses?: number; level?: 0 | 1 | 2; sync?: Partial<SyncOptions>; afterSync?: () => Promise<void> } = {},
+  o: {
+    maxPasses?: number;
+    /** Most time the final passes may take together (ms); beyond it the cut-over fails. */
+    maxFinalSyncMs?: number;
+    /**
+     * Time given to the user's open sessions on every node to end after the freeze (ms): front
+     * ends end them on the route's notify or at their next route check (imap.routeCheckMs).
+     */
+    drainMs?: number;
+    level?: 0 | 1 | 2;
+    sync?: Partial<SyncOptions>;
+    afterSync?: () => Promise<void>;
+  } = {},
 ): Promise<CutoverResult> {
   const route = await store.routes.own(user);
   if (route?.state !== 'source' || !route.source) {
@@ -57,10 +69,16 @@ export async function cutover(
   await store.routes.set(user, { state: 'frozen', source: old }, 'cut-over: frozen for the final sync', 'source');
   const t0 = Date.now();
   try {
+    if (o.drainMs) await new Promise((r) => setTimeout(r, o.drainMs));
     let passes = 0;
     let copied = 0;
     for (;;) {
       if (passes >= (o.maxPasses ?? 5)) throw new Error(`the source still changed after ${passes} final passes`);
+      if (passes && o.maxFinalSyncMs && Date.now() - t0 > o.maxFinalSyncMs) {
+        throw new Error(
+          `the final sync took over ${Math.round(o.maxFinalSyncMs / 1000)} s and the source still changed`,
+        );
+      }
       passes++;
       const s = new UserSync(store, state, user, source, { ...DEFAULT_SYNC, ...o.sync, dryRun: false });
       const c = await s.run();

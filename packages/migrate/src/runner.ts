@@ -278,10 +278,14 @@ export class Runner {
    * on any failure routed back to `source`. Status `cut-over` when done; the frozen time is in
    * the outcome's detail and the state's last run.
    */
-  async cutover(o: RunOptions & { maxPasses?: number } = {}): Promise<RunResult> {
+  async cutover(
+    o: RunOptions & { maxPasses?: number; maxFinalSyncMs?: number; drainMs?: number } = {},
+  ): Promise<RunResult> {
     return this.each('cutover', o, async (row, source) => {
       const r = await cutover(this.store, this.state, row.rmbUser, source, {
         maxPasses: o.maxPasses,
+        maxFinalSyncMs: o.maxFinalSyncMs,
+        drainMs: o.drainMs,
         level: o.level ?? 1,
         sync: o.sync,
       });

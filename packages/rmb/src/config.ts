@@ -72,6 +72,8 @@ const CONFIG = z
         streamBufferBytes: positive,
         /** Deepest nesting of parenthesized lists and of SEARCH's NOT/OR (BAD beyond). */
         maxNestingDepth: positive,
+        /** How often logged-in users' routes are read again, so sessions of a moved user end (ms). */
+        routeCheckMs: positive,
         /** Connections at once, in all and from one peer address (beyond: `* BYE [UNAVAILABLE]`). */
         maxConnections: positive,
         maxConnectionsPerAddress: positive,
@@ -93,6 +95,22 @@ const CONFIG = z
       })
       .strict(),
     tls: z.object({ cert: z.string().optional(), key: z.string().optional() }).strict(),
+    /**
+     * IMAP sessions of users routed to their old server (issue 13): proxied there (`enabled`), within
+     * `timeoutMs` to connect and log in; with `masterUser` and `masterSecret` (env:NAME or
+     * file:/path) rmb logs in there as that master user, else with the user's own password.
+     */
+    proxy: z
+      .object({
+        enabled: z.boolean(),
+        timeoutMs: positive,
+        masterUser: z.string().min(1).optional(),
+        masterSecret: z
+          .string()
+          .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:\/.+)$/, 'masterSecret must be env:NAME or file:/absolute/path')
+          .optional(),
+      })
+      .strict(),
     auth: z
       .object({
         /** The passwd file; `<dataDir>/passwd` unless set (filled in by loadConfig). */
@@ -160,6 +178,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     streamLiteralBytes: 1 << 20,
     streamBufferBytes: 4 << 20,
     maxNestingDepth: 256,
+    routeCheckMs: 1000,
     maxConnections: 5000,
     maxConnectionsPerAddress: 200,
   },
@@ -182,6 +201,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     altChar: '_',
   },
   tls: {},
+  proxy: { enabled: true, timeoutMs: 10_000 },
   auth: { plaintextAuth: 'loopback' },
   log: { level: 'info' },
   serverName: 'rmb',

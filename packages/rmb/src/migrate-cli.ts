@@ -310,11 +310,19 @@ export function addMigrateCommands(
     .action((o: RunFlags) => run(o, 'sync', (r, opts) => r.sync(opts)));
   runCmd(m.command('cutover').description('freeze, final sync, verify, route to rmb (back to the source on failure)'))
     .option('--max-passes <n>', 'final delta passes at most', whole, 5)
+    .option('--max-final-sync <seconds>', 'most time for the final passes together', whole, 300)
+    .option('--drain-ms <ms>', "time for the user's open sessions on every node to end after the freeze", whole, 1500)
     .option('--level <n>', 'verification level before the flip (0, 1, 2)', '1')
-    .action((o: RunFlags & { maxPasses: number }) => {
+    .action((o: RunFlags & { maxPasses: number; maxFinalSync: number; drainMs: number }) => {
       if (!['0', '1', '2'].includes(o.level ?? '1')) fail(new MigrateConfigError('--level must be 0, 1 or 2'));
       return run(o, 'cutover', (r, opts) =>
-        r.cutover({ ...opts, level: Number(o.level ?? 1) as 0 | 1 | 2, maxPasses: o.maxPasses }),
+        r.cutover({
+          ...opts,
+          level: Number(o.level ?? 1) as 0 | 1 | 2,
+          maxPasses: o.maxPasses,
+          maxFinalSyncMs: o.maxFinalSync * 1000,
+          drainMs: o.drainMs,
+        }),
       );
     });
   runCmd(m.command('verify').description('compare rmb with the source'))
@@ -341,33 +349,47 @@ export function addMigrateCommands(
       .description("set a user's route (user @default: the route of users without one)")
       .option('--imap <uri>', 'the old IMAP server (imap://host:port, imaps://...)')
       .option('--delivery <uri>', "where the old server takes the user's mail (lmtp://host:port, smtp://host:port)")
+      .option('--source-user <name>', "the user's login name at the old server, when it differs")
       .option('--reason <text>', 'recorded in the route history', 'set by an operator'),
-  ).action(async (user: string, state: string, o: Common & { imap?: string; delivery?: string; reason: string }) => {
-    const cfg = configOrExit(o.config, o.set);
-    try {
-      if (!['source', 'frozen', 'local'].includes(state))
-        throw new MigrateConfigError('state must be source, frozen or local');
-      if (o.imap) parseSourceUri(o.imap);
-      if (o.delivery && !/^(lmtp|smtp):\/\/[^/:]+(:\d+)?\/?$/.test(o.delivery)) {
-        throw new MigrateConfigError('--delivery must be lmtp://host:port or smtp://host:port');
+  ).action(
+    async (
+      user: string,
+      state: string,
+      o: Common & { imap?: string; delivery?: string; sourceUser?: string; reason: string },
+    ) => {
+      const cfg = configOrExit(o.config, o.set);
+      try {
+        if (!['source', 'frozen', 'local'].includes(state))
+          throw new MigrateConfigError('state must be source, frozen or local');
+        if (o.imap) parseSourceUri(o.imap);
+        if (o.delivery && !/^(lmtp|smtp):\/\/[^/:]+(:\d+)?\/?$/.test(o.delivery)) {
+          throw new MigrateConfigError('--delivery must be lmtp://host:port or smtp://host:port');
+        }
+        if (state === 'source' && !o.imap) throw new MigrateConfigError('a source route needs --imap');
+        if (o.sourceUser && user === '@default') throw new MigrateConfigError('--source-user names one user');
+        const source = o.imap
+          ? {
+              imap: o.imap,
+              ...(o.delivery ? { delivery: o.delivery } : {}),
+              ...(o.sourceUser ? { user: o.sourceUser } : {}),
+            }
+          : undefined;
+        const r = await withState(cfg, (runner) =>
+          runner.store.routes.set(
+            user === '@default' ? null : user,
+            {
+              state: state as 'source' | 'frozen' | 'local',
+              ...(source ? { source } : {}),
+            },
+            o.reason,
+          ),
+        );
+        process.stdout.write(JSON.stringify({ user, ...r }) + '\n');
+      } catch (e) {
+        fail(e);
       }
-      if (state === 'source' && !o.imap) throw new MigrateConfigError('a source route needs --imap');
-      const source = o.imap ? { imap: o.imap, ...(o.delivery ? { delivery: o.delivery } : {}) } : undefined;
-      const r = await withState(cfg, (runner) =>
-        runner.store.routes.set(
-          user === '@default' ? null : user,
-          {
-            state: state as 'source' | 'frozen' | 'local',
-            ...(source ? { source } : {}),
-          },
-          o.reason,
-        ),
-      );
-      process.stdout.write(JSON.stringify({ user, ...r }) + '\n');
-    } catch (e) {
-      fail(e);
-    }
-  });
+    },
+  );
   common(route.command('show <user>').description("a user's route and its history")).action(
     async (user: string, o: Common) => {
       const cfg = configOrExit(o.config, o.set);

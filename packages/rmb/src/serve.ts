@@ -13,6 +13,7 @@ import { connect, type Cluster } from '@rmb/rados';
 import { MailStore, type Logger } from '@rmb/librmb';
 import { createImapServer, isLoopback, type ImapServer } from '@rmb/imap';
 import { createLmtpServer } from '@rmb/lmtp';
+import { resolveSecret } from '@rmb/migrate';
 import type { Config } from './config.js';
 import { PasswdFile } from './passwd.js';
 
@@ -128,6 +129,8 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
   const { cluster, store } = await openStore(cfg, log);
   const passwd = new PasswdFile(cfg.auth.passwdFile, log);
   const tls = await tlsContext(cfg);
+  if (!cfg.proxy.masterUser !== !cfg.proxy.masterSecret)
+    throw new Error('config: proxy.masterUser and proxy.masterSecret go together');
   const env = {
     store,
     authenticate: (u: string, p: string) => passwd.authenticate(u, p),
@@ -139,6 +142,14 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
     log,
     serverName: cfg.serverName,
     collectGarbage: garbageCollector(),
+    proxy: cfg.proxy.enabled
+      ? {
+          timeoutMs: cfg.proxy.timeoutMs,
+          ...(cfg.proxy.masterUser && cfg.proxy.masterSecret
+            ? { master: { user: cfg.proxy.masterUser, password: resolveSecret(cfg.proxy.masterSecret) } }
+            : {}),
+        }
+      : undefined,
   };
   const servers: ImapServer[] = [];
   const imap = createImapServer(env, false);

@@ -365,6 +365,8 @@ export async function inProcessServer(
 /** A reference Dovecot started by scripts/dovecot-local.sh. */
 export interface ReferenceDovecot {
   imap: number;
+  /** Implicit-TLS IMAP port (started with --tls), else 0. */
+  imaps: number;
   lmtp: number;
   dir: string;
   stop(): Promise<void>;
@@ -414,8 +416,9 @@ export async function startDovecot(users: Record<string, string>, extra: string[
       encoding: 'utf8',
     },
   );
-  const port = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(out)![1]);
+  const port = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(out)?.[1] ?? 0);
   return {
+    imaps: port('DOVECOT_IMAPS_PORT'),
     imap: port('DOVECOT_IMAP_PORT'),
     lmtp: port('DOVECOT_LMTP_PORT'),
     dir,

@@ -110,6 +110,18 @@ export class CommandReader {
   private skipCommand = false;
   constructor(readonly limits: ReaderLimits) {}
 
+  /**
+   * The bytes received but not yet part of an event, when the reader sits between commands or
+   * inside a plain line (no literal under way): what a proxy must pass on (issue 13). Null when a
+   * literal or a multi-line command is in progress (its bytes cannot be handed back as they came).
+   */
+  takeBuffered(): Buffer | null {
+    if (this.streaming || this.skipping || this.literalLeft || this.parts.length || this.skipCommand) return null;
+    const b = this.buf;
+    this.buf = Buffer.alloc(0);
+    return b;
+  }
+
   /** Feed bytes; returns completed events in order. */
   push(chunk: Buffer): ReaderEvent[] {
     const out: ReaderEvent[] = [];

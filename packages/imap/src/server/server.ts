@@ -42,6 +42,36 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
       else perAddress.delete(addr);
     });
   };
+  // a session ends when its user's route changes away from how it is served (issue 13): local
+  // sessions when the user is frozen or routed to a source, proxied ones when the user is no
+  // longer `source`; checked on every notify and every routeCheckMs
+  let checking = false;
+  const checkRoutes = async (): Promise<void> => {
+    if (checking) return;
+    checking = true;
+    try {
+      const open = [...sessions].filter((s) => s.username && !s.isClosed);
+      if (!open.length) return;
+      const routes = await env.store.routes.getMany([...new Set(open.map((s) => s.username!))]);
+      for (const s of open) {
+        const r = routes.get(s.username!)!;
+        if (s.proxied ? r.state === 'source' : r.state === 'local') continue;
+        env.log.info({ session: s.id, user: s.username, route: r.state }, 'session ended: the route changed');
+        s.kick(
+          r.state === 'frozen'
+            ? 'Your mailbox is being moved. Log in again in a few minutes.'
+            : 'Your mailbox moved. Log in again.',
+        );
+      }
+    } catch (e) {
+      env.log.warn({ err: e }, 'route check failed');
+    } finally {
+      checking = false;
+    }
+  };
+  const stopWatching = env.store.routes.onChange(() => void checkRoutes());
+  const poll = setInterval(() => void checkRoutes(), env.limits.routeCheckMs);
+  poll.unref();
   let server: Server;
   if (implicitTls) {
     const secureContext = env.tlsContext;
@@ -60,6 +90,8 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
   return Object.assign(server, {
     async shutdown(graceMs: number): Promise<void> {
       server.close();
+      clearInterval(poll);
+      stopWatching();
       const all = Promise.all([...sessions].map((s) => s.shutdown()));
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((r) => {

@@ -20,6 +20,7 @@ import { tooBigInAppend } from './commands/append.js';
 import { SelectedView } from './selected.js';
 import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
 import { constants as zlibConstants, createDeflateRaw, createInflateRaw } from 'node:zlib';
+import type { Upstream } from './proxy.js';
 
 /** The logger (librmb's Logger: pino-compatible). */
 export type Log = Logger;
@@ -48,6 +49,11 @@ export interface ImapLimits {
   idlePollMs: number;
   /** Deepest nesting of parenthesized lists, and of SEARCH's lists, NOT and OR (a clear BAD beyond). */
   maxNestingDepth: number;
+  /**
+   * How often the routes of logged-in users are read again (ms), so a session whose user was
+   * frozen or moved on another node ends (issue 13) even where no notify reaches this process.
+   */
+  routeCheckMs: number;
 }
 
 /** Everything a session needs from the server. */
@@ -72,6 +78,16 @@ export interface SessionEnv {
    * pieces) cannot pile up to V8's lazy threshold: memory stays bounded by a few pieces.
    */
   collectGarbage?: () => void;
+  /**
+   * Proxying to the old server of a user routed `source` (issue 13). Without it such a user's
+   * login is refused with NO [UNAVAILABLE].
+   */
+  proxy?: {
+    /** Log in there as this master user instead of with the user's own password. */
+    master?: { user: string; password: string };
+    /** Most time to connect and log in at the old server, ms. */
+    timeoutMs: number;
+  };
 }
 
 /** Bytes of a large message body read and sent at a time (FETCH of a streamed literal). */
@@ -162,6 +178,10 @@ export class Session {
 
   private onData(d: Buffer): void {
     if (this.closed) return;
+    if (this.proxied) {
+      this.toUpstream(d);
+      return;
+    }
     // before login nothing the client sends extends its time (a trickle cannot hold a connection);
     // after login a streamed APPEND's data counts as activity
     if (this.literal && this.state !== 'not-authenticated') this.touch();
@@ -293,8 +313,76 @@ export class Session {
 
   private bye(): void {
     if (this.closed) return;
-    this.write('* BYE Server shutting down.\r\n');
+    // a proxied session is between two of the old server's responses only after a line end
+    if (!this.proxied || this.upstreamAtLineEnd) this.write(`* BYE ${this.byeText}\r\n`);
     this.close();
+  }
+
+  private byeText = 'Server shutting down.';
+
+  /**
+   * End the session because its user moved (issue 13: the route changed): like shutdown(), the
+   * command in flight finishes first, then `* BYE <text>`. A proxied session gets the BYE only
+   * when the old server's output stands at a line end, else the connection is just closed.
+   */
+  kick(text: string): void {
+    this.byeText = text;
+    void this.shutdown();
+  }
+
+  /** The old server's connection while this session is proxied there (issue 13). */
+  proxied?: Upstream;
+  /** Whether the last byte from the old server ended a line (a BYE may be written then). */
+  private upstreamAtLineEnd = true;
+
+  /** Pass client bytes to the old server, pausing the client while the old server is behind. */
+  private toUpstream(d: Buffer): void {
+    const up = this.proxied!.socket;
+    if (!up.write(d)) {
+      this.socket.pause();
+      up.once('drain', () => this.socket.resume());
+    }
+  }
+
+  /**
+   * Become a proxy to the old server for `username` (issue 13, as Dovecot's proxy): answer the
+   * login `tag` OK with the old server's capabilities, pass on what the client pipelined after its
+   * login, then pipe bytes both ways until either side closes. COMPRESS, IDLE and everything else
+   * pass through untouched. A pipelined command with a literal cannot be replayed: the session
+   * then ends with BYE.
+   */
+  startProxy(tag: string, username: string, up: Upstream): void {
+    const replay: Buffer[] = [];
+    for (const ev of this.queue.splice(0)) {
+      if (ev.type !== 'command' || ev.cmd.literals.length || ev.cmd.streamed) {
+        up.socket.destroy();
+        this.write('* BYE Pipelined command after login cannot be proxied\r\n');
+        this.close();
+        return;
+      }
+      replay.push(Buffer.from(`${ev.cmd.parts.join('')}\r\n`, 'utf8'));
+    }
+    const rest = this.reader.takeBuffered();
+    if (rest === null) {
+      up.socket.destroy();
+      this.write('* BYE Pipelined command after login cannot be proxied\r\n');
+      this.close();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.proxied = up;
+    this.username = username;
+    this.reply(tag, 'OK', 'Logged in (proxied)', `CAPABILITY ${up.capabilities.join(' ')}`);
+    up.socket.on('data', (d: Buffer) => {
+      this.upstreamAtLineEnd = d[d.length - 1] === 0x0a;
+      if (!this.socket.write(d)) {
+        up.socket.pause();
+        this.socket.once('drain', () => up.socket.resume());
+      }
+    });
+    up.socket.on('error', (e) => this.env.log.debug({ err: e, session: this.id }, 'upstream error'));
+    up.socket.on('close', () => this.close());
+    for (const b of [...replay, rest]) if (b.length) this.toUpstream(b);
   }
 
   /** Resolved once the connection is closed (see cleanup). */
@@ -632,6 +720,7 @@ export class Session {
 
   private async cleanup(): Promise<void> {
     this.closed = true;
+    this.proxied?.socket.destroy();
     this.closedSignal.resolve();
     clearTimeout(this.timer);
     this.idleWake?.();
