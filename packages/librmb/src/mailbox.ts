@@ -297,8 +297,12 @@ export class Mailbox {
    * UIDNEXT becomes at least `uidnext` (the source's) and above the last UID. Flags are kept as
    * given, `\Recent` excepted. Throws RangeError for UIDs out of order (nothing is written then),
    * Conflict-like store errors as append does; objects written before a failed commit are removed.
+   * `entryModseq`: the modseq the new entries get, when lower than the commit's own (migration:
+   * the source's HIGHESTMODSEQ when it was read, so a CONDSTORE/QRESYNC client that synced with
+   * the source after that is not told of mail it has, RFC 7162 §3.1.1); the change-log record
+   * and HIGHESTMODSEQ still take the commit's fresh modseq, so open sessions see the new mail.
    */
-  async importMessages(messages: ImportMessage[], uidnext = 0): Promise<SavedMessage[]> {
+  async importMessages(messages: ImportMessage[], uidnext = 0, entryModseq?: number): Promise<SavedMessage[]> {
     for (let i = 1; i < messages.length; i++) {
       if (messages[i].uid <= messages[i - 1].uid) throw new RangeError('imported UIDs must be ascending');
     }
@@ -323,6 +327,7 @@ export class Mailbox {
           }
           const counters = { ...c };
           const modseq = ++counters.highestModseq;
+          const given = entryModseq !== undefined && entryModseq >= 1 ? Math.min(entryModseq, modseq) : modseq;
           const set: Record<string, string> = {};
           const saved: SavedMessage[] = [];
           for (const { m, flags, p } of prepared) {
@@ -330,7 +335,7 @@ export class Mailbox {
               uid: m.uid,
               mail: p.oid,
               flags,
-              modseq,
+              modseq: given,
               internalDate: p.internalDate,
               size: p.size,
               saveDate: now,

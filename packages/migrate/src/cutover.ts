@@ -3,7 +3,9 @@
  * IMAP logins NO [UNAVAILABLE] on every front end), final delta syncs until one pass sees no
  * change at the source (dsync's "exit 2, run again" rule), verification, then the route flipped
  * to `local`. Any failure routes the user back to `source` with the reason. The time the user
- * was frozen is measured. Open sessions are not ended yet (no BYE across nodes).
+ * was frozen is measured. The user's open sessions end with `* BYE` on every front end, which
+ * watch the routes and read them again every imap.routeCheckMs; the cut-over waits `drainMs`
+ * for that before its first pass.
  */
 import type { MailStore, RouteSource } from '@rmb/librmb';
 import { MigrateError } from './errors.js';

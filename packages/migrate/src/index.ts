@@ -6,7 +6,7 @@
 export * from './errors.js';
 export * from './users.js';
 export * from './source-uri.js';
-export type { Source, SourceFolder, SourceMeta, OpenFolder } from './source.js';
+export type { Source, SourceFolder, SourceMeta, OpenFolder, SourceWriter } from './source.js';
 export { openImapSource, type ImapSourceOptions } from './source-imap.js';
 export { openMaildirSource } from './source-maildir.js';
 export { LOCALIZED_SPECIAL_USE, rmbName, specialUseByName } from './names.js';
@@ -17,3 +17,4 @@ export { Runner, openSource, type RunEvent, type RunOptions, type RunResult, typ
 export { Throttle, HostBudget } from './throttle.js';
 export * from './report.js';
 export { cutover, CutoverFailed, type CutoverResult } from './cutover.js';
+export { rollback, RollbackFailed, type RollbackResult } from './rollback.js';

@@ -16,6 +16,7 @@ import { openMaildirSource } from './source-maildir.js';
 import { maildirOf, parseSourceUri } from './source-uri.js';
 import { LeaseLost, type MigrationState, type UserState } from './state.js';
 import { cutover } from './cutover.js';
+import { rollback } from './rollback.js';
 import { DEFAULT_SYNC, type Progress, type SyncOptions, UserSync } from './sync.js';
 import { HostBudget, Throttle } from './throttle.js';
 import { resolveSecret, type UserRow } from './users.js';
@@ -296,6 +297,23 @@ export class Runner {
         cutover: { at: Date.now(), frozenMs: r.frozenMs, passes: r.passes, copied: r.copied },
       }));
       return { user: row.rmbUser, exitCode: 0, status: 'cut-over', detail: { ...r, verify: r.verify.differences } };
+    });
+  }
+
+  /**
+   * Roll every selected (cut-over) user back to the source (rollback.ts): what changed in rmb
+   * since the cut-over is copied back, the route goes to `source`, the status to `rolled-back`.
+   */
+  async rollback(o: RunOptions & { drainMs?: number } = {}): Promise<RunResult> {
+    return this.each('rollback', o, async (row, source) => {
+      const r = await rollback(this.store, this.state, row.rmbUser, source, { drainMs: o.drainMs });
+      await this.state.change(row.rmbUser, (s) => ({
+        ...s,
+        status: 'rolled-back',
+        lastError: undefined,
+        rollback: { at: Date.now(), appended: r.appended, flagsSet: r.flagsSet, markedDeleted: r.markedDeleted },
+      }));
+      return { user: row.rmbUser, exitCode: 0, status: 'rolled-back', detail: r };
     });
   }
 

@@ -8,7 +8,7 @@
  */
 import { ImapFlow, type ListResponse } from 'imapflow';
 import { SourceAuthError, SourceUnavailable } from './errors.js';
-import type { OpenFolder, Source, SourceFolder, SourceMeta } from './source.js';
+import type { OpenFolder, Source, SourceFolder, SourceMeta, SourceWriter } from './source.js';
 import { specialUseByName } from './names.js';
 
 /** How to reach and log in to an IMAP source. */
@@ -79,10 +79,13 @@ export async function openImapSource(o: ImapSourceOptions): Promise<Source> {
 }
 
 class ImapSource implements Source {
+  readonly writer: SourceWriter;
   constructor(
     private readonly client: ImapFlow,
     private readonly where: string,
-  ) {}
+  ) {
+    this.writer = new ImapWriter(client, where);
+  }
 
   async folders(): Promise<SourceFolder[]> {
     const condstore = this.client.capabilities.has('CONDSTORE') || this.client.capabilities.has('QRESYNC');
@@ -146,6 +149,61 @@ class ImapSource implements Source {
 
   async close(): Promise<void> {
     await this.client.logout().catch(() => this.client.close());
+  }
+}
+
+/** Writes to an IMAP source (rollback): CREATE, APPEND with flags and date, UID STORE. */
+class ImapWriter implements SourceWriter {
+  constructor(
+    private readonly client: ImapFlow,
+    private readonly where: string,
+  ) {}
+
+  async create(name: string): Promise<void> {
+    try {
+      await this.client.mailboxCreate(name);
+    } catch (e) {
+      // ALREADYEXISTS (RFC 5530) or a server that says so in words
+      const text = String((e as { responseText?: string }).responseText ?? (e as Error).message);
+      if (!/ALREADYEXISTS|already exists/i.test(text)) throw typed(e, `source ${this.where}: CREATE ${name}`);
+    }
+  }
+
+  async append(folder: string, data: Buffer, flags: string[], internalDate: number): Promise<number | null> {
+    try {
+      const r = await this.client.append(folder, data, flags, new Date(internalDate));
+      return r && typeof r === 'object' && r.uid ? Number(r.uid) : null;
+    } catch (e) {
+      throw typed(e, `source ${this.where}: APPEND to ${folder}`);
+    }
+  }
+
+  private async select(folder: string): Promise<void> {
+    if (this.client.mailbox && this.client.mailbox.path === folder && !this.client.mailbox.readOnly) return;
+    try {
+      await this.client.mailboxOpen(folder);
+    } catch (e) {
+      throw typed(e, `source ${this.where}: SELECT ${folder}`);
+    }
+  }
+
+  async setFlags(folder: string, uid: number, flags: string[]): Promise<void> {
+    await this.select(folder);
+    try {
+      await this.client.messageFlagsSet(String(uid), flags, { uid: true });
+    } catch (e) {
+      throw typed(e, `source ${this.where}: UID STORE ${uid} in ${folder}`);
+    }
+  }
+
+  async markDeleted(folder: string, uids: number[]): Promise<void> {
+    if (!uids.length) return;
+    await this.select(folder);
+    try {
+      await this.client.messageFlagsAdd(uidSet(uids), ['\\Deleted'], { uid: true });
+    } catch (e) {
+      throw typed(e, `source ${this.where}: UID STORE +FLAGS \\Deleted in ${folder}`);
+    }
   }
 }
 

@@ -65,8 +65,28 @@ export interface OpenFolder {
   readonly condstore: boolean;
 }
 
+/**
+ * Writing back to the source (rollback, issue 13); IMAP sources only. Nothing is ever expunged:
+ * a message deleted in rmb is only marked \Deleted there.
+ */
+export interface SourceWriter {
+  /** CREATE a folder (RFC 3501 §6.3.3); no error when it exists. */
+  create(name: string): Promise<void>;
+  /**
+   * APPEND a message with its flags and INTERNALDATE (ms since epoch, RFC 3501 §6.3.11); returns
+   * the UID the source gave it when it says (UIDPLUS, RFC 4315), else null.
+   */
+  append(folder: string, data: Buffer, flags: string[], internalDate: number): Promise<number | null>;
+  /** Replace the flags and keywords of UID `uid` in `folder` (UID STORE FLAGS); a gone UID is skipped. */
+  setFlags(folder: string, uid: number, flags: string[]): Promise<void>;
+  /** Add \Deleted to these UIDs of `folder` (UID STORE +FLAGS); never EXPUNGE. */
+  markDeleted(folder: string, uids: number[]): Promise<void>;
+}
+
 /** One user's mail at the source. */
 export interface Source {
+  /** Write access, where the source allows it (an IMAP server); undefined for a Maildir tree. */
+  readonly writer?: SourceWriter;
   /** Every folder with its STATUS, INBOX included. */
   folders(): Promise<SourceFolder[]>;
   /** Open a folder read-only. Throws SourceUnavailable when it is gone or refused. */

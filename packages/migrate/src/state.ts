@@ -16,7 +16,8 @@ import { type IoCtx, WriteOp, isErrno, type OmapPage } from '@rmb/rados';
 import type { UserRow } from './users.js';
 
 /** Where a user is in the migration. */
-export type UserStatus = 'pending' | 'planned' | 'copying' | 'synced' | 'verified' | 'cut-over' | 'failed' | 'blocked';
+export type UserStatus =
+  'pending' | 'planned' | 'copying' | 'synced' | 'verified' | 'cut-over' | 'rolled-back' | 'failed' | 'blocked';
 
 /** Counters of one sync run of one user. */
 export interface RunCounters {
@@ -57,6 +58,17 @@ export interface UserState {
   verify?: { level: number; at: number; differences: Record<string, number>; messages: number; bytes: number };
   /** The cut-over, once done: when, how long the user was frozen (ms), final passes, messages they copied. */
   cutover?: { at: number; frozenMs: number; passes: number; copied: number };
+  /**
+   * The rollback (rollback.ts): while one runs, the last rmb UID copied back per mailbox id
+   * (`progress`, so a rerun appends nothing twice); once done, when and what it copied back.
+   */
+  rollback?: {
+    progress?: Record<string, number>;
+    at?: number;
+    appended?: number;
+    flagsSet?: number;
+    markedDeleted?: number;
+  };
   /** Problems of the last run, each a sentence naming the folder and UID. */
   problems?: string[];
   updated: number;

@@ -387,6 +387,11 @@ export class UserSync {
     }
     const open = await this.source.open(f);
     const status = open.status;
+    // what this pass writes gets modseqs above the source's HIGHESTMODSEQ now: a client that
+    // synced with the source (CONDSTORE/QRESYNC) before this pass is told of it after the cut-over
+    if (status.highestModseq !== undefined && status.highestModseq > c0.highestModseq) {
+      await mb.raiseCounters({ highestModseq: status.highestModseq });
+    }
     const uids = await open.uids();
     let copied = st ? base.copied : [];
     // 1. existing rmb entries: expunge what the source no longer has, make flags equal
@@ -423,7 +428,9 @@ export class UserSync {
     }
     // 2. new mail: source UIDs at or above rmb's UIDNEXT, in chunks
     const c1 = await mb.counters();
-    const fresh = uids.filter((u) => u >= c1.uidnext);
+    // mail that arrived after the folder was opened (UID at or above its UIDNEXT then) is left to
+    // the next pass: its source modseq is above the one the new entries get
+    const fresh = uids.filter((u) => u >= c1.uidnext && (status.highestModseq === undefined || u < status.uidnext));
     const lost = uids.filter((u) => u < c1.uidnext).length - c1.messages;
     if (lost > 0) {
       this.problems.push(
@@ -603,7 +610,9 @@ export class UserSync {
       }
     }
     failpoint('before-commit');
-    await mb.importMessages(messages);
+    // entries carry the source's HIGHESTMODSEQ at this folder's open: a client that synced with
+    // the source later already has them (RFC 7162 §3.1.1); sources without CONDSTORE: a fresh one
+    await mb.importMessages(messages, 0, open.status.highestModseq);
     failpoint('after-commit');
     await this.state.setJournal(this.rmbUser, mb.id, null);
     for (const m of messages) {

@@ -325,6 +325,17 @@ export function addMigrateCommands(
         }),
       );
     });
+  runCmd(
+    m
+      .command('rollback [users...]')
+      .description('route cut-over users back to the source, copying back what changed in rmb since the cut-over'),
+  )
+    .option('--drain-ms <ms>', "time for the user's open sessions on every node to end after the freeze", whole, 1500)
+    .action((users: string[], o: RunFlags & { drainMs: number }) => {
+      if (users.length) o.users = [...(o.users ?? []), ...users];
+      if (!o.users?.length && !o.wave) fail(new MigrateConfigError('rollback: name the users (or --users, --wave)'));
+      return run(o, 'rollback', (r, opts) => r.rollback({ ...opts, drainMs: o.drainMs }));
+    });
   runCmd(m.command('verify').description('compare rmb with the source'))
     .option('--level <n>', '0: per folder counts; 1: per message; 2: SHA-256 of the bytes', '1')
     .action((o: RunFlags) => {
