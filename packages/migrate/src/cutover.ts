@@ -58,7 +58,11 @@ export async function cutover(
      * ends end them on the route's notify or at their next route check (imap.routeCheckMs).
      */
     drainMs?: number;
-    level?: 0 | 1 | 2;
+    /**
+     * Verification before the flip: 0, 1 or 2 (verify.ts), or `incremental` (the default): level 1
+     * of everything plus level 2 of what was copied since the last level-2 verification.
+     */
+    level?: 0 | 1 | 2 | 'incremental';
     sync?: Partial<SyncOptions>;
     afterSync?: () => Promise<void>;
   } = {},
@@ -88,10 +92,28 @@ export async function cutover(
       if (!changed(c)) break;
     }
     await o.afterSync?.();
-    const verify = await verifyUser(store, user, source, o.level ?? 1, { altChar: o.sync?.altChar });
+    const level = o.level ?? 'incremental';
+    const verify = await verifyUser(store, user, source, level === 'incremental' ? 2 : level, {
+      altChar: o.sync?.altChar,
+      largeMessageBytes: o.sync?.largeMessageBytes,
+      ...(level === 'incremental' ? { contentFrom: (await state.state(user)).verify?.contentMarks ?? {} } : {}),
+    });
     const n = differenceCount(verify);
     if (n > 0) {
       throw new Error(`verification found ${n} difference(s): ${verify.details.slice(0, 5).join('; ')}`);
+    }
+    if (verify.level === 2) {
+      await state.change(user, (s) => ({
+        ...s,
+        verify: {
+          level: 2,
+          at: Date.now(),
+          differences: {},
+          messages: verify.rmb.messages,
+          bytes: verify.rmb.bytes,
+          contentMarks: verify.contentMarks,
+        },
+      }));
     }
     await store.routes.set(user, { state: 'local', source: old }, 'cut-over: done', 'frozen');
     return { passes, copied, frozenMs: Date.now() - t0, verify };

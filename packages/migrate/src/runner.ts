@@ -280,14 +280,19 @@ export class Runner {
    * the outcome's detail and the state's last run.
    */
   async cutover(
-    o: RunOptions & { maxPasses?: number; maxFinalSyncMs?: number; drainMs?: number } = {},
+    o: Omit<RunOptions, 'level'> & {
+      level?: 0 | 1 | 2 | 'incremental';
+      maxPasses?: number;
+      maxFinalSyncMs?: number;
+      drainMs?: number;
+    } = {},
   ): Promise<RunResult> {
-    return this.each('cutover', o, async (row, source) => {
+    return this.each('cutover', { ...o, level: undefined }, async (row, source) => {
       const r = await cutover(this.store, this.state, row.rmbUser, source, {
         maxPasses: o.maxPasses,
         maxFinalSyncMs: o.maxFinalSyncMs,
         drainMs: o.drainMs,
-        level: o.level ?? 1,
+        level: o.level ?? 'incremental',
         sync: o.sync,
       });
       await this.state.change(row.rmbUser, (s) => ({
@@ -296,7 +301,12 @@ export class Runner {
         lastError: undefined,
         cutover: { at: Date.now(), frozenMs: r.frozenMs, passes: r.passes, copied: r.copied },
       }));
-      return { user: row.rmbUser, exitCode: 0, status: 'cut-over', detail: { ...r, verify: r.verify.differences } };
+      return {
+        user: row.rmbUser,
+        exitCode: 0,
+        status: 'cut-over',
+        detail: { ...r, verify: r.verify.differences, hashed: r.verify.hashed },
+      };
     });
   }
 
@@ -329,7 +339,15 @@ export class Runner {
       await this.state.change(row.rmbUser, (s) => ({
         ...s,
         status: n === 0 && s.status === 'synced' ? 'verified' : n > 0 && s.status === 'verified' ? 'synced' : s.status,
-        verify: { level, at: Date.now(), differences: r.differences, messages: r.rmb.messages, bytes: r.rmb.bytes },
+        verify: {
+          level,
+          at: Date.now(),
+          differences: r.differences,
+          messages: r.rmb.messages,
+          bytes: r.rmb.bytes,
+          // bytes compared without a difference need not be compared again by the cut-over
+          ...(level === 2 && n === 0 ? { contentMarks: r.contentMarks } : { contentMarks: s.verify?.contentMarks }),
+        },
       }));
       if (n > 0) {
         return { user: row.rmbUser, exitCode: 65, status: 'differences', error: `${n} difference(s)`, detail: r };

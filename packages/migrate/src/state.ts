@@ -55,7 +55,15 @@ export interface UserState {
   /** The last plan (folders, messages, bytes, warnings). */
   plan?: { folders: number; messages: number; bytes: number; warnings: string[] };
   /** The last verification: level and differences by category. */
-  verify?: { level: number; at: number; differences: Record<string, number>; messages: number; bytes: number };
+  verify?: {
+    level: number;
+    at: number;
+    differences: Record<string, number>;
+    messages: number;
+    bytes: number;
+    /** Per source folder, the UIDNEXT below which level 2 compared every message's bytes with no difference. */
+    contentMarks?: Record<string, number>;
+  };
   /** The cut-over, once done: when, how long the user was frozen (ms), final passes, messages they copied. */
   cutover?: { at: number; frozenMs: number; passes: number; copied: number };
   /**

@@ -22,6 +22,13 @@ export interface VerifyResult {
   details: string[];
   source: { folders: number; messages: number; bytes: number };
   rmb: { folders: number; messages: number; bytes: number };
+  /**
+   * Per source folder, the UIDNEXT up to which level 2 has now compared the bytes (every message
+   * below it, or from `contentFrom` on): the `contentFrom` of a later incremental verification.
+   */
+  contentMarks: Record<string, number>;
+  /** Messages whose bytes were compared (level 2). */
+  hashed: number;
 }
 
 /** Total differences of a result. */
@@ -76,7 +83,16 @@ export async function verifyUser(
   rmbUser: string,
   source: Source,
   level: 0 | 1 | 2,
-  o: { altChar?: string; maxDetails?: number; largeMessageBytes?: number } = {},
+  o: {
+    altChar?: string;
+    maxDetails?: number;
+    largeMessageBytes?: number;
+    /**
+     * Level 2 compares the bytes only of messages at or above this UID per source folder (those
+     * copied since the last level-2 verification, VerifyResult.contentMarks); other folders from 1.
+     */
+    contentFrom?: Record<string, number>;
+  } = {},
 ): Promise<VerifyResult> {
   const diff = new Differences(o.maxDetails ?? 1000);
   const user = await store.user(rmbUser);
@@ -90,6 +106,8 @@ export async function verifyUser(
     details: diff.details,
     source: { folders: folders.length, messages: 0, bytes: 0 },
     rmb: { folders: boxes.length, messages: 0, bytes: 0 },
+    contentMarks: {},
+    hashed: 0,
   };
   // a parent the source lists as \Noselect (or not at all) is an empty parent mailbox in rmb, which has no \Noselect
   const parents = new Set<string>();
@@ -157,12 +175,16 @@ export async function verifyUser(
       }
       if (level < 2) continue;
       const large = o.largeMessageBytes ?? 8 << 20;
-      const bodies = await open.bodies(both.filter(([m]) => m.size <= large).map(([m]) => m.uid));
-      for (const [m, e] of both) {
+      const from = o.contentFrom?.[f.name] ?? 1;
+      const hashing = both.filter(([m]) => m.uid >= from);
+      const bodies = await open.bodies(hashing.filter(([m]) => m.size <= large).map(([m]) => m.uid));
+      res.hashed += hashing.length;
+      for (const [m, e] of hashing) {
         const [a, b] = await Promise.all([sourceHash(open, m, bodies.get(m.uid)), rmbHash(user, e)]);
         if (a !== null && a !== b) diff.add('content', `${f.name} UID ${m.uid}: SHA-256 differs`);
       }
     }
+    if (level >= 2) res.contentMarks[f.name] = st.uidnext;
     res.source.bytes += srcBytes;
     if (srcBytes !== c.bytes) diff.add('bytes', `${f.name}: source ${srcBytes} bytes, rmb ${c.bytes}`);
     if (level >= 1) {

@@ -499,3 +499,25 @@ test('a cut-over whose verification fails routes the user back to the source, an
   await store.routes.set('alice', { state: 'local' }, 'elsewhere');
   await expect(cutover(store, state, 'alice', src)).rejects.toThrow(/not routed to a source/);
 });
+
+test('the default cut-over verification: level 1 of all, bytes only of what was copied since the last level 2', async () => {
+  const src = new MemSource();
+  fill(src);
+  await state.importUsers([row('alice')]);
+  const runner = new Runner(store, state);
+  await runner.sync({ sourceOf: async () => src });
+  const full = await runner.verify({ sourceOf: async () => src, level: 2 });
+  expect(full.exitCode).toBe(0);
+  const all = (full.users[0].detail as { hashed: number }).hashed;
+  expect(all).toBeGreaterThan(3);
+  const marks = (await state.state('alice')).verify!.contentMarks!;
+  expect(marks.INBOX).toBe(src.folders_.get('INBOX')!.uidnext);
+  await store.routes.set('alice', { state: 'source', source: oldServer }, 'before the move');
+  src.add('INBOX', msg(900));
+  src.add('INBOX', msg(901));
+  const r = await runner.cutover({ sourceOf: async () => src });
+  expect(r.exitCode).toBe(0);
+  // the two new messages' bytes were compared, none of the ones verified before
+  expect(r.users[0].detail).toMatchObject({ copied: 2, hashed: 2, verify: {} });
+  expect((await state.state('alice')).verify!.contentMarks!.INBOX).toBe(src.folders_.get('INBOX')!.uidnext);
+});

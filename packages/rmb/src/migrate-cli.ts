@@ -312,13 +312,19 @@ export function addMigrateCommands(
     .option('--max-passes <n>', 'final delta passes at most', whole, 5)
     .option('--max-final-sync <seconds>', 'most time for the final passes together', whole, 300)
     .option('--drain-ms <ms>', "time for the user's open sessions on every node to end after the freeze", whole, 1500)
-    .option('--level <n>', 'verification level before the flip (0, 1, 2)', '1')
+    .option(
+      '--level <n>',
+      'verification before the flip: 0, 1, 2, or incremental (1 + 2 of what was copied since the last level 2)',
+      'incremental',
+    )
     .action((o: RunFlags & { maxPasses: number; maxFinalSync: number; drainMs: number }) => {
-      if (!['0', '1', '2'].includes(o.level ?? '1')) fail(new MigrateConfigError('--level must be 0, 1 or 2'));
+      const level = o.level ?? 'incremental';
+      if (!['0', '1', '2', 'incremental'].includes(level))
+        fail(new MigrateConfigError('--level must be 0, 1, 2 or incremental'));
       return run(o, 'cutover', (r, opts) =>
         r.cutover({
           ...opts,
-          level: Number(o.level ?? 1) as 0 | 1 | 2,
+          level: level === 'incremental' ? 'incremental' : (Number(level) as 0 | 1 | 2),
           maxPasses: o.maxPasses,
           maxFinalSyncMs: o.maxFinalSync * 1000,
           drainMs: o.drainMs,

@@ -139,7 +139,7 @@ dovecotSuite('cut-over under load, rollback, failed verification (issue 13: C2, 
     c.on('close', () => (bye = true));
     await new Promise((r) => setTimeout(r, 1000));
 
-    const cut = await migrateCli(dataDir, ['cutover', '--users', 'mover', '--level', '2', '--json'], env);
+    const cut = await migrateCli(dataDir, ['cutover', '--users', 'mover', '--json'], env);
     expect(cut.stderr).toBe('');
     expect(cut.code).toBe(0);
     const done = cut.events.find((e) => e.type === 'user-done') as { detail: { frozenMs: number; passes: number } };
@@ -241,7 +241,7 @@ dovecotSuite('cut-over under load, rollback, failed verification (issue 13: C2, 
       await cluster.close();
     }
     srv = await startServer(dataDir);
-    const cut = await migrateCli(dataDir, ['cutover', '--users', 'broken', '--level', '2', '--json'], env);
+    const cut = await migrateCli(dataDir, ['cutover', '--users', 'broken', '--json'], env);
     expect(cut.code).toBe(75);
     const route = JSON.parse((await migrateCli(dataDir, ['route', 'show', 'broken'])).stdout) as {
       route: { state: string; reason: string };
