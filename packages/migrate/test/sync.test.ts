@@ -500,7 +500,7 @@ test('a cut-over whose verification fails routes the user back to the source, an
   await expect(cutover(store, state, 'alice', src)).rejects.toThrow(/not routed to a source/);
 });
 
-test('the default cut-over verification: level 1 of all, bytes only of what was copied since the last level 2', async () => {
+test('default cut-over verification: level 1 of all, bytes of what was copied since the last level 2', async () => {
   const src = new MemSource();
   fill(src);
   await state.importUsers([row('alice')]);
