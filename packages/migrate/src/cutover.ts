@@ -102,6 +102,15 @@ export async function cutover(
     if (n > 0) {
       throw new Error(`verification found ${n} difference(s): ${verify.details.slice(0, 5).join('; ')}`);
     }
+    // where each mailbox stood at the flip: what arrives in rmb later is what a rollback copies back
+    const u = await store.user(user);
+    const boxes = new Map((await u.mailboxes()).map((b) => [b.id, b]));
+    for (const [name, f] of await state.folders(user)) {
+      const b = boxes.get(f.mailboxId);
+      if (!b) continue;
+      const c = await u.mailboxOf(b).counters();
+      await state.setFolder(user, name, { ...f, cutoverUidnext: c.uidnext, postSynced: [] });
+    }
     if (verify.level === 2) {
       await state.change(user, (s) => ({
         ...s,

@@ -18,3 +18,4 @@ export { Throttle, HostBudget } from './throttle.js';
 export * from './report.js';
 export { cutover, CutoverFailed, type CutoverResult } from './cutover.js';
 export { rollback, RollbackFailed, type RollbackResult } from './rollback.js';
+export { postSync, type PostSyncResult } from './post-sync.js';

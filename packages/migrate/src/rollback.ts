@@ -15,7 +15,7 @@
 import type { IndexEntry, MailStore, RouteSource } from '@rmb/librmb';
 import { MigrateConfigError, MigrateError } from './errors.js';
 import type { Source, SourceFolder } from './source.js';
-import type { FolderState, MigrationState } from './state.js';
+import { inRanges, type FolderState, type MigrationState } from './state.js';
 
 /** What a rollback copied back, in total and per mailbox. */
 export interface RollbackResult {
@@ -117,7 +117,8 @@ async function copyBack(
       r.notes.push(`${folder}: UIDVALIDITY changed at the source; only new mail is copied back`);
     }
     const sameUids = !!fs && !!src && src.uidvalidity === fs.uidvalidity;
-    const boundary = fs ? fs.uidnext : 1;
+    const boundary = fs ? (fs.cutoverUidnext ?? fs.uidnext) : 1;
+    const fromSource = fs?.postSynced ?? [];
     const done = progress[info.id] ?? 0;
     const mb = u.mailboxOf(info);
     const here = { mailbox: info.name, folder, appended: 0, flagsSet: 0, markedDeleted: 0 };
@@ -126,7 +127,8 @@ async function copyBack(
       for (const e of page as IndexEntry[]) {
         kept.add(e.uid);
         if (e.uid >= boundary) {
-          if (e.uid <= done) continue;
+          // mail post-sync brought from the source is there already
+          if (e.uid <= done || inRanges(fromSource, e.uid)) continue;
           const data = await u.messageBytes(e);
           await writer.append(folder, data, e.flags, e.internalDate);
           progress[info.id] = e.uid;
@@ -142,9 +144,7 @@ async function copyBack(
     if (sameUids && fs && src) {
       // what the migration copied and rmb no longer has was expunged in rmb after the cut-over
       const open = await source.open(src);
-      const gone = (await open.uids()).filter(
-        (uid) => uid < boundary && !kept.has(uid) && fs.copied.some(([a, b]) => uid >= a && uid <= b),
-      );
+      const gone = (await open.uids()).filter((uid) => uid < boundary && !kept.has(uid) && inRanges(fs.copied, uid));
       await writer.markDeleted(folder, gone);
       here.markedDeleted = gone.length;
     }

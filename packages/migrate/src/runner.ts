@@ -17,6 +17,7 @@ import { maildirOf, parseSourceUri } from './source-uri.js';
 import { LeaseLost, type MigrationState, type UserState } from './state.js';
 import { cutover } from './cutover.js';
 import { rollback } from './rollback.js';
+import { postSync } from './post-sync.js';
 import { DEFAULT_SYNC, type Progress, type SyncOptions, UserSync } from './sync.js';
 import { HostBudget, Throttle } from './throttle.js';
 import { resolveSecret, type UserRow } from './users.js';
@@ -178,7 +179,8 @@ export class Runner {
         await this.state
           .change(user, (s) => ({
             ...s,
-            status: status as UserState['status'],
+            // a failed post-sync or rollback leaves a cut-over user cut over (the route says where it lives)
+            status: ['post-sync', 'rollback'].includes(action) ? s.status : (status as UserState['status']),
             attempts: s.attempts + 1,
             lastError: err.message,
             lastExit: exitCode,
@@ -307,6 +309,20 @@ export class Runner {
         status: 'cut-over',
         detail: { ...r, verify: r.verify.differences, hashed: r.verify.hashed },
       };
+    });
+  }
+
+  /**
+   * Post-sync every selected (cut-over) user (post-sync.ts): mail that reached the old server
+   * after the cut-over is copied in, additive only. Exit 0 whether or not there was any.
+   */
+  async postSync(o: RunOptions = {}): Promise<RunResult> {
+    return this.each('post-sync', o, async (row, source) => {
+      const r = await postSync(this.store, this.state, row.rmbUser, source, {
+        altChar: o.sync?.altChar,
+        largeMessageBytes: o.sync?.largeMessageBytes,
+      });
+      return { user: row.rmbUser, exitCode: 0, status: 'cut-over', detail: r };
     });
   }
 

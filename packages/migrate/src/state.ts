@@ -97,6 +97,13 @@ export interface FolderState {
   copied: [number, number][];
   subscribed: boolean;
   specialUse: string | null;
+  /**
+   * rmb's UIDNEXT when the user was cut over: mail at or above it arrived in rmb afterwards (what
+   * a rollback copies back). Set by the cut-over.
+   */
+  cutoverUidnext?: number;
+  /** rmb UIDs (ranges, inclusive) of mail post-sync copied from the source after the cut-over. */
+  postSynced?: [number, number][];
 }
 
 /** A state transition (omap `e:`). */

@@ -332,6 +332,9 @@ export function addMigrateCommands(
       );
     });
   runCmd(
+    m.command('post-sync').description('after the cut-over: copy in mail that still reached the old server (additive)'),
+  ).action((o: RunFlags) => run(o, 'post-sync', (r, opts) => r.postSync(opts)));
+  runCmd(
     m
       .command('rollback [users...]')
       .description('route cut-over users back to the source, copying back what changed in rmb since the cut-over'),

@@ -183,6 +183,30 @@ dovecotSuite('cut-over under load, rollback, failed verification (issue 13: C2, 
       await d.logout();
     }
 
+    // post-sync: stragglers that still reach Dovecot after the cut-over, and a folder made there
+    for (const sub of ['straggler-1', 'straggler-2']) expect(await deliverOnce(dv.lmtp, 'mover', mail(sub))).toBe(250);
+    await withImap(dv.imap, 'mover', 'pw', async (e) => {
+      await e.mailboxCreate('Late');
+      await e.append('Late', mail('late-folder-mail'), ['\\Answered']);
+    });
+    const post = await migrateCli(dataDir, ['post-sync', '--users', 'mover', '--json'], env);
+    expect(post.stderr).toBe('');
+    expect(post.code).toBe(0);
+    const postDone = post.events.find((e) => e.type === 'user-done') as { detail: { copied: number } };
+    expect(postDone.detail.copied).toBe(3);
+    const again = await migrateCli(dataDir, ['post-sync', '--users', 'mover', '--json'], env);
+    expect((again.events.find((e) => e.type === 'user-done') as { detail: { copied: number } }).detail.copied).toBe(0);
+    const afterPost = [...(await subjectsByUid(srv.imap, 'mover')).values()];
+    for (const sub of ['straggler-1', 'straggler-2']) expect(afterPost.filter((x) => x === sub)).toHaveLength(1);
+    const late = await withImap(srv.imap, 'mover', 'pw', async (e) => {
+      await e.mailboxOpen('Late');
+      const out: string[] = [];
+      for await (const m of e.fetch('1:*', { envelope: true, flags: true }))
+        out.push(`${m.envelope?.subject} ${[...(m.flags ?? [])].join(' ')}`);
+      return out;
+    });
+    expect(late).toEqual(['late-folder-mail \\Answered']);
+
     // C3: new mail, a flag change and an expunge in rmb, then a rollback
     const firstUid = [...inRmb.keys()][0];
     // a mail the migration copied (the second), so every mail answered 250 must be back at Dovecot
@@ -208,7 +232,9 @@ dovecotSuite('cut-over under load, rollback, failed verification (issue 13: C2, 
         const s = m.envelope?.subject ?? '';
         seen.set(s, [...(seen.get(s) ?? []), { uid: m.uid, flags: m.flags ?? new Set() }]);
       }
-      for (const s of [...acked, 'after-cutover-append']) expect(seen.get(s)?.length).toBe(1);
+      // post-synced mail came from Dovecot: it is not copied back a second time
+      for (const s of [...acked, 'after-cutover-append', 'straggler-1', 'straggler-2'])
+        expect(seen.get(s)?.length).toBe(1);
       expect([...seen.get('after-cutover-append')![0].flags]).toEqual(expect.arrayContaining(['\\Seen', 'Important']));
       const first = [...seen.values()].flat().find((x) => x.uid === firstUid)!;
       expect([...first.flags]).toEqual(expect.arrayContaining(['\\Flagged', 'Project']));
