@@ -13,7 +13,7 @@ import { AlreadyExists } from '@rmb/librmb';
 import { MigrateConfigError } from './errors.js';
 import { rmbName } from './names.js';
 import type { Source } from './source.js';
-import { addRange, type FolderState, type MigrationState } from './state.js';
+import { addRange, freshFolderState, type FolderState, type MigrationState } from './state.js';
 
 /** What a post-sync copied. */
 export interface PostSyncResult {
@@ -71,20 +71,8 @@ export async function postSync(
         target = (await u.mailboxes()).find((b) => b.name === dest)!;
       }
     }
-    fs ??= {
-      dest,
-      mailboxId: target.id,
-      uidvalidity: f.uidvalidity,
-      uidnext: 1,
-      messages: 0,
-      destModseq: 0,
-      copied: [],
-      subscribed: f.subscribed,
-      specialUse: f.specialUse,
-      // nothing in this rmb mailbox came from the migration: all of it is newer than the cut-over
-      cutoverUidnext: 1,
-      postSynced: [],
-    };
+    // nothing in this rmb mailbox came from the migration: all of it is newer than the cut-over
+    fs ??= { ...freshFolderState(f, dest, target.id), cutoverUidnext: 1, postSynced: [] };
     const open = await source.open(f);
     const fresh = (await open.uids()).filter((uid) => uid >= from);
     for (let i = 0; i < fresh.length; i += BATCH) {

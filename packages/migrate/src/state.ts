@@ -106,6 +106,25 @@ export interface FolderState {
   postSynced?: [number, number][];
 }
 
+/** The state of a source folder nothing has been copied from yet, going to rmb mailbox `dest` (its id). */
+export function freshFolderState(
+  f: { uidvalidity: number; subscribed: boolean; specialUse: string | null },
+  dest: string,
+  mailboxId: string,
+): FolderState {
+  return {
+    dest,
+    mailboxId,
+    uidvalidity: f.uidvalidity,
+    uidnext: 1,
+    messages: 0,
+    destModseq: 0,
+    copied: [],
+    subscribed: f.subscribed,
+    specialUse: f.specialUse,
+  };
+}
+
 /** A state transition (omap `e:`). */
 export interface MigrationEvent {
   at: number;

@@ -11,7 +11,14 @@ import { AlreadyExists, NotAllowed, NotFound } from '@rmb/librmb';
 import { Blocked, SourceUnavailable } from './errors.js';
 import { rmbName } from './names.js';
 import type { OpenFolder, Source, SourceFolder, SourceMeta } from './source.js';
-import { addRange, inRanges, type FolderState, type MigrationState, type RunCounters } from './state.js';
+import {
+  addRange,
+  freshFolderState,
+  inRanges,
+  type FolderState,
+  type MigrationState,
+  type RunCounters,
+} from './state.js';
 import type { Throttle } from './throttle.js';
 
 /** Tunables of a sync (see config `migrate.*`). */
@@ -355,17 +362,7 @@ export class UserSync {
     if (this.o.dryRun) return this.dryFolder(f, st);
     const mb = await this.ensureMailbox(f, dest, st);
     if (st && st.mailboxId !== mb.id) st = undefined;
-    const base: FolderState = st ?? {
-      dest,
-      mailboxId: mb.id,
-      uidvalidity: f.uidvalidity,
-      uidnext: 1,
-      messages: 0,
-      destModseq: 0,
-      copied: [],
-      subscribed: f.subscribed,
-      specialUse: f.specialUse,
-    };
+    const base: FolderState = st ?? freshFolderState(f, dest, mb.id);
     if (st?.uidvalidity !== f.uidvalidity) st = undefined;
     // known to the state before any mail is written, so a crash after the first commit is no stranger's mail
     if (!st) await this.state.setFolder(this.rmbUser, f.name, base);
