@@ -18,6 +18,7 @@ import {
   cutover,
   differenceCount,
   formatReport,
+  summarize,
   verifyUser,
   type UserRow,
 } from '../src/index.js';
@@ -520,4 +521,65 @@ test('default cut-over verification: level 1 of all, bytes of what was copied si
   // the two new messages' bytes were compared, none of the ones verified before
   expect(r.users[0].detail).toMatchObject({ copied: 2, hashed: 2, verify: {} });
   expect((await state.state('alice')).verify!.contentMarks!.INBOX).toBe(src.folders_.get('INBOX')!.uidnext);
+});
+
+test('a wave cut over with a bound on users in flight; status per wave, frozen p50/p99, ETA', async () => {
+  const srcs = new Map<string, MemSource>();
+  const users = Array.from({ length: 6 }, (_, i) => `u${i}`);
+  for (const u of users) {
+    const s = new MemSource();
+    for (let i = 0; i < 3; i++) s.add('INBOX', msg(i));
+    srcs.set(u, s);
+  }
+  await state.importUsers([...users.map((u, i) => ({ ...row(u), wave: i < 4 ? 'w1' : 'w2' })), row('other')]);
+  const runner = new Runner(store, state);
+  const sourceOf = async (r: UserRow) => srcs.get(r.rmbUser) ?? new MemSource();
+  await runner.sync({ sourceOf });
+  for (const u of users) await store.routes.set(u, { state: 'source', source: oldServer }, 'before the move');
+  // at most 2 users of the wave frozen at once
+  let frozen = 0;
+  let most = 0;
+  const sampler = setInterval(() => {
+    void Promise.all(users.map((u) => store.routes.own(u))).then((rs) => {
+      frozen = rs.filter((r) => r?.state === 'frozen').length;
+      most = Math.max(most, frozen);
+    });
+  }, 1);
+  const r = await runner.cutover({ sourceOf, wave: 'w1', concurrency: 2, drainMs: 30 });
+  clearInterval(sampler);
+  expect(r.exitCode).toBe(0);
+  expect(r.users.map((u) => u.user).sort()).toEqual(['u0', 'u1', 'u2', 'u3']);
+  expect(most).toBeGreaterThanOrEqual(1);
+  expect(most).toBeLessThanOrEqual(2);
+  const sum = summarize(await collect(state));
+  expect(sum.byWave).toEqual({ w1: { 'cut-over': 4 }, w2: { synced: 2 }, '': { synced: 1 } });
+  expect(sum.frozen.count).toBe(4);
+  // the drain alone keeps each user frozen at least 30 ms
+  expect(sum.frozen.p50Ms!).toBeGreaterThanOrEqual(30);
+  expect(sum.frozen.p99Ms!).toBeGreaterThanOrEqual(sum.frozen.p50Ms!);
+  expect(sum.remaining).toBe(3);
+  expect(sum.etaSeconds).not.toBeNull();
+  expect(formatReport(await collect(state), 'md')).toMatch(/Frozen time over 4 cut-over\(s\): p50 \d+ ms, p99 \d+ ms/);
+});
+
+test('percentiles and ETA of the summary, on fixed figures', () => {
+  const rows = Array.from({ length: 100 }, (_, i) => ({
+    user: `u${i}`,
+    sourceUser: `u${i}`,
+    wave: i < 10 ? 'a' : undefined,
+    state: {
+      status: (i < 10 ? 'cut-over' : 'synced') as 'cut-over' | 'synced',
+      deltas: 0,
+      attempts: 0,
+      updated: 0,
+      ...(i < 10 ? { cutover: { at: 1_000_000 + i * 1000, frozenMs: (i + 1) * 100, passes: 1, copied: 0 } } : {}),
+    },
+  }));
+  const s = summarize(rows);
+  // frozen 100, 200, ..., 1000 ms: nearest rank
+  expect(s.frozen).toEqual({ count: 10, p50Ms: 500, p99Ms: 1000, maxMs: 1000, totalMs: 5500 });
+  // 10 done in 9 s + the first one's 100 ms: 90 remaining take 90 * 9.1 / 10 s
+  expect(s.remaining).toBe(90);
+  expect(s.etaSeconds).toBe(82);
+  expect(s.byWave).toEqual({ a: { 'cut-over': 10 }, '': { synced: 90 } });
 });

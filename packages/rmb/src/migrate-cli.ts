@@ -13,7 +13,7 @@ import {
   MigrationState,
   Runner,
   collect,
-  countByStatus,
+  summarize,
   formatReport,
   parseSourceUri,
   readUsersFile,
@@ -431,10 +431,20 @@ export function addMigrateCommands(
       const cfg = configOrExit(o.config, o.set);
       try {
         const rows = await withState(cfg, (_r, s) => collect(s));
-        if (o.json) process.stdout.write(JSON.stringify({ byStatus: countByStatus(rows), users: rows }) + '\n');
+        const sum = summarize(rows);
+        if (o.json) process.stdout.write(JSON.stringify({ ...sum, users: rows }) + '\n');
         else {
-          const by = countByStatus(rows);
-          process.stdout.write(`${rows.length} user(s): ${JSON.stringify(by)}\n`);
+          process.stdout.write(`${rows.length} user(s): ${JSON.stringify(sum.byStatus)}\n`);
+          for (const [w, by] of Object.entries(sum.byWave))
+            process.stdout.write(`wave ${w || '(none)'}: ${JSON.stringify(by)}\n`);
+          const f = sum.frozen;
+          if (f.count) {
+            process.stdout.write(
+              `frozen: ${f.count} cut over, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, max ${f.maxMs} ms\n`,
+            );
+          }
+          const eta = sum.etaSeconds === null ? 'unknown' : `${sum.etaSeconds} s`;
+          process.stdout.write(`cut-overs to do: ${sum.remaining}, ETA ${eta}\n`);
           for (const r of rows) {
             const s = r.state;
             const err = s.lastError ? `\t${s.lastError}` : '';
