@@ -159,11 +159,12 @@ export function formatReport(rows: ReportRow[], format: 'md' | 'json' | 'csv'): 
       const b = r.state.rollback;
       const parts = [
         c
-          ? `cut over ${new Date(c.at).toISOString()}, frozen ${c.frozenMs} ms, ${c.passes} final pass(es) copying ${c.copied}`
+          ? `cut over ${new Date(c.at).toISOString()}, frozen ${c.frozenMs} ms, ` +
+            `${c.passes} final pass(es) copying ${c.copied}`
           : '',
         b?.at
-          ? `rolled back ${new Date(b.at).toISOString()}: ${b.appended ?? 0} copied back, ${b.flagsSet ?? 0} flag change(s), ` +
-            `${b.markedDeleted ?? 0} marked \\Deleted`
+          ? `rolled back ${new Date(b.at).toISOString()}: ${b.appended ?? 0} copied back, ` +
+            `${b.flagsSet ?? 0} flag change(s), ${b.markedDeleted ?? 0} marked \\Deleted`
           : '',
       ].filter(Boolean);
       out.push(`- ${r.user}: ${parts.join('; ')}`);
