@@ -42,7 +42,8 @@ export function percentile(sorted: number[], p: number): number | null {
 
 /** The summary `status` prints: users per status and per wave, frozen times, the cut-over ETA. */
 export interface Summary {
-  users: number;
+  /** Users in the migration. */
+  total: number;
   byStatus: Record<string, number>;
   /** Per wave ("" for users without one): users per status. */
   byWave: Record<string, Record<string, number>>;
@@ -72,7 +73,7 @@ export function summarize(rows: ReportRow[]): Summary {
   const etaSeconds =
     remaining === 0 ? 0 : at.length && span > 0 ? Math.round((remaining * span) / at.length / 1000) : null;
   return {
-    users: rows.length,
+    total: rows.length,
     byStatus: countByStatus(rows),
     byWave,
     frozen: {

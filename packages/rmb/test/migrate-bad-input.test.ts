@@ -44,7 +44,7 @@ test('a users file with bad rows: each named with its line, nothing imported, ex
     expect(r.stderr).toMatch(/line 3: rmb_user: missing/);
     expect(r.stderr).toMatch(/line 4: secret: secret must be env:NAME or file:/);
     const st = await migrateCli(dataDir, ['status', '--json']);
-    expect(JSON.parse(st.stdout)).toEqual({ byStatus: {}, users: [] });
+    expect(JSON.parse(st.stdout)).toMatchObject({ total: 0, byStatus: {}, byWave: {}, remaining: 0, users: [] });
     // a bad source URI is a configuration error too
     writeFileSync(f, 'source_user,rmb_user,auth,secret\nok,ok,password,env:X\n');
     const bad = await migrateCli(dataDir, ['users', 'import', f, '--source', 'pop3://old']);
