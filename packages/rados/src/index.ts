@@ -4,6 +4,7 @@
  * installed, `librados` (real Ceph).
  */
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Cluster } from './contract.js';
 import { LmdbKv } from './kv-lmdb.js';
 import { MemoryKv } from './kv-memory.js';
@@ -13,6 +14,7 @@ import { type LibradosConfig, LibradosCluster } from './librados.js';
 export * from './contract.js';
 export * from './errors.js';
 export { LocalCluster, CHUNK } from './local.js';
+export { NotifyBus } from './notify-bus.js';
 export { LibradosCluster, type LibradosConfig, loadAddon } from './librados.js';
 
 /** How to reach a store. `path` is the data directory of the embedded backend. */
@@ -28,9 +30,13 @@ export async function connect(cfg: ClusterConfig): Promise<Cluster> {
   switch (cfg.backend) {
     case 'memory':
       return new LocalCluster('memory', new MemoryKv());
-    case 'embedded':
+    case 'embedded': {
       mkdirSync(cfg.path, { recursive: true });
-      return new LocalCluster('embedded', new LmdbKv({ path: cfg.path, mapSizeBytes: cfg.mapSizeBytes }));
+      const c = new LocalCluster('embedded', new LmdbKv({ path: cfg.path, mapSizeBytes: cfg.mapSizeBytes }));
+      // watch/notify across the processes that open this directory (notify-bus.ts)
+      await c.joinBus(join(cfg.path, 'notify'));
+      return c;
+    }
     case 'librados':
       return LibradosCluster.connect(cfg);
     default:

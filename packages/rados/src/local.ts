@@ -29,6 +29,7 @@ import {
 } from './contract.js';
 import { InvalidArgument, NoData, ObjectExists, ObjectNotFound, OpCanceled, VersionMismatch } from './errors.js';
 import { type KvEngine, type KvTxn, childrenRange, decodeKeyTail, encodeKey } from './kv.js';
+import { NotifyBus } from './notify-bus.js';
 
 /** Bytes per data chunk in the KV store. */
 export const CHUNK = 1 << 20;
@@ -41,7 +42,10 @@ interface Meta {
 
 type Watcher = { id: string; cb: (ev: NotifyEvent) => void };
 
-/** Watch/notify registry shared by all IoCtx of one local cluster (one process). */
+/**
+ * Watch/notify registry shared by all IoCtx of one local cluster (one process); the embedded
+ * backend carries notifies to and from other processes on its bus (notify-bus.ts).
+ */
 class WatchHub {
   private readonly watchers = new Map<string, Set<Watcher>>();
   add(key: string, w: Watcher): void {
@@ -92,7 +96,31 @@ export class LocalCluster implements Cluster {
     if (!pool) throw new InvalidArgument('empty pool name');
     return new LocalIoCtx(this, pool, ns);
   }
+
+  /** The bus to the other processes on the same store (embedded backend), once joined. */
+  bus?: NotifyBus;
+
+  /**
+   * Join the cross-process notify bus in `dir` (notify-bus.ts): notifies of this process reach
+   * watchers in every process on the store, and theirs reach this one's. Without it (the memory
+   * backend, or a directory where no socket can be made) watch/notify stays within the process.
+   */
+  async joinBus(dir: string): Promise<boolean> {
+    const bus = new NotifyBus(dir, (key, oid, payload, notifierId) => {
+      this.hub.notify(key, { oid, payload, notifierId });
+    });
+    try {
+      await bus.start();
+    } catch {
+      await bus.close().catch(() => undefined);
+      return false;
+    }
+    this.bus = bus;
+    return true;
+  }
+
   async close(): Promise<void> {
+    await this.bus?.close();
     await this.kv.close();
   }
 }
@@ -413,7 +441,10 @@ class LocalIoCtx extends IoCtxShorthands implements IoCtx {
   async notify(oid: string, payload: Buffer | string): Promise<NotifyResult> {
     this.c.stats.writes++;
     const key = `${this.pool}\0${this.namespace}\0${oid}`;
-    const acks = this.c.hub.notify(key, { oid, payload: toBuf(payload), notifierId: this.c.clientId });
+    const buf = toBuf(payload);
+    const acks = this.c.hub.notify(key, { oid, payload: buf, notifierId: this.c.clientId });
+    // other processes' watchers are told asynchronously; their acknowledgements are not awaited
+    this.c.bus?.publish(key, oid, buf, this.c.clientId);
     return { acks, timeouts: [] };
   }
 }

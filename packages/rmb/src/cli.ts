@@ -9,6 +9,8 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import { PasswdFile, type WritableScheme } from './passwd.js';
 import { addMigrateCommands } from './migrate-cli.js';
 import { openStore, serve } from './serve.js';
+import { exitAfter, isWorker, runPrimary, runWorker } from './workers.js';
+import { availableParallelism } from 'node:os';
 
 /** The configuration, or exit 1 with one line naming the setting that is wrong. */
 function configOrExit(file: string | undefined, sets: string[]): Config {
@@ -34,9 +36,11 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
   .option('--demo', 'create a demo user (demo / demo) if the passwd file has none')
   .action(async (o: { config?: string; set: string[]; demo?: boolean }) => {
     const cfg = configOrExit(o.config, o.set);
+    if (isWorker()) return runWorker(cfg);
     const passwd = new PasswdFile(cfg.auth.passwdFile);
     if (o.demo && !passwd.find('demo')) passwd.set('demo', 'demo');
-    const r = await serve(cfg);
+    const workers = cfg.workers || availableParallelism();
+    const r = workers > 1 ? await runPrimary(cfg, workers) : await serve(cfg);
     process.stdout.write(
       [
         '',
@@ -48,24 +52,14 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
             `lmtp:inet:${cfg.lmtp.host}:${r.ports.lmtp})`
           : '',
         o.demo ? '  Log in as demo / demo (self-signed certificate).' : '',
+        workers > 1 ? `  ${workers} worker processes share the listeners.` : '',
         `READY imap=${r.ports.imap} imaps=${r.ports.imaps ?? ''} lmtp=${r.ports.lmtp ?? ''}`,
         '',
       ]
         .filter((l) => l !== '')
         .join('\n') + '\n',
     );
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      r.stop().then(
-        () => process.exit(0),
-        (e: unknown) => {
-          process.stderr.write(`rmb: stop failed: ${(e as Error).message}\n`);
-          process.exit(1);
-        },
-      );
-    };
+    const stop = exitAfter(() => r.stop());
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });

@@ -142,6 +142,8 @@ const CONFIG = z
       .strict(),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict(),
     serverName: z.string().min(1),
+    /** Front-end processes of `rmb serve` sharing the listeners (0: one per core). */
+    workers: count.max(256),
     /** On SIGTERM, how long commands and deliveries in flight may take to finish before connections are cut (ms). */
     shutdownGraceMs: count,
   })
@@ -205,6 +207,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
   auth: { plaintextAuth: 'loopback' },
   log: { level: 'info' },
   serverName: 'rmb',
+  workers: 0,
   shutdownGraceMs: 30_000,
 };
 

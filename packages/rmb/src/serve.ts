@@ -123,6 +123,18 @@ export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cl
   return { cluster, store };
 }
 
+/**
+ * What must exist once before several worker processes start (workers.ts): the data directory,
+ * the TLS certificate (generated when none is configured) and the store's root objects. Throws
+ * when the store cannot be opened.
+ */
+export async function prepare(cfg: Config, log = pino({ level: cfg.log.level })): Promise<void> {
+  mkdirSync(cfg.dataDir, { recursive: true });
+  await tlsContext(cfg);
+  const { cluster } = await openStore(cfg, log);
+  await cluster.close();
+}
+
 /** Start every listener of `cfg`. Throws when the store cannot be opened or a port is taken. */
 export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): Promise<Running> {
   mkdirSync(cfg.dataDir, { recursive: true });

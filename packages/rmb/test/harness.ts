@@ -78,6 +78,10 @@ export function startServer(dataDir: string, sets: string[] = []): Promise<Serve
     'lmtp.port=0',
     '-s',
     'log.level=warn',
+    // one process: the suites measure the server's own memory and kill it by pid; the
+    // multi-process suites ask for workers themselves
+    '-s',
+    'workers=1',
     ...sets.flatMap((s) => ['-s', s]),
   ];
   return waitReady(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }), dataDir);
