@@ -142,7 +142,10 @@ const CONFIG = z
       .strict(),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict(),
     serverName: z.string().min(1),
-    /** Front-end processes of `rmb serve` sharing the listeners (0: one per core). */
+    /**
+     * Front-end processes of `rmb serve` sharing the listeners (0: one per core). Default 1: on
+     * the embedded store, writer processes split LMDB's group commit (ADR 0015).
+     */
     workers: count.max(256),
     /** On SIGTERM, how long commands and deliveries in flight may take to finish before connections are cut (ms). */
     shutdownGraceMs: count,
@@ -207,7 +210,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
   auth: { plaintextAuth: 'loopback' },
   log: { level: 'info' },
   serverName: 'rmb',
-  workers: 0,
+  workers: 1,
   shutdownGraceMs: 30_000,
 };
 

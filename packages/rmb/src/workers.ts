@@ -110,7 +110,10 @@ export async function runWorker(cfg: Config): Promise<void> {
     process.exit(1);
   }
   process.send?.({ type: 'ready', ports: r.ports } satisfies WorkerMessage);
-  process.on('SIGTERM', exitAfter(() => r.stop()));
+  process.on(
+    'SIGTERM',
+    exitAfter(() => r.stop()),
+  );
   process.on('SIGINT', () => undefined); // the primary decides; a terminal's ^C reaches every process
   // the primary was killed: nobody hands out connections any more
   process.on('disconnect', () => process.exit(1));
