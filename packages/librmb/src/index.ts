@@ -33,3 +33,4 @@ export {
   type MetadataOptions,
   type MetadataDepth,
 } from './metadata.js';
+export { UserDirectory, USERDIR_OID, DEFAULT_USER_SHARDS } from './user-directory.js';

@@ -31,13 +31,13 @@ import {
   QUOTA_KEY,
   SUBSCRIPTION_PREFIX,
   UIDVALIDITY_KEY,
-  USERS_OID,
   mailboxKey,
   subscriptionKey,
   userNamespace,
 } from './layout.js';
 import { RouteTable } from './routes.js';
 import { withRetry } from './retry.js';
+import { DEFAULT_USER_SHARDS, UserDirectory } from './user-directory.js';
 import {
   DEFAULT_METADATA,
   dropMetadata,
@@ -85,6 +85,11 @@ export interface MailStoreOptions {
   quota?: QuotaLimits;
   /** METADATA limits (RFC 5464); default DEFAULT_METADATA. */
   metadata?: MetadataOptions;
+  /**
+   * Objects the user directory is sharded over when this store is first used (default
+   * DEFAULT_USER_SHARDS; fixed from then on, user-directory.ts).
+   */
+  userShards?: number;
   log?: Logger;
 }
 
@@ -112,7 +117,11 @@ export class MailStore {
     this.metaCache = new LRUCache({ max: opts.metaCacheEntries });
     this.userIds = new LRUCache({ max: opts.metaCacheEntries });
     this.boxHints = new LRUCache({ max: opts.metaCacheEntries });
+    this.directory = new UserDirectory(root, opts.userShards);
   }
+
+  /** The user directory: username -> id, sharded (user-directory.ts). */
+  readonly directory: UserDirectory;
 
   /** Open the store on `cluster` (no I/O until a user is used). */
   static async open(cluster: Cluster, o: MailStoreOptions = {}): Promise<MailStore> {
@@ -126,6 +135,7 @@ export class MailStore {
       expungeGraceMs: o.expungeGraceMs ?? DEFAULT_EXPUNGE_GRACE_MS,
       quota: o.quota ?? { storageBytes: 0, messages: 0 },
       metadata: o.metadata ?? DEFAULT_METADATA,
+      userShards: o.userShards ?? DEFAULT_USER_SHARDS,
       log: o.log,
     };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);
@@ -138,14 +148,15 @@ export class MailStore {
   private routeTable?: RouteTable;
 
   /**
-   * Check that the store answers: one read of the user directory object (absent is fine).
+   * Check that the store answers: one read of the user directory's layout object (absent is
+   * fine), which also primes its shard count (user-directory.ts).
    * Throws the store's typed error (e.g. Unavailable on a timeout) when it does not.
    */
   async check(): Promise<void> {
     try {
-      await this.root.stat(USERS_OID);
+      await this.directory.prime();
     } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'store check');
+      throw fromStoreError(e, 'store check');
     }
   }
 
@@ -153,15 +164,9 @@ export class MailStore {
   async userId(username: string): Promise<string | null> {
     const known = this.userIds.get(username);
     if (known) return known;
-    try {
-      const got = await this.root.omapGetByKeys(USERS_OID, [username]);
-      const id = got.get(username)?.toString() ?? null;
-      if (id) this.userIds.set(username, id);
-      return id;
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return null;
-      throw fromStoreError(e, 'look up user');
-    }
+    const id = await this.directory.lookup(username);
+    if (id) this.userIds.set(username, id);
+    return id;
   }
 
   /**
@@ -173,25 +178,8 @@ export class MailStore {
     const isNew = !id;
     if (!id) {
       if (!create) throw new NotFound(`no such user ${username}`);
-      const fresh = randomUUID();
-      id = await withRetry('create user', async () => {
-        let ver: number | undefined;
-        let existing: string | undefined;
-        try {
-          const res = await this.root.operateRead(USERS_OID, new ReadOp().stat().omapGetByKeys([username]));
-          ver = (res[0] as ObjectStat).version;
-          existing = (res[1] as Map<string, Buffer>).get(username)?.toString();
-        } catch (e) {
-          if (!isErrno(e, 'ENOENT')) throw e;
-        }
-        if (existing) return existing;
-        const op = ver === undefined ? new WriteOp().create(true) : new WriteOp().assertVersion(ver);
-        await this.root.operate(USERS_OID, op.omapSet({ [username]: fresh }));
-        return fresh;
-      }).catch((e) => {
-        throw fromStoreError(e, 'create user');
-      });
-      this.userIds.set(username, id!);
+      id = await this.directory.create(username, randomUUID());
+      this.userIds.set(username, id);
     }
     const u = new UserStore(
       this,
@@ -207,19 +195,7 @@ export class MailStore {
 
   /** Usernames that have a mail store, sorted. */
   async users(): Promise<string[]> {
-    try {
-      const out: string[] = [];
-      let after: string | undefined;
-      for (;;) {
-        const p = await this.root.omapList(USERS_OID, { startAfter: after });
-        out.push(...p.entries.keys());
-        if (!p.more) return out;
-        after = out[out.length - 1];
-      }
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return [];
-      throw fromStoreError(e, 'list users');
-    }
+    return this.directory.names();
   }
 }
 

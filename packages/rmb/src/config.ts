@@ -39,6 +39,8 @@ const CONFIG = z
         streamWriteBytes: positive,
         /** How long an expunged mail stays readable for sessions that still address it (ms, RFC 2180 §4.1). */
         expungeGraceMs: count,
+        /** Objects the user directory is sharded over, fixed when the store is first used (issue 14). */
+        userShards: positive.max(65536),
         ceph: z
           .object({
             conf: z.string().optional(),
@@ -166,6 +168,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     writeBytes: 16 << 20,
     streamWriteBytes: 1 << 20,
     expungeGraceMs: 3_600_000,
+    userShards: 64,
     ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 },
   },
   quota: { storageBytes: 0, messages: 0 },

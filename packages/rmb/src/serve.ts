@@ -112,6 +112,7 @@ export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cl
         streamWriteBytes: cfg.store.streamWriteBytes,
       },
       expungeGraceMs: Number(cfg.store.expungeGraceMs),
+      userShards: cfg.store.userShards,
       quota: { storageBytes: Number(cfg.quota.storageBytes), messages: Number(cfg.quota.messages) },
       metadata: { maxEntryBytes: Number(cfg.metadata.maxEntryBytes), maxEntries: Number(cfg.metadata.maxEntries) },
     });

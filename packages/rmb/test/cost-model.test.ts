@@ -84,6 +84,7 @@ function costSuite(name: string, open: () => Promise<Cluster>, pool: string): vo
       // the user exists (made by "another front end"); this server's caches start cold
       await (await MailStore.open(stepped.inner, opts)).user(user);
       const store = await MailStore.open(stepped, opts);
+      await store.check(); // as `rmb serve` does at start (it primes the user directory's shard count)
       imap = createImapServer({
         store,
         authenticate: async (u) => u,
