@@ -64,6 +64,13 @@ export class QuotaExceeded extends MailError {
     this.name = 'QuotaExceeded';
   }
 }
+/** A per-user limit other than quota (e.g. the number of mailboxes). IMAP: [LIMIT] (RFC 5530). */
+export class LimitExceeded extends MailError {
+  constructor(message: string) {
+    super('LimitExceeded', message);
+    this.name = 'LimitExceeded';
+  }
+}
 /** A name or argument is not acceptable (e.g. empty mailbox name). IMAP: [CANNOT]. */
 export class InvalidName extends MailError {
   constructor(message: string) {

@@ -32,6 +32,11 @@ export const subscriptionKey = (name: string): string => `s:${name}`;
 export const SUBSCRIPTION_PREFIX = 's:';
 /** Mailbox-list omap key of the last UIDVALIDITY given out. */
 export const UIDVALIDITY_KEY = 'c:uidvalidity';
+/**
+ * Mailbox-list omap key of the number of mailboxes (kept by CREATE, DELETE, RENAME and the
+ * defaults; counted once from the list where a list made before it lacks it).
+ */
+export const COUNT_KEY = 'c:count';
 /** Mailbox-list omap key of the user's own quota limits (JSON Partial<QuotaLimits>; ADR 0007). */
 export const QUOTA_KEY = 'q:limits';
 /** METADATA omap key of `entry` (lower case) in `scope` (a mailbox id, or '' for the server). */

@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache';
 import {
   AlreadyExists,
   InvalidName,
+  LimitExceeded,
   NotAllowed,
   NotFound,
   QuotaExceeded,
@@ -31,6 +32,7 @@ import {
   QUOTA_KEY,
   SUBSCRIPTION_PREFIX,
   UIDVALIDITY_KEY,
+  COUNT_KEY,
   mailboxKey,
   subscriptionKey,
   userNamespace,
@@ -69,6 +71,8 @@ export interface MailStoreOptions {
   maxMailboxNameBytes?: number;
   /** Deepest mailbox hierarchy (default 32 levels). */
   maxMailboxDepth?: number;
+  /** Most mailboxes of one user (default 10000); CREATE beyond gets LimitExceeded. */
+  maxMailboxes?: number;
   /** Entries in the metadata cache (default 10000). */
   metaCacheEntries?: number;
   /** Mail object striping and write sizes (bytes). */
@@ -130,6 +134,7 @@ export class MailStore {
       namespace: o.namespace ?? '',
       maxMailboxNameBytes: o.maxMailboxNameBytes ?? 512,
       maxMailboxDepth: o.maxMailboxDepth ?? 32,
+      maxMailboxes: o.maxMailboxes ?? 10000,
       metaCacheEntries: o.metaCacheEntries ?? 10000,
       stripe: o.stripe ?? DEFAULT_STRIPE,
       expungeGraceMs: o.expungeGraceMs ?? DEFAULT_EXPUNGE_GRACE_MS,
@@ -213,6 +218,9 @@ export function normalizeName(name: string, maxBytes = 512, maxDepth = 32): stri
   return name;
 }
 
+/** Thrown inside a list change that needs the default mailboxes made first (see createMailbox). */
+class NeedDefaults extends Error {}
+
 /** One user's mail: mailbox list, subscriptions, mailboxes. */
 export class UserStore {
   readonly mails: MailObjects;
@@ -282,6 +290,44 @@ export class UserStore {
   }
 
   /**
+   * Change the mailbox list after reading only `keys` (and the list object's version, the guard):
+   * what CREATE and DELETE need, so their cost does not grow with the number of mailboxes.
+   * `fn` gets the values found and the op to fill; retried on a version conflict.
+   */
+  private async changeListKeys<T>(
+    what: string,
+    keys: string[],
+    fn: (got: Map<string, Buffer>, op: WriteOp, version: number | undefined) => T | Promise<T>,
+  ): Promise<T> {
+    try {
+      return await withRetry(what, async () => {
+        let version: number | undefined;
+        let got = new Map<string, Buffer>();
+        try {
+          const res = await this.io.operateRead(this.listOid, new ReadOp().stat().omapGetByKeys(keys));
+          version = (res[0] as ObjectStat).version;
+          got = res[1] as Map<string, Buffer>;
+        } catch (e) {
+          if (!isErrno(e, 'ENOENT')) throw e;
+        }
+        const op = version === undefined ? new WriteOp().create(true) : new WriteOp().assertVersion(version);
+        const r = await fn(got, op, version);
+        if (op.steps.length > 1) await this.io.operate(this.listOid, op);
+        return r;
+      });
+    } catch (e) {
+      if (isErrno(e, 'EEXIST')) return this.changeListKeys(what, keys, fn);
+      throw fromStoreError(e, what);
+    }
+  }
+
+  /** The number of mailboxes as the list's counter says, else counted from the whole list (older lists). */
+  private async mailboxCount(got: Map<string, Buffer>): Promise<number> {
+    const c = got.get(COUNT_KEY);
+    return c ? Number(c.toString()) : (await this.readList()).boxes.size;
+  }
+
+  /**
    * Create the default mailboxes (DEFAULT_MAILBOXES, subscribed) if the user has no INBOX (first
    * login or delivery, or a creation cut short). All list entries are added in ONE guarded op, so
    * a reader sees either none of them or all of them; sessions racing here agree on one set.
@@ -299,7 +345,7 @@ export class UserStore {
       await Promise.all(fresh.map((info) => createIndex(this.io, info)));
       for (const info of fresh)
         op.omapSet({ [mailboxKey(info.name)]: JSON.stringify(info), [subscriptionKey(info.name)]: '' });
-      op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1) });
+      op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1), [COUNT_KEY]: String(l.boxes.size + fresh.length) });
     });
   }
 
@@ -588,12 +634,19 @@ export class UserStore {
     const parts = n.split(SEPARATOR);
     const names = parts.map((_, i) => parts.slice(0, i + 1).join(SEPARATOR));
     const created = new Map<string, MailboxInfo>();
-    return this.changeList('create mailbox', async (l, op) => {
-      if (l.boxes.has(n)) throw new AlreadyExists(`mailbox ${n} already exists`);
-      let uv = Math.max(Math.floor(Date.now() / 1000), l.lastUidvalidity + 1);
+    const keys = [...names.map(mailboxKey), UIDVALIDITY_KEY, COUNT_KEY];
+    return this.changeListKeys('create mailbox', keys, async (got, op) => {
+      if (got.has(mailboxKey(n))) throw new AlreadyExists(`mailbox ${n} already exists`);
+      const missing = names.filter((nm) => !got.has(mailboxKey(nm)));
+      const count = await this.mailboxCount(got);
+      // the defaults come first: a list without INBOX is made whole before anything is added
+      if (count === 0) throw new NeedDefaults();
+      const max = this.store.opts.maxMailboxes;
+      if (count + missing.length > max) throw new LimitExceeded(`Too many mailboxes (at most ${max})`);
+      let uv = Math.max(Math.floor(Date.now() / 1000), Number(got.get(UIDVALIDITY_KEY)?.toString() ?? 0) + 1);
       let mine: MailboxInfo | undefined;
       for (const nm of names) {
-        if (l.boxes.has(nm)) continue;
+        if (got.has(mailboxKey(nm))) continue;
         let info = created.get(nm);
         if (!info) {
           info = { name: nm, id: randomUUID(), uidvalidity: 0, specialUse: nm === n ? specialUse : null };
@@ -606,8 +659,15 @@ export class UserStore {
         if (nm === n) mine = info;
       }
       // the counter stays above every UIDVALIDITY given out here, a given one included
-      op.omapSet({ [UIDVALIDITY_KEY]: String(Math.max(uv - 1, uidvalidity ?? 0)) });
+      op.omapSet({
+        [UIDVALIDITY_KEY]: String(Math.max(uv - 1, uidvalidity ?? 0)),
+        [COUNT_KEY]: String(count + missing.length),
+      });
       return mine!;
+    }).catch(async (e: unknown) => {
+      if (!(e instanceof NeedDefaults)) throw e;
+      await this.ensureDefaults();
+      return this.createMailbox(name, specialUse, subscribe, uidvalidity);
     });
   }
 
@@ -640,13 +700,17 @@ export class UserStore {
   async deleteMailbox(name: string): Promise<void> {
     const n = this.norm(name);
     if (n === 'INBOX') throw new NotAllowed('INBOX cannot be deleted');
-    const info = await this.changeList('delete mailbox', (l, op) => {
-      const info = l.boxes.get(n);
-      if (!info) throw new NotFound(`mailbox ${n} does not exist`);
-      if ([...l.boxes.keys()].some((k) => k.startsWith(n + SEPARATOR)))
-        throw new NotAllowed(`mailbox ${n} has children, delete them first`);
+    const info = await this.changeListKeys('delete mailbox', [mailboxKey(n), COUNT_KEY], async (got, op) => {
+      const raw = got.get(mailboxKey(n));
+      if (!raw) throw new NotFound(`mailbox ${n} does not exist`);
+      // a child is found by one listing of the name's prefix, not by reading the whole list; one
+      // made after the version was read changes it, so this op is then refused and retried
+      const kids = await this.io.omapList(this.listOid, { prefix: mailboxKey(n + SEPARATOR), max: 1 });
+      if (kids.entries.size) throw new NotAllowed(`mailbox ${n} has children, delete them first`);
       op.omapRm([mailboxKey(n)]);
-      return info;
+      const count = await this.mailboxCount(got);
+      op.omapSet({ [COUNT_KEY]: String(Math.max(0, count - 1)) });
+      return JSON.parse(raw.toString()) as MailboxInfo;
     });
     const mb = new Mailbox(this.io, info, this.mails);
     try {
@@ -691,6 +755,11 @@ export class UserStore {
           op.omapSet({ [mailboxKey(parent)]: JSON.stringify(pi) });
         }
       }
+      const parentsMade = tParts.slice(1).filter((_, i) => {
+        const parent = tParts.slice(0, i + 1).join(SEPARATOR);
+        return !l.boxes.has(parent) && !moves.some(([k]) => k === parent);
+      }).length;
+      op.omapSet({ [COUNT_KEY]: String(l.boxes.size + parentsMade + (freshInbox ? 1 : 0)) });
       for (const [k, v] of moves) {
         const nk = t + k.slice(f.length);
         op.omapRm([mailboxKey(k)]);

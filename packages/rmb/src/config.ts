@@ -41,6 +41,8 @@ const CONFIG = z
         expungeGraceMs: count,
         /** Objects the user directory is sharded over, fixed when the store is first used (issue 14). */
         userShards: positive.max(65536),
+        /** Most mailboxes of one user; CREATE beyond gets NO [LIMIT]. */
+        maxMailboxes: positive,
         ceph: z
           .object({
             conf: z.string().optional(),
@@ -169,6 +171,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     streamWriteBytes: 1 << 20,
     expungeGraceMs: 3_600_000,
     userShards: 64,
+    maxMailboxes: 10_000,
     ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 },
   },
   quota: { storageBytes: 0, messages: 0 },

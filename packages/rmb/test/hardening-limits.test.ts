@@ -9,7 +9,8 @@ import pino from 'pino';
 import { connect } from '@rmb/rados';
 import { MailStore } from '@rmb/librmb';
 import { createLmtpServer, type LmtpServer } from '@rmb/lmtp';
-import { inProcessServer, RawClient, type InProcessServer } from './harness.js';
+import { rmSync } from 'node:fs';
+import { inProcessServer, newDataDir, RawClient, startServer, type InProcessServer } from './harness.js';
 
 /** Collects what a socket receives; `closed` once the peer closed it. */
 function watch(s: Socket): { text: () => string; closed: Promise<void> } {
@@ -97,6 +98,24 @@ async function lmtpServer(
     },
   };
 }
+
+test('the per-user mailbox cap (store.maxMailboxes): CREATE beyond it gets NO [LIMIT]', async () => {
+  const dataDir = newDataDir({ capped: 'pw' });
+  const srv = await startServer(dataDir, ['store.maxMailboxes=8']);
+  try {
+    const c = await RawClient.greeted(srv.imap);
+    expect(await c.tagged('LOGIN capped pw')).toMatch(/OK/);
+    expect(await c.tagged('CREATE one')).toMatch(/OK/);
+    expect(await c.tagged('CREATE two')).toMatch(/OK/); // 6 defaults + 2
+    expect(await c.tagged('CREATE three')).toMatch(/^r\d+ NO \[LIMIT\] Too many mailboxes \(at most 8\)/);
+    expect(await c.tagged('DELETE two')).toMatch(/OK/);
+    expect(await c.tagged('CREATE three')).toMatch(/OK/);
+    c.close();
+  } finally {
+    await srv.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}, 60000);
 
 describe('LMTP', () => {
   let port: number;

@@ -6,6 +6,7 @@ import {
   Conflict,
   Expunged,
   InvalidName,
+  LimitExceeded,
   NotAllowed,
   NotFound,
   QuotaExceeded,
@@ -54,6 +55,7 @@ export function toResponse(
   if (e instanceof InvalidName || e instanceof NotAllowed)
     return { status: 'NO', code: 'CANNOT', text: e.message, internal: false };
   if (e instanceof QuotaExceeded) return { status: 'NO', code: 'OVERQUOTA', text: e.message, internal: false };
+  if (e instanceof LimitExceeded) return { status: 'NO', code: 'LIMIT', text: e.message, internal: false };
   if (e instanceof Conflict) return { status: 'NO', code: 'INUSE', text: 'Mailbox busy, try again', internal: false };
   if (e instanceof Unavailable)
     return {
