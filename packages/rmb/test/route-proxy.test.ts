@@ -103,6 +103,9 @@ dovecotSuite('IMAP sessions of users routed to the old server are proxied there 
       expect(c.secureConnection).toBe(true);
       // the capabilities after login are Dovecot's, not rmb's
       expect([...c.capabilities.keys()]).toEqual(expect.arrayContaining(['LOGIN-REFERRALS', 'IDLE']));
+      // imapflow turns COMPRESS=DEFLATE on when offered: it passes through the proxy to Dovecot
+      expect(c.capabilities.has('COMPRESS=DEFLATE')).toBe(true);
+      expect((c as unknown as { _deflate?: unknown })._deflate).toBeDefined();
       await c.append('INBOX', mail('appended-through-rmb'), ['\\Seen']);
       const box = await c.mailboxOpen('INBOX');
       expect(box.exists).toBe(1);
