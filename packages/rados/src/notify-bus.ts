@@ -35,6 +35,8 @@ const MAX_SOCKET_PATH = 107;
 export class NotifyBus {
   private server?: Server;
   private readonly peers = new Map<string, Socket>();
+  /** Every open connection, to peers or from them (a pair of processes may hold two). */
+  private readonly sockets = new Set<Socket>();
   private readonly name = `${process.pid}.${randomBytes(3).toString('hex')}`;
   private timer?: NodeJS.Timeout;
   private closed = false;
@@ -129,6 +131,8 @@ export class NotifyBus {
   private attach(s: Socket, peer: string | null, welcomed?: () => void): void {
     s.setNoDelay(true);
     s.unref();
+    this.sockets.add(s);
+    if (this.closed) s.destroy();
     if (peer) this.peers.set(peer, s);
     let buf = '';
     s.on('data', (d: Buffer) => {
@@ -159,6 +163,7 @@ export class NotifyBus {
     });
     s.on('error', () => undefined);
     s.on('close', () => {
+      this.sockets.delete(s);
       if (peer && this.peers.get(peer) === s) this.peers.delete(peer);
     });
   }
@@ -179,7 +184,9 @@ export class NotifyBus {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    for (const s of this.peers.values()) s.destroy();
+    // every connection, incoming ones included: the server's close waits for them to end
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
     this.peers.clear();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }

@@ -100,3 +100,19 @@ test('a process killed with SIGKILL is dropped; one that joins later is reached'
     b.p.kill('SIGKILL');
   }
 });
+
+test('processes that joined at the same moment all leave cleanly (every connection closed)', async () => {
+  const kids = Array.from({ length: 4 }, () => child(dir));
+  await Promise.all(kids.map((k) => k.wait(/^ready$/)));
+  const codes = await Promise.all(
+    kids.map(
+      (k) =>
+        new Promise<number | null>((resolve) => {
+          k.p.once('exit', (code) => resolve(code));
+          k.p.stdin.write('exit\n');
+        }),
+    ),
+  );
+  // 13 would be a close() that never finished (Node's "unsettled top-level await")
+  expect(codes).toEqual([0, 0, 0, 0]);
+});
