@@ -10,11 +10,12 @@
 // its corpus mails plus every mail answered 250, none twice. Writes BENCHMARKS.md between the
 // bench-cutover markers.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
+import { loadCorpus, pool } from './bench-lib.mjs';
 import { ImapFlow } from 'imapflow';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,22 +43,7 @@ const lmtpPort = Number(/DOVECOT_LMTP_PORT=(\d+)/.exec(out)[1]);
 const cleanups = [() => execFileSync(dovecotScript, ['stop', join(tmp, 'source')])];
 process.on('exit', () => cleanups.reverse().forEach((f) => f()));
 
-const corpusDir = join(root, 'testdata', 'corpus');
-const corpus = readdirSync(corpusDir, { recursive: true })
-  .map(String)
-  .filter((f) => f.endsWith('.eml'))
-  .sort()
-  .map((f) => readFileSync(join(corpusDir, f)));
-
-/** Run `jobs` `n` at a time. */
-async function pool(jobs, n) {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (i < jobs.length) await jobs[i++]();
-    }),
-  );
-}
+const corpus = loadCorpus(root);
 
 console.error(`bench-cutover: filling the source (${USERS} users x ${MAILS} mails)...`);
 const filler = nodemailer.createTransport({

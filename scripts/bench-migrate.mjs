@@ -10,22 +10,14 @@
 // between the bench-migrate markers. Options (env): BENCH_MIGRATE_BIG (10000), BENCH_MIGRATE_USERS (100),
 // BENCH_MIGRATE_PER_USER (1000), BENCH_MIGRATE_CONCURRENCY (4).
 import { execFileSync, spawn } from 'node:child_process';
-import {
-  appendFileSync,
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-} from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'node:net';
 import nodemailer from 'nodemailer';
+import { loadCorpus, pool } from './bench-lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIG = Number(process.env.BENCH_MIGRATE_BIG ?? 10000);
@@ -55,16 +47,6 @@ const startDovecot = (dir) => {
 const stops = [];
 process.on('exit', () => stops.forEach((f) => f()));
 
-/** Run `jobs` (functions returning promises) `n` at a time. */
-async function pool(jobs, n) {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (i < jobs.length) await jobs[i++]();
-    }),
-  );
-}
-
 /** Run a command; reject on a non-zero exit. */
 function run(cmd, args, env = {}) {
   return new Promise((resolve, reject) => {
@@ -78,12 +60,7 @@ function run(cmd, args, env = {}) {
 }
 
 // the source, filled over LMTP with the corpus (cycled); u001 is filled, then copied to the other users
-const corpusDir = join(root, 'testdata', 'corpus');
-const corpus = readdirSync(corpusDir, { recursive: true })
-  .map(String)
-  .filter((f) => f.endsWith('.eml'))
-  .sort()
-  .map((f) => readFileSync(join(corpusDir, f)));
+const corpus = loadCorpus(root);
 const src = startDovecot(join(tmp, 'source'));
 stops.push(() => execFileSync(dovecotScript, ['stop', src.dir]));
 async function fill(user, count) {

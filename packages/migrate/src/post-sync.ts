@@ -48,6 +48,8 @@ export async function postSync(
   const states = await state.folders(user);
   const u = await store.user(user);
   const large = o.largeMessageBytes ?? 8 << 20;
+  // the list is read once; a mailbox created below is added to it
+  const boxes = await u.mailboxes();
   for (const f of await source.folders()) {
     if (f.noselect) continue;
     let fs: FolderState | undefined = states.get(f.name);
@@ -58,7 +60,6 @@ export async function postSync(
     const from = fs ? fs.uidnext : 1;
     if (f.uidnext <= from) continue;
     // the rmb mailbox: the one the migration wrote, else (new at the source, or deleted in rmb) by name
-    const boxes = await u.mailboxes();
     let target = fs ? boxes.find((b) => b.id === fs!.mailboxId) : undefined;
     const dest = target?.name ?? rmbName(f.name, f.delimiter, o.altChar ?? '_');
     target ??= boxes.find((b) => b.name === dest);
@@ -70,6 +71,7 @@ export async function postSync(
         if (!(e instanceof AlreadyExists)) throw e;
         target = (await u.mailboxes()).find((b) => b.name === dest)!;
       }
+      boxes.push(target);
     }
     // nothing in this rmb mailbox came from the migration: all of it is newer than the cut-over
     fs ??= { ...freshFolderState(f, dest, target.id), cutoverUidnext: 1, postSynced: [] };

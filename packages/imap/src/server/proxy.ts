@@ -134,6 +134,10 @@ async function tagged(r: LineReader, tag: string, onContinue?: () => void): Prom
   }
 }
 
+/** The capabilities of untagged `* CAPABILITY` lines. */
+const capsOfUntagged = (lines: string[]): string[] =>
+  lines.flatMap((l) => (/^\* CAPABILITY /i.test(l) ? l.slice(13).split(' ').filter(Boolean) : []));
+
 const capsIn = (text: string): string[] | null => {
   const m = /\[CAPABILITY ([^\]]*)\]/i.exec(text);
   return m ? m[1].split(' ').filter(Boolean) : null;
@@ -187,8 +191,7 @@ export async function openUpstream(t: ProxyTarget, timeoutMs: number): Promise<U
     }
     if (!caps) {
       send('P2 CAPABILITY');
-      const [, lines] = await tagged(r, 'P2');
-      caps = lines.flatMap((l) => (/^\* CAPABILITY /i.test(l) ? l.slice(13).split(' ').filter(Boolean) : []));
+      caps = capsOfUntagged((await tagged(r, 'P2'))[1]);
     }
     const plain = caps.some((c) => c.toUpperCase() === 'AUTH=PLAIN');
     let answer: string;
@@ -211,8 +214,7 @@ export async function openUpstream(t: ProxyTarget, timeoutMs: number): Promise<U
     let after = capsIn(answer);
     if (!after) {
       send('P4 CAPABILITY');
-      const [, lines] = await tagged(r, 'P4');
-      after = lines.flatMap((l) => (/^\* CAPABILITY /i.test(l) ? l.slice(13).split(' ').filter(Boolean) : []));
+      after = capsOfUntagged((await tagged(r, 'P4'))[1]);
     }
     const rest = r.detach();
     if (rest.length) throw new ProxyFailed('unavailable', 'the old server sent data after its login answer');

@@ -352,23 +352,16 @@ export class Session {
    * then ends with BYE.
    */
   startProxy(tag: string, username: string, up: Upstream): void {
-    const replay: Buffer[] = [];
-    for (const ev of this.queue.splice(0)) {
-      if (ev.type !== 'command' || ev.cmd.literals.length || ev.cmd.streamed) {
-        up.socket.destroy();
-        this.write('* BYE Pipelined command after login cannot be proxied\r\n');
-        this.close();
-        return;
-      }
-      replay.push(Buffer.from(`${ev.cmd.parts.join('')}\r\n`, 'utf8'));
-    }
-    const rest = this.reader.takeBuffered();
+    const queued = this.queue.splice(0);
+    const plain = queued.every((ev) => ev.type === 'command' && !ev.cmd.literals.length && !ev.cmd.streamed);
+    const rest = plain ? this.reader.takeBuffered() : null;
     if (rest === null) {
       up.socket.destroy();
       this.write('* BYE Pipelined command after login cannot be proxied\r\n');
       this.close();
       return;
     }
+    const replay = queued.map((ev) => Buffer.from(`${ev.type === 'command' ? ev.cmd.parts.join('') : ''}\r\n`, 'utf8'));
     clearTimeout(this.timer);
     this.proxied = up;
     this.username = username;
