@@ -53,15 +53,15 @@ test('kill -9 mid-writes: every acknowledged write is readable after reopening',
   await cluster.close();
 });
 
-test('guarded increments from 4 processes on one data directory end exact', async () => {
+test('guarded increments from 6 processes on one data directory end exact', async () => {
   const c0 = await connect({ backend: 'embedded', path: dir });
   await (await c0.ioCtx('mail', 'crash')).operate('ctr', new WriteOp().create(true).omapSet({ n: '0' }));
   await c0.close();
   const runs = Array.from(
-    { length: 4 },
+    { length: 6 },
     () =>
       new Promise<string>((resolve, reject) => {
-        const ch = spawn(process.execPath, [fixture, dir, 'incr', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const ch = spawn(process.execPath, [fixture, dir, 'incr', '200'], { stdio: ['ignore', 'pipe', 'inherit'] });
         let out = '';
         ch.stdout.on('data', (d: Buffer) => {
           out += d.toString();
@@ -73,6 +73,6 @@ test('guarded increments from 4 processes on one data directory end exact', asyn
   expect(outs.every((o) => o.startsWith('done'))).toBe(true);
   const c = await connect({ backend: 'embedded', path: dir });
   const n = (await (await c.ioCtx('mail', 'crash')).omapGetByKeys('ctr', ['n'])).get('n')!.toString();
-  expect(n).toBe('400');
+  expect(n).toBe('1200');
   await c.close();
 });

@@ -20,8 +20,8 @@ export interface ImapServer extends Server {
 export function createImapServer(env: SessionEnv, implicitTls = false): ImapServer {
   const sessions = new Set<Session>();
   const perAddress = new Map<string, number>();
-  const onSocket = (socket: Socket, tls: boolean) => {
-    socket.setNoDelay(true);
+  const onSocket = (socket: Socket, tls: boolean, tcp: Socket) => {
+    tcp.setNoDelay(true);
     const addr = socket.remoteAddress ?? '';
     const fromAddr = perAddress.get(addr) ?? 0;
     if (sessions.size >= env.limits.maxConnections || fromAddr >= env.limits.maxConnectionsPerAddress) {
@@ -33,7 +33,7 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
       return;
     }
     perAddress.set(addr, fromAddr + 1);
-    const s = new Session(socket, env, tls, randomUUID().slice(0, 8));
+    const s = new Session(socket, env, tls, randomUUID().slice(0, 8), tcp);
     sessions.add(s);
     socket.once('close', () => {
       sessions.delete(s);
@@ -84,9 +84,9 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
         env.log.debug({ err: e }, 'TLS handshake failed');
         raw.destroy();
       });
-      onSocket(s, true);
+      onSocket(s, true, raw);
     });
-  } else server = createServer((s) => onSocket(s, false));
+  } else server = createServer((s) => onSocket(s, false, s));
   return Object.assign(server, {
     async shutdown(graceMs: number): Promise<void> {
       server.close();

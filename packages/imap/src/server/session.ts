@@ -21,6 +21,7 @@ import { SelectedView } from './selected.js';
 import { LiteralStream, STREAM_GC_BYTES } from './literal-stream.js';
 import { constants as zlibConstants, createDeflateRaw, createInflateRaw } from 'node:zlib';
 import type { Upstream } from './proxy.js';
+import { quickAck } from './tcp.js';
 
 /** The logger (librmb's Logger: pino-compatible). */
 export type Log = Logger;
@@ -99,6 +100,8 @@ export class Session {
   username?: string;
   selected?: SelectedView;
   tls: boolean;
+  /** The TCP socket under any TLS layer (for socket options), when known. */
+  private readonly tcp?: Socket;
   utf8 = false;
   enabled = new Set<string>();
   authFailures = 0;
@@ -123,8 +126,10 @@ export class Session {
     readonly env: SessionEnv,
     tls: boolean,
     id: string,
+    tcp?: Socket,
   ) {
     this.tls = tls;
+    this.tcp = tcp ?? (tls ? undefined : socket);
     this.id = id;
     this.reader = new CommandReader({
       maxLineBytes: env.limits.maxLineBytes,
@@ -196,7 +201,7 @@ export class Session {
     }
     for (const ev of events) {
       if (ev.type === 'continue') {
-        this.write('+ Ready for literal data\r\n');
+        this.continuation('Ready for literal data');
         continue;
       }
       if (ev.type === 'stream-start') {
@@ -571,6 +576,16 @@ export class Session {
   }
 
   /** Write a response line or chunks (strings as UTF-8, Buffers as is). */
+  /**
+   * Send a continuation request (`+ text`, RFC 9051 §7.5) and put the TCP connection in quick-ACK
+   * mode, so the client's next write is acknowledged at once (see tcp.ts: Nagle's algorithm on
+   * the client would otherwise hold its next small write for the delayed ACK, ~40 ms).
+   */
+  continuation(text: string): void {
+    this.write(`+ ${text}\r\n`);
+    quickAck(this.tcp);
+  }
+
   write(data: string | Buffer | (string | Buffer)[]): void {
     if (this.closed || this.socket.destroyed) return;
     if (Array.isArray(data)) {

@@ -27,7 +27,7 @@ function decodeB64(b64: string): string {
 
 /** Send a base64 continuation prompt and decode the answer line. */
 async function prompt(session: CommandContext['session'], text: string): Promise<string> {
-  session.write(`+ ${Buffer.from(text).toString('base64')}\r\n`);
+  session.continuation(Buffer.from(text).toString('base64'));
   return decodeB64((await session.nextLine()).trim());
 }
 
@@ -55,7 +55,7 @@ export const authenticate: CommandSpec = {
       resp = asText(args[1], 'initial response');
       if (resp === '=') resp = '';
     } else {
-      session.write('+ \r\n');
+      session.continuation('');
       resp = (await session.nextLine()).trim();
     }
     if (resp === '*') throw bad('Authentication aborted');
@@ -70,7 +70,7 @@ async function scram(session: CommandContext['session'], tag: string, initial: s
   let first: string;
   if (initial !== undefined) first = decodeB64(initial === '=' ? '' : initial);
   else {
-    session.write('+ \r\n');
+    session.continuation('');
     first = decodeB64((await session.nextLine()).trim());
   }
   let user: string;
@@ -83,7 +83,7 @@ async function scram(session: CommandContext['session'], tag: string, initial: s
   const found = await session.env.scramCredentials!(user);
   // an unknown user gets made-up credentials, so the exchange looks the same (RFC 5802 §9)
   const creds = found?.creds ?? (await scramCredentialsAsync(Math.random().toString(36)));
-  session.write(`+ ${Buffer.from(server.serverFirst(creds)).toString('base64')}\r\n`);
+  session.continuation(Buffer.from(server.serverFirst(creds)).toString('base64'));
   let final: string | null;
   try {
     final = server.clientFinal(decodeB64((await session.nextLine()).trim()));
@@ -92,7 +92,7 @@ async function scram(session: CommandContext['session'], tag: string, initial: s
     throw e;
   }
   if (!final || !found) return loginFailed(session, tag, user);
-  session.write(`+ ${Buffer.from(final).toString('base64')}\r\n`);
+  session.continuation(Buffer.from(final).toString('base64'));
   const ack = (await session.nextLine()).trim();
   if (ack === '*') throw bad('Authentication aborted');
   await loginSucceeded(session, tag, found.user);

@@ -5,7 +5,7 @@ export const idle: CommandSpec = {
   name: 'IDLE',
   states: ['authenticated', 'selected'],
   async run({ session, tag }) {
-    session.write('+ idling\r\n');
+    session.continuation('idling');
     await session.sendUpdates(true);
     let wake: () => void = () => undefined;
     session.idleWake = () => wake();
