@@ -4,57 +4,18 @@
 // Dovecot 2.3 (scripts/dovecot-local.sh, sdbox) in this one script. Each figure is the median of
 // BENCH_SCALE_ROUNDS (100) `CREATE probe` + `DELETE probe` pairs over one IMAP connection.
 // Writes BENCHMARKS.md between the bench-scale markers.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Imap, startRmb, stopDovecot } from './bench-lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MANY = Number(process.env.BENCH_SCALE_MAILBOXES ?? 11000);
 const ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 100);
 const cli = join(root, 'packages', 'rmb', 'dist', 'src', 'cli.js');
 const dovecotScript = join(root, 'scripts', 'dovecot-local.sh');
-
-/** A minimal IMAP client: send a tagged command, wait for its tagged answer. */
-class Imap {
-  constructor(sock) {
-    this.sock = sock;
-    this.buf = '';
-    this.waiters = [];
-    this.n = 0;
-    sock.on('data', (d) => {
-      this.buf += d.toString('latin1');
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-  static open(port) {
-    return new Promise((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(new Imap(s)));
-      s.once('error', reject);
-    });
-  }
-  async until(re) {
-    for (;;) {
-      const m = re.exec(this.buf);
-      if (m) {
-        this.buf = this.buf.slice(m.index + m[0].length);
-        return m[0];
-      }
-      await new Promise((r) => this.waiters.push(r));
-    }
-  }
-  /** Send commands pipelined; resolves when the last one is answered. Throws on a NO/BAD. */
-  async run(...cmds) {
-    const tags = cmds.map(() => `t${++this.n}`);
-    this.sock.write(cmds.map((c, i) => `${tags[i]} ${c}\r\n`).join(''));
-    for (const t of tags) {
-      const line = await this.until(new RegExp(`(^|\\r\\n)${t} (OK|NO|BAD)[^\\r]*\\r\\n`));
-      if (!/ OK/.test(line)) throw new Error(`${t}: ${line.trim()}`);
-    }
-  }
-}
 
 async function measure(port, user, pass) {
   const c = await Imap.open(port);
@@ -97,42 +58,12 @@ try {
 } catch (e) {
   console.error(`bench-scale: Dovecot not measured: ${e.message.split('\n')[0]}`);
 } finally {
-  try {
-    execFileSync(dovecotScript, ['stop', join(tmp, 'dovecot')]);
-  } catch {
-    /* not started */
-  }
+  await stopDovecot(dovecotScript, join(tmp, 'dovecot'));
 }
 // rmb
 const data = join(tmp, 'rmb');
 execFileSync(process.execPath, [cli, 'user', 'add', 'scale', '-p', 'pw', '-s', `dataDir=${data}`]);
-const server = spawn(
-  process.execPath,
-  [
-    cli,
-    'serve',
-    '-s',
-    `dataDir=${data}`,
-    '-s',
-    'imap.port=0',
-    '-s',
-    'imap.tlsPort=null',
-    '-s',
-    'lmtp.port=null',
-    '-s',
-    'store.maxMailboxes=100000',
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-process.on('exit', () => server.kill('SIGKILL'));
-const port = await new Promise((resolve) => {
-  let out = '';
-  server.stdout.on('data', (d) => {
-    out += d;
-    const m = /READY imap=(\d+)/.exec(out);
-    if (m) resolve(Number(m[1]));
-  });
-});
+const { server, imap: port } = await startRmb(cli, data, ['lmtp.port=null', 'store.maxMailboxes=100000']);
 console.error(`bench-scale: rmb, ${MANY} mailboxes...`);
 const rmb = await measure(port, 'scale', 'pw');
 server.kill('SIGTERM');

@@ -70,6 +70,8 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = $location
+# benchmarks open many sessions of one user (scripts/bench-large.mjs)
+mail_max_userip_connections = 1000
 mail_privileged_group =
 passdb {
   driver = passwd-file

@@ -34,3 +34,4 @@ export {
   type MetadataDepth,
 } from './metadata.js';
 export { UserDirectory, USERDIR_OID, DEFAULT_USER_SHARDS } from './user-directory.js';
+export { CachedIndex, IndexCaches, lowerBound, indexOfSorted, type CacheReader } from './index-cache.js';

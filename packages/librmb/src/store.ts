@@ -3,6 +3,7 @@
  * (object `mailboxes` in the user's namespace); names and keys in layout.ts. List changes are
  * compound ops guarded by the list object's version (assertVersion), retried.
  */
+import { IndexCaches } from './index-cache.js';
 import { randomUUID } from 'node:crypto';
 import { type Cluster, type IoCtx, ReadOp, WriteOp, isErrno, type ObjectStat, type OmapPage } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
@@ -94,6 +95,11 @@ export interface MailStoreOptions {
    * DEFAULT_USER_SHARDS; fixed from then on, user-directory.ts).
    */
   userShards?: number;
+  /**
+   * Messages the shared index caches of idle mailboxes may hold (default 1,000,000; about 300
+   * bytes each): mailboxes no session has selected stay cached while within it (index-cache.ts).
+   */
+  indexCacheMessages?: number;
   log?: Logger;
 }
 
@@ -106,6 +112,8 @@ export interface QuotaLimits {
 /** The entry point of librmb: users on a RADOS cluster. */
 export class MailStore {
   private readonly metaCache: LRUCache<string, StoredMeta>;
+  /** The per-process copies of mailbox indexes shared by the sessions that select them (ADR 0018). */
+  readonly indexCaches: IndexCaches;
   /** username -> user id. Ids never change once made, so this needs no invalidation. */
   private readonly userIds: LRUCache<string, string>;
   /**
@@ -119,6 +127,7 @@ export class MailStore {
     readonly opts: Required<Omit<MailStoreOptions, 'log'>> & { log?: Logger },
   ) {
     this.metaCache = new LRUCache({ max: opts.metaCacheEntries });
+    this.indexCaches = new IndexCaches(opts.indexCacheMessages);
     this.userIds = new LRUCache({ max: opts.metaCacheEntries });
     this.boxHints = new LRUCache({ max: opts.metaCacheEntries });
     this.directory = new UserDirectory(root, opts.userShards);
@@ -141,6 +150,7 @@ export class MailStore {
       quota: o.quota ?? { storageBytes: 0, messages: 0 },
       metadata: o.metadata ?? DEFAULT_METADATA,
       userShards: o.userShards ?? DEFAULT_USER_SHARDS,
+      indexCacheMessages: o.indexCacheMessages ?? 1_000_000,
       log: o.log,
     };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);

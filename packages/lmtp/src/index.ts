@@ -5,6 +5,7 @@
  * Store full: 452 4.3.1; user over quota: 452 4.2.2 (temporary, per recipient).
  */
 import { allowExplicitEnhancedCodes } from './enhanced.js';
+import { greetWithoutDelay } from './greeting.js';
 import type { Server, Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
@@ -264,6 +265,7 @@ export function createLmtpServer(o: LmtpOptions): LmtpServer {
   });
   server.on('error', (e) => o.log.warn({ err: e }, 'LMTP server error'));
   const conns = (server as unknown as { connections: Set<Conn> }).connections;
+  greetWithoutDelay(server);
   admit(server as unknown as Admitting, conns, o);
   return Object.assign(server as SMTPServer & Server, {
     async shutdown(graceMs: number): Promise<void> {

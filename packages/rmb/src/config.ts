@@ -43,6 +43,8 @@ const CONFIG = z
         userShards: positive.max(65536),
         /** Most mailboxes of one user; CREATE beyond gets NO [LIMIT]. */
         maxMailboxes: positive,
+        /** Messages the shared index caches of mailboxes no session has selected may hold. */
+        indexCacheMessages: z.number().int().min(0),
         ceph: z
           .object({
             conf: z.string().optional(),
@@ -172,6 +174,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     expungeGraceMs: 3_600_000,
     userShards: 64,
     maxMailboxes: 10_000,
+    indexCacheMessages: 1_000_000,
     ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 },
   },
   quota: { storageBytes: 0, messages: 0 },

@@ -5,6 +5,7 @@
  * a new one, so mail keeps flowing. In-process servers on a memory store.
  */
 import { connect as tcp, type AddressInfo, type Socket } from 'node:net';
+import { jest } from '@jest/globals';
 import pino from 'pino';
 import { connect } from '@rmb/rados';
 import { MailStore } from '@rmb/librmb';
@@ -179,6 +180,21 @@ describe('LMTP', () => {
     expect(w.text()).toMatch(/^421 4\.3\.2 /);
     for (const c of busy) c.s.destroy();
     await sleep(100);
+  });
+
+  test("the greeting does not wait for a timer (smtp-server's 100 ms early-talker wait is off)", async () => {
+    // issue 14: every delivery connection paid smtp-server's wait before its 220. With JavaScript
+    // timers frozen that wait never ends, so the greeting arrives only if nothing waits on a timer.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'hrtime', 'performance', 'Date'] });
+    try {
+      const s = await open(port);
+      const w = watch(s);
+      for (let i = 0; i < 50_000 && !/^220 /.test(w.text()); i++) await new Promise((r) => setImmediate(r));
+      expect(w.text()).toMatch(/^220 /);
+      s.destroy();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   test('per-address limit: one address cannot take every connection (421 4.7.0 beyond it)', async () => {

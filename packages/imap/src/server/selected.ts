@@ -2,10 +2,21 @@
  * The selected mailbox as one session sees it (RFC 3501 §7.3-7.4): the sequence-number to UID
  * map, flags, and the updates not yet reported. Changes come from the mailbox's change log
  * (driven by watch/notify); EXPUNGE responses are held back while a command that uses sequence
- * numbers runs.
+ * numbers runs. The index entries themselves live in the process's shared cache (CachedIndex,
+ * ADR 0018): a view holds its UIDs in sequence order and the entries it still shows after the
+ * cache let them go (expunged by another session, not yet announced here).
  */
-import type { Counters, IndexEntry, Logger, Mailbox } from '@rmb/librmb';
-import { inSet, type SeqSet, toSeqString } from '../protocol/sequence.js';
+import {
+  type CachedIndex,
+  type Counters,
+  type IndexEntry,
+  IndexCaches,
+  indexOfSorted,
+  type Logger,
+  lowerBound,
+  type Mailbox,
+} from '@rmb/librmb';
+import { type SeqSet, toSeqString } from '../protocol/sequence.js';
 import { CommandError } from './errors.js';
 
 /** The system flags of every mailbox (RFC 3501 §2.3.2), as FLAGS lists them. */
@@ -14,10 +25,26 @@ const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft
 /** How often a view without a watch tries to watch again, in ms. */
 const WATCH_RETRY_MS = 30_000;
 
+/** A view's entries by UID (only the UIDs in the view). */
+export interface ViewEntries {
+  get(uid: number): IndexEntry | undefined;
+  has(uid: number): boolean;
+  values(): IterableIterator<IndexEntry>;
+}
+
 export class SelectedView {
-  /** UIDs in sequence order (index = seq - 1). */
+  /** UIDs in sequence order (index = seq - 1), ascending. */
   uids: number[] = [];
-  readonly entries = new Map<number, IndexEntry>();
+  /** The entries of the view's messages, read through the shared cache. */
+  readonly entries: ViewEntries;
+  /** Entries this view still shows that the cache dropped (expunged elsewhere, not yet announced). */
+  private readonly held = new Map<number, IndexEntry>();
+  /** Changes this session made and reported itself: uid -> modseq (not reported again from the log). */
+  private readonly own = new Map<number, number>();
+  /** The highest UID ever in this view. */
+  private maxUid = 0;
+  private cache!: CachedIndex;
+  private readonly caches: IndexCaches;
   modseq = 0;
   uidnext = 1;
   uidvalidity = 0;
@@ -30,11 +57,38 @@ export class SelectedView {
   private unwatch?: () => Promise<void>;
 
   /** `log`: where a failed watch is reported (pino-compatible). */
+  /** `caches`: the process's shared index caches (the store's); a private one when not given. */
   constructor(
     readonly mailbox: Mailbox,
     readonly readOnly: boolean,
     private readonly log?: Pick<Logger, 'warn'>,
-  ) {}
+    caches?: IndexCaches,
+  ) {
+    this.caches = caches ?? new IndexCaches(0);
+    const get = (uid: number): IndexEntry | undefined =>
+      this.has(uid) ? (this.held.get(uid) ?? this.cache.entry(uid)) : undefined;
+    const uids = () => this.uids;
+    this.entries = {
+      get,
+      has: (uid) => this.has(uid),
+      *values() {
+        for (const u of uids()) {
+          const e = get(u);
+          if (e) yield e;
+        }
+      },
+    };
+  }
+
+  /** Whether `uid` is in the view (binary search). */
+  has(uid: number): boolean {
+    return indexOfSorted(this.uids, uid) >= 0;
+  }
+
+  /** The sequence number of `uid`, or 0. */
+  seqOf(uid: number): number {
+    return indexOfSorted(this.uids, uid) + 1;
+  }
 
   /** Keywords announced to the client in FLAGS (lower case -> as first seen). */
   private readonly keywords = new Map<string, string>();
@@ -67,25 +121,27 @@ export class SelectedView {
   }
 
   /**
-   * Load the index (SELECT): one compound read for up to 1000 messages, alongside the watch.
-   * A change between the two is caught by the caller's next look at the counters (see
-   * `checkCounters`). Notifications of changes this view already has (e.g. its own
-   * \Recent claim) are ignored.
+   * Load the index (SELECT), alongside the watch: the shared cache is brought up to date (the
+   * whole index when the process does not hold it yet, else the change log since) and its UIDs
+   * copied. A change between the two is caught by the caller's next look at the counters (see
+   * `checkCounters`). Notifications of changes this view already has (e.g. its own \Recent
+   * claim) are ignored.
    */
   async load(onChange: () => void): Promise<void> {
     this.onChange = onChange;
-    const [{ counters, entries }] = await Promise.all([this.mailbox.snapshot(), this.startWatch()]);
-    for (const e of entries) {
-      this.uids.push(e.uid);
-      this.entries.set(e.uid, e);
-    }
-    this.modseq = counters.highestModseq;
-    this.uidnext = counters.uidnext;
+    this.cache = this.caches.of(this.mailbox);
+    this.caches.attach(this.cache, this);
+    await Promise.all([this.cache.sync(this.mailbox), this.startWatch()]);
+    const counters = this.cache.counters!;
+    this.uids = this.cache.uids.slice();
+    this.maxUid = this.uids[this.uids.length - 1] ?? 0;
+    this.modseq = this.cache.modseq;
+    this.uidnext = Math.max(counters.uidnext, this.maxUid + 1);
     this.uidvalidity = counters.uidvalidity;
     // read-only: the messages still recent for the mailbox are shown so, without claiming them
     if (this.readOnly) this.recent.push([counters.firstRecent, Infinity]);
     this.announcedExists = this.uids.length;
-    this.announceKeywords(entries.map((e) => e.flags));
+    this.announceKeywords([[...this.cache.keywords.values()]]);
   }
 
   private onChange: () => void = () => undefined;
@@ -131,6 +187,7 @@ export class SelectedView {
   private closed = false;
   async close(): Promise<void> {
     this.closed = true;
+    if (this.cache) this.caches.detach(this.cache, this);
     await this.unwatch?.();
   }
 
@@ -157,50 +214,66 @@ export class SelectedView {
   }
 
   get recentCount(): number {
-    return this.uids.filter((u) => this.isRecent(u)).length;
+    if (this.noRecent) return 0;
+    // the recent ranges may overlap: count each UID once
+    const seen = new Set<number>();
+    for (const [a, b] of this.recent) {
+      for (let i = lowerBound(this.uids, a); i < this.uids.length && this.uids[i] < b; i++) seen.add(this.uids[i]);
+    }
+    return seen.size;
   }
 
   /** The first unseen message's sequence number, or 0. */
   firstUnseen(): number {
+    const c = this.cache;
+    if (this.uids.length === c.uids.length && this.maxUid === (c.uids[c.uids.length - 1] ?? 0) && !this.held.size) {
+      const u = c.firstUnseenUid();
+      return u ? this.seqOf(u) : 0;
+    }
     const i = this.uids.findIndex((u) => !this.entries.get(u)!.flags.includes('\\Seen'));
     return i + 1;
   }
 
-  /** Read the change log since our modseq and stage the updates. */
+  /**
+   * Bring the shared cache up to date and stage the updates this view has not reported: flag
+   * changes, expunges (held until they may be announced), new messages.
+   */
   async refresh(): Promise<void> {
     this.dirty = !this.watching;
     if (!this.watching && Date.now() - this.watchFailedAt > WATCH_RETRY_MS) {
       this.watchFailedAt = Date.now();
       void this.startWatch();
     }
-    const { counters, log } = await this.mailbox.changesSince(this.modseq);
-    if (!log.length && counters.uidnext === this.uidnext) {
-      this.modseq = Math.max(this.modseq, counters.highestModseq);
-      return;
-    }
-    const flagUids = new Set<number>();
+    const c = this.cache;
+    await c.sync(this.mailbox);
+    const counters = c.counters!;
+    const log = c.logSince(this.modseq) ?? (await this.mailbox.changesSince(this.modseq)).log;
+    const from = lowerBound(c.uids, this.maxUid + 1);
     for (const l of log) {
-      if (l.kind === 'flags') for (const u of l.uids) flagUids.add(u);
-      if (l.kind === 'expunge') for (const u of l.uids) if (this.entries.has(u)) this.pendingExpunge.add(u);
-    }
-    if (counters.uidnext > this.uidnext) {
-      const fresh = await this.mailbox.entries(this.uidnext);
-      for (const e of fresh) {
-        if (this.entries.has(e.uid)) continue;
-        this.uids.push(e.uid);
-        this.entries.set(e.uid, e);
+      if (l.kind === 'expunge') {
+        for (const u of l.uids) {
+          if (!this.has(u) || this.pendingExpunge.has(u)) continue;
+          this.pendingExpunge.add(u);
+          const e = c.entry(u);
+          if (e) this.held.set(u, e);
+        }
+      } else if (l.kind === 'flags') {
+        for (const u of l.uids) {
+          if ((this.own.get(u) ?? 0) >= l.modseq || this.pendingExpunge.has(u) || !this.has(u)) continue;
+          this.pendingFlags.add(u);
+        }
       }
-      this.uidnext = counters.uidnext;
+    }
+    if (from < c.uids.length) {
+      for (let i = from; i < c.uids.length; i++) this.uids.push(c.uids[i]);
+      this.maxUid = this.uids[this.uids.length - 1];
+      this.uidnext = Math.max(counters.uidnext, this.maxUid + 1);
       // a write only while another session has not claimed them first
       if (!this.readOnly && counters.firstRecent < counters.uidnext) await this.claimRecent();
-    }
-    const changed = [...flagUids].filter((u) => this.entries.has(u) && !this.pendingExpunge.has(u));
-    for (const e of await this.mailbox.entriesByUid(changed)) {
-      const old = this.entries.get(e.uid)!;
-      this.entries.set(e.uid, e);
-      if (old.flags.join(' ') !== e.flags.join(' ')) this.pendingFlags.add(e.uid);
-    }
-    this.modseq = counters.highestModseq;
+    } else this.uidnext = Math.max(this.uidnext, counters.uidnext);
+    this.modseq = Math.max(this.modseq, c.modseq);
+    for (const [u, m] of this.own) if (m <= this.modseq) this.own.delete(u);
+    c.trim();
   }
 
   /** Produce the untagged updates to send now; expunges only when `allowExpunge`. */
@@ -210,7 +283,7 @@ export class SelectedView {
     const changed = [...this.pendingFlags].map((u) => this.entries.get(u)?.flags ?? []);
     const out: string[] = this.announceKeywords([...fresh, ...changed]);
     for (const uid of this.pendingFlags) {
-      const seq = this.uids.indexOf(uid) + 1;
+      const seq = this.seqOf(uid);
       const e = this.entries.get(uid);
       if (!seq || !e) continue;
       out.push(
@@ -219,18 +292,10 @@ export class SelectedView {
     }
     this.pendingFlags.clear();
     if (allowExpunge && this.pendingExpunge.size) {
-      const gone: number[] = [];
-      for (const uid of [...this.pendingExpunge].sort((a, b) => b - a)) {
-        const i = this.uids.indexOf(uid);
-        if (i < 0) continue;
-        // with QRESYNC enabled, one VANISHED response replaces the EXPUNGEs (RFC 7162 §3.2.10)
-        if (!vanished) out.push(`* ${i + 1} EXPUNGE`);
-        gone.push(uid);
-        this.uids.splice(i, 1);
-        this.entries.delete(uid);
-        this.announcedExists--;
-      }
-      if (vanished && gone.length) out.push(`* VANISHED ${toSeqString(gone)}`);
+      const seqs = this.remove([...this.pendingExpunge]);
+      // with QRESYNC enabled, one VANISHED response replaces the EXPUNGEs (RFC 7162 §3.2.10)
+      if (!vanished) for (const [seq] of seqs) out.push(`* ${seq} EXPUNGE`);
+      if (vanished && seqs.length) out.push(`* VANISHED ${toSeqString(seqs.map(([, u]) => u))}`);
       this.pendingExpunge.clear();
     }
     if (this.uids.length !== this.announcedExists) {
@@ -254,7 +319,32 @@ export class SelectedView {
 
   /** Record our own change of an entry (after STORE), so no duplicate update is sent. */
   update(e: IndexEntry): void {
-    if (this.entries.has(e.uid)) this.entries.set(e.uid, e);
+    if (!this.has(e.uid)) return;
+    if (this.held.has(e.uid)) this.held.set(e.uid, e);
+    else this.cache.put(e);
+    this.own.set(e.uid, Math.max(this.own.get(e.uid) ?? 0, e.modseq));
+  }
+
+  /**
+   * Take `uids` out of the view. Returns [seq, uid] of those present, in the order they were
+   * removed (descending: each sequence number is valid at its removal, RFC 3501 §7.4.1).
+   */
+  private remove(uids: number[]): [number, number][] {
+    const out: [number, number][] = [];
+    for (const uid of [...new Set(uids)].sort((a, b) => b - a)) {
+      const i = indexOfSorted(this.uids, uid);
+      if (i >= 0) out.push([i + 1, uid]);
+    }
+    if (!out.length) return out;
+    const drop = new Set(out.map(([, u]) => u));
+    this.uids = this.uids.filter((u) => !drop.has(u));
+    for (const u of drop) {
+      this.held.delete(u);
+      this.pendingExpunge.delete(u);
+      this.pendingFlags.delete(u);
+    }
+    this.announcedExists -= out.length;
+    return out;
   }
 
   /**
@@ -262,7 +352,7 @@ export class SelectedView {
    * EXPUNGE per message (RFC 3501 §7.4.1), or with QRESYNC enabled one VANISHED (RFC 7162 §3.2.10).
    */
   expungeResponses(uids: number[], qresync: boolean): string[] {
-    const present = uids.filter((u) => this.entries.has(u));
+    const present = uids.filter((u) => this.has(u));
     const seqs = this.removeOwn(uids);
     if (!qresync) return seqs.map((s) => `* ${s} EXPUNGE\r\n`);
     return present.length ? [`* VANISHED ${toSeqString(present.sort((a, b) => a - b))}\r\n`] : [];
@@ -270,17 +360,7 @@ export class SelectedView {
 
   /** Forget UIDs we expunged ourselves, returning the sequence numbers (descending order of removal). */
   removeOwn(uids: number[]): number[] {
-    const seqs: number[] = [];
-    for (const uid of [...uids].sort((a, b) => b - a)) {
-      const i = this.uids.indexOf(uid);
-      if (i < 0) continue;
-      seqs.push(i + 1);
-      this.uids.splice(i, 1);
-      this.entries.delete(uid);
-      this.pendingExpunge.delete(uid);
-      this.announcedExists--;
-    }
-    return seqs;
+    return this.remove(uids).map(([seq]) => seq);
   }
 
   /**
@@ -292,27 +372,37 @@ export class SelectedView {
       const s = new Set(this.saved);
       return this.uids.map((u, i): [number, number] => [i + 1, u]).filter(([, u]) => s.has(u));
     }
-    const out: [number, number][] = [];
-    if (byUid) {
-      const max = this.uids.length ? this.uids[this.uids.length - 1] : 0;
-      this.uids.forEach((u, i) => {
-        if (inSet(set, u, max)) out.push([i + 1, u]);
-      });
-      if (!out.length && max) {
-        // "n:*" always includes the highest UID (RFC 3501 §6.4.8)
-        if (set.ranges.some(([, b]) => b === Infinity)) out.push([this.uids.length, max]);
-      }
-      return out;
-    }
     const n = this.uids.length;
-    for (const [a, b] of set.ranges) {
-      for (const x of [a, b])
-        if (x !== Infinity && x > n) throw new CommandError('BAD', null, 'Invalid message sequence number');
-      if (!n && (a === Infinity || b === Infinity)) throw new CommandError('BAD', null, 'No messages');
+    // each range as [first index, last index + 1) into uids, then merged in order
+    const spans: [number, number][] = [];
+    if (byUid) {
+      const max = n ? this.uids[n - 1] : 0;
+      for (const [a, b] of set.ranges) {
+        const lo = Math.min(a === Infinity ? max : a, b === Infinity ? max : b);
+        const hi = Math.max(a === Infinity ? max : a, b === Infinity ? max : b);
+        spans.push([lowerBound(this.uids, lo), lowerBound(this.uids, hi + 1)]);
+      }
+    } else {
+      for (const [a, b] of set.ranges) {
+        for (const x of [a, b])
+          if (x !== Infinity && x > n) throw new CommandError('BAD', null, 'Invalid message sequence number');
+        if (!n && (a === Infinity || b === Infinity)) throw new CommandError('BAD', null, 'No messages');
+        const lo = Math.min(a === Infinity ? n : a, b === Infinity ? n : b);
+        const hi = Math.max(a === Infinity ? n : a, b === Infinity ? n : b);
+        spans.push([lo - 1, hi]);
+      }
     }
-    this.uids.forEach((u, i) => {
-      if (inSet(set, i + 1, n)) out.push([i + 1, u]);
-    });
+    spans.sort((x, y) => x[0] - y[0]);
+    const out: [number, number][] = [];
+    let next = 0;
+    for (const [from, to] of spans) {
+      for (let i = Math.max(from, next); i < to; i++) out.push([i + 1, this.uids[i]]);
+      next = Math.max(next, to);
+    }
+    if (byUid && !out.length && n) {
+      // "n:*" always includes the highest UID (RFC 3501 §6.4.8)
+      if (set.ranges.some(([, b]) => b === Infinity)) out.push([n, this.uids[n - 1]]);
+    }
     return out;
   }
 }

@@ -47,7 +47,7 @@ async function open(ctx: UserContext, readOnly: boolean): Promise<void> {
     session.write('* OK [CLOSED] Previous mailbox closed.\r\n');
   await session.select(undefined);
   const mb = await ctx.user.mailbox(name);
-  const view = new SelectedView(mb, readOnly, session.env.log);
+  const view = new SelectedView(mb, readOnly, session.env.log, session.env.store.indexCaches);
   view.noRecent = rev2;
   await view.load(() => session.onMailboxChange());
   // SELECT claims the messages no session has seen as \Recent yet; EXAMINE claims nothing (RFC 3501 §6.3.2)

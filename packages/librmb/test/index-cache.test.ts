@@ -1,0 +1,109 @@
+/**
+ * The per-process shared index cache (issue 14 item 3, ADR 0018): a second reader of a mailbox
+ * is brought up to date from the change log instead of reading every entry; changes made
+ * through other handles (other sessions, other processes) arrive by sync; entries expunged
+ * elsewhere stay readable until every reader has taken the expunge; idle caches are bounded.
+ */
+import { connect, type Cluster } from '@rmb/rados';
+import { IndexCaches, MailStore, lowerBound, indexOfSorted } from '../src/index.js';
+
+let cluster: Cluster;
+beforeEach(async () => {
+  cluster = await connect({ backend: 'memory' });
+});
+afterEach(async () => {
+  await cluster.close();
+});
+
+const msg = (s: string) => Buffer.from(`Subject: ${s}\r\n\r\n${s}\r\n`);
+
+test('binary searches', () => {
+  const a = [2, 4, 6, 8];
+  expect([0, 2, 3, 8, 9].map((x) => lowerBound(a, x))).toEqual([0, 0, 1, 3, 4]);
+  expect([2, 3, 8, 9].map((x) => indexOfSorted(a, x))).toEqual([0, -1, 3, -1]);
+});
+
+test('a warm cache syncs with one read, whatever the mailbox size', async () => {
+  const store = await MailStore.open(cluster);
+  const u = await store.user('big');
+  const inbox = await u.mailbox('INBOX');
+  for (let i = 0; i < 30; i++) await inbox.append(Array.from({ length: 100 }, (_, k) => ({ data: msg(`m${i}.${k}`) })));
+  const caches = new IndexCaches(10_000);
+  const c = caches.of(inbox);
+  cluster.stats.reset();
+  await c.sync(inbox);
+  const cold = cluster.stats.reads;
+  expect(c.uids.length).toBe(3000);
+  expect(cold).toBeGreaterThanOrEqual(3); // 3,000 entries: pages of 1,000
+  const again = await u.mailbox('INBOX');
+  cluster.stats.reset();
+  await c.sync(again);
+  expect(cluster.stats.reads).toBe(1);
+  // another handle's changes arrive by sync: 2 new, 1 flagged, 2 expunged
+  const other = await u.mailbox('INBOX');
+  await other.append([{ data: msg('new1') }, { data: msg('new2') }]);
+  await other.store([5], 'add', ['\\Seen', 'Work']);
+  await other.expunge([1, 2]);
+  const reader = { modseq: c.modseq };
+  caches.attach(c, reader);
+  await c.sync();
+  expect(c.uids.length).toBe(3000);
+  expect(c.uids[0]).toBe(3);
+  expect(c.uids[c.uids.length - 1]).toBe(3002);
+  expect(c.entries.get(5)!.flags).toEqual(['\\Seen', 'Work']);
+  expect(c.keywords.get('work')).toBe('Work');
+  expect(c.logSince(reader.modseq)!.map((l) => l.kind)).toEqual(['append', 'flags', 'expunge']);
+  // the expunged stay readable for the reader that has not taken the expunge
+  expect(c.entry(1)?.uid).toBe(1);
+  expect(c.entries.has(1)).toBe(false);
+  (reader as { modseq: number }).modseq = c.modseq;
+  c.trim();
+  expect(c.entry(1)).toBeUndefined();
+  expect(c.firstUnseenUid()).toBe(3);
+  caches.detach(c, reader);
+});
+
+test('concurrent syncs share reads, and one asked for during a read gets a later read', async () => {
+  const store = await MailStore.open(cluster);
+  const u = await store.user('conc');
+  const inbox = await u.mailbox('INBOX');
+  await inbox.append([{ data: msg('a') }]);
+  const c = new IndexCaches(100).of(inbox);
+  await c.sync(inbox);
+  await inbox.append([{ data: msg('b') }]);
+  cluster.stats.reset();
+  const first = c.sync();
+  const second = c.sync();
+  const third = c.sync();
+  expect(second).toBe(third);
+  await Promise.all([first, second, third]);
+  expect(c.uids).toEqual([1, 2]);
+  // the first: the log and the new entry; the two asked for during it: one later read of the log
+  expect(cluster.stats.reads).toBe(3);
+});
+
+test('idle caches beyond the bound are dropped, least recently used first; caches with readers stay', async () => {
+  const store = await MailStore.open(cluster);
+  const u = await store.user('lru');
+  await u.createMailbox('A');
+  await u.createMailbox('B');
+  const a = await u.mailbox('A');
+  const b = await u.mailbox('B');
+  await a.append(Array.from({ length: 60 }, (_, i) => ({ data: msg(`a${i}`) })));
+  await b.append(Array.from({ length: 60 }, (_, i) => ({ data: msg(`b${i}`) })));
+  const caches = new IndexCaches(100);
+  const ra = { modseq: 0 };
+  const rb = { modseq: 0 };
+  const ca = caches.of(a);
+  caches.attach(ca, ra);
+  await ca.sync();
+  const cb = caches.of(b);
+  caches.attach(cb, rb);
+  await cb.sync();
+  expect(caches.messages).toBe(120);
+  caches.detach(ca, ra); // idle: 60 <= 100, kept
+  expect(caches.of(a)).toBe(ca);
+  caches.detach(cb, rb); // idle: 120 > 100, the older (A) goes
+  expect(caches.of(b)).toBe(cb);
+  expect(caches.of(a)).not.toBe(ca);
+});

@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// `npm run bench` (issue 14, item 3 and 7): one mailbox grown over LMTP by Postfix's smtp-source
+// (2 KiB mails, 8 sessions) to each size of BENCH_LARGE_SIZES (default 1000,100000; add 1000000
+// for the million), and at each size the operations of scripts/bench-large-ops.py (Python's
+// imaplib, median ms) and the memory of BENCH_LARGE_SESSIONS (20) sessions that SELECT it; rmb
+// (embedded store) next to Dovecot 2.3 (scripts/dovecot-local.sh, sdbox) in this one script.
+// Writes BENCHMARKS.md between the bench-large markers.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Imap, startRmb, stopDovecot } from './bench-lib.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SIZES = (process.env.BENCH_LARGE_SIZES ?? '1000,100000').split(',').map(Number);
+const SESSIONS = Number(process.env.BENCH_LARGE_SESSIONS ?? 20);
+const REPS = Number(process.env.BENCH_LARGE_REPS ?? 10);
+const cli = join(root, 'packages', 'rmb', 'dist', 'src', 'cli.js');
+const dovecotScript = join(root, 'scripts', 'dovecot-local.sh');
+const ops = join(root, 'scripts', 'bench-large-ops.py');
+const SMTP_SOURCE = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find((p) => existsSync(p));
+
+if (!SMTP_SOURCE) {
+  console.error('bench-large: SKIPPED: no smtp-source (Debian: apt-get install postfix); nothing measured');
+  process.exit(0);
+}
+
+/** Deliver `n` 2 KiB mails to `rcpt` over LMTP with smtp-source; returns deliveries/s. */
+function fill(lmtpPort, rcpt, n) {
+  if (n <= 0) return null;
+  const t0 = process.hrtime.bigint();
+  execFileSync(
+    SMTP_SOURCE,
+    ['-L', '-s', '8', '-m', String(n), '-l', '2048', '-f', 'bench@example.com', '-t', rcpt, `127.0.0.1:${lmtpPort}`],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+/** Resident memory of `pids` in KiB (from /proc). */
+function rssKiB(pids) {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) sum += Number(m[1]);
+    } catch {
+      /* gone */
+    }
+  }
+  return sum;
+}
+
+/** KiB of resident memory per session that SELECTs INBOX, over SESSIONS sessions. */
+async function memoryPerSession(port, user, pass, pids) {
+  const before = rssKiB(pids());
+  const open = [];
+  for (let i = 0; i < SESSIONS; i++) {
+    const c = await Imap.open(port);
+    await c.until(/\* OK[^\r]*\r\n/);
+    await c.run(`LOGIN ${user} ${pass}`, 'SELECT INBOX');
+    open.push(c);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const after = rssKiB(pids());
+  for (const c of open) c.sock.destroy();
+  return (after - before) / SESSIONS;
+}
+
+/** Grow the mailbox to each size and measure there. */
+async function run(name, imapPort, lmtpPort, user, pass, pids) {
+  const rows = [];
+  let have = 0;
+  for (const size of SIZES) {
+    console.error(`bench-large: ${name}: filling to ${size.toLocaleString('en')}...`);
+    const rate = fill(lmtpPort, `${user}@localhost`, size - have);
+    have = size;
+    const got = JSON.parse(
+      execFileSync('python3', [ops, String(imapPort), user, pass, String(REPS)], { encoding: 'utf8' }),
+    );
+    const mem = await memoryPerSession(imapPort, user, pass, pids);
+    rows.push({ size, rate, ...got, mem });
+  }
+  return rows;
+}
+
+const tmp = mkdtempSync('/tmp/rmb-bench-large-');
+chmodSync(tmp, 0o755);
+const results = {};
+let dovecot = null;
+try {
+  const out = execFileSync(dovecotScript, ['start', join(tmp, 'dovecot'), 'large:pw'], { encoding: 'utf8' });
+  const imap = Number(/DOVECOT_IMAP_PORT=(\d+)/.exec(out)[1]);
+  const lmtp = Number(/DOVECOT_LMTP_PORT=(\d+)/.exec(out)[1]);
+  // every imap process of this Dovecot (one per session)
+  const pids = () =>
+    execFileSync('pgrep', ['-f', '^dovecot/imap'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  dovecot = await run('Dovecot', imap, lmtp, 'large', 'pw', () => {
+    try {
+      return pids();
+    } catch {
+      return [];
+    }
+  });
+  results['Dovecot 2.3 (sdbox)'] = dovecot;
+} catch (e) {
+  console.error(`bench-large: Dovecot not measured: ${e.message.split('\n')[0]}`);
+} finally {
+  await stopDovecot(dovecotScript, join(tmp, 'dovecot'));
+}
+
+const data = join(tmp, 'rmb');
+execFileSync(process.execPath, [cli, 'user', 'add', 'large', '-p', 'pw', '-s', `dataDir=${data}`]);
+const { server, imap, lmtp } = await startRmb(cli, data, ['lmtp.port=0']);
+const rmb = await run('rmb', imap, lmtp, 'large', 'pw', () => [server.pid]);
+results['rmb, embedded store'] = rmb;
+server.kill('SIGTERM');
+
+const cpu = os.cpus();
+const fmt = (x, d = 1) =>
+  x == null ? '–' : x.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
+const ROWS = [
+  ['rate', 'filling it over LMTP (smtp-source, 8 sessions), deliveries/s', 0],
+  ['select', 'SELECT, ms', 1],
+  ['status', 'STATUS (MESSAGES UIDNEXT UNSEEN), ms', 1],
+  ['fetch_flags_all', 'FETCH 1:* (FLAGS), ms', 1],
+  ['search_unseen', 'UID SEARCH UNSEEN, ms', 1],
+  ['fetch_last50_envelope', 'FETCH of the last 50 (ENVELOPE), ms', 1],
+  ['append', 'one APPEND (2 KiB), ms', 1],
+  ['store', 'STORE +FLAGS / -FLAGS on one message, ms', 1],
+  ['expunge', 'STORE \\Deleted + EXPUNGE of one message, ms', 1],
+  ['mem', `memory per session that SELECTs it (${SESSIONS} sessions), KiB`, 0],
+];
+const names = Object.keys(results);
+const header = ['| one mailbox of |'];
+const sep = ['|---|'];
+for (const size of SIZES) {
+  for (const n of names) {
+    header.push(` ${size.toLocaleString('en')}: ${n.split(',')[0].split(' (')[0]} |`);
+    sep.push('---|');
+  }
+  if (dovecot) {
+    header.push(` ${size.toLocaleString('en')}: rmb ÷ Dovecot |`);
+    sep.push('---|');
+  }
+}
+const lines = [
+  `Run: \`npm run bench\` (scripts/bench-large.mjs) on ${new Date().toISOString().slice(0, 10)}; machine: ` +
+    `${cpu.length} × ${cpu[0].model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}.`,
+  "One mailbox grown over LMTP by smtp-source with 2 KiB mails; each operation by Python's imaplib on one " +
+    `connection, median of ${REPS} (FETCH 1:* and SEARCH: of ${Math.max(3, REPS >> 1)}). For times, a ratio below ` +
+    '1 means rmb is faster; for the fill rate, above 1.',
+  '',
+  header.join(''),
+  sep.join(''),
+];
+for (const [key, label, d] of ROWS) {
+  const cells = [`| ${label} |`];
+  SIZES.forEach((size, i) => {
+    for (const n of names) cells.push(` ${fmt(results[n][i][key], d)} |`);
+    if (dovecot) {
+      const a = results['rmb, embedded store'][i][key];
+      const b = dovecot[i][key];
+      cells.push(` ${a != null && b ? (a / b).toFixed(2) : '–'} |`);
+    }
+  });
+  lines.push(cells.join(''));
+}
+const file = join(root, 'BENCHMARKS.md');
+const old = readFileSync(file, 'utf8');
+const block = `<!-- bench-large:start -->\n${lines.join('\n')}\n<!-- bench-large:end -->`;
+const re = /<!-- bench-large:start -->[\s\S]*<!-- bench-large:end -->/;
+writeFileSync(file, re.test(old) ? old.replace(re, block) : `${old.trimEnd()}\n\n## Large mailboxes\n\n${block}\n`);
+console.log(lines.join('\n'));
+rmSync(tmp, { recursive: true, force: true });
