@@ -32,7 +32,21 @@ function fill(lmtpPort, rcpt, n) {
   const t0 = process.hrtime.bigint();
   execFileSync(
     SMTP_SOURCE,
-    ['-L', '-s', '8', '-m', String(n), '-l', '2048', '-f', 'bench@example.com', '-t', rcpt, `127.0.0.1:${lmtpPort}`],
+    [
+      '-L',
+      '-d',
+      '-s',
+      '8',
+      '-m',
+      String(n),
+      '-l',
+      '2048',
+      '-f',
+      'bench@example.com',
+      '-t',
+      rcpt,
+      `127.0.0.1:${lmtpPort}`,
+    ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
     },
@@ -123,7 +137,7 @@ const cpu = os.cpus();
 const fmt = (x, d = 1) =>
   x == null ? '–' : x.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
 const ROWS = [
-  ['rate', 'filling it over LMTP (smtp-source, 8 sessions), deliveries/s', 0],
+  ['rate', 'filling it over LMTP (smtp-source -d, 8 sessions), deliveries/s', 0],
   ['select', 'SELECT, ms', 1],
   ['status', 'STATUS (MESSAGES UIDNEXT UNSEEN), ms', 1],
   ['fetch_flags_all', 'FETCH 1:* (FLAGS), ms', 1],

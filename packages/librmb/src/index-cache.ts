@@ -45,6 +45,8 @@ export class CachedIndex {
   readonly entries = new Map<number, IndexEntry>();
   /** Entries expunged while some view may still show them: uid -> [entry, modseq of the expunge]. */
   private readonly gone = new Map<number, [IndexEntry, number]>();
+  /** UIDs present whose entry has \Deleted (EXPUNGE's targets, found without a scan). */
+  readonly deleted = new Set<number>();
   /** Keywords of every entry seen (lower case -> as first seen). */
   readonly keywords = new Map<string, string>();
   /** Change-log records with modseq > logFloor, ascending. */
@@ -110,6 +112,7 @@ export class CachedIndex {
           if (!e) continue;
           expunged.add(u);
           this.entries.delete(u);
+          this.deleted.delete(u);
           this.gone.set(u, [e, l.modseq]);
         }
       }
@@ -126,7 +129,8 @@ export class CachedIndex {
     for (const e of await this.mailbox.entriesByUid(changed)) this.put(e);
     this.firstUnseenMemo = undefined;
     this.log.push(...log);
-    this.modseq = Math.max(this.modseq, counters.highestModseq);
+    // a log read over several pages may end past the counters read with its first page
+    this.modseq = Math.max(this.modseq, counters.highestModseq, log[log.length - 1]?.modseq ?? 0);
     this.trim();
   }
 
@@ -134,6 +138,7 @@ export class CachedIndex {
     const { counters, entries } = await this.mailbox.snapshot();
     this.uids.length = 0;
     this.entries.clear();
+    this.deleted.clear();
     this.gone.clear();
     this.log = [];
     for (const e of entries) this.add(e);
@@ -156,7 +161,7 @@ export class CachedIndex {
     if (this.uids.length && e.uid < this.uids[this.uids.length - 1]) return; // never reorders
     this.uids.push(e.uid);
     this.entries.set(e.uid, e);
-    this.learn(e.flags);
+    this.learn(e);
   }
 
   /**
@@ -167,12 +172,15 @@ export class CachedIndex {
     const cur = this.entries.get(e.uid);
     if (!cur || cur.modseq > e.modseq) return;
     this.entries.set(e.uid, e);
-    this.learn(e.flags);
+    this.learn(e);
     this.firstUnseenMemo = undefined;
   }
 
-  private learn(flags: string[]): void {
-    for (const f of flags) {
+  /** Note the keywords and the \Deleted flag of a present entry. */
+  private learn(e: IndexEntry): void {
+    if (e.flags.includes('\\Deleted')) this.deleted.add(e.uid);
+    else this.deleted.delete(e.uid);
+    for (const f of e.flags) {
       if (f.startsWith('\\')) continue;
       const k = f.toLowerCase();
       if (!this.keywords.has(k)) this.keywords.set(k, f);

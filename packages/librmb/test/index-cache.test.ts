@@ -60,6 +60,14 @@ test('a warm cache syncs with one read, whatever the mailbox size', async () => 
   c.trim();
   expect(c.entry(1)).toBeUndefined();
   expect(c.firstUnseenUid()).toBe(3);
+  // \Deleted is tracked as it changes: EXPUNGE finds its targets without a scan
+  await other.store([7, 9], 'add', ['\\Deleted']);
+  await c.sync();
+  expect([...c.deleted].sort()).toEqual([7, 9]);
+  await other.store([9], 'remove', ['\\Deleted']);
+  await other.expunge([7]);
+  await c.sync();
+  expect([...c.deleted]).toEqual([]);
   caches.detach(c, reader);
 });
 

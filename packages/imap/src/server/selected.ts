@@ -67,17 +67,29 @@ export class SelectedView {
     this.caches = caches ?? new IndexCaches(0);
     const get = (uid: number): IndexEntry | undefined =>
       this.has(uid) ? (this.held.get(uid) ?? this.cache.entry(uid)) : undefined;
+    // the view's own UIDs need no membership test
+    const own = (uid: number): IndexEntry | undefined => this.held.get(uid) ?? this.cache.entry(uid);
     const uids = () => this.uids;
     this.entries = {
       get,
       has: (uid) => this.has(uid),
       *values() {
         for (const u of uids()) {
-          const e = get(u);
+          const e = own(u);
           if (e) yield e;
         }
       },
     };
+  }
+
+  /**
+   * UIDs in the view whose entry has \Deleted, ascending (EXPUNGE's targets): the cache's set
+   * of them, and the entries the view still holds.
+   */
+  deletedUids(): number[] {
+    const out = [...this.cache.deleted].filter((u) => this.has(u) && !this.held.has(u));
+    for (const [u, e] of this.held) if (e.flags.includes('\\Deleted')) out.push(u);
+    return out.sort((a, b) => a - b);
   }
 
   /** Whether `uid` is in the view (binary search). */
@@ -246,9 +258,12 @@ export class SelectedView {
     }
     const c = this.cache;
     await c.sync(this.mailbox);
+    // the cache as of now: other sessions may sync it further while this refresh awaits below
     const counters = c.counters!;
-    const log = c.logSince(this.modseq) ?? (await this.mailbox.changesSince(this.modseq)).log;
-    const from = lowerBound(c.uids, this.maxUid + 1);
+    const upTo = c.modseq;
+    const fresh = c.uids.slice(lowerBound(c.uids, this.maxUid + 1));
+    const log =
+      c.logSince(this.modseq) ?? (await this.mailbox.changesSince(this.modseq)).log.filter((l) => l.modseq <= upTo);
     for (const l of log) {
       if (l.kind === 'expunge') {
         for (const u of l.uids) {
@@ -264,14 +279,14 @@ export class SelectedView {
         }
       }
     }
-    if (from < c.uids.length) {
-      for (let i = from; i < c.uids.length; i++) this.uids.push(c.uids[i]);
+    if (fresh.length) {
+      for (const u of fresh) this.uids.push(u);
       this.maxUid = this.uids[this.uids.length - 1];
       this.uidnext = Math.max(counters.uidnext, this.maxUid + 1);
       // a write only while another session has not claimed them first
       if (!this.readOnly && counters.firstRecent < counters.uidnext) await this.claimRecent();
     } else this.uidnext = Math.max(this.uidnext, counters.uidnext);
-    this.modseq = Math.max(this.modseq, c.modseq);
+    this.modseq = Math.max(this.modseq, upTo);
     for (const [u, m] of this.own) if (m <= this.modseq) this.own.delete(u);
     c.trim();
   }

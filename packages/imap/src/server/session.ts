@@ -655,7 +655,7 @@ export class Session {
   private sinks: NodeJS.WritableStream[] = [];
 
   /** Resolves once no stream on the way out asks the writer to wait (backpressure). */
-  private async writable(): Promise<void> {
+  async writable(): Promise<void> {
     for (const w of [...this.sinks, this.socket] as (NodeJS.WritableStream & { writableNeedDrain?: boolean })[]) {
       if (w.writableNeedDrain && !this.socket.destroyed) {
         await new Promise<void>((r) => {

@@ -9,7 +9,7 @@ export async function expungeDeleted(ctx: MailboxContext, uidSet?: string, silen
   const v = ctx.view;
   if (v.readOnly) throw no('READ-ONLY', 'Mailbox is read-only.');
   await v.refresh();
-  let targets = [...v.entries.values()].filter((e) => e.flags.includes('\\Deleted')).map((e) => e.uid);
+  let targets = v.deletedUids();
   if (uidSet !== undefined) {
     const allowed = new Set(v.resolve(parseSeqSet(uidSet), true).map(([, u]) => u));
     targets = targets.filter((u) => allowed.has(u));

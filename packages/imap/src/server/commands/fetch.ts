@@ -136,6 +136,90 @@ async function lazyOrRead(
   return { lazy: { size: end - start, read: (off, len) => user.messageBytes(e, start + off, len) } };
 }
 
+/** Items answered from the index entry alone (no mail object read). */
+const INDEX_ITEMS = new Set([
+  'UID',
+  'FLAGS',
+  'INTERNALDATE',
+  'RFC822.SIZE',
+  'MODSEQ',
+  'SAVEDATE',
+  'EMAILID',
+  'THREADID',
+]);
+
+/** Whether any of `items` needs the message's MIME metadata (or its bytes). */
+function needsMeta(items: FetchItem[]): boolean {
+  return items.some((i) => i.kind !== 'simple' || ['ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'PREVIEW'].includes(i.name));
+}
+
+/** The attribute list of one FETCH response, each name once (the first value given wins). */
+function collector(): { vals: Value[]; add: (k: string, v: Value) => void } {
+  const vals: Value[] = [];
+  const seen = new Set<string>();
+  return {
+    vals,
+    add: (k, v) => {
+      if (!seen.has(k)) {
+        seen.add(k);
+        vals.push(atom(k), v);
+      }
+    },
+  };
+}
+
+/** Add the index item `name` (INDEX_ITEMS) of entry `e`; false when `name` is not one. */
+function indexItem(name: string, user: UserStore, e: IndexEntry, flags: string[], add: (k: string, v: Value) => void) {
+  switch (name) {
+    case 'UID':
+      add('UID', e.uid);
+      return true;
+    case 'FLAGS':
+      add(
+        'FLAGS',
+        flags.map((f) => atom(f)),
+      );
+      return true;
+    case 'INTERNALDATE':
+      add('INTERNALDATE', formatDateTime(e.internalDate));
+      return true;
+    case 'RFC822.SIZE':
+      add('RFC822.SIZE', e.size);
+      return true;
+    case 'MODSEQ':
+      add('MODSEQ', [e.modseq]);
+      return true;
+    case 'SAVEDATE':
+      add('SAVEDATE', formatDateTime(e.saveDate));
+      return true;
+    case 'EMAILID':
+      add('EMAILID', [atom(user.emailId(e))]); // RFC 8474 §5.1
+      return true;
+    case 'THREADID':
+      add('THREADID', null); // RFC 8474 §5.2: NIL, no threads computed
+      return true;
+  }
+  return false;
+}
+
+/**
+ * The FETCH response of `e` when every item is an index item: built at once, without a promise
+ * per message (FETCH 1:* (FLAGS) on a large mailbox).
+ */
+function indexResponse(
+  user: UserStore,
+  seq: number,
+  e: IndexEntry,
+  items: FetchItem[],
+  flags: string[],
+  withModseq: boolean,
+): string {
+  const { vals, add } = collector();
+  for (const it of items) if (it.kind === 'simple') indexItem(it.name, user, e, flags, add);
+  if (withModseq) add('MODSEQ', [e.modseq]);
+  return [`* ${seq} FETCH `, ...encodeValue(vals), '\r\n'].join('');
+}
+
 async function buildResponse(
   user: UserStore,
   seq: number,
@@ -145,37 +229,13 @@ async function buildResponse(
   withModseq: boolean,
   threshold: number,
 ): Promise<Chunk[]> {
-  const needsMeta = items.some(
-    (i) => i.kind !== 'simple' || ['ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'PREVIEW'].includes(i.name),
-  );
-  const meta = needsMeta ? await user.messageMeta(e) : undefined;
-  const vals: Value[] = [];
-  const seen = new Set<string>();
-  const add = (k: string, v: Value) => {
-    if (!seen.has(k)) {
-      seen.add(k);
-      vals.push(atom(k), v);
-    }
-  };
+  const meta = needsMeta(items) ? await user.messageMeta(e) : undefined;
+  const { vals, add } = collector();
   for (const it of items) {
     switch (it.kind) {
       case 'simple':
+        if (indexItem(it.name, user, e, flags, add)) break;
         switch (it.name) {
-          case 'UID':
-            add('UID', e.uid);
-            break;
-          case 'FLAGS':
-            add(
-              'FLAGS',
-              flags.map((f) => atom(f)),
-            );
-            break;
-          case 'INTERNALDATE':
-            add('INTERNALDATE', formatDateTime(e.internalDate));
-            break;
-          case 'RFC822.SIZE':
-            add('RFC822.SIZE', e.size);
-            break;
           case 'ENVELOPE':
             add('ENVELOPE', envelopeValue(meta!.envelope));
             break;
@@ -185,18 +245,6 @@ async function buildResponse(
           case 'BODYSTRUCTURE':
             add('BODYSTRUCTURE', bodyStructureValue(meta!.root, true));
             break;
-          case 'MODSEQ':
-            add('MODSEQ', [e.modseq]);
-            break;
-          case 'SAVEDATE':
-            add('SAVEDATE', formatDateTime(e.saveDate));
-            break;
-          case 'EMAILID':
-            add('EMAILID', [atom(user.emailId(e))]);
-            break; // RFC 8474 §5.1
-          case 'THREADID':
-            add('THREADID', null);
-            break; // RFC 8474 §5.2: NIL, no threads computed
           case 'PREVIEW':
             add('PREVIEW', await previewText(user, e, meta!));
             break; // RFC 8970
@@ -313,6 +361,20 @@ export const fetch: CommandSpec = {
     // fetch metadata for many messages concurrently, write in order
     // message bodies are held per batch: small batches when items fetch them, large otherwise
     const batch = items.some((i) => i.kind !== 'simple') ? 32 : 512;
+    if (items.every((i) => i.kind === 'simple' && INDEX_ITEMS.has(i.name))) {
+      // index items only: rendered synchronously, written in batches of 512 responses
+      for (let i = 0; i < targets.length; i += 512) {
+        const out: string[] = [];
+        for (const [seq, u] of targets.slice(i, i + 512)) {
+          const e = v.entries.get(u)!;
+          out.push(indexResponse(user, seq, e, items, v.flagsOf(e), withModseq));
+        }
+        session.write(out.join(''));
+        await session.writable();
+      }
+      await session.ok(tag, 'Fetch completed.');
+      return;
+    }
     for (let i = 0; i < targets.length; i += batch) {
       const slice = targets.slice(i, i + batch);
       const rendered = await Promise.all(
