@@ -6,11 +6,10 @@
 // (embedded store) next to Dovecot 2.3 (scripts/dovecot-local.sh, sdbox) in this one script.
 // Writes BENCHMARKS.md between the bench-large markers.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Imap, startRmb, stopDovecot } from './bench-lib.mjs';
+import { Imap, runLine, smtpSourceOrSkip, startRmb, stopDovecot, writeSection } from './bench-lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SIZES = (process.env.BENCH_LARGE_SIZES ?? '1000,100000').split(',').map(Number);
@@ -19,12 +18,7 @@ const REPS = Number(process.env.BENCH_LARGE_REPS ?? 10);
 const cli = join(root, 'packages', 'rmb', 'dist', 'src', 'cli.js');
 const dovecotScript = join(root, 'scripts', 'dovecot-local.sh');
 const ops = join(root, 'scripts', 'bench-large-ops.py');
-const SMTP_SOURCE = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find((p) => existsSync(p));
-
-if (!SMTP_SOURCE) {
-  console.error('bench-large: SKIPPED: no smtp-source (Debian: apt-get install postfix); nothing measured');
-  process.exit(0);
-}
+const SMTP_SOURCE = smtpSourceOrSkip('bench-large.mjs');
 
 /** Deliver `n` 2 KiB mails to `rcpt` over LMTP with smtp-source; returns deliveries/s. */
 function fill(lmtpPort, rcpt, n) {
@@ -133,7 +127,6 @@ const rmb = await run('rmb', imap, lmtp, 'large', 'pw', () => [server.pid]);
 results['rmb, embedded store'] = rmb;
 server.kill('SIGTERM');
 
-const cpu = os.cpus();
 const fmt = (x, d = 1) =>
   x == null ? '–' : x.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
 const ROWS = [
@@ -162,8 +155,7 @@ for (const size of SIZES) {
   }
 }
 const lines = [
-  `Run: \`npm run bench\` (scripts/bench-large.mjs) on ${new Date().toISOString().slice(0, 10)}; machine: ` +
-    `${cpu.length} × ${cpu[0].model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}.`,
+  runLine('bench-large.mjs'),
   "One mailbox grown over LMTP by smtp-source with 2 KiB mails; each operation by Python's imaplib on one " +
     `connection, median of ${REPS} (FETCH 1:* and SEARCH: of ${Math.max(3, REPS >> 1)}). For times, a ratio below ` +
     '1 means rmb is faster; for the fill rate, above 1.',
@@ -183,10 +175,5 @@ for (const [key, label, d] of ROWS) {
   });
   lines.push(cells.join(''));
 }
-const file = join(root, 'BENCHMARKS.md');
-const old = readFileSync(file, 'utf8');
-const block = `<!-- bench-large:start -->\n${lines.join('\n')}\n<!-- bench-large:end -->`;
-const re = /<!-- bench-large:start -->[\s\S]*<!-- bench-large:end -->/;
-writeFileSync(file, re.test(old) ? old.replace(re, block) : `${old.trimEnd()}\n\n## Large mailboxes\n\n${block}\n`);
-console.log(lines.join('\n'));
+writeSection(root, 'bench-large', 'Large mailboxes', lines);
 rmSync(tmp, { recursive: true, force: true });

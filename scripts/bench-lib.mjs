@@ -1,5 +1,6 @@
 // Helpers shared by the benchmark scripts (scripts/bench-*.mjs).
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
@@ -91,4 +92,39 @@ export async function stopDovecot(script, dir) {
   } catch {
     /* not started */
   }
+}
+
+/**
+ * Postfix's smtp-source, or exit 0 with a loud SKIPPED line naming `script` when it is missing
+ * (Debian: apt-get install postfix).
+ */
+export function smtpSourceOrSkip(script) {
+  const found = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find((p) => existsSync(p));
+  if (!found) {
+    console.error(`${script}: SKIPPED: no smtp-source (Debian: apt-get install postfix); nothing measured`);
+    process.exit(0);
+  }
+  return found;
+}
+
+/** The "Run: ... machine: ..." line every section of BENCHMARKS.md starts with. */
+export function runLine(script) {
+  const cpu = cpus();
+  return (
+    `Run: \`npm run bench\` (scripts/${script}) on ${new Date().toISOString().slice(0, 10)}; machine: ` +
+    `${cpu.length} × ${cpu[0].model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}.`
+  );
+}
+
+/**
+ * Put `lines` into BENCHMARKS.md between the `<!-- key:start -->` and `<!-- key:end -->` markers,
+ * or append them under `## title` when the markers are not there yet; also print them.
+ */
+export function writeSection(root, key, title, lines) {
+  const file = join(root, 'BENCHMARKS.md');
+  const old = readFileSync(file, 'utf8');
+  const block = `<!-- ${key}:start -->\n${lines.join('\n')}\n<!-- ${key}:end -->`;
+  const re = new RegExp(`<!-- ${key}:start -->[\\s\\S]*<!-- ${key}:end -->`);
+  writeFileSync(file, re.test(old) ? old.replace(re, block) : `${old.trimEnd()}\n\n## ${title}\n\n${block}\n`);
+  console.log(lines.join('\n'));
 }

@@ -13,23 +13,18 @@
 // the commands it sends), errors (NO/BAD/failed connections) and the state check.
 // Writes BENCHMARKS.md between the bench-load markers.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ImapFlow } from 'imapflow';
-import { startRmb, stopDovecot } from './bench-lib.mjs';
+import { runLine, smtpSourceOrSkip, startRmb, stopDovecot, writeSection } from './bench-lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLIENTS = Number(process.env.BENCH_LOAD_CLIENTS ?? 10);
 const SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 20);
 const cli = join(root, 'packages', 'rmb', 'dist', 'src', 'cli.js');
 const dovecotScript = join(root, 'scripts', 'dovecot-local.sh');
-const SMTP_SOURCE = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find((p) => existsSync(p));
-if (!SMTP_SOURCE) {
-  console.error('bench-load: SKIPPED: no smtp-source (Debian: apt-get install postfix); nothing measured');
-  process.exit(0);
-}
+const SMTP_SOURCE = smtpSourceOrSkip('bench-load.mjs');
 if (process.env.IMAPTEST) {
   console.error(`bench-load: IMAPTEST=${process.env.IMAPTEST} given; this script runs its own imapflow load only`);
 }
@@ -181,10 +176,8 @@ const rmb = await measure('rmb', imap, lmtp);
 rows.push({ name: 'rmb, embedded store', ...rmb });
 server.kill('SIGTERM');
 
-const cpu = os.cpus();
 const lines = [
-  `Run: \`npm run bench\` (scripts/bench-load.mjs) on ${new Date().toISOString().slice(0, 10)}; machine: ` +
-    `${cpu.length} × ${cpu[0].model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}.`,
+  runLine('bench-load.mjs'),
   `imapflow clients, ${CLIENTS} at once, ${SECONDS} s per load (imaptest is not in Debian; this is the load of the ` +
     'script\'s header). "many users": each client its own user, a whole session per round (login, SELECT, FETCH ' +
     'FLAGS, 3 bodies, STORE, APPEND, STORE + EXPUNGE, LOGOUT). "one mailbox": every client on one INBOX, random ' +
@@ -205,10 +198,5 @@ if (dovecot) {
       `one mailbox ${(rmb.one.rate / dovecot.one.rate).toFixed(2)} ×.`,
   );
 }
-const file = join(root, 'BENCHMARKS.md');
-const old = readFileSync(file, 'utf8');
-const block = `<!-- bench-load:start -->\n${lines.join('\n')}\n<!-- bench-load:end -->`;
-const re = /<!-- bench-load:start -->[\s\S]*<!-- bench-load:end -->/;
-writeFileSync(file, re.test(old) ? old.replace(re, block) : `${old.trimEnd()}\n\n## IMAP load\n\n${block}\n`);
-console.log(lines.join('\n'));
+writeSection(root, 'bench-load', 'IMAP load', lines);
 rmSync(tmp, { recursive: true, force: true });

@@ -12,11 +12,10 @@
 // rmb (embedded store) next to Dovecot 2.3 (scripts/dovecot-local.sh, sdbox) in this one script.
 // Writes BENCHMARKS.md between the bench-sessions markers.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Imap, pool, startRmb, stopDovecot } from './bench-lib.mjs';
+import { Imap, pool, runLine, smtpSourceOrSkip, startRmb, stopDovecot, writeSection } from './bench-lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MESSAGES = Number(process.env.BENCH_SESSIONS_MESSAGES ?? 1000);
@@ -25,11 +24,7 @@ const FETCHES = Number(process.env.BENCH_SESSIONS_FETCHES ?? 20);
 const IDLE = Number(process.env.BENCH_SESSIONS_IDLE ?? 10000);
 const cli = join(root, 'packages', 'rmb', 'dist', 'src', 'cli.js');
 const dovecotScript = join(root, 'scripts', 'dovecot-local.sh');
-const SMTP_SOURCE = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find((p) => existsSync(p));
-if (!SMTP_SOURCE) {
-  console.error('bench-sessions: SKIPPED: no smtp-source (Debian: apt-get install postfix); nothing measured');
-  process.exit(0);
-}
+const SMTP_SOURCE = smtpSourceOrSkip('bench-sessions.mjs');
 
 /** PSS of `pids` in KiB (/proc/<pid>/smaps_rollup). */
 function pssKiB(pids) {
@@ -147,11 +142,9 @@ const idleMem = (pssKiB([server.pid]) - before) / IDLE;
 for (const c of idle) c.sock.destroy();
 server.kill('SIGTERM');
 
-const cpu = os.cpus();
 const f = (x) => x.toFixed(2);
 const lines = [
-  `Run: \`npm run bench\` (scripts/bench-sessions.mjs) on ${new Date().toISOString().slice(0, 10)}; machine: ` +
-    `${cpu.length} × ${cpu[0].model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}.`,
+  runLine('bench-sessions.mjs'),
   `One user's INBOX of ${MESSAGES} mails of 5 KB (smtp-source over LMTP); ${N} sessions with it selected, each ` +
     `fetching ${FETCHES} random messages (\`FETCH n (BODY.PEEK[])\`) one after another, all sessions at once. ` +
     'First byte: command sent to the `* n FETCH` line. Memory: proportional set size (PSS) of the server processes ' +
@@ -178,10 +171,5 @@ lines.push(
     '(PSS). Dovecot runs one process per session and its `service imap` allows 1,024; its figure above is per ' +
     'process.',
 );
-const file = join(root, 'BENCHMARKS.md');
-const old = readFileSync(file, 'utf8');
-const block = `<!-- bench-sessions:start -->\n${lines.join('\n')}\n<!-- bench-sessions:end -->`;
-const re = /<!-- bench-sessions:start -->[\s\S]*<!-- bench-sessions:end -->/;
-writeFileSync(file, re.test(old) ? old.replace(re, block) : `${old.trimEnd()}\n\n## Many sessions\n\n${block}\n`);
-console.log(lines.join('\n'));
+writeSection(root, 'bench-sessions', 'Many sessions', lines);
 rmSync(tmp, { recursive: true, force: true });
