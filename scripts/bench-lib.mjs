@@ -72,7 +72,9 @@ export async function startRmb(cli, dataDir, sets = []) {
   const { spawn } = await import('node:child_process');
   const args = [cli, 'serve', '-s', `dataDir=${dataDir}`, '-s', 'imap.port=0', '-s', 'imap.tlsPort=null'];
   for (const s of sets) args.push('-s', s);
-  const server = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // RMB_BENCH_NODE_ARGS: node options for the server (e.g. --cpu-prof to see where its time goes)
+  const nodeArgs = (process.env.RMB_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const server = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   process.on('exit', () => server.kill('SIGKILL'));
   return new Promise((resolve) => {
     let out = '';

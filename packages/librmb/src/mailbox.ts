@@ -11,7 +11,6 @@
 import { type IoCtx, ReadOp, type OmapPage, WriteOp } from '@rmb/rados';
 import { NotAllowed, fromStoreError } from './errors.js';
 import type { MailObjects } from './mail.js';
-import { withRetry } from './retry.js';
 import { countFlags } from './counters.js';
 import {
   COUNTERS_KEY,
@@ -25,6 +24,7 @@ import {
   uidKey,
 } from './layout.js';
 import { appendQueue, type PendingSave } from './append-queue.js';
+import { CommitLanes, type Plan } from './commit-lane.js';
 import type { Counters, ImportMessage, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
 export { uidKey, logKey, indexOid };
@@ -43,14 +43,6 @@ export async function createIndex(io: IoCtx, info: MailboxInfo): Promise<void> {
 }
 
 /** What a planned index change writes; returned by the planner given the current state. */
-interface Plan<T> {
-  counters: Counters;
-  set: Record<string, string>;
-  rm: string[];
-  result: T;
-  /** Nothing to write: skip the commit (and the notify). */
-  unchanged?: boolean;
-}
 
 /** Flag change modes of STORE (RFC 3501 §6.4.6). */
 export type StoreMode = 'add' | 'remove' | 'replace';
@@ -73,6 +65,8 @@ export class Mailbox {
     readonly io: IoCtx,
     readonly info: MailboxInfo,
     private readonly mails: MailObjects,
+    /** The store's commit lanes (group commit per index and process); private ones when not given. */
+    private readonly lanes: CommitLanes = new CommitLanes(),
   ) {
     this.oid = indexOid(info.id);
   }
@@ -175,7 +169,9 @@ export class Mailbox {
   /**
    * The core of every index change: read `h` and `keys`, let `plan` compute the new state, and
    * write it in one compound op guarded by omapCmp(h). `before` (e.g. the mail objects' writes)
-   * is awaited before the commit, overlapping the first read. Retried on a lost race.
+   * is awaited before the commit, overlapping the first read. Retried on a lost race. The changes
+   * of this process to this mailbox are committed together (commit-lane.ts): `plan` then sees
+   * the counters and keys as the changes planned before it in the batch left them.
    */
   private async update<T>(
     what: string,
@@ -184,22 +180,16 @@ export class Mailbox {
     before?: Promise<unknown>,
   ): Promise<T> {
     try {
-      const result = await withRetry(what, async (n) => {
-        const read = this.io.omapGetByKeys(this.oid, [COUNTERS_KEY, ...keys]);
-        const [got] = await Promise.all([read, n === 0 ? before : undefined]);
-        const raw = got.get(COUNTERS_KEY);
-        if (!raw) throw new Error(`index of ${this.name} has no counters`);
-        const p = plan(JSON.parse(raw.toString()) as Counters, got);
-        if (p.unchanged) return p.result;
-        const op = new WriteOp()
-          .omapCmp(COUNTERS_KEY, 'eq', raw)
-          .omapSet({ ...p.set, [COUNTERS_KEY]: JSON.stringify(p.counters) })
-          .omapRm(p.rm);
-        await this.io.operate(this.oid, op);
-        this.io.notify(this.oid, String(p.counters.highestModseq), 1000).catch(() => undefined);
-        return p.result;
-      });
-      return result;
+      return await this.lanes.submit(
+        this.io,
+        this.oid,
+        keys,
+        (c, got) => {
+          if (!got.has(COUNTERS_KEY)) throw new Error(`index of ${this.name} has no counters`);
+          return plan(c, got);
+        },
+        before,
+      );
     } catch (e) {
       throw fromStoreError(e, `${what} in ${this.name}`);
     }

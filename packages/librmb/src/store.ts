@@ -4,6 +4,7 @@
  * compound ops guarded by the list object's version (assertVersion), retried.
  */
 import { IndexCaches } from './index-cache.js';
+import { CommitLanes } from './commit-lane.js';
 import { randomUUID } from 'node:crypto';
 import { type Cluster, type IoCtx, ReadOp, WriteOp, isErrno, type ObjectStat, type OmapPage } from '@rmb/rados';
 import { LRUCache } from 'lru-cache';
@@ -114,6 +115,8 @@ export class MailStore {
   private readonly metaCache: LRUCache<string, StoredMeta>;
   /** The per-process copies of mailbox indexes shared by the sessions that select them (ADR 0018). */
   readonly indexCaches: IndexCaches;
+  /** Group commit of this process's index changes, one lane per mailbox (commit-lane.ts). */
+  readonly lanes = new CommitLanes();
   /** username -> user id. Ids never change once made, so this needs no invalidation. */
   private readonly userIds: LRUCache<string, string>;
   /**
@@ -409,7 +412,7 @@ export class UserStore {
       throw new NotFound(`mailbox ${n} does not exist`);
     }
     this.store.boxHints.set(this.hintKey(n), info);
-    return { mailbox: new Mailbox(this.io, info, this.mails), got };
+    return { mailbox: new Mailbox(this.io, info, this.mails, this.store.lanes), got };
   }
 
   /** The immutable metadata of a message (MIME structure, envelope, sizes; cached; 1 round trip on a miss). */
@@ -445,7 +448,7 @@ export class UserStore {
 
   /** A Mailbox for an entry of mailboxes() without looking it up again (no I/O). */
   mailboxOf(info: MailboxInfo): Mailbox {
-    return new Mailbox(this.io, info, this.mails);
+    return new Mailbox(this.io, info, this.mails, this.store.lanes);
   }
 
   private hintKey(name: string): string {
@@ -475,7 +478,7 @@ export class UserStore {
     // optimistic save that might have to start over
     const hint = messages.some((m) => m.stream || m.staged) ? undefined : this.store.boxHints.get(this.hintKey(n));
     if (hint) {
-      const guess = new Mailbox(this.io, hint, this.mails);
+      const guess = new Mailbox(this.io, hint, this.mails, this.store.lanes);
       // QuotaExceeded from here aborts the save: nothing is committed, the objects are removed
       const confirm = this.io.omapGetByKeys(this.listOid, keys).then(
         async (got) => {
@@ -722,7 +725,7 @@ export class UserStore {
       op.omapSet({ [COUNT_KEY]: String(Math.max(0, count - 1)) });
       return JSON.parse(raw.toString()) as MailboxInfo;
     });
-    const mb = new Mailbox(this.io, info, this.mails);
+    const mb = new Mailbox(this.io, info, this.mails, this.store.lanes);
     try {
       const [entries, kept] = await Promise.all([mb.entries(), mb.keptExpunged()]);
       await Promise.all([...entries.map((e) => e.mail), ...kept].map((oid) => this.mails.release(oid)));

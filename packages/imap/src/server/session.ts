@@ -685,9 +685,18 @@ export class Session {
       this.close();
     });
     deflate.on('data', (d: Buffer) => sock.write(d));
+    // one sync flush per turn of the event loop, not per write: each flush is a call into zlib
+    // (on the thread pool), and a command's responses come in many writes
+    let flushing = false;
     this.output = (data) => {
       deflate.write(data);
-      deflate.flush(zlibConstants.Z_SYNC_FLUSH);
+      if (!flushing) {
+        flushing = true;
+        setImmediate(() => {
+          flushing = false;
+          deflate.flush(zlibConstants.Z_SYNC_FLUSH);
+        });
+      }
       return !sock.writableNeedDrain && !deflate.writableNeedDrain;
     };
     this.compressed = true;
