@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Imap, runLine, smtpSourceOrSkip, startRmb, stopDovecot, writeSection } from './bench-lib.mjs';
+import { Imap, runLine, smtpSourceOrSkip, startDovecot, startRmb, stopDovecot, writeSection } from './bench-lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SIZES = (process.env.BENCH_LARGE_SIZES ?? '1000,100000').split(',').map(Number);
@@ -100,9 +100,7 @@ chmodSync(tmp, 0o755);
 const results = {};
 let dovecot = null;
 try {
-  const out = execFileSync(dovecotScript, ['start', join(tmp, 'dovecot'), 'large:pw'], { encoding: 'utf8' });
-  const imap = Number(/DOVECOT_IMAP_PORT=(\d+)/.exec(out)[1]);
-  const lmtp = Number(/DOVECOT_LMTP_PORT=(\d+)/.exec(out)[1]);
+  const { imap, lmtp } = await startDovecot(dovecotScript, join(tmp, 'dovecot'), ['large:pw']);
   // every imap process of this Dovecot (one per session)
   const pids = () =>
     execFileSync('pgrep', ['-f', '^dovecot/imap'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);

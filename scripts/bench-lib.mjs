@@ -130,3 +130,20 @@ export function writeSection(root, key, title, lines) {
   writeFileSync(file, re.test(old) ? old.replace(re, block) : `${old.trimEnd()}\n\n## ${title}\n\n${block}\n`);
   console.log(lines.join('\n'));
 }
+
+/**
+ * Start a reference Dovecot with scripts/dovecot-local.sh in `dir` for `users` ("name:password");
+ * returns its IMAP and LMTP ports. Tried a second time after 3 s: a Dovecot stopped just before
+ * (an earlier benchmark's, with hundreds of sessions) can still hold what a new one needs.
+ */
+export async function startDovecot(script, dir, users) {
+  const { execFileSync } = await import('node:child_process');
+  let out;
+  try {
+    out = execFileSync(script, ['start', dir, ...users], { encoding: 'utf8' });
+  } catch {
+    await new Promise((r) => setTimeout(r, 3000));
+    out = execFileSync(script, ['start', dir, ...users], { encoding: 'utf8' });
+  }
+  return { imap: Number(/DOVECOT_IMAP_PORT=(\d+)/.exec(out)[1]), lmtp: Number(/DOVECOT_LMTP_PORT=(\d+)/.exec(out)[1]) };
+}

@@ -17,7 +17,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ImapFlow } from 'imapflow';
-import { runLine, smtpSourceOrSkip, startRmb, stopDovecot, writeSection } from './bench-lib.mjs';
+import { runLine, smtpSourceOrSkip, startDovecot, startRmb, stopDovecot, writeSection } from './bench-lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLIENTS = Number(process.env.BENCH_LOAD_CLIENTS ?? 10);
@@ -178,9 +178,7 @@ let dovecot = null;
 try {
   if (process.env.BENCH_NO_DOVECOT) throw new Error('BENCH_NO_DOVECOT is set');
   const all = [...users, 'shared'].map((u) => `${u}:pw`);
-  const out = execFileSync(dovecotScript, ['start', join(tmp, 'dovecot'), ...all], { encoding: 'utf8' });
-  const imap = Number(/DOVECOT_IMAP_PORT=(\d+)/.exec(out)[1]);
-  const lmtp = Number(/DOVECOT_LMTP_PORT=(\d+)/.exec(out)[1]);
+  const { imap, lmtp } = await startDovecot(dovecotScript, join(tmp, 'dovecot'), all);
   dovecot = await measure('Dovecot', imap, lmtp);
   rows.push({ name: 'Dovecot 2.3 (sdbox)', ...dovecot });
 } catch (e) {

@@ -15,7 +15,16 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Imap, pool, runLine, smtpSourceOrSkip, startRmb, stopDovecot, writeSection } from './bench-lib.mjs';
+import {
+  Imap,
+  pool,
+  runLine,
+  smtpSourceOrSkip,
+  startDovecot,
+  startRmb,
+  stopDovecot,
+  writeSection,
+} from './bench-lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MESSAGES = Number(process.env.BENCH_SESSIONS_MESSAGES ?? 1000);
@@ -106,9 +115,7 @@ chmodSync(tmp, 0o755);
 const rows = [];
 let dovecot = null;
 try {
-  const out = execFileSync(dovecotScript, ['start', join(tmp, 'dovecot'), 'sess:pw'], { encoding: 'utf8' });
-  const imap = Number(/DOVECOT_IMAP_PORT=(\d+)/.exec(out)[1]);
-  const lmtp = Number(/DOVECOT_LMTP_PORT=(\d+)/.exec(out)[1]);
+  const { imap, lmtp } = await startDovecot(dovecotScript, join(tmp, 'dovecot'), ['sess:pw']);
   // every imap process of this Dovecot (one per session)
   const pids = () => {
     try {

@@ -6,6 +6,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect as connectStore } from '@rmb/rados';
 import { cephSuite } from '@rmb/rados/testing';
 import { dovecotSuite, newDataDir, startDovecot, startServer, storeSets, type Backend } from '@rmb/rmb/testing';
 import { readFileSync } from 'node:fs';
@@ -21,18 +22,30 @@ function summary(results: ScriptResult[]): string {
     .join('\n');
 }
 
-function againstRmb(backend: Backend) {
-  test(`all ${scriptNames(dir).length} scripts pass against rmb (${backend}), none skipped`, async () => {
+/** `sets`: more settings for the server, named in the test's title when given. */
+function againstRmb(backend: Backend, sets: string[] = []) {
+  const more = sets.length ? `, ${sets.join(' ')}` : '';
+  test(`all ${scriptNames(dir).length} scripts pass against rmb (${backend}${more}), none skipped`, async () => {
     // the quota Dovecot's --full set-up has too (scripts/quota)
     const server = await startServer(newDataDir({ tester: 'secret' }), [
       ...storeSets(backend),
       'quota.storageBytes=1073741824',
       'quota.messages=100000',
+      ...sets,
     ]);
     try {
       const results = await runScripts({ host: '127.0.0.1', port: server.imap, user: 'tester', pass: 'secret', dir });
       expect(summary(results)).toBe('');
       expect(results.length).toBeGreaterThan(0);
+      const shards = sets.find((x) => x.startsWith('store.userShards='));
+      if (shards) {
+        // the directory the scripts' users went through really is sharded as set
+        const store = await connectStore({ backend: 'embedded', path: join(server.dataDir, 'store') });
+        const io = await store.ioCtx('mail');
+        const got = await io.omapGetByKeys('userdir', ['shards']);
+        await store.close();
+        expect(got.get('shards')?.toString()).toBe(shards.split('=')[1]);
+      }
     } finally {
       await server.stop();
     }
@@ -83,6 +96,10 @@ test(
 );
 
 describe('imaptest scripts, rmb on the embedded store', () => againstRmb('embedded'));
+// issue 14 S3 (the user-directory half): the directory sharded over 2 objects set by config, and no
+// idle mailbox kept in the index cache (every SELECT of a mailbox no session holds reads it whole)
+describe('imaptest scripts, rmb with a low user-directory shard count', () =>
+  againstRmb('embedded', ['store.userShards=2', 'store.indexCacheMessages=0']));
 cephSuite('imaptest scripts, rmb on Ceph', () => againstRmb('librados'));
 
 dovecotSuite('imaptest scripts against the reference Dovecot', () => {

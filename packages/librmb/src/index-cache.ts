@@ -27,6 +27,24 @@ export function indexOfSorted(a: readonly number[], x: number): number {
   return i < a.length && a[i] === x ? i : -1;
 }
 
+/**
+ * Remove `drop` from sorted `a` in place: one splice per UID when they are few (a memmove each),
+ * one pass over the array otherwise.
+ */
+export function removeSorted(a: number[], drop: Set<number>): void {
+  if (!drop.size) return;
+  if (drop.size <= 32) {
+    for (const u of drop) {
+      const i = indexOfSorted(a, u);
+      if (i >= 0) a.splice(i, 1);
+    }
+    return;
+  }
+  let w = 0;
+  for (let r = 0; r < a.length; r++) if (!drop.has(a[r])) a[w++] = a[r];
+  a.length = w;
+}
+
 /** What the cache needs of a session's view: the modseq up to which it has taken changes. */
 export interface CacheReader {
   readonly modseq: number;
@@ -117,11 +135,7 @@ export class CachedIndex {
         }
       }
     }
-    if (expunged.size) {
-      const kept = this.uids.filter((u) => !expunged.has(u));
-      this.uids.length = 0;
-      for (const u of kept) this.uids.push(u);
-    }
+    removeSorted(this.uids, expunged);
     if (counters.uidnext > seen) {
       for (const e of await this.mailbox.entries(seen)) this.add(e);
     }

@@ -34,5 +34,5 @@ export {
   type MetadataDepth,
 } from './metadata.js';
 export { UserDirectory, USERDIR_OID, DEFAULT_USER_SHARDS } from './user-directory.js';
-export { CachedIndex, IndexCaches, lowerBound, indexOfSorted, type CacheReader } from './index-cache.js';
+export { CachedIndex, IndexCaches, lowerBound, indexOfSorted, removeSorted, type CacheReader } from './index-cache.js';
 export { CommitLanes, laneStats, type Plan } from './commit-lane.js';

@@ -5,7 +5,7 @@
  * elsewhere stay readable until every reader has taken the expunge; idle caches are bounded.
  */
 import { connect, type Cluster } from '@rmb/rados';
-import { IndexCaches, MailStore, lowerBound, indexOfSorted } from '../src/index.js';
+import { IndexCaches, MailStore, lowerBound, indexOfSorted, removeSorted } from '../src/index.js';
 
 let cluster: Cluster;
 beforeEach(async () => {
@@ -21,6 +21,12 @@ test('binary searches', () => {
   const a = [2, 4, 6, 8];
   expect([0, 2, 3, 8, 9].map((x) => lowerBound(a, x))).toEqual([0, 0, 1, 3, 4]);
   expect([2, 3, 8, 9].map((x) => indexOfSorted(a, x))).toEqual([0, -1, 3, -1]);
+  const few = [1, 2, 3, 5, 8, 13];
+  removeSorted(few, new Set([2, 13, 4]));
+  expect(few).toEqual([1, 3, 5, 8]);
+  const many = Array.from({ length: 200 }, (_, i) => i + 1);
+  removeSorted(many, new Set(Array.from({ length: 100 }, (_, i) => 2 * i + 2)));
+  expect(many).toEqual(Array.from({ length: 100 }, (_, i) => 2 * i + 1));
 });
 
 test('a warm cache syncs with one read, whatever the mailbox size', async () => {

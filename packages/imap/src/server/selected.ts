@@ -15,6 +15,7 @@ import {
   type Logger,
   lowerBound,
   type Mailbox,
+  removeSorted,
 } from '@rmb/librmb';
 import { type SeqSet, toSeqString } from '../protocol/sequence.js';
 import { CommandError } from './errors.js';
@@ -352,7 +353,7 @@ export class SelectedView {
     }
     if (!out.length) return out;
     const drop = new Set(out.map(([, u]) => u));
-    this.uids = this.uids.filter((u) => !drop.has(u));
+    removeSorted(this.uids, drop);
     for (const u of drop) {
       this.held.delete(u);
       this.pendingExpunge.delete(u);
