@@ -325,7 +325,9 @@ export class Mailbox {
               uid: m.uid,
               mail: p.oid,
               flags,
-              modseq: given,
+              // the message's own modseq at the source when known (RFC 7162 §3.1.1: a client that
+              // synced with the source at a modseq is told only of what changed after it)
+              modseq: m.modseq !== undefined && m.modseq >= 1 ? Math.min(m.modseq, given) : given,
               internalDate: p.internalDate,
               size: p.size,
               saveDate: now,

@@ -94,4 +94,6 @@ export interface ImportMessage {
   oid?: string;
   flags: string[];
   internalDate: number;
+  /** The message's modseq at the source (CONDSTORE), kept when lower than the commit's. */
+  modseq?: number;
 }

@@ -273,6 +273,8 @@ class ImapFolder implements OpenFolder {
           flags: cleanFlags(m.flags),
           internalDate: new Date(m.internalDate ?? 0).getTime(),
           size: m.size ?? 0,
+          // imapflow adds MODSEQ to every FETCH once CONDSTORE is enabled (it enables it when offered)
+          ...(m.modseq !== undefined ? { modseq: Number(m.modseq) } : {}),
         });
       }
     } catch (e) {

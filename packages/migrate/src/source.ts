@@ -34,6 +34,8 @@ export interface SourceMeta {
   internalDate: number;
   /** RFC822.SIZE in bytes. */
   size: number;
+  /** The message's MODSEQ (RFC 7162) when the source has CONDSTORE, else undefined. */
+  modseq?: number;
 }
 
 /** One message with its bytes. */

@@ -595,7 +595,7 @@ export class UserSync {
           m.internalDate,
           planned[i].oid,
         );
-        messages.push({ uid: m.uid, staged, flags: m.flags, internalDate: m.internalDate });
+        messages.push({ uid: m.uid, staged, flags: m.flags, internalDate: m.internalDate, modseq: m.modseq });
       } else {
         messages.push({
           uid: m.uid,
@@ -603,12 +603,14 @@ export class UserSync {
           oid: planned[i].oid,
           flags: m.flags,
           internalDate: m.internalDate,
+          modseq: m.modseq,
         });
       }
     }
     failpoint('before-commit');
-    // entries carry the source's HIGHESTMODSEQ at this folder's open: a client that synced with
-    // the source later already has them (RFC 7162 §3.1.1); sources without CONDSTORE: a fresh one
+    // entries carry their own modseq at the source, else the source's HIGHESTMODSEQ at this
+    // folder's open: a client that synced with the source later already has them (RFC 7162
+    // §3.1.1); sources without CONDSTORE: a fresh one
     await mb.importMessages(messages, 0, open.status.highestModseq);
     failpoint('after-commit');
     await this.state.setJournal(this.rmbUser, mb.id, null);
