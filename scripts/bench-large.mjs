@@ -100,6 +100,7 @@ chmodSync(tmp, 0o755);
 const results = {};
 let dovecot = null;
 try {
+  if (process.env.BENCH_NO_DOVECOT) throw new Error('BENCH_NO_DOVECOT is set');
   const { imap, lmtp } = await startDovecot(dovecotScript, join(tmp, 'dovecot'), ['large:pw']);
   // every imap process of this Dovecot (one per session)
   const pids = () =>

@@ -202,9 +202,31 @@ function indexItem(name: string, user: UserStore, e: IndexEntry, flags: string[]
   return false;
 }
 
+/** One index item of entry `e` as it goes on the wire (the same text encodeValue gives). */
+function indexItemText(name: string, user: UserStore, e: IndexEntry, flags: string[]): string {
+  switch (name) {
+    case 'UID':
+      return `UID ${e.uid}`;
+    case 'FLAGS':
+      return `FLAGS (${flags.join(' ')})`;
+    case 'INTERNALDATE':
+      return `INTERNALDATE "${formatDateTime(e.internalDate)}"`;
+    case 'RFC822.SIZE':
+      return `RFC822.SIZE ${e.size}`;
+    case 'MODSEQ':
+      return `MODSEQ (${e.modseq})`;
+    case 'SAVEDATE':
+      return `SAVEDATE "${formatDateTime(e.saveDate)}"`;
+    case 'EMAILID':
+      return `EMAILID (${user.emailId(e)})`;
+    default:
+      return 'THREADID NIL';
+  }
+}
+
 /**
- * The FETCH response of `e` when every item is an index item: built at once, without a promise
- * per message (FETCH 1:* (FLAGS) on a large mailbox).
+ * The FETCH response of `e` when every item is an index item: built as one string, without a
+ * promise or a value tree per message (FETCH 1:* (FLAGS) on a large mailbox).
  */
 function indexResponse(
   user: UserStore,
@@ -214,10 +236,15 @@ function indexResponse(
   flags: string[],
   withModseq: boolean,
 ): string {
-  const { vals, add } = collector();
-  for (const it of items) if (it.kind === 'simple') indexItem(it.name, user, e, flags, add);
-  if (withModseq) add('MODSEQ', [e.modseq]);
-  return [`* ${seq} FETCH `, ...encodeValue(vals), '\r\n'].join('');
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  for (const it of items) {
+    if (it.kind !== 'simple' || seen.has(it.name)) continue;
+    seen.add(it.name);
+    parts.push(indexItemText(it.name, user, e, flags));
+  }
+  if (withModseq && !seen.has('MODSEQ')) parts.push(`MODSEQ (${e.modseq})`);
+  return `* ${seq} FETCH (${parts.join(' ')})\r\n`;
 }
 
 async function buildResponse(

@@ -97,8 +97,31 @@ function dayOf(ms: number): number {
   return Math.floor(ms / DAY) * DAY;
 }
 
-async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boolean> {
-  const e = c.e;
+/**
+ * Whether `k` is answered from index entries alone (flags, UIDs, sizes, dates kept in the index):
+ * such a search runs without reading any mail object and without a promise per message.
+ */
+function indexOnly(k: SearchKey): boolean {
+  switch (k.k) {
+    case 'header':
+    case 'body':
+    case 'text':
+      return false;
+    case 'date':
+      return k.which !== 'sent';
+    case 'not':
+      return indexOnly(k.key);
+    case 'or':
+      return indexOnly(k.a) && indexOnly(k.b);
+    case 'and':
+      return k.keys.every(indexOnly);
+    default:
+      return true;
+  }
+}
+
+/** `k` (indexOnly) against entry `e` with sequence number `seq`. */
+function matchesIndex(k: SearchKey, e: IndexEntry, seq: number, v: SelectedView): boolean {
   switch (k.k) {
     case 'all':
       return true;
@@ -113,7 +136,7 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
     case 'size':
       return k.op === 'larger' ? e.size > k.n : e.size < k.n;
     case 'seq':
-      return inSet(k.set as { ranges: [number, number][] }, c.seq, v.exists);
+      return inSet(k.set as { ranges: [number, number][] }, seq, v.exists);
     case 'uid': {
       if ('saved' in k.set) return v.saved.includes(e.uid);
       const max = v.uids.length ? v.uids[v.uids.length - 1] : 0;
@@ -127,13 +150,28 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
       return k.op === 'older' ? age >= k.seconds : age <= k.seconds;
     }
     case 'date': {
-      let d = dayOf(k.which === 'saved' ? e.saveDate : e.internalDate);
-      if (k.which === 'sent') {
-        // the Date header's day as written; without a usable one the message counts as sent at
-        // the epoch (Dovecot does the same: it is then "before" every date)
-        const s = (await c.meta()).search;
-        d = s.dateDay ?? (s.date !== null ? dayOf(s.date) : 0);
-      }
+      const d = dayOf(k.which === 'saved' ? e.saveDate : e.internalDate);
+      return k.op === 'before' ? d < k.day : k.op === 'on' ? d === k.day : d >= k.day;
+    }
+    case 'not':
+      return !matchesIndex(k.key, e, seq, v);
+    case 'or':
+      return matchesIndex(k.a, e, seq, v) || matchesIndex(k.b, e, seq, v);
+    case 'and':
+      return k.keys.every((x) => matchesIndex(x, e, seq, v));
+    default:
+      throw new Error(`search key ${k.k} needs the message`);
+  }
+}
+
+async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boolean> {
+  if (indexOnly(k)) return matchesIndex(k, c.e, c.seq, v);
+  switch (k.k) {
+    case 'date': {
+      // SENT: the Date header's day as written; without a usable one the message counts as sent
+      // at the epoch (Dovecot does the same: it is then "before" every date)
+      const s = (await c.meta()).search;
+      const d = s.dateDay ?? (s.date !== null ? dayOf(s.date) : 0);
       return k.op === 'before' ? d < k.day : k.op === 'on' ? d === k.day : d >= k.day;
     }
     case 'header': {
@@ -163,12 +201,21 @@ async function matches(k: SearchKey, c: Candidate, v: SelectedView): Promise<boo
     case 'and':
       for (const x of k.keys) if (!(await matches(x, c, v))) return false;
       return true;
+    default:
+      return matchesIndex(k, c.e, c.seq, v);
   }
 }
 
 /** Run a search over the selected mailbox; returns matching [seq, uid] pairs. */
 export async function runSearch(key: SearchKey, user: UserStore, v: SelectedView): Promise<[number, number][]> {
   const out: [number, number][] = [];
+  if (indexOnly(key)) {
+    // flags, UIDs, sizes and dates: one synchronous pass over the index entries
+    v.uids.forEach((u, i) => {
+      if (matchesIndex(key, v.entries.get(u)!, i + 1, v)) out.push([i + 1, u]);
+    });
+    return out;
+  }
   const pairs = v.uids.map((u, i): [number, number] => [i + 1, u]);
   const batch = 32;
   for (let i = 0; i < pairs.length; i += batch) {
