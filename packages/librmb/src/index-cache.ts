@@ -142,7 +142,7 @@ export class CachedIndex {
     const changed = [...flagUids].filter((u) => this.entries.has(u));
     for (const e of await this.mailbox.entriesByUid(changed)) this.put(e);
     this.firstUnseenMemo = undefined;
-    this.log.push(...log);
+    for (const l of log) this.log.push(l); // not push(...log): a long log overflows the stack
     // a log read over several pages may end past the counters read with its first page
     this.modseq = Math.max(this.modseq, counters.highestModseq, log[log.length - 1]?.modseq ?? 0);
     this.trim();

@@ -129,7 +129,8 @@ export class Mailbox {
     const counters = JSON.parse((res[0] as Map<string, Buffer>).get(COUNTERS_KEY)!.toString()) as Counters;
     const page = res[1] as OmapPage;
     const entries = [...page.entries.values()].map((v) => JSON.parse(v.toString()) as IndexEntry);
-    if (page.more) entries.push(...(await this.entries(entries[entries.length - 1].uid + 1)));
+    // appended one by one: a spread of a whole large mailbox (a million entries) overflows the stack
+    if (page.more) for (const e of await this.entries(entries[entries.length - 1].uid + 1)) entries.push(e);
     return { counters, entries };
   }
 

@@ -5,7 +5,16 @@
  * elsewhere stay readable until every reader has taken the expunge; idle caches are bounded.
  */
 import { connect, type Cluster } from '@rmb/rados';
-import { IndexCaches, MailStore, lowerBound, indexOfSorted, removeSorted } from '../src/index.js';
+import {
+  IndexCaches,
+  MailStore,
+  indexOfSorted,
+  layout,
+  logKey,
+  lowerBound,
+  removeSorted,
+  uidKey,
+} from '../src/index.js';
 
 let cluster: Cluster;
 beforeEach(async () => {
@@ -121,3 +130,41 @@ test('idle caches beyond the bound are dropped, least recently used first; cache
   expect(caches.of(b)).toBe(cb);
   expect(caches.of(a)).not.toBe(ca);
 });
+
+test('a mailbox of 140,000 messages loads whole and through its log (no spread of a whole mailbox)', async () => {
+  // a spread of a whole mailbox into push() overflowed the stack past ~120,000 entries: SELECT of
+  // a mailbox of a million messages failed with an internal error
+  const store = await MailStore.open(cluster);
+  const u = await store.user('huge');
+  const inbox = await u.mailbox('INBOX');
+  const caches = new IndexCaches(0);
+  const early = caches.of(inbox);
+  await early.sync(inbox);
+  const reader = { modseq: early.modseq };
+  caches.attach(early, reader);
+  const N = 140_000;
+  // what 140,000 deliveries leave in the index object, written straight into it
+  for (let i = 0; i < N; i += 20_000) {
+    const set: Record<string, string> = {};
+    for (let uid = i + 1; uid <= Math.min(N, i + 20_000); uid++) {
+      const e = { uid, mail: `m.${uid}`, flags: [], modseq: uid + 1, internalDate: 0, size: 1, saveDate: 0 };
+      set[uidKey(uid)] = JSON.stringify(e);
+      set[logKey(uid + 1)] = JSON.stringify({ modseq: uid + 1, kind: 'append', uids: [uid] });
+    }
+    await inbox.io.omapSet(inbox.oid, set);
+  }
+  const c = await inbox.counters();
+  const h = { ...c, uidnext: N + 1, messages: N, bytes: N, highestModseq: N + 1 };
+  await inbox.io.omapSet(inbox.oid, { [layout.COUNTERS_KEY]: JSON.stringify(h) });
+  expect((await inbox.snapshot()).entries.length).toBe(N);
+  const cold = new IndexCaches(0).of(inbox);
+  await cold.sync(inbox);
+  expect(cold.uids.length).toBe(N);
+  // the cache that knew the mailbox empty catches up through a log of 140,000 records
+  await early.sync(inbox);
+  expect(early.uids.length).toBe(N);
+  // it keeps the last 20,000 records; a reader older than them reads the log from the store
+  expect(early.logSince(reader.modseq)).toBeUndefined();
+  expect(early.logSince(N + 1 - 20_000)?.length).toBe(20_000);
+  caches.detach(early, reader);
+}, 120_000);

@@ -364,7 +364,7 @@ export const fetch: CommandSpec = {
       // UIDs in the set expunged since CHANGEDSINCE (RFC 7162 §3.2.6), from the change log
       const { log } = await v.mailbox.changesSince(changedSince!);
       const gone = log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids);
-      const max = Math.max(v.uidnext - 1, ...gone);
+      const max = gone.reduce((m, u) => Math.max(m, u), v.uidnext - 1);
       const inRange = [...new Set(gone)].filter(
         (u) => ('ranges' in set ? inSet(set, u, max) : v.saved.includes(u)) && !v.entries.has(u),
       );

@@ -283,7 +283,8 @@ export const search: CommandSpec = {
     const nums = found.map(([seq, u]) => (uid ? u : seq));
     // a search with MODSEQ reports the highest mod-sequence of the matches (RFC 7162 §3.1.5)
     const hasModseq = usesKey(prog.key, 'modseq');
-    const top = Math.max(0, ...found.map(([, u]) => v.entries.get(u)!.modseq));
+    // a loop, not Math.max(...): a spread of a million arguments overflows the stack
+    const top = found.reduce((m, [, u]) => Math.max(m, v.entries.get(u)!.modseq), 0);
     if (hasModseq) session.enableCondstore();
     // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4: no RETURN means ALL)
     if (prog.returnOpts || session.enabled.has('IMAP4REV2')) {
