@@ -181,16 +181,8 @@ export class Mailbox {
     before?: Promise<unknown>,
   ): Promise<T> {
     try {
-      return await this.lanes.submit(
-        this.io,
-        this.oid,
-        keys,
-        (c, got) => {
-          if (!got.has(COUNTERS_KEY)) throw new Error(`index of ${this.name} has no counters`);
-          return plan(c, got);
-        },
-        before,
-      );
+      // the lane reads `h` with `keys` and fails the batch when the index has no counters
+      return await this.lanes.submit(this.io, this.oid, keys, plan, before);
     } catch (e) {
       throw fromStoreError(e, `${what} in ${this.name}`);
     }
