@@ -24,6 +24,8 @@ export interface RunOptions {
   only?: string[];
   /** Per-reply timeout, ms (default 10000). */
   timeoutMs?: number;
+  /** Leave each script's mailboxes in place after it (to inspect the store); a later run removes them first. */
+  keepMailboxes?: boolean;
 }
 
 /** Outcome of one script. */
@@ -79,7 +81,8 @@ export async function runOne(name: string, o: RunOptions): Promise<ScriptResult>
     }
   } finally {
     try {
-      if (conns[0] && !conns[0].isClosed && script.state !== 'nonauth') await cleanup(conns[0], mailboxName(name));
+      if (conns[0] && !conns[0].isClosed && script.state !== 'nonauth' && !o.keepMailboxes)
+        await cleanup(conns[0], mailboxName(name));
     } catch {
       /* best effort */
     }

@@ -6,7 +6,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect as connectStore } from '@rmb/rados';
+import { ALL_NAMESPACES, connect as connectStore } from '@rmb/rados';
 import { cephSuite } from '@rmb/rados/testing';
 import { dovecotSuite, newDataDir, startDovecot, startServer, storeSets, type Backend } from '@rmb/rmb/testing';
 import { readFileSync } from 'node:fs';
@@ -34,7 +34,15 @@ function againstRmb(backend: Backend, sets: string[] = []) {
       ...sets,
     ]);
     try {
-      const results = await runScripts({ host: '127.0.0.1', port: server.imap, user: 'tester', pass: 'secret', dir });
+      const sharded = sets.some((x) => x.startsWith('store.indexShardEntries='));
+      const results = await runScripts({
+        host: '127.0.0.1',
+        port: server.imap,
+        user: 'tester',
+        pass: 'secret',
+        dir,
+        keepMailboxes: sharded,
+      });
       expect(summary(results)).toBe('');
       expect(results.length).toBeGreaterThan(0);
       const shards = sets.find((x) => x.startsWith('store.userShards='));
@@ -45,6 +53,20 @@ function againstRmb(backend: Backend, sets: string[] = []) {
         const got = await io.omapGetByKeys('userdir', ['shards']);
         await store.close();
         expect(got.get('shards')?.toString()).toBe(shards.split('=')[1]);
+      }
+      if (sharded) {
+        // the scripts' mailboxes (kept after each script) really were sharded: shard objects
+        // (i.<mailbox>.<range>.<random>) name closed UID ranges
+        const store = await connectStore({ backend: 'embedded', path: join(server.dataDir, 'store') });
+        const io = await store.ioCtx('mail', ALL_NAMESPACES);
+        let shardObjects = 0;
+        for (let cursor: string | undefined, first = true; first || cursor; first = false) {
+          const page = await io.list(cursor, 1000);
+          shardObjects += page.objects.filter((o) => /^i\.[^.]+\.\d+\.[0-9a-f]{12}$/.test(o.oid)).length;
+          cursor = page.cursor;
+        }
+        await store.close();
+        expect(shardObjects).toBeGreaterThan(2);
       }
     } finally {
       await server.stop();
@@ -96,10 +118,11 @@ test(
 );
 
 describe('imaptest scripts, rmb on the embedded store', () => againstRmb('embedded'));
-// issue 14 S3 (the user-directory half): the directory sharded over 2 objects set by config, and no
-// idle mailbox kept in the index cache (every SELECT of a mailbox no session holds reads it whole)
-describe('imaptest scripts, rmb with a low user-directory shard count', () =>
-  againstRmb('embedded', ['store.userShards=2', 'store.indexCacheMessages=0']));
+// issue 14 S3: the user directory sharded over 2 objects and every mailbox index sharded in ranges of
+// 3 UIDs, both set by config; and no idle mailbox kept in the index cache (every SELECT of a mailbox
+// no session holds reads it whole)
+describe('imaptest scripts, rmb with sharded indexes and user directory', () =>
+  againstRmb('embedded', ['store.userShards=2', 'store.indexShardEntries=3', 'store.indexCacheMessages=0']));
 cephSuite('imaptest scripts, rmb on Ceph', () => againstRmb('librados'));
 
 dovecotSuite('imaptest scripts against the reference Dovecot', () => {

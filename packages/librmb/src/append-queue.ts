@@ -9,6 +9,7 @@
 import type { Counters, IndexEntry, LogEntry, SavedMessage } from './types.js';
 import { countFlags } from './counters.js';
 import { logKey, uidKey } from './layout.js';
+import { bumpInline } from './index-shards.js';
 
 /** One save waiting for its commit. */
 export interface PendingSave {
@@ -109,6 +110,7 @@ export class AppendQueue {
         const uid = counters.uidnext++;
         const entry: IndexEntry = { ...e, uid, modseq };
         set[uidKey(uid)] = JSON.stringify(entry);
+        bumpInline(counters, 1);
         counters.messages++;
         counters.bytes += entry.size;
         countFlags(counters, entry.flags, 1);

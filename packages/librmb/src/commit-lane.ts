@@ -46,6 +46,7 @@ class Lane {
     private readonly io: IoCtx,
     private readonly oid: string,
     private readonly onIdle: () => void,
+    private readonly after: (c: Counters) => void,
   ) {}
 
   submit<T>(keys: string[], plan: (c: Counters, got: Map<string, Buffer>) => Plan<T>, before?: Promise<unknown>) {
@@ -124,6 +125,7 @@ class Lane {
           laneStats.commits++;
           laneStats.changes += results.length;
           this.io.notify(this.oid, String(counters.highestModseq), 1000).catch(() => undefined);
+          this.after(counters);
         }
         for (const [c, r] of results) c.resolve(r);
       });
@@ -139,6 +141,8 @@ class Lane {
  */
 export class CommitLanes {
   private readonly lanes = new Map<string, Lane>();
+  /** Called after every commit with the index object and its new counters (index compaction, index-shards.ts). */
+  afterCommit?: (io: IoCtx, oid: string, counters: Counters) => void;
 
   /**
    * Submit an index change of index object `oid` (on `io`): `plan` gets the counters and `keys`
@@ -156,9 +160,14 @@ export class CommitLanes {
     const key = `${io.namespace}\u0000${oid}`;
     let lane = this.lanes.get(key);
     if (!lane) {
-      const made = new Lane(io, oid, () => {
-        if (this.lanes.get(key) === made) this.lanes.delete(key);
-      });
+      const made = new Lane(
+        io,
+        oid,
+        () => {
+          if (this.lanes.get(key) === made) this.lanes.delete(key);
+        },
+        (c) => this.afterCommit?.(io, oid, c),
+      );
       this.lanes.set(key, made);
       lane = made;
     }

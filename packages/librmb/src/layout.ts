@@ -7,7 +7,10 @@
  *                                                     (subscription), c:uidvalidity, q:limits
  *                                object `metadata`    omap <scope>\0<entry> -> value (RFC 5464)
  *                                object `i.<mailbox>` omap h (counters), u:<uid>, l:<modseq>,
- *                                                     x:<ms>:<uid> (expunged, kept; ADR 0008)
+ *                                                     x:<ms>:<uid> (expunged, kept; ADR 0008),
+ *                                                     s:<range> -> shard object (ADR 0020)
+ *                                object `i.<mailbox>.<range>.<random>`  omap u:<uid> (a closed
+ *                                                     UID range's entries, immutable; index-shards.ts)
  *                                object `m.<uuid>`    mail bytes; xattrs rmb.meta, rmb.origin, rmb.rc;
  *                                                     stripes `m.<uuid>.<k>` (data only)
  */

@@ -4,18 +4,19 @@
  *   u:<uid>      IndexEntry (JSON), uid zero-padded to 10 digits so omap order is UID order
  *   l:<modseq>   LogEntry (JSON), modseq zero-padded to 16 digits: the change log
  *   x:<ms>:<uid> mail object of an expunged message, kept readable for a grace period (expunge)
+ *   s:<range>    shard object holding the entries of a closed UID range (index-shards.ts); a `u:`
+ *                key of such a range is then an overlay over the shard's entry, or a tombstone ('')
  * Every change is ONE compound write guarded by omapCmp on `h`, retried on ECANCELED, so UIDs
  * stay unique and ascending and counters exact with any number of writers. After a commit the
  * index object is notified (watch/notify) so other sessions and front ends learn of the change.
  */
 import { type IoCtx, ReadOp, type OmapPage, WriteOp } from '@rmb/rados';
-import { NotAllowed, fromStoreError } from './errors.js';
+import { Conflict, NotAllowed, fromStoreError } from './errors.js';
 import type { MailObjects } from './mail.js';
 import { countFlags } from './counters.js';
 import {
   COUNTERS_KEY,
   EXPUNGED_PREFIX,
-  UID_PREFIX,
   LOG_PREFIX,
   expungedAt,
   expungedKey,
@@ -25,20 +26,49 @@ import {
 } from './layout.js';
 import { appendQueue, type PendingSave } from './append-queue.js';
 import { CommitLanes, type Plan } from './commit-lane.js';
+import {
+  DEFAULT_SHARD_WIDTH,
+  ShardMiss,
+  bumpInline,
+  knownWidth,
+  learnWidth,
+  readShards,
+  resolveAll,
+  shardKeysOf,
+  shardObjects,
+  walkEntries,
+  type Resolved,
+} from './index-shards.js';
 import type { Counters, ImportMessage, IndexEntry, LogEntry, MailboxInfo, NewMessage, SavedMessage } from './types.js';
 
 export { uidKey, logKey, indexOid };
 
-/** Initial counters of a new mailbox. */
-export function newCounters(uidvalidity: number): Counters {
-  return { uidvalidity, uidnext: 1, highestModseq: 1, messages: 0, unseen: 0, deleted: 0, bytes: 0, firstRecent: 1 };
+/**
+ * Initial counters of a new mailbox; `shardWidth`: UIDs per range once its index is sharded
+ * (index-shards.ts; 0 = never).
+ */
+export function newCounters(uidvalidity: number, shardWidth = DEFAULT_SHARD_WIDTH): Counters {
+  return {
+    uidvalidity,
+    uidnext: 1,
+    highestModseq: 1,
+    messages: 0,
+    unseen: 0,
+    deleted: 0,
+    bytes: 0,
+    firstRecent: 1,
+    shardWidth,
+  };
 }
 
-/** Create the index object of a new mailbox, with its first counters (ADR 0002: before its list entry). */
-export async function createIndex(io: IoCtx, info: MailboxInfo): Promise<void> {
+/**
+ * Create the index object of a new mailbox, with its first counters (ADR 0002: before its list
+ * entry); `shardWidth` as in newCounters.
+ */
+export async function createIndex(io: IoCtx, info: MailboxInfo, shardWidth = DEFAULT_SHARD_WIDTH): Promise<void> {
   await io.operate(
     indexOid(info.id),
-    new WriteOp().create(false).omapSet({ [COUNTERS_KEY]: JSON.stringify(newCounters(info.uidvalidity)) }),
+    new WriteOp().create(false).omapSet({ [COUNTERS_KEY]: JSON.stringify(newCounters(info.uidvalidity, shardWidth)) }),
   );
 }
 
@@ -88,60 +118,99 @@ export class Mailbox {
     }
   }
 
-  /** All index entries with uid >= fromUid, in UID order (1 round trip per 1000 entries). */
+  /** All index entries with uid >= fromUid, in UID order (1 round trip per 1000 entries and shard). */
   async entries(fromUid = 1): Promise<IndexEntry[]> {
     const out: IndexEntry[] = [];
-    for await (const page of this.entryPages(fromUid)) out.push(...page);
+    // appended one by one: a spread of a large mailbox (a million entries) overflows the stack
+    for await (const page of this.entryPages(fromUid)) for (const e of page) out.push(e);
     return out;
   }
 
   /**
    * The index entries with uid >= fromUid in pages of up to `max` entries, in UID order (one round
-   * trip per page): a whole mailbox walked in bounded memory (migration, verification).
+   * trip per page, and one per shard page of a sharded index): a whole mailbox walked in bounded
+   * memory (migration, verification).
    */
   async *entryPages(fromUid = 1, max = 1000): AsyncGenerator<IndexEntry[]> {
-    let after = fromUid > 1 ? uidKey(fromUid - 1) : undefined;
-    for (;;) {
-      let page: OmapPage;
-      try {
-        page = await this.io.omapList(this.oid, { prefix: UID_PREFIX, startAfter: after, max });
-      } catch (e) {
-        throw fromStoreError(e, `mailbox ${this.name}`);
-      }
-      const out = [...page.entries.values()].map((v) => JSON.parse(v.toString()) as IndexEntry);
-      if (out.length) yield out;
-      if (!page.more) return;
-      after = [...page.entries.keys()].pop();
-    }
-  }
-
-  /** Counters and all entries in one compound read (SELECT's single round trip up to 1000 mails). */
-  async snapshot(): Promise<{ counters: Counters; entries: IndexEntry[] }> {
-    let res;
     try {
-      res = await this.io.operateRead(
-        this.oid,
-        new ReadOp().omapGetByKeys([COUNTERS_KEY]).omapList({ prefix: UID_PREFIX, max: 1000 }),
-      );
+      for await (const page of walkEntries(this.io, this.oid, fromUid, max))
+        if (page.entries.length) yield page.entries;
     } catch (e) {
       throw fromStoreError(e, `mailbox ${this.name}`);
     }
-    const counters = JSON.parse((res[0] as Map<string, Buffer>).get(COUNTERS_KEY)!.toString()) as Counters;
-    const page = res[1] as OmapPage;
-    const entries = [...page.entries.values()].map((v) => JSON.parse(v.toString()) as IndexEntry);
-    // appended one by one: a spread of a whole large mailbox (a million entries) overflows the stack
-    if (page.more) for (const e of await this.entries(entries[entries.length - 1].uid + 1)) entries.push(e);
-    return { counters, entries };
   }
 
-  /** Entries for the given UIDs that exist (1 round trip). */
+  /** Counters and all entries, the counters read with the first page (SELECT's single round trip up to 1000 mails). */
+  async snapshot(): Promise<{ counters: Counters; entries: IndexEntry[] }> {
+    let counters: Counters | undefined;
+    const entries: IndexEntry[] = [];
+    try {
+      for await (const page of walkEntries(this.io, this.oid, 1, 1000)) {
+        counters ??= page.counters;
+        for (const e of page.entries) entries.push(e);
+      }
+    } catch (e) {
+      throw fromStoreError(e, `mailbox ${this.name}`);
+    }
+    return { counters: counters!, entries };
+  }
+
+  /** Entries for the given UIDs that exist (1 round trip; more for entries in shard objects). */
   async entriesByUid(uids: number[]): Promise<IndexEntry[]> {
     if (!uids.length) return [];
+    const pre = new Map<string, Map<number, IndexEntry>>();
+    let keys = shardKeysOf(uids, knownWidth(this.widthKey));
     try {
-      const got = await this.io.omapGetByKeys(this.oid, uids.map(uidKey));
-      return [...got.values()].map((v) => JSON.parse(v.toString()) as IndexEntry).sort((a, b) => a.uid - b.uid);
+      for (let n = 0; ; n++) {
+        const got = await this.io.omapGetByKeys(this.oid, [COUNTERS_KEY, ...uids.map(uidKey), ...keys]);
+        const c = JSON.parse(got.get(COUNTERS_KEY)!.toString()) as Counters;
+        learnWidth(this.widthKey, c);
+        try {
+          const all = resolveAll(uids, c, got, new Set(keys), pre);
+          return [...all.values()].flatMap((r) => (r.entry ? [r.entry] : [])).sort((a, b) => a.uid - b.uid);
+        } catch (e) {
+          if (!(e instanceof ShardMiss) || n > 5) throw e;
+          keys = [...new Set([...keys, ...e.keys])];
+          await readShards(this.io, e.shards, pre);
+        }
+      }
     } catch (e) {
       throw fromStoreError(e, `mailbox ${this.name}`);
+    }
+  }
+
+  /** Key of this index in the learnt shard widths (index-shards.ts). */
+  private get widthKey(): string {
+    return `${this.io.namespace}\u0000${this.oid}`;
+  }
+
+  /**
+   * An index change of messages `uids`: `plan` sees each as resolved from the index object and its
+   * shard objects (index-shards.ts). Entries in shard objects are read before and the change
+   * submitted again when a plan needs ones it lacks (a compaction may have moved them meanwhile).
+   */
+  private async updateEntries<T>(
+    what: string,
+    uids: number[],
+    extra: string[],
+    plan: (c: Counters, got: Map<string, Buffer>, entries: Map<number, Resolved>) => Plan<T>,
+  ): Promise<T> {
+    const pre = new Map<string, Map<number, IndexEntry>>();
+    let keys = shardKeysOf(uids, knownWidth(this.widthKey));
+    for (let n = 0; ; n++) {
+      const requested = new Set(keys);
+      try {
+        return await this.update(what, [...uids.map(uidKey), ...keys, ...extra], (c, got) =>
+          plan(c, got, resolveAll(uids, c, got, requested, pre)),
+        );
+      } catch (e) {
+        if (!(e instanceof ShardMiss)) throw e;
+        if (n > 5) throw new Conflict(`${what} in ${this.name}: the index kept changing under it`);
+        keys = [...new Set([...keys, ...e.keys])];
+        await readShards(this.io, e.shards, pre).catch((err: unknown) => {
+          throw fromStoreError(err, `mailbox ${this.name}`);
+        });
+      }
     }
   }
 
@@ -326,6 +395,7 @@ export class Mailbox {
               saveDate: now,
             };
             set[uidKey(m.uid)] = JSON.stringify(entry);
+            bumpInline(counters, 1);
             counters.messages++;
             counters.bytes += entry.size;
             countFlags(counters, flags, 1);
@@ -389,15 +459,15 @@ export class Mailbox {
 
   /** STORE flags on `uids`; with `unchangedSince`, entries with a higher modseq are left alone. */
   async store(uids: number[], mode: StoreMode, flags: string[], unchangedSince?: number): Promise<StoreResult> {
-    return this.update('store', uids.map(uidKey), (c, got) => {
+    return this.updateEntries('store', uids, [], (c, _got, found) => {
       const counters = { ...c };
       const modseq = counters.highestModseq + 1;
       const res: StoreResult = { changed: [], modified: [], unchanged: [] };
       const set: Record<string, string> = {};
       for (const uid of uids) {
-        const raw = got.get(uidKey(uid));
-        if (!raw) continue;
-        const e = JSON.parse(raw.toString()) as IndexEntry;
+        const r = found.get(uid)!;
+        const e = r.entry;
+        if (!e) continue;
         if (unchangedSince !== undefined && e.modseq > unchangedSince) {
           res.modified.push(uid);
           continue;
@@ -410,6 +480,8 @@ export class Mailbox {
         countFlags(counters, e.flags, -1);
         countFlags(counters, next, 1);
         const ne = { ...e, flags: next, modseq };
+        // an entry of a shard object gets its overlay in the index object (index-shards.ts)
+        if (!r.inlineKey) bumpInline(counters, 1);
         set[uidKey(uid)] = JSON.stringify(ne);
         res.changed.push(ne);
       }
@@ -437,18 +509,28 @@ export class Mailbox {
     // a full pool needs the space now: nothing is kept, and what was kept is released too
     const keep = !this.io.full && this.mails.expungeGraceMs > 0;
     const due = await this.dueExpunged(keep ? now - this.mails.expungeGraceMs : Infinity);
-    const { gone, release } = await this.update('expunge', [...uids.map(uidKey), ...due], (c, got) => {
+    const { gone, release } = await this.updateEntries('expunge', uids, due, (c, got, found) => {
       const counters = { ...c };
       const gone: IndexEntry[] = [];
+      const rm: string[] = [];
+      const set: Record<string, string> = {};
       for (const uid of uids) {
-        const raw = got.get(uidKey(uid));
-        if (raw) gone.push(JSON.parse(raw.toString()) as IndexEntry);
+        const r = found.get(uid)!;
+        if (!r.entry) continue;
+        gone.push(r.entry);
+        // an entry with a shard object gets a tombstone over it; else its key goes
+        if (r.shard) {
+          set[uidKey(uid)] = '';
+          if (!r.inlineKey) bumpInline(counters, 1);
+        } else {
+          rm.push(uidKey(uid));
+          bumpInline(counters, -1);
+        }
       }
       const claimed = due.filter((k) => got.has(k));
       const release = [...claimed.map((k) => got.get(k)!.toString()), ...(keep ? [] : gone.map((e) => e.mail))];
       if (!gone.length && !claimed.length)
         return { counters: c, set: {}, rm: [], result: { gone, release }, unchanged: true };
-      const set: Record<string, string> = {};
       if (gone.length) {
         const modseq = ++counters.highestModseq;
         for (const e of gone) {
@@ -466,7 +548,7 @@ export class Mailbox {
         // only a claim: bump the counters' claim number so that concurrent claimers conflict
         counters.purges = (counters.purges ?? 0) + 1;
       }
-      return { counters, set, rm: [...gone.map((e) => uidKey(e.uid)), ...claimed], result: { gone, release } };
+      return { counters, set, rm: [...rm, ...claimed], result: { gone, release } };
     });
     await Promise.all(release.map((oid) => this.mails.release(oid)));
     return gone.map((e) => e.uid).sort((a, b) => a - b);
@@ -478,6 +560,11 @@ export class Mailbox {
       throw fromStoreError(e, `mailbox ${this.name}`);
     });
     return [...page.entries.keys()].filter((k) => expungedAt(k) <= before);
+  }
+
+  /** The shard objects of this index (index-shards.ts), for DELETE and checks. */
+  async shardObjects(): Promise<string[]> {
+    return shardObjects(this.io, this.oid);
   }
 
   /** Mail objects of expunged messages still kept readable (every `x:` value), for DELETE. */
@@ -515,6 +602,7 @@ export class Mailbox {
         const uid = counters.uidnext++;
         const ne: IndexEntry = { ...e, uid, modseq, saveDate: now };
         set[uidKey(uid)] = JSON.stringify(ne);
+        bumpInline(counters, 1);
         counters.messages++;
         counters.bytes += ne.size;
         countFlags(counters, ne.flags, 1);

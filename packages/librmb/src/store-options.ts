@@ -38,6 +38,12 @@ export interface MailStoreOptions {
    * bytes each): mailboxes no session has selected stay cached while within it (index-cache.ts).
    */
   indexCacheMessages?: number;
+  /**
+   * UIDs per range of a sharded mailbox index, fixed in each index when it is made (default
+   * DEFAULT_SHARD_WIDTH, 100,000; 0 = never shard): once the index object holds more entries
+   * than this, closed ranges move into shard objects (index-shards.ts, ADR 0020).
+   */
+  indexShardEntries?: number;
   log?: Logger;
 }
 

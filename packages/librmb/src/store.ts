@@ -20,6 +20,7 @@ import {
 } from './errors.js';
 import { DEFAULT_EXPUNGE_GRACE_MS, DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta } from './mail.js';
 import { Mailbox, createIndex, indexOid } from './mailbox.js';
+import { Compactor, DEFAULT_SHARD_WIDTH } from './index-shards.js';
 import {
   emailIdOf,
   MAILBOXES_OID,
@@ -78,7 +79,12 @@ export class MailStore {
     this.userIds = new LRUCache({ max: opts.metaCacheEntries });
     this.boxHints = new LRUCache({ max: opts.metaCacheEntries });
     this.directory = new UserDirectory(root, opts.userShards);
+    this.compactor = new Compactor(this.lanes, opts.log);
+    this.lanes.afterCommit = (io, oid, c) => this.compactor.consider(io, oid, c);
   }
+
+  /** Moves closed UID ranges of large indexes into shard objects, in the background (index-shards.ts). */
+  readonly compactor: Compactor;
 
   /** The user directory: username -> id, sharded (user-directory.ts). */
   readonly directory: UserDirectory;
@@ -98,6 +104,7 @@ export class MailStore {
       metadata: o.metadata ?? DEFAULT_METADATA,
       userShards: o.userShards ?? DEFAULT_USER_SHARDS,
       indexCacheMessages: o.indexCacheMessages ?? 1_000_000,
+      indexShardEntries: o.indexShardEntries ?? DEFAULT_SHARD_WIDTH,
       log: o.log,
     };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);
@@ -299,7 +306,7 @@ export class UserStore {
         if (!l.boxes.has(name)) fresh.push({ name, id: randomUUID(), uidvalidity: uv++, specialUse });
       }
       // the index objects first (in parallel), then the list entries: never a listed mailbox without its index
-      await Promise.all(fresh.map((info) => createIndex(this.io, info)));
+      await Promise.all(fresh.map((info) => createIndex(this.io, info, this.store.opts.indexShardEntries)));
       for (const info of fresh)
         op.omapSet({ [mailboxKey(info.name)]: JSON.stringify(info), [subscriptionKey(info.name)]: '' });
       op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1), [COUNT_KEY]: String(l.boxes.size + fresh.length) });
@@ -610,7 +617,7 @@ export class UserStore {
           created.set(nm, info);
         }
         info.uidvalidity = nm === n && uidvalidity !== undefined ? uidvalidity : uv++;
-        await createIndex(this.io, info);
+        await createIndex(this.io, info, this.store.opts.indexShardEntries);
         op.omapSet({ [mailboxKey(nm)]: JSON.stringify(info) });
         if (subscribe) op.omapSet({ [subscriptionKey(nm)]: '' });
         if (nm === n) mine = info;
@@ -671,9 +678,10 @@ export class UserStore {
     });
     const mb = new Mailbox(this.io, info, this.mails, this.store.lanes);
     try {
-      const [entries, kept] = await Promise.all([mb.entries(), mb.keptExpunged()]);
+      const [entries, kept, shards] = await Promise.all([mb.entries(), mb.keptExpunged(), mb.shardObjects()]);
       await Promise.all([...entries.map((e) => e.mail), ...kept].map((oid) => this.mails.release(oid)));
       await this.io.remove(indexOid(info.id));
+      await Promise.all(shards.map((oid) => this.io.remove(oid).catch(() => undefined)));
       await dropMetadata(this.io, info.id);
     } catch (e) {
       this.store.opts.log?.warn({ err: e, mailbox: n }, 'cleanup after DELETE incomplete; gc will reclaim');
@@ -708,7 +716,7 @@ export class UserStore {
         const parent = tParts.slice(0, i).join(SEPARATOR);
         if (!l.boxes.has(parent) && !moves.some(([k]) => k === parent)) {
           const pi: MailboxInfo = { name: parent, id: randomUUID(), uidvalidity: uv++, specialUse: null };
-          await createIndex(this.io, pi);
+          await createIndex(this.io, pi, this.store.opts.indexShardEntries);
           op.omapSet({ [mailboxKey(parent)]: JSON.stringify(pi) });
         }
       }
@@ -724,7 +732,7 @@ export class UserStore {
       }
       if (freshInbox) {
         freshInbox.uidvalidity = uv++;
-        await createIndex(this.io, freshInbox);
+        await createIndex(this.io, freshInbox, this.store.opts.indexShardEntries);
         op.omapSet({ [mailboxKey('INBOX')]: JSON.stringify(freshInbox) });
       }
       op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1) });

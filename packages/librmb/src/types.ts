@@ -31,6 +31,15 @@ export interface Counters {
   firstRecent: number;
   /** Number of expunge commits that only released kept mails (Mailbox.expunge); makes such claims conflict. */
   purges?: number;
+  /**
+   * UIDs per range of the sharded index (index-shards.ts), fixed when the index is made; 0 = never
+   * sharded; absent in indexes made before it (LEGACY_SHARD_WIDTH).
+   */
+  shardWidth?: number;
+  /** `u:` keys in the index object, kept from the first compaction on (before, equal to `messages`). */
+  inline?: number;
+  /** Compactions committed (each moves one UID range into a new shard object). */
+  shardGen?: number;
 }
 
 /** One change-log record (omap key `l:<modseq>`): what changed at that modseq. */

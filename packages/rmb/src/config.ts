@@ -45,6 +45,8 @@ const CONFIG = z
         maxMailboxes: positive,
         /** Messages the shared index caches of mailboxes no session has selected may hold. */
         indexCacheMessages: z.number().int().min(0),
+        /** UIDs per range of a sharded mailbox index, fixed in each index when made (0 = never; ADR 0020). */
+        indexShardEntries: z.number().int().min(0),
         ceph: z
           .object({
             conf: z.string().optional(),
@@ -175,6 +177,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     userShards: 64,
     maxMailboxes: 10_000,
     indexCacheMessages: 1_000_000,
+    indexShardEntries: 100_000,
     ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 },
   },
   quota: { storageBytes: 0, messages: 0 },

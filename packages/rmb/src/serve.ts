@@ -115,6 +115,7 @@ export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cl
       userShards: cfg.store.userShards,
       maxMailboxes: cfg.store.maxMailboxes,
       indexCacheMessages: cfg.store.indexCacheMessages,
+      indexShardEntries: cfg.store.indexShardEntries,
       quota: { storageBytes: Number(cfg.quota.storageBytes), messages: Number(cfg.quota.messages) },
       metadata: { maxEntryBytes: Number(cfg.metadata.maxEntryBytes), maxEntries: Number(cfg.metadata.maxEntries) },
     });
