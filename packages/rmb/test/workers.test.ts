@@ -7,8 +7,12 @@
  *   random; then every session's view (sequence numbers, UIDs, flags, modseqs) equals a fresh
  *   SELECT's.
  * Also: a worker that dies is replaced, and SIGTERM stops every worker.
+ * The mailbox index is sharded in ranges of 4 UIDs (S3, ADR 0020): the four processes' compactions
+ * run under the load, beside their overlays and tombstones.
  */
 import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ALL_NAMESPACES, connect as connectStore } from '@rmb/rados';
 import { ImapFlow } from 'imapflow';
 import { seededRandom } from '@rmb/rados/testing';
 import { newDataDir, startServer, type ServerChild } from './harness.js';
@@ -21,8 +25,8 @@ let a: ServerChild;
 let b: ServerChild;
 beforeAll(async () => {
   dataDir = newDataDir({ multi: 'pw' });
-  a = await startServer(dataDir, ['workers=2']);
-  b = await startServer(dataDir, ['workers=2']);
+  a = await startServer(dataDir, ['workers=2', 'store.indexShardEntries=4']);
+  b = await startServer(dataDir, ['workers=2', 'store.indexShardEntries=4']);
 }, 60000);
 afterAll(async () => {
   await a?.stop();
@@ -140,6 +144,25 @@ test('8 sessions over 4 processes on one mailbox at random: every view equals a 
   }
   await fresh.logout();
 }, 120000);
+
+test('the mailbox the sessions shared was sharded by the processes under the load', async () => {
+  const store = await connectStore({ backend: 'embedded', path: join(dataDir, 'store') });
+  try {
+    const io = await store.ioCtx('mail', ALL_NAMESPACES);
+    let compactions = 0;
+    for (let cursor: string | undefined, first = true; first || cursor; first = false) {
+      const page = await io.list(cursor, 1000);
+      for (const o of page.objects.filter((x) => /^i\.[^.]+$/.test(x.oid))) {
+        const h = (await (await store.ioCtx('mail', o.namespace)).omapGetByKeys(o.oid, ['h'])).get('h');
+        compactions += (JSON.parse(h!.toString()) as { shardGen?: number }).shardGen ?? 0;
+      }
+      cursor = page.cursor;
+    }
+    expect(compactions).toBeGreaterThan(2);
+  } finally {
+    await store.close();
+  }
+});
 
 test('a worker that dies is replaced; the instance keeps serving', async () => {
   const [victim] = workerPids(a);
