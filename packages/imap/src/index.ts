@@ -5,6 +5,7 @@
 export { createImapServer, type ImapServer } from './server/server.js';
 export { Session, isLoopback, type SessionEnv, type ImapLimits, type Log } from './server/session.js';
 export { quickAck, inQuickAck } from './server/tcp.js';
+export { AuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleLimits } from './server/auth-throttle.js';
 export { CommandReader, type ReaderLimits, type ReaderEvent } from './protocol/reader.js';
 export { tokenize, ParseError } from './protocol/tokens.js';
 export { CAPABILITIES, capabilityList } from './protocol/capabilities.js';

@@ -33,7 +33,13 @@ export {
   type MetadataOptions,
   type MetadataDepth,
 } from './metadata.js';
-export { UserDirectory, USERDIR_OID, DEFAULT_USER_SHARDS } from './user-directory.js';
+export {
+  UserDirectory,
+  USERDIR_OID,
+  DEFAULT_USER_SHARDS,
+  userNameProblem,
+  MAX_USER_NAME_BYTES,
+} from './user-directory.js';
 export { CachedIndex, IndexCaches, lowerBound, indexOfSorted, removeSorted, type CacheReader } from './index-cache.js';
 export { CommitLanes, laneStats, type Plan } from './commit-lane.js';
 export { Compactor, DEFAULT_SHARD_WIDTH, LEGACY_SHARD_WIDTH, SHARD_PREFIX, shardKey } from './index-shards.js';

@@ -35,7 +35,7 @@ import {
 } from './layout.js';
 import { RouteTable } from './routes.js';
 import { withRetry } from './retry.js';
-import { DEFAULT_USER_SHARDS, UserDirectory } from './user-directory.js';
+import { DEFAULT_USER_SHARDS, UserDirectory, userNameProblem } from './user-directory.js';
 import { DEFAULT_METADATA, dropMetadata, getMetadata, type MetadataDepth, setMetadata } from './metadata.js';
 import type { IndexEntry, MailboxInfo, NewMessage, SavedMessage, StagedMessage } from './types.js';
 
@@ -147,6 +147,8 @@ export class MailStore {
     const isNew = !id;
     if (!id) {
       if (!create) throw new NotFound(`no such user ${username}`);
+      const problem = userNameProblem(username);
+      if (problem) throw new InvalidName(`user name refused: ${problem}`);
       id = await this.directory.create(username, randomUUID());
       this.userIds.set(username, id);
     }
@@ -178,6 +180,9 @@ export function normalizeName(name: string, maxBytes = 512, maxDepth = 32): stri
   if (/[\u0000-\u001f\u007f*%]/.test(name) || name.includes('\ufffd'))
     throw new InvalidName('mailbox name contains invalid characters');
   if (Buffer.byteLength(name) > maxBytes) throw new InvalidName('mailbox name too long');
+  // a "." or ".." level could escape a directory where a tool (export, a Maildir) puts the mailbox
+  if (name.split(SEPARATOR).some((level) => level === '.' || level === '..'))
+    throw new InvalidName('mailbox name has a "." or ".." level');
   if (name.split(SEPARATOR).length > maxDepth) throw new InvalidName('mailbox hierarchy too deep');
   return name;
 }

@@ -237,3 +237,20 @@ export class UserDirectory {
     return out;
   }
 }
+
+/** Longest user name, UTF-8 bytes. */
+export const MAX_USER_NAME_BYTES = 255;
+
+/**
+ * Why `name` cannot be a user name, or null when it can: empty, longer than MAX_USER_NAME_BYTES,
+ * NUL or other control characters, a leading "/" or "~", or a ".." (names that try to escape a
+ * path or a log line where a tool puts them; refused at the edge, issue 15 item 7).
+ */
+export function userNameProblem(name: string): string | null {
+  if (!name) return 'empty';
+  if (Buffer.byteLength(name) > MAX_USER_NAME_BYTES) return 'too long';
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'control character';
+  if (/^[/~]/.test(name)) return 'leading / or ~';
+  if (name.includes('..')) return '".."';
+  return null;
+}

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { PasswdFile, type WritableScheme } from './passwd.js';
+import { userNameProblem } from '@rmb/librmb';
 import { addMigrateCommands } from './migrate-cli.js';
 import { openStore, serve } from './serve.js';
 import { exitAfter, isWorker, runPrimary, runWorker } from './workers.js';
@@ -74,6 +75,11 @@ common(
 ).action((name: string, o: { config?: string; set: string[]; password: string; scheme: WritableScheme }) => {
   const cfg = configOrExit(o.config, o.set);
   const p = new PasswdFile(cfg.auth.passwdFile);
+  const problem = userNameProblem(name);
+  if (problem) {
+    process.stderr.write(`user name refused: ${problem}\n`);
+    process.exit(1);
+  }
   if (p.find(name)) {
     process.stderr.write(`user ${name} exists\n`);
     process.exit(1);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_AUTH_THROTTLE } from '@rmb/imap';
 
 const count = z.number().int().nonnegative();
 const positive = z.number().int().positive();
@@ -125,6 +126,23 @@ const CONFIG = z
         passwdFile: z.string().min(1),
         /** Cleartext LOGIN/AUTHENTICATE without TLS: from loopback peers only, always, or never. */
         plaintextAuth: z.enum(['loopback', 'always', 'never']),
+        /**
+         * Failed-authentication throttling (per process): failures per address and per user name
+         * within windowMs before they are refused with NO [UNAVAILABLE] for blockMs (0 = never);
+         * each failure answered after baseDelayMs doubling per failure of the address, at most
+         * maxDelayMs; addresses and names tracked at once.
+         */
+        throttle: z
+          .object({
+            addressFailures: count,
+            userFailures: count,
+            windowMs: positive,
+            blockMs: positive,
+            baseDelayMs: count,
+            maxDelayMs: count,
+            maxTracked: positive,
+          })
+          .strict(),
       })
       .strict(),
     /**
@@ -219,7 +237,10 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
   },
   tls: {},
   proxy: { enabled: true, timeoutMs: 10_000 },
-  auth: { plaintextAuth: 'loopback' },
+  auth: {
+    plaintextAuth: 'loopback',
+    throttle: { ...DEFAULT_AUTH_THROTTLE },
+  },
   log: { level: 'info' },
   serverName: 'rmb',
   workers: 1,

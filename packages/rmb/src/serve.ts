@@ -11,7 +11,7 @@ import { generate } from 'selfsigned';
 import pino from 'pino';
 import { connect, type Cluster } from '@rmb/rados';
 import { MailStore, type Logger } from '@rmb/librmb';
-import { createImapServer, isLoopback, type ImapServer } from '@rmb/imap';
+import { AuthThrottle, createImapServer, isLoopback, type ImapServer } from '@rmb/imap';
 import { createLmtpServer } from '@rmb/lmtp';
 import { resolveSecret } from '@rmb/migrate';
 import type { Config } from './config.js';
@@ -150,6 +150,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
   const env = {
     store,
     authenticate: (u: string, p: string) => passwd.authenticate(u, p),
+    authThrottle: new AuthThrottle(cfg.auth.throttle),
     scramCredentials: (u: string) => passwd.scram(u),
     tlsContext: tls,
     plaintextAllowed: (addr: string) =>

@@ -3,6 +3,7 @@
  * (pipelined commands queue up), writes responses, and delivers untagged updates of the
  * selected mailbox. STARTTLS upgrades the socket in place (RFC 3501 §6.2.1).
  */
+import type { AuthThrottle } from './auth-throttle.js';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger, MailStore, UserStore } from '@rmb/librmb';
@@ -62,6 +63,8 @@ export interface SessionEnv {
   store: MailStore;
   /** Check credentials; returns the canonical username or null. */
   authenticate(username: string, password: string): Promise<string | null>;
+  /** Failed-authentication throttling per address and user name; without it, a fixed 200 ms delay per failure. */
+  authThrottle?: AuthThrottle;
   /**
    * SCRAM-SHA-256 credentials and canonical name of a user, or null (unknown user, or a password
    * kept in a form SCRAM cannot use). Without it AUTH=SCRAM-SHA-256 is not offered.

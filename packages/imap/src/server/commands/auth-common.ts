@@ -1,11 +1,21 @@
 /** Shared login step of LOGIN and AUTHENTICATE: check, count failures, enter authenticated state. */
 import type { Session } from '../session.js';
 import { no } from '../errors.js';
-import type { RouteSource } from '@rmb/librmb';
+import { userNameProblem, type RouteSource } from '@rmb/librmb';
 import { openUpstream, ProxyFailed, type Upstream } from '../proxy.js';
 
-/** Verify credentials and log in; throws NO [AUTHENTICATIONFAILED] (RFC 5530) on failure. */
+/**
+ * Verify credentials and log in; throws NO [AUTHENTICATIONFAILED] (RFC 5530) on failure, NO
+ * [UNAVAILABLE] while the address or user name is throttled (refuseThrottled). A user name that
+ * could escape anything (userNameProblem) fails without being looked up.
+ */
 export async function completeLogin(session: Session, tag: string, username: string, password: string): Promise<void> {
+  refuseThrottled(session, username);
+  const problem = userNameProblem(username);
+  if (problem) {
+    session.env.log.info({ session: session.id, remote: session.remoteAddress, problem }, 'hostile user name refused');
+    return loginFailed(session, tag, username);
+  }
   const canonical = await session.env.authenticate(username, password);
   if (canonical) return loginSucceeded(session, tag, canonical, password);
   // a user rmb does not know may live on the old server (a route of its own, or the default
@@ -16,6 +26,20 @@ export async function completeLogin(session: Session, tag: string, username: str
       return proxyLogin(session, tag, username, password, route.source, true);
   }
   return loginFailed(session, tag, username);
+}
+
+/**
+ * Refuse an authentication from an address or for a user name that failed too often lately (the
+ * server's AuthThrottle): NO [UNAVAILABLE], logged with the address. Throws that NO.
+ */
+export function refuseThrottled(session: Session, username: string | undefined): void {
+  const r = session.env.authThrottle?.refused(session.remoteAddress, username);
+  if (!r) return;
+  session.env.log.warn(
+    { session: session.id, remote: session.remoteAddress, user: username?.slice(0, 100), by: r.by, until: r.until },
+    'authentication refused: too many failures',
+  );
+  throw no('UNAVAILABLE', 'Too many failed logins. Try again later.');
 }
 
 /** Longest user name looked up in the routes for a user rmb does not know (bytes of UTF-16). */
@@ -64,8 +88,9 @@ export async function loginFailed(session: Session, tag: string, username: strin
       { session: session.id, user: username.slice(0, 100), remote: session.remoteAddress },
       'authentication failed',
     );
-    // a short delay slows password guessing
-    await new Promise((r) => setTimeout(r, 200));
+    // a delay growing with the address's failures slows password guessing (AuthThrottle)
+    const delay = session.env.authThrottle?.failed(session.remoteAddress, username) ?? 200;
+    await new Promise((r) => setTimeout(r, delay));
     if (session.authFailures >= session.env.limits.maxAuthFailures) {
       session.reply(tag, 'NO', 'Authentication failed.', 'AUTHENTICATIONFAILED');
       session.write('* BYE Too many authentication failures\r\n');
@@ -102,6 +127,7 @@ export async function loginSucceeded(
     );
   }
   await session.login(canonical);
+  session.env.authThrottle?.succeeded(session.remoteAddress);
   session.env.log.info({ session: session.id, user: canonical }, 'logged in');
   session.reply(tag, 'OK', 'Logged in', `CAPABILITY ${session.capabilities().join(' ')}`);
 }

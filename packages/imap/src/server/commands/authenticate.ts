@@ -7,7 +7,8 @@
 import type { CommandContext, CommandSpec } from '../context.js';
 import { asText } from '../../protocol/tokens.js';
 import { bad, no } from '../errors.js';
-import { completeLogin, loginFailed, loginSucceeded } from './auth-common.js';
+import { completeLogin, loginFailed, loginSucceeded, refuseThrottled } from './auth-common.js';
+import { userNameProblem } from '@rmb/librmb';
 import { ScramError, ScramServer, scramCredentialsAsync } from '../../protocol/scram.js';
 
 function decodePlain(b64: string): [string, string] {
@@ -80,6 +81,8 @@ async function scram(session: CommandContext['session'], tag: string, initial: s
     if (e instanceof ScramError) throw bad(e.message);
     throw e;
   }
+  refuseThrottled(session, user);
+  if (userNameProblem(user)) return loginFailed(session, tag, user);
   const found = await session.env.scramCredentials!(user);
   // an unknown user gets made-up credentials, so the exchange looks the same (RFC 5802 §9)
   const creds = found?.creds ?? (await scramCredentialsAsync(Math.random().toString(36)));
