@@ -1,7 +1,7 @@
 /** Pure protocol layer: reader (literals, limits), tokenizer, sequence sets, FETCH/SEARCH parsers, UTF-7. */
 import { CommandReader, type ReaderEvent } from '../src/protocol/reader.js';
 import { tokenize, ParseError } from '../src/protocol/tokens.js';
-import { parseSeqSet, inSet, toSeqString } from '../src/protocol/sequence.js';
+import { absentRanges, parseSeqSet, inSet, rangesString, toSeqString } from '../src/protocol/sequence.js';
 import { parseFetchItems } from '../src/protocol/fetch.js';
 import { parseSearch } from '../src/protocol/search.js';
 import { decodeMailboxName, encodeMailboxName, InvalidMutf7 } from '../src/protocol/utf7.js';
@@ -234,4 +234,24 @@ test('SCRAM-SHA-256 server side reproduces the exchange of RFC 7677 §3 and refu
   ).toBeNull();
   expect(() => new ScramServer().clientFirst('p=tls-unique,,n=user,r=abc')).toThrow(ScramError);
   expect(() => new ScramServer().clientFirst('n,a=other,n=user,r=abc')).toThrow(ScramError);
+});
+
+test('absentRanges: the UIDs up to max not present, limited to a set (VANISHED without a log)', () => {
+  expect(absentRanges([2, 3, 7], 9)).toEqual([
+    [1, 1],
+    [4, 6],
+    [8, 9],
+  ]);
+  expect(absentRanges([], 3)).toEqual([[1, 3]]);
+  expect(absentRanges([1, 2, 3], 3)).toEqual([]);
+  expect(rangesString(absentRanges([2, 3, 7], 9, [[5, Infinity]]))).toBe('5:6,8:9');
+  expect(
+    rangesString(
+      absentRanges([2, 3, 7], 9, [
+        [Infinity, 4],
+        [1, 1],
+      ]),
+    ),
+  ).toBe('1,4:6,8:9');
+  expect(rangesString(absentRanges([5], 1_000_000, [[1, 10]]))).toBe('1:4,6:10');
 });

@@ -115,8 +115,9 @@ export class CachedIndex {
 
   private async load(): Promise<void> {
     if (!this.counters) return this.loadAll();
-    const { counters, log } = await this.mailbox.changesSince(this.modseq);
-    if (counters.uidvalidity !== this.uidvalidity) return this.loadAll();
+    const { counters, log, complete } = await this.mailbox.changesSince(this.modseq);
+    // a log trimmed past what this cache has seen: read the mailbox whole again
+    if (counters.uidvalidity !== this.uidvalidity || !complete) return this.loadAll();
     const seen = this.uidnextSeen;
     this.counters = counters;
     if (!log.length && counters.uidnext <= seen && counters.highestModseq <= this.modseq) return;

@@ -25,6 +25,7 @@ import { MailError } from './errors.js';
 import { COUNTERS_KEY, UID_PREFIX, uidKey } from './layout.js';
 import type { Counters, IndexEntry } from './types.js';
 import type { CommitLanes } from './commit-lane.js';
+import { BackgroundJobs } from './background.js';
 
 /** Prefix of shardKey. */
 export const SHARD_PREFIX = 's:';
@@ -281,40 +282,27 @@ const FILL_CHUNK = 5000;
  * their width (one range per round, in the background). Started by the commit lanes after a commit.
  */
 export class Compactor {
-  private readonly running = new Set<string>();
-  /** Compactions that committed, that gave up on a race, and that failed (for tests and the bench). */
-  readonly stats = { ranges: 0, raced: 0, failed: 0 };
-  /** Resolves when every compaction started so far has ended (tests). */
-  private idle: Promise<void>[] = [];
+  private readonly jobs: BackgroundJobs;
+  /** Compactions that committed and that gave up on a race (for tests and the bench). */
+  readonly stats = { ranges: 0, raced: 0 };
 
   constructor(
     private readonly lanes: CommitLanes,
-    private readonly log?: { warn(o: object, msg: string): void },
-  ) {}
+    log?: { warn(o: object, msg: string): void },
+  ) {
+    this.jobs = new BackgroundJobs('index compaction', log);
+  }
 
   /** Start a compaction of `oid` if its counters `c` call for one and none runs here. */
   consider(io: IoCtx, oid: string, c: Counters): void {
     const w = widthOf(c);
     if (!w || inlineCount(c) <= w) return;
-    const key = `${io.namespace}\u0000${oid}`;
-    if (this.running.has(key)) return;
-    this.running.add(key);
-    const run = this.run(io, oid)
-      .catch((e: unknown) => {
-        this.stats.failed++;
-        this.log?.warn({ err: e, index: oid }, 'index compaction failed; it is tried again after a later change');
-      })
-      .finally(() => this.running.delete(key));
-    this.idle.push(run);
+    this.jobs.start(io, oid, () => this.run(io, oid));
   }
 
   /** Wait for the compactions started so far (tests, shutdown). */
-  async settle(): Promise<void> {
-    while (this.idle.length) {
-      const all = this.idle;
-      this.idle = [];
-      await Promise.all(all);
-    }
+  settle(): Promise<void> {
+    return this.jobs.settle();
   }
 
   private async run(io: IoCtx, oid: string): Promise<void> {

@@ -43,3 +43,4 @@ export {
 export { CachedIndex, IndexCaches, lowerBound, indexOfSorted, removeSorted, type CacheReader } from './index-cache.js';
 export { CommitLanes, laneStats, type Plan } from './commit-lane.js';
 export { Compactor, DEFAULT_SHARD_WIDTH, LEGACY_SHARD_WIDTH, SHARD_PREFIX, shardKey } from './index-shards.js';
+export { LogTrimmer, DEFAULT_LOG_RECORDS } from './log-trim.js';

@@ -214,8 +214,12 @@ export class Mailbox {
     }
   }
 
-  /** Change-log records with modseq > since, in order, and the counters read with them. */
-  async changesSince(since: number): Promise<{ counters: Counters; log: LogEntry[] }> {
+  /**
+   * Change-log records with modseq > since, in order, and the counters read with them.
+   * `complete` is false when records above `since` were trimmed (since < counters.logFloor): the
+   * caller then works from the entries instead (RFC 7162 §3.2.5.2 for VANISHED).
+   */
+  async changesSince(since: number): Promise<{ counters: Counters; log: LogEntry[]; complete: boolean }> {
     const log: LogEntry[] = [];
     let after = logKey(since);
     let counters: Counters | undefined;
@@ -231,7 +235,7 @@ export class Mailbox {
       const page = res[0] as OmapPage;
       if (!counters) counters = JSON.parse((res[1] as Map<string, Buffer>).get(COUNTERS_KEY)!.toString()) as Counters;
       for (const v of page.entries.values()) log.push(JSON.parse(v.toString()) as LogEntry);
-      if (!page.more) return { counters, log };
+      if (!page.more) return { counters, log, complete: since >= (counters.logFloor ?? 0) };
       after = [...page.entries.keys()].pop()!;
     }
   }

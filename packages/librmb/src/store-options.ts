@@ -44,6 +44,12 @@ export interface MailStoreOptions {
    * than this, closed ranges move into shard objects (index-shards.ts, ADR 0020).
    */
   indexShardEntries?: number;
+  /**
+   * Modseqs of changes each mailbox's change log keeps (default DEFAULT_LOG_RECORDS, 10,000; 0 =
+   * never trim): older records are removed (log-trim.ts); clients that synced before them are
+   * answered from the entries (RFC 7162 §3.2.5.2).
+   */
+  changeLogRecords?: number;
   log?: Logger;
 }
 

@@ -21,6 +21,7 @@ import {
 import { DEFAULT_EXPUNGE_GRACE_MS, DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta } from './mail.js';
 import { Mailbox, createIndex, indexOid } from './mailbox.js';
 import { Compactor, DEFAULT_SHARD_WIDTH } from './index-shards.js';
+import { DEFAULT_LOG_RECORDS, LogTrimmer } from './log-trim.js';
 import {
   emailIdOf,
   MAILBOXES_OID,
@@ -80,8 +81,15 @@ export class MailStore {
     this.boxHints = new LRUCache({ max: opts.metaCacheEntries });
     this.directory = new UserDirectory(root, opts.userShards);
     this.compactor = new Compactor(this.lanes, opts.log);
-    this.lanes.afterCommit = (io, oid, c) => this.compactor.consider(io, oid, c);
+    this.logTrimmer = new LogTrimmer(this.lanes, opts.changeLogRecords, opts.log);
+    this.lanes.afterCommit = (io, oid, c) => {
+      this.compactor.consider(io, oid, c);
+      this.logTrimmer.consider(io, oid, c);
+    };
   }
+
+  /** Trims each mailbox's change log to its last `changeLogRecords` modseqs, in the background (log-trim.ts). */
+  readonly logTrimmer: LogTrimmer;
 
   /** Moves closed UID ranges of large indexes into shard objects, in the background (index-shards.ts). */
   readonly compactor: Compactor;
@@ -105,6 +113,7 @@ export class MailStore {
       userShards: o.userShards ?? DEFAULT_USER_SHARDS,
       indexCacheMessages: o.indexCacheMessages ?? 1_000_000,
       indexShardEntries: o.indexShardEntries ?? DEFAULT_SHARD_WIDTH,
+      changeLogRecords: o.changeLogRecords ?? DEFAULT_LOG_RECORDS,
       log: o.log,
     };
     return new MailStore(cluster, await cluster.ioCtx(opts.pool, opts.namespace), opts);

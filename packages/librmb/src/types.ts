@@ -40,6 +40,11 @@ export interface Counters {
   inline?: number;
   /** Compactions committed (each moves one UID range into a new shard object). */
   shardGen?: number;
+  /**
+   * The change log holds every record with a modseq above this (records at or below it were
+   * trimmed, log-trim.ts); absent: nothing was trimmed.
+   */
+  logFloor?: number;
 }
 
 /** One change-log record (omap key `l:<modseq>`): what changed at that modseq. */

@@ -3,21 +3,13 @@
  * process are planned together and written in fewer guarded ops than changes, none is lost, no
  * retry happens inside one process, and a change that fails does not fail the others.
  */
-import { connect, type Cluster } from '@rmb/rados';
+import { memoryClusterPerTest, msg } from './memory-cluster.js';
 import { MailStore, NotAllowed, laneStats } from '../src/index.js';
 
-let cluster: Cluster;
-beforeEach(async () => {
-  cluster = await connect({ backend: 'memory' });
-});
-afterEach(async () => {
-  await cluster.close();
-});
-
-const msg = (s: string) => Buffer.from(`Subject: ${s}\r\n\r\n${s}\r\n`);
+const clusterOf = memoryClusterPerTest();
 
 test('50 concurrent STOREs and EXPUNGEs from 50 handles: all applied, fewer commits, no retry', async () => {
-  const store = await MailStore.open(cluster);
+  const store = await MailStore.open(clusterOf());
   const u = await store.user('lane');
   const inbox = await u.mailbox('INBOX');
   await inbox.append(Array.from({ length: 60 }, (_, i) => ({ data: msg(`m${i}`) })));
@@ -43,7 +35,7 @@ test('50 concurrent STOREs and EXPUNGEs from 50 handles: all applied, fewer comm
 });
 
 test('a change whose plan fails does not fail the changes committed with it', async () => {
-  const store = await MailStore.open(cluster);
+  const store = await MailStore.open(clusterOf());
   const u = await store.user('lane2');
   const inbox = await u.mailbox('INBOX');
   await inbox.append([{ data: msg('a') }, { data: msg('b') }]);

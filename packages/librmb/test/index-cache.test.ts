@@ -4,7 +4,7 @@
  * through other handles (other sessions, other processes) arrive by sync; entries expunged
  * elsewhere stay readable until every reader has taken the expunge; idle caches are bounded.
  */
-import { connect, type Cluster } from '@rmb/rados';
+import { memoryClusterPerTest, msg } from './memory-cluster.js';
 import {
   IndexCaches,
   MailStore,
@@ -16,15 +16,7 @@ import {
   uidKey,
 } from '../src/index.js';
 
-let cluster: Cluster;
-beforeEach(async () => {
-  cluster = await connect({ backend: 'memory' });
-});
-afterEach(async () => {
-  await cluster.close();
-});
-
-const msg = (s: string) => Buffer.from(`Subject: ${s}\r\n\r\n${s}\r\n`);
+const clusterOf = memoryClusterPerTest();
 
 test('binary searches', () => {
   const a = [2, 4, 6, 8];
@@ -39,21 +31,21 @@ test('binary searches', () => {
 });
 
 test('a warm cache syncs with one read, whatever the mailbox size', async () => {
-  const store = await MailStore.open(cluster);
+  const store = await MailStore.open(clusterOf());
   const u = await store.user('big');
   const inbox = await u.mailbox('INBOX');
   for (let i = 0; i < 30; i++) await inbox.append(Array.from({ length: 100 }, (_, k) => ({ data: msg(`m${i}.${k}`) })));
   const caches = new IndexCaches(10_000);
   const c = caches.of(inbox);
-  cluster.stats.reset();
+  clusterOf().stats.reset();
   await c.sync(inbox);
-  const cold = cluster.stats.reads;
+  const cold = clusterOf().stats.reads;
   expect(c.uids.length).toBe(3000);
   expect(cold).toBeGreaterThanOrEqual(3); // 3,000 entries: pages of 1,000
   const again = await u.mailbox('INBOX');
-  cluster.stats.reset();
+  clusterOf().stats.reset();
   await c.sync(again);
-  expect(cluster.stats.reads).toBe(1);
+  expect(clusterOf().stats.reads).toBe(1);
   // another handle's changes arrive by sync: 2 new, 1 flagged, 2 expunged
   const other = await u.mailbox('INBOX');
   await other.append([{ data: msg('new1') }, { data: msg('new2') }]);
@@ -87,14 +79,14 @@ test('a warm cache syncs with one read, whatever the mailbox size', async () => 
 });
 
 test('concurrent syncs share reads, and one asked for during a read gets a later read', async () => {
-  const store = await MailStore.open(cluster);
+  const store = await MailStore.open(clusterOf());
   const u = await store.user('conc');
   const inbox = await u.mailbox('INBOX');
   await inbox.append([{ data: msg('a') }]);
   const c = new IndexCaches(100).of(inbox);
   await c.sync(inbox);
   await inbox.append([{ data: msg('b') }]);
-  cluster.stats.reset();
+  clusterOf().stats.reset();
   const first = c.sync();
   const second = c.sync();
   const third = c.sync();
@@ -102,11 +94,11 @@ test('concurrent syncs share reads, and one asked for during a read gets a later
   await Promise.all([first, second, third]);
   expect(c.uids).toEqual([1, 2]);
   // the first: the log and the new entry; the two asked for during it: one later read of the log
-  expect(cluster.stats.reads).toBe(3);
+  expect(clusterOf().stats.reads).toBe(3);
 });
 
 test('idle caches beyond the bound are dropped, least recently used first; caches with readers stay', async () => {
-  const store = await MailStore.open(cluster);
+  const store = await MailStore.open(clusterOf());
   const u = await store.user('lru');
   await u.createMailbox('A');
   await u.createMailbox('B');
@@ -134,7 +126,7 @@ test('idle caches beyond the bound are dropped, least recently used first; cache
 test('a mailbox of 140,000 messages loads whole and through its log (no spread of a whole mailbox)', async () => {
   // a spread of a whole mailbox into push() overflowed the stack past ~120,000 entries: SELECT of
   // a mailbox of a million messages failed with an internal error
-  const store = await MailStore.open(cluster);
+  const store = await MailStore.open(clusterOf());
   const u = await store.user('huge');
   const inbox = await u.mailbox('INBOX');
   const caches = new IndexCaches(0);

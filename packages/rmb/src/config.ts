@@ -48,6 +48,8 @@ const CONFIG = z
         indexCacheMessages: z.number().int().min(0),
         /** UIDs per range of a sharded mailbox index, fixed in each index when made (0 = never; ADR 0020). */
         indexShardEntries: z.number().int().min(0),
+        /** Modseqs of changes each mailbox's change log keeps (0 = never trim; issue 15). */
+        changeLogRecords: z.number().int().min(0),
         ceph: z
           .object({
             conf: z.string().optional(),
@@ -196,6 +198,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     maxMailboxes: 10_000,
     indexCacheMessages: 1_000_000,
     indexShardEntries: 100_000,
+    changeLogRecords: 10_000,
     ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 },
   },
   quota: { storageBytes: 0, messages: 0 },

@@ -116,6 +116,7 @@ export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cl
       maxMailboxes: cfg.store.maxMailboxes,
       indexCacheMessages: cfg.store.indexCacheMessages,
       indexShardEntries: cfg.store.indexShardEntries,
+      changeLogRecords: cfg.store.changeLogRecords,
       quota: { storageBytes: Number(cfg.quota.storageBytes), messages: Number(cfg.quota.messages) },
       metadata: { maxEntryBytes: Number(cfg.metadata.maxEntryBytes), maxEntries: Number(cfg.metadata.maxEntries) },
     });

@@ -49,3 +49,47 @@ export function toSeqString(nums: number[]): string {
   }
   return out.join(',');
 }
+
+/**
+ * The numbers in 1..max that are not in `present` (ascending), as ascending ranges; limited to
+ * `within` (a set's ranges, `*` read as max) when given. Used for VANISHED (EARLIER) when the
+ * change log no longer reaches back (RFC 7162 §3.2.5.2): every UID the client may know that is gone.
+ */
+export function absentRanges(present: readonly number[], max: number, within?: [number, number][]): [number, number][] {
+  const gaps: [number, number][] = [];
+  let prev = 0;
+  for (const u of present) {
+    if (u > max) break;
+    if (u > prev + 1) gaps.push([prev + 1, u - 1]);
+    prev = u;
+  }
+  if (prev < max) gaps.push([prev + 1, max]);
+  if (!within) return gaps;
+  const lim = within
+    .map(([a, b]): [number, number] => {
+      const lo = a === Infinity ? max : a;
+      const hi = b === Infinity ? max : b;
+      return [Math.min(lo, hi), Math.max(lo, hi)];
+    })
+    .sort((x, y) => x[0] - y[0]);
+  const out: [number, number][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < gaps.length && j < lim.length) {
+    const lo = Math.max(gaps[i][0], lim[j][0]);
+    const hi = Math.min(gaps[i][1], lim[j][1]);
+    if (lo <= hi) {
+      const last = out[out.length - 1];
+      if (last && last[1] >= lo - 1) last[1] = Math.max(last[1], hi);
+      else out.push([lo, hi]);
+    }
+    if (gaps[i][1] < lim[j][1]) i++;
+    else j++;
+  }
+  return out;
+}
+
+/** Ranges as a sequence set string ("1:3,5"). */
+export function rangesString(ranges: [number, number][]): string {
+  return ranges.map(([a, b]) => (a === b ? String(a) : `${a}:${b}`)).join(',');
+}

@@ -10,6 +10,7 @@ import {
   type CachedIndex,
   type Counters,
   type IndexEntry,
+  type LogEntry,
   IndexCaches,
   indexOfSorted,
   type Logger,
@@ -263,8 +264,7 @@ export class SelectedView {
     const counters = c.counters!;
     const upTo = c.modseq;
     const fresh = c.uids.slice(lowerBound(c.uids, this.maxUid + 1));
-    const log =
-      c.logSince(this.modseq) ?? (await this.mailbox.changesSince(this.modseq)).log.filter((l) => l.modseq <= upTo);
+    const log = c.logSince(this.modseq) ?? (await this.storeLog(c, upTo));
     for (const l of log) {
       if (l.kind === 'expunge') {
         for (const u of l.uids) {
@@ -290,6 +290,22 @@ export class SelectedView {
     this.modseq = Math.max(this.modseq, upTo);
     for (const [u, m] of this.own) if (m <= this.modseq) this.own.delete(u);
     c.trim();
+  }
+
+  /**
+   * The changes since this view's modseq up to `upTo`, from the store's change log; when the log
+   * was trimmed past this view (log-trim.ts), made up from the cache: every UID shown that the
+   * index no longer has was expunged, every entry changed since had its flags changed.
+   */
+  private async storeLog(c: CachedIndex, upTo: number): Promise<LogEntry[]> {
+    const r = await this.mailbox.changesSince(this.modseq);
+    if (r.complete) return r.log.filter((l) => l.modseq <= upTo);
+    const gone = this.uids.filter((u) => !c.entries.has(u));
+    const changed = c.uids.filter((u) => u <= this.maxUid && c.entries.get(u)!.modseq > this.modseq);
+    return [
+      { modseq: upTo, kind: 'expunge', uids: gone },
+      { modseq: upTo, kind: 'flags', uids: changed },
+    ];
   }
 
   /** Produce the untagged updates to send now; expunges only when `allowExpunge`. */

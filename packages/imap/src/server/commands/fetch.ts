@@ -6,7 +6,7 @@
 import { findPart, type IndexEntry, type MimePart, type StoredMeta, type UserStore } from '@rmb/librmb';
 import type { CommandSpec } from '../context.js';
 import { asText, type Token } from '../../protocol/tokens.js';
-import { inSet, parseSeqSet, toSeqString } from '../../protocol/sequence.js';
+import { absentRanges, inSet, parseSeqSet, rangesString, toSeqString } from '../../protocol/sequence.js';
 import { type FetchItem, parseFetchItems, parseSection, setsSeen, type Section } from '../../protocol/fetch.js';
 import { atom, bodyStructureValue, type Chunk, encodeValue, envelopeValue, type Value } from '../../protocol/encode.js';
 import { bad } from '../errors.js';
@@ -361,14 +361,22 @@ export const fetch: CommandSpec = {
         items.push({ kind: 'simple', name: 'MODSEQ' });
     }
     if (vanished) {
-      // UIDs in the set expunged since CHANGEDSINCE (RFC 7162 §3.2.6), from the change log
-      const { log } = await v.mailbox.changesSince(changedSince!);
-      const gone = log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids);
-      const max = gone.reduce((m, u) => Math.max(m, u), v.uidnext - 1);
-      const inRange = [...new Set(gone)].filter(
-        (u) => ('ranges' in set ? inSet(set, u, max) : v.saved.includes(u)) && !v.entries.has(u),
-      );
-      if (inRange.length) session.write(`* VANISHED (EARLIER) ${toSeqString(inRange)}\r\n`);
+      // UIDs in the set expunged since CHANGEDSINCE (RFC 7162 §3.2.6), from the change log; when
+      // the log was trimmed past it, every UID of the set that is gone (§3.2.5.2)
+      const { log, complete } = await v.mailbox.changesSince(changedSince!);
+      let vanished: string;
+      if (complete) {
+        const gone = log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids);
+        const max = gone.reduce((m, u) => Math.max(m, u), v.uidnext - 1);
+        const inRange = [...new Set(gone)].filter(
+          (u) => ('ranges' in set ? inSet(set, u, max) : v.saved.includes(u)) && !v.entries.has(u),
+        );
+        vanished = toSeqString(inRange);
+      } else {
+        const within = 'ranges' in set ? set.ranges : v.saved.map((u): [number, number] => [u, u]);
+        vanished = rangesString(absentRanges(v.uids, v.uidnext - 1, within));
+      }
+      if (vanished) session.write(`* VANISHED (EARLIER) ${vanished}\r\n`);
     }
     if (setsSeen(items) && !v.readOnly) {
       const unseen = targets.filter(([, u]) => !v.entries.get(u)!.flags.includes('\\Seen')).map(([, u]) => u);

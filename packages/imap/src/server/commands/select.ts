@@ -2,7 +2,7 @@
 import type { CommandContext, CommandSpec, UserContext } from '../context.js';
 import { str } from '../../protocol/encode.js';
 import { expectArgs, type Token } from '../../protocol/tokens.js';
-import { inSet, parseSeqSet, type SeqSet, toSeqString } from '../../protocol/sequence.js';
+import { absentRanges, inSet, parseSeqSet, rangesString, type SeqSet, toSeqString } from '../../protocol/sequence.js';
 import { bad } from '../errors.js';
 import { SelectedView } from '../selected.js';
 
@@ -73,13 +73,20 @@ async function open(ctx: UserContext, readOnly: boolean): Promise<void> {
  * since the client's modseq, then FETCH (UID FLAGS MODSEQ) for every message changed since.
  */
 async function resync(ctx: CommandContext, view: SelectedView, q: Qresync): Promise<void> {
-  const { log } = await view.mailbox.changesSince(q.modseq);
-  const gone = [...new Set(log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids))].filter(
-    (u) =>
-      !view.entries.has(u) && (!q.known || !('ranges' in q.known) || inSet(q.known, u, Math.max(view.uidnext - 1, u))),
-  );
+  const { log, complete } = await view.mailbox.changesSince(q.modseq);
+  const known = q.known && 'ranges' in q.known ? q.known : undefined;
+  let vanished: string;
+  if (complete) {
+    const gone = [...new Set(log.filter((l) => l.kind === 'expunge').flatMap((l) => l.uids))].filter(
+      (u) => !view.entries.has(u) && (!known || inSet(known, u, Math.max(view.uidnext - 1, u))),
+    );
+    vanished = toSeqString(gone);
+  } else {
+    // the log was trimmed past the client's modseq: every UID it may know that is gone (RFC 7162 §3.2.5.2)
+    vanished = rangesString(absentRanges(view.uids, view.uidnext - 1, known?.ranges));
+  }
   const lines: string[] = [];
-  if (gone.length) lines.push(`* VANISHED (EARLIER) ${toSeqString(gone)}\r\n`);
+  if (vanished) lines.push(`* VANISHED (EARLIER) ${vanished}\r\n`);
   view.uids.forEach((u, i) => {
     const e = view.entries.get(u)!;
     if (e.modseq > q.modseq)
