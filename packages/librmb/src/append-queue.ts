@@ -115,7 +115,7 @@ export class AppendQueue {
         counters.bytes += entry.size;
         countFlags(counters, entry.flags, 1);
         uids.push(uid);
-        saved.push({ uid, uidvalidity: c.uidvalidity, mail: entry.mail });
+        saved.push({ uid, uidvalidity: c.uidvalidity, mail: entry.mail, modseq });
       }
       m.planned = saved;
     }

@@ -44,3 +44,6 @@ export { CachedIndex, IndexCaches, lowerBound, indexOfSorted, removeSorted, type
 export { CommitLanes, laneStats, type Plan } from './commit-lane.js';
 export { Compactor, DEFAULT_SHARD_WIDTH, LEGACY_SHARD_WIDTH, SHARD_PREFIX, shardKey } from './index-shards.js';
 export { LogTrimmer, DEFAULT_LOG_RECORDS } from './log-trim.js';
+export { rebuildIndex, type RebuildReport } from './index-rebuild.js';
+export { refXattr, refPrefix } from './mail.js';
+export { checkUser, DEFECT_KINDS, type CheckReport, type CheckOptions, type Defect, type DefectKind } from './check.js';

@@ -4,7 +4,9 @@
  *   xattr rmb.meta    immutable JSON: format version, size, save date, INTERNALDATE, MIME
  *                     structure (part offsets, BODYSTRUCTURE/ENVELOPE fields, SEARCH fields)
  *   xattr rmb.origin  JSON {mailbox, flags, internalDate} at save: enough to rebuild an index entry
- *   xattr rmb.uid     "<mailbox id>:<uid>" written after the index commit (asynchronously)
+ *   xattr rmb.r.<mailbox id>.<uid>.<modseq>  each index entry pointing here, its flags (JSON), written
+ *                     after the entry's commit (in the background; ADR 0021): what `rmb index rebuild`
+ *                     rebuilds a lost index from; `rmb.r.<mailbox id>.<uid>.x` once expunged
  *   xattr rmb.rc      reference count: index entries pointing here (COPY/MOVE share the object)
  * An object is removed only when its count drops to 0, by a cmpxattr-guarded remove.
  *
@@ -21,6 +23,7 @@ import { Expunged, fromStoreError } from './errors.js';
 import { type MessageMeta, parseMessage, parseSource } from './mime.js';
 import { MessageScanner } from './mime-stream.js';
 import { withRetry } from './retry.js';
+import type { IndexEntry } from './types.js';
 
 /** Version of the rmb.meta layout. */
 export const META_VERSION = 1;
@@ -68,10 +71,25 @@ export interface Logger {
 /** Default of MailObjects.expungeGraceMs: one hour. */
 export const DEFAULT_EXPUNGE_GRACE_MS = 3_600_000;
 
+/** Background updates of mail objects in flight at once, per user store. */
+const BACKGROUND_OPS = 32;
+
+/** Prefix of the reference xattrs of mailbox `mailbox` on a mail object (ADR 0021). */
+export const refPrefix = (mailbox: string): string => `rmb.r.${mailbox}.`;
+/**
+ * Xattr naming one version of an index entry that points at a mail object: `rmb.r.<mailbox
+ * id>.<uid>.<modseq, 16 digits>` -> the entry's flags (JSON); version `x`: expunged (value "").
+ */
+export const refXattr = (mailbox: string, uid: number, version: number | 'x'): string =>
+  `${refPrefix(mailbox)}${uid}.${version === 'x' ? 'x' : String(version).padStart(16, '0')}`;
+
 /** Access to a user's mail objects, with an LRU cache of their immutable metadata. */
 export class MailObjects {
   private readonly cache: LRUCache<string, StoredMeta>;
-  private readonly background = new Set<Promise<unknown>>();
+  /** Background updates waiting, running, and settle() calls waiting for none. */
+  private readonly queued: (() => Promise<unknown>)[] = [];
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
   /**
    * How long an expunged mail stays readable (ms) for sessions that still address it (RFC 2180
    * §4.1); its object is released by the first expunge in its mailbox after that (Mailbox.expunge).
@@ -225,21 +243,62 @@ export class MailObjects {
     this.cache.set(p.oid, p.meta);
   }
 
-  /** Record the UID assigned to a mail after its index commit; runs in the background. */
-  recordUid(oid: string, mailbox: string, uid: number): void {
-    this.track(this.io.setXattr(oid, 'rmb.uid', `${mailbox}:${uid}`));
+  /**
+   * Record on their mail objects, in the background, index entries committed in mailbox `mailbox`
+   * (ADR 0021): the xattr of each entry's version (refXattr) with its flags; then the version it
+   * replaced (`prev`: uid -> modseq) is removed. A write that lands late leaves an older version
+   * beside the newer one; readers take the highest.
+   */
+  recordRefs(mailbox: string, entries: readonly IndexEntry[], prev?: ReadonlyMap<number, number>): void {
+    for (const e of entries) {
+      const old = prev?.get(e.uid);
+      this.background(async () => {
+        // assertExists: a setxattr would make a released object anew
+        const set = new WriteOp().assertExists().setXattr(refXattr(mailbox, e.uid, e.modseq), JSON.stringify(e.flags));
+        await this.io.operate(e.mail, set);
+        if (old !== undefined && old !== e.modseq)
+          await this.io.operate(e.mail, new WriteOp().rmXattr(refXattr(mailbox, e.uid, old))).catch(() => undefined);
+      });
+    }
   }
 
-  private track(p: Promise<unknown>): void {
-    const q = p
-      .catch((e) => this.log?.warn({ err: e }, 'background mail object update failed'))
-      .finally(() => this.background.delete(q));
-    this.background.add(q);
+  /** Mark, in the background, the entries expunged from `mailbox` on their mail objects (refXattr `x`). */
+  recordExpunged(mailbox: string, entries: readonly IndexEntry[]): void {
+    for (const e of entries)
+      this.background(() =>
+        this.io.operate(e.mail, new WriteOp().assertExists().setXattr(refXattr(mailbox, e.uid, 'x'), '')),
+      );
+  }
+
+  /**
+   * Run a background update of a mail object, at most BACKGROUND_OPS at once (a STORE of a
+   * whole large mailbox queues one per message); a gone object is fine, other errors are logged.
+   */
+  private background(job: () => Promise<unknown>): void {
+    this.queued.push(job);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.active < BACKGROUND_OPS && this.queued.length) {
+      const job = this.queued.shift()!;
+      this.active++;
+      job()
+        .catch((e: unknown) => {
+          if (!isErrno(e, 'ENOENT')) this.log?.warn({ err: e }, 'background mail object update failed');
+        })
+        .finally(() => {
+          this.active--;
+          this.pump();
+          if (!this.active && !this.queued.length) for (const w of this.waiting.splice(0)) w();
+        });
+    }
   }
 
   /** Wait for background updates (tests, shutdown). */
   async settle(): Promise<void> {
-    await Promise.all([...this.background]);
+    if (!this.active && !this.queued.length) return;
+    await new Promise<void>((r) => this.waiting.push(r));
   }
 
   /** Immutable metadata of a mail (cached; 1 round trip on a miss). */

@@ -342,7 +342,10 @@ export class Mailbox {
       }
       throw e;
     }
-    for (const s of saved) this.mails.recordUid(s.mail, this.id, s.uid);
+    this.mails.recordRefs(
+      this.id,
+      saved.map((s, i) => ({ ...entries[i], uid: s.uid, modseq: s.modseq ?? 0 })),
+    );
     return { stale: false, saved };
   }
 
@@ -373,8 +376,9 @@ export class Mailbox {
       return { m, flags, p: { oid: p.oid, size: p.data.length, internalDate: p.internalDate, prepared: p } };
     });
     const written = Promise.all(prepared.map((x) => (x.p.prepared ? this.mails.write(x.p.prepared) : undefined)));
+    let made: IndexEntry[] = [];
     try {
-      return await this.update(
+      const saved = await this.update(
         'import',
         [],
         (c) => {
@@ -386,6 +390,7 @@ export class Mailbox {
           const given = entryModseq !== undefined && entryModseq >= 1 ? Math.min(entryModseq, modseq) : modseq;
           const set: Record<string, string> = {};
           const saved: SavedMessage[] = [];
+          made = [];
           for (const { m, flags, p } of prepared) {
             const entry: IndexEntry = {
               uid: m.uid,
@@ -403,7 +408,8 @@ export class Mailbox {
             counters.messages++;
             counters.bytes += entry.size;
             countFlags(counters, flags, 1);
-            saved.push({ uid: m.uid, uidvalidity: c.uidvalidity, mail: p.oid });
+            saved.push({ uid: m.uid, uidvalidity: c.uidvalidity, mail: p.oid, modseq: entry.modseq });
+            made.push(entry);
           }
           const last = messages.length ? messages[messages.length - 1].uid : 0;
           counters.uidnext = Math.max(c.uidnext, last + 1, uidnext);
@@ -418,6 +424,8 @@ export class Mailbox {
         },
         written,
       );
+      this.mails.recordRefs(this.id, made);
+      return saved;
     } catch (e) {
       await written.catch(() => undefined);
       await Promise.all(prepared.map((x) => this.mails.discard(x.p.oid, x.p.size)));
@@ -463,7 +471,9 @@ export class Mailbox {
 
   /** STORE flags on `uids`; with `unchangedSince`, entries with a higher modseq are left alone. */
   async store(uids: number[], mode: StoreMode, flags: string[], unchangedSince?: number): Promise<StoreResult> {
-    return this.updateEntries('store', uids, [], (c, _got, found) => {
+    const prev = new Map<number, number>();
+    const res = await this.updateEntries('store', uids, [], (c, _got, found) => {
+      prev.clear();
       const counters = { ...c };
       const modseq = counters.highestModseq + 1;
       const res: StoreResult = { changed: [], modified: [], unchanged: [] };
@@ -484,6 +494,7 @@ export class Mailbox {
         countFlags(counters, e.flags, -1);
         countFlags(counters, next, 1);
         const ne = { ...e, flags: next, modseq };
+        prev.set(uid, e.modseq);
         // an entry of a shard object gets its overlay in the index object (index-shards.ts)
         if (!r.inlineKey) bumpInline(counters, 1);
         set[uidKey(uid)] = JSON.stringify(ne);
@@ -499,6 +510,8 @@ export class Mailbox {
       }
       return { counters, set, rm: [], result: res };
     });
+    this.mails.recordRefs(this.id, res.changed, prev);
+    return res;
   }
 
   /**
@@ -554,6 +567,7 @@ export class Mailbox {
       }
       return { counters, set, rm: [...rm, ...claimed], result: { gone, release } };
     });
+    this.mails.recordExpunged(this.id, gone);
     await Promise.all(release.map((oid) => this.mails.release(oid)));
     return gone.map((e) => e.uid).sort((a, b) => a - b);
   }
@@ -569,6 +583,23 @@ export class Mailbox {
   /** The shard objects of this index (index-shards.ts), for DELETE and checks. */
   async shardObjects(): Promise<string[]> {
     return shardObjects(this.io, this.oid);
+  }
+
+  /**
+   * Forget kept expunged mails whose object is one of `oids` (`rmb check --repair` of mail gone
+   * from the store); their objects are not released. Returns how many `x:` keys went.
+   */
+  async dropKept(oids: ReadonlySet<string>): Promise<number> {
+    const drop: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.io.omapList(this.oid, { prefix: EXPUNGED_PREFIX, startAfter: after, max: 1000 });
+      for (const [k, v] of page.entries) if (oids.has(v.toString())) drop.push(k);
+      if (!page.more) break;
+      after = [...page.entries.keys()].pop();
+    }
+    if (drop.length) await this.io.omapRm(this.oid, drop);
+    return drop.length;
   }
 
   /** Mail objects of expunged messages still kept readable (every `x:` value), for DELETE. */
@@ -597,7 +628,9 @@ export class Mailbox {
   /** Insert copies of entries (from another mailbox) with new UIDs, keeping flags and dates. */
   private async addEntries(src: IndexEntry[]): Promise<{ pairs: [number, number][]; uidvalidity: number }> {
     const now = Date.now();
-    return this.update('copy', [], (c) => {
+    let made: IndexEntry[] = [];
+    const res = await this.update('copy', [], (c) => {
+      made = [];
       const counters = { ...c };
       const modseq = ++counters.highestModseq;
       const set: Record<string, string> = {};
@@ -606,6 +639,7 @@ export class Mailbox {
         const uid = counters.uidnext++;
         const ne: IndexEntry = { ...e, uid, modseq, saveDate: now };
         set[uidKey(uid)] = JSON.stringify(ne);
+        made.push(ne);
         bumpInline(counters, 1);
         counters.messages++;
         counters.bytes += ne.size;
@@ -615,6 +649,8 @@ export class Mailbox {
       set[logKey(modseq)] = JSON.stringify({ modseq, kind: 'append', uids: pairs.map((p) => p[1]) } satisfies LogEntry);
       return { counters, set, rm: [], result: { pairs, uidvalidity: c.uidvalidity } };
     });
+    this.mails.recordRefs(this.id, made);
+    return res;
   }
 
   /** MOVE: copy to `target`, then expunge here (RFC 6851). Same objects, no bytes copied. */

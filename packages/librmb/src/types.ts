@@ -93,6 +93,8 @@ export interface SavedMessage {
   uid: number;
   uidvalidity: number;
   mail: string;
+  /** The modseq the entry got (absent where a caller made it without one). */
+  modseq?: number;
 }
 
 /**
