@@ -76,7 +76,7 @@ export async function checkUser(user: UserStore, o: CheckOptions = {}): Promise<
   /** mail object -> references expected (index entries and kept expunged mails). */
   const refs = new Map<string, number>();
   /** mail object -> where an entry names it (for a missing object). */
-  const namedBy = new Map<string, { box: string; uid: number }>();
+  const namedBy = new Map<string, { box: string; uid: number }[]>();
   /** mail object -> mailbox keeping it expunged (`x:`). */
   const keptIn = new Map<string, string>();
   const shards = new Set<string>();
@@ -100,7 +100,7 @@ export async function checkUser(user: UserStore, o: CheckOptions = {}): Promise<
       for (const e of page) {
         entries++;
         refs.set(e.mail, (refs.get(e.mail) ?? 0) + 1);
-        namedBy.set(e.mail, { box: info.name, uid: e.uid });
+        namedBy.set(e.mail, [...(namedBy.get(e.mail) ?? []), { box: info.name, uid: e.uid }]);
         c.messages++;
         c.bytes += e.size;
         countFlags(c, e.flags, 1);
@@ -229,18 +229,23 @@ export async function checkUser(user: UserStore, o: CheckOptions = {}): Promise<
       )
     )
       continue; // made after the listing passed it
-    const at = namedBy.get(oid);
-    // an entry expunged (and its mail released) since the walk is no defect
-    if (at && !(await user.mailbox(at.box).then((mb) => mb.entriesByUid([at.uid]))).some((e) => e.mail === oid))
-      continue;
-    const where = at ? `${at.box} UID ${at.uid}` : `${keptIn.get(oid) ?? '?'} (kept expunged) ${oid}`;
-    const d: Defect = { kind: 'missingMail', where, detail: `${oid} is gone (${n} reference(s))` };
+    // entries expunged (and their mail released) since the walk are no defect
+    const places: { box: string; uid: number }[] = [];
+    for (const at of namedBy.get(oid) ?? []) {
+      const now = await (await user.mailbox(at.box)).entriesByUid([at.uid]);
+      if (now.some((e) => e.mail === oid)) places.push(at);
+    }
+    const kept = keptIn.get(oid);
+    const where = [...places.map((at) => `${at.box} UID ${at.uid}`), ...(kept ? [`${kept} (kept expunged)`] : [])];
+    if (!where.length) continue;
+    const d: Defect = { kind: 'missingMail', where: where.join(', '), detail: `${oid} is gone (${n} reference(s))` };
     if (o.repair) {
-      // the entry goes, and with it any kept copy of the expunge (the mail is gone for good)
-      const gone = at ? (await (await user.mailbox(at.box)).expunge([at.uid])).length === 1 : true;
-      const box = at?.box ?? keptIn.get(oid);
-      if (box) await (await user.mailbox(box)).dropKept(new Set([oid]));
-      d.repaired = gone;
+      // the entries go, and with them any kept copy of an expunge (the mail is gone for good)
+      let all = true;
+      for (const at of places) all = (await (await user.mailbox(at.box)).expunge([at.uid])).length === 1 && all;
+      for (const box of new Set([...places.map((p) => p.box), ...(kept ? [kept] : [])]))
+        await (await user.mailbox(box)).dropKept(new Set([oid]));
+      d.repaired = all;
     }
     found(d);
   }

@@ -7,19 +7,21 @@
  * expunged. The rebuild lists the user's objects in pages (bounded memory per page), takes the
  * newest version of each live reference to the mailbox, and writes a fresh index: same
  * UIDVALIDITY (from the mailbox list), UIDs, flags, keywords, INTERNALDATE and modseqs; UIDNEXT and
- * HIGHESTMODSEQ at least what a surviving index had. The change log starts empty, its floor at
+ * HIGHESTMODSEQ at least what a surviving index had and the mailbox's reserve (reserve.ts), so
+ * neither goes below what a client saw. The change log starts empty, its floor at
  * HIGHESTMODSEQ, so clients resync from the entries (RFC 7162 §3.2.5.2). Objects of the mailbox
  * that no entry ever named (a save whose reference write was lost in a crash) older than
  * `graceMs` are added under new UIDs with their saved flags, as Dovecot's index rebuild adds the
- * mail files it finds.
+ * mail files it finds. Expunged mail still kept readable (ADR 0008) is kept again, from now on.
  */
 import { ObjectNotFound, WriteOp } from '@rmb/rados';
 import { countFlags } from './counters.js';
-import { COUNTERS_KEY, META_XATTR, ORIGIN_XATTR, uidKey } from './layout.js';
+import { COUNTERS_KEY, META_XATTR, ORIGIN_XATTR, expungedKey, uidKey } from './layout.js';
 import { refPrefix, type StoredMeta } from './mail.js';
 import { newCounters } from './mailbox.js';
 import { DEFAULT_SHARD_WIDTH } from './index-shards.js';
 import type { UserStore } from './store.js';
+import { readReserve } from './reserve.js';
 import type { Counters, IndexEntry } from './types.js';
 
 /** What a rebuild found and wrote. */
@@ -59,6 +61,8 @@ export async function rebuildIndex(user: UserStore, name: string, graceMs = 3_60
   const prefix = refPrefix(mb.id);
   const found = new Map<number, IndexEntry>();
   const strays: IndexEntry[] = [];
+  /** [uid, mail object] of expunged mail still kept readable (their `x:` keys are made again). */
+  const kept: [number, string][] = [];
   let objects = 0;
   /** The highest UID any reference to the mailbox names, expunged ones included. */
   let maxSeen = 0;
@@ -79,9 +83,13 @@ export async function rebuildIndex(user: UserStore, name: string, graceMs = 3_60
     if (!meta || !origin) return; // not a complete mail object: for `rmb check`
     const versions = new Map<number, { modseq: number; flags: string[] } | 'x'>();
     let anyRef = false;
+    /** `<mailbox>.<uid>` of every reference, and whether it was expunged. */
+    const groups = new Map<string, boolean>();
     for (const [k, v] of x) {
       if (!k.startsWith('rmb.r.')) continue;
       anyRef = true;
+      const group = k.slice(6, k.lastIndexOf('.'));
+      groups.set(group, groups.get(group) === true || k.endsWith('.x'));
       if (!k.startsWith(prefix)) continue;
       const [uidText, ver] = k.slice(prefix.length).split('.');
       const uid = Number(uidText);
@@ -95,6 +103,11 @@ export async function rebuildIndex(user: UserStore, name: string, graceMs = 3_60
     if (!anyRef && legacy && legacy[0] === mb.id)
       versions.set(Number(legacy[1]), { modseq: 1, flags: origin.flags.filter((f) => f !== '\\Recent') });
     const base = { mail: oid, internalDate: origin.internalDate, size: meta.size, saveDate: meta.saveDate };
+    // expunged here and referred to nowhere else: it was kept readable for the grace period (x:)
+    if (anyRef && ![...groups.values()].some((gone) => !gone)) {
+      const uid = [...versions].find(([, v]) => v === 'x')?.[0];
+      if (uid !== undefined) kept.push([uid, oid]);
+    }
     for (const [uid, v] of versions) {
       maxSeen = Math.max(maxSeen, uid);
       if (v === 'x') continue;
@@ -114,8 +127,10 @@ export async function rebuildIndex(user: UserStore, name: string, graceMs = 3_60
   }
   const entries = [...found.values()].sort((a, b) => a.uid - b.uid);
   const c: Counters = newCounters(mb.info.uidvalidity, old?.shardWidth ?? DEFAULT_SHARD_WIDTH);
-  c.uidnext = Math.max(old?.uidnext ?? 1, maxSeen + 1);
-  let top = old?.highestModseq ?? 1;
+  // never below what a client may have seen: the surviving counters, or the reserve (reserve.ts)
+  const reserve = await readReserve(io, mb.id);
+  c.uidnext = Math.max(old?.uidnext ?? 1, maxSeen + 1, reserve?.uidnext ?? 1);
+  let top = Math.max(old?.highestModseq ?? 1, (reserve?.modseq ?? 1) - 1);
   for (const e of entries) top = Math.max(top, e.modseq);
   c.highestModseq = top + 1;
   strays.sort((a, b) => a.internalDate - b.internalDate);
@@ -138,7 +153,9 @@ export async function rebuildIndex(user: UserStore, name: string, graceMs = 3_60
     for (const e of entries.slice(i, i + 1000)) set[uidKey(e.uid)] = JSON.stringify(e);
     await io.operate(mb.oid, new WriteOp().omapSet(set));
   }
-  await io.operate(mb.oid, new WriteOp().omapSet({ [COUNTERS_KEY]: JSON.stringify(c) }));
+  const keptKeys: Record<string, string> = {};
+  for (const [uid, oid] of kept) keptKeys[expungedKey(now, uid)] = oid;
+  await io.operate(mb.oid, new WriteOp().omapSet({ ...keptKeys, [COUNTERS_KEY]: JSON.stringify(c) }));
   user.mails.recordRefs(mb.id, strays);
   await user.mails.settle();
   await io.notify(mb.oid, String(c.highestModseq), 1000).catch(() => undefined);

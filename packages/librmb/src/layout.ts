@@ -4,7 +4,8 @@
  *
  *   pool namespace "<ns>"        object `users`       omap <username> -> user id
  *   namespace "<ns>u.<user id>"  object `mailboxes`   omap m:<name> -> MailboxInfo, s:<name> -> ""
- *                                                     (subscription), c:uidvalidity, q:limits
+ *                                                     (subscription), c:uidvalidity, q:limits,
+ *                                                     w:<mailbox id> -> modseq/UID reserve
  *                                object `metadata`    omap <scope>\0<entry> -> value (RFC 5464)
  *                                object `i.<mailbox>` omap h (counters), u:<uid>, l:<modseq>,
  *                                                     x:<ms>:<uid> (expunged, kept; ADR 0008),
@@ -40,6 +41,11 @@ export const UIDVALIDITY_KEY = 'c:uidvalidity';
  * defaults; counted once from the list where a list made before it lacks it).
  */
 export const COUNT_KEY = 'c:count';
+/**
+ * Mailbox-list omap key of the reserve of mailbox `id`: HIGHESTMODSEQ and UIDNEXT its counters
+ * stay below until the next write (reserve.ts), for a rebuild of a lost index.
+ */
+export const reserveKey = (id: string): string => `w:${id}`;
 /** Mailbox-list omap key of the user's own quota limits (JSON Partial<QuotaLimits>; ADR 0007). */
 export const QUOTA_KEY = 'q:limits';
 /** METADATA omap key of `entry` (lower case) in `scope` (a mailbox id, or '' for the server). */

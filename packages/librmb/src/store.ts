@@ -22,6 +22,7 @@ import { DEFAULT_EXPUNGE_GRACE_MS, DEFAULT_STRIPE, type Logger, MailObjects, typ
 import { Mailbox, createIndex, indexOid } from './mailbox.js';
 import { Compactor, DEFAULT_SHARD_WIDTH } from './index-shards.js';
 import { DEFAULT_LOG_RECORDS, LogTrimmer } from './log-trim.js';
+import { Reserves } from './reserve.js';
 import {
   emailIdOf,
   MAILBOXES_OID,
@@ -33,6 +34,7 @@ import {
   mailboxKey,
   subscriptionKey,
   userNamespace,
+  reserveKey,
 } from './layout.js';
 import { RouteTable } from './routes.js';
 import { withRetry } from './retry.js';
@@ -82,12 +84,16 @@ export class MailStore {
     this.directory = new UserDirectory(root, opts.userShards);
     this.compactor = new Compactor(this.lanes, opts.log);
     this.logTrimmer = new LogTrimmer(this.lanes, opts.changeLogRecords, opts.log);
+    this.reserves = new Reserves(opts.log);
     this.lanes.afterCommit = (io, oid, c) => {
       this.compactor.consider(io, oid, c);
       this.logTrimmer.consider(io, oid, c);
+      this.reserves.consider(io, oid, c);
     };
   }
 
+  /** Writes each mailbox's modseq and UID reserve in its user's mailbox list (reserve.ts). */
+  readonly reserves: Reserves;
   /** Trims each mailbox's change log to its last `changeLogRecords` modseqs, in the background (log-trim.ts). */
   readonly logTrimmer: LogTrimmer;
 
@@ -685,7 +691,7 @@ export class UserStore {
       // made after the version was read changes it, so this op is then refused and retried
       const kids = await this.io.omapList(this.listOid, { prefix: mailboxKey(n + SEPARATOR), max: 1 });
       if (kids.entries.size) throw new NotAllowed(`mailbox ${n} has children, delete them first`);
-      op.omapRm([mailboxKey(n)]);
+      op.omapRm([mailboxKey(n), reserveKey((JSON.parse(raw.toString()) as MailboxInfo).id)]);
       const count = await this.mailboxCount(got);
       op.omapSet({ [COUNT_KEY]: String(Math.max(0, count - 1)) });
       return JSON.parse(raw.toString()) as MailboxInfo;

@@ -9,6 +9,7 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import { PasswdFile, type WritableScheme } from './passwd.js';
 import { userNameProblem } from '@rmb/librmb';
 import { addMigrateCommands } from './migrate-cli.js';
+import { addAdminCommands } from './admin-cli.js';
 import { openStore, serve } from './serve.js';
 import { exitAfter, isWorker, runPrimary, runWorker } from './workers.js';
 import { availableParallelism } from 'node:os';
@@ -152,6 +153,7 @@ common(
 );
 
 addMigrateCommands(program, common, configOrExit);
+addAdminCommands(program, common, configOrExit);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`rmb: ${e.message}\n`);
