@@ -318,19 +318,32 @@ export class UserStore {
    * (INBOX is never absent otherwise: it cannot be deleted and RENAME INBOX leaves a new one.)
    */
   async ensureDefaults(): Promise<void> {
-    await this.changeList('create default mailboxes', async (l, op) => {
-      if (l.boxes.has('INBOX')) return;
-      let uv = Math.max(Math.floor(Date.now() / 1000), l.lastUidvalidity + 1);
-      const fresh: MailboxInfo[] = [];
-      for (const [name, specialUse] of DEFAULT_MAILBOXES) {
-        if (!l.boxes.has(name)) fresh.push({ name, id: randomUUID(), uidvalidity: uv++, specialUse });
-      }
-      // the index objects first (in parallel), then the list entries: never a listed mailbox without its index
-      await Promise.all(fresh.map((info) => createIndex(this.io, info, this.store.opts.indexShardEntries)));
-      for (const info of fresh)
-        op.omapSet({ [mailboxKey(info.name)]: JSON.stringify(info), [subscriptionKey(info.name)]: '' });
-      op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1), [COUNT_KEY]: String(l.boxes.size + fresh.length) });
-    });
+    // index objects made by an attempt that lost the race for the list are removed (else orphans)
+    let made: string[] = [];
+    const drop = async () => {
+      await Promise.all(made.map((oid) => this.io.remove(oid).catch(() => undefined)));
+      made = [];
+    };
+    try {
+      await this.changeList('create default mailboxes', async (l, op) => {
+        await drop();
+        if (l.boxes.has('INBOX')) return;
+        let uv = Math.max(Math.floor(Date.now() / 1000), l.lastUidvalidity + 1);
+        const fresh: MailboxInfo[] = [];
+        for (const [name, specialUse] of DEFAULT_MAILBOXES) {
+          if (!l.boxes.has(name)) fresh.push({ name, id: randomUUID(), uidvalidity: uv++, specialUse });
+        }
+        // the index objects first (in parallel), then the list entries: never a listed mailbox without its index
+        made = fresh.map((info) => indexOid(info.id));
+        await Promise.all(fresh.map((info) => createIndex(this.io, info, this.store.opts.indexShardEntries)));
+        for (const info of fresh)
+          op.omapSet({ [mailboxKey(info.name)]: JSON.stringify(info), [subscriptionKey(info.name)]: '' });
+        op.omapSet({ [UIDVALIDITY_KEY]: String(uv - 1), [COUNT_KEY]: String(l.boxes.size + fresh.length) });
+      });
+    } catch (e) {
+      await drop();
+      throw e;
+    }
   }
 
   /** All mailboxes, sorted by name. */
