@@ -91,162 +91,170 @@ function campaign(backend: Backend): void {
     }
   };
 
-  test(`kill -9 three times under ${DELIVERIES} LMTP deliveries and ${APPENDS} APPENDs: nothing acknowledged is lost, check repairs the rest`, async () => {
-    srv = await startServer(dataDir, sets);
-    const rnd = seededRandom(4242);
-    const acked = new Map<string, string>(); // id -> bytes
-    const pending = [
-      ...Array.from({ length: DELIVERIES }, (_, i) => `L${i}`),
-      ...Array.from({ length: APPENDS }, (_, i) => `A${i}`),
-    ];
-    const lmtpQueue = pending.filter((id) => id.startsWith('L'));
-    const imapQueue = pending.filter((id) => id.startsWith('A'));
-    let failures = 0;
-    let killing = false;
-    let underLoad = 0;
+  const title =
+    `kill -9 three times under ${DELIVERIES} LMTP deliveries and ${APPENDS} APPENDs: ` +
+    'nothing acknowledged is lost, check repairs the rest';
+  test(
+    title,
+    async () => {
+      srv = await startServer(dataDir, sets);
+      const rnd = seededRandom(4242);
+      const acked = new Map<string, string>(); // id -> bytes
+      const pending = [
+        ...Array.from({ length: DELIVERIES }, (_, i) => `L${i}`),
+        ...Array.from({ length: APPENDS }, (_, i) => `A${i}`),
+      ];
+      const lmtpQueue = pending.filter((id) => id.startsWith('L'));
+      const imapQueue = pending.filter((id) => id.startsWith('A'));
+      let failures = 0;
+      let killing = false;
+      let underLoad = 0;
 
-    const lmtpSender = async () => {
-      for (;;) {
-        if (!lmtpQueue.length) return;
-        let c: Lines;
-        try {
-          c = await open(srv!.lmtp);
-          await c.next(/^220 .*\r\n/m);
-          c.sock.write('LHLO test\r\n');
-          await c.next(/^250 .*\r\n/m);
-        } catch {
-          failures++;
-          await sleep(50);
-          continue;
-        }
-        try {
-          while (lmtpQueue.length) {
-            const id = lmtpQueue.shift()!;
-            try {
-              c.sock.write(`MAIL FROM:<load@example.com>\r\nRCPT TO:<crash@localhost>\r\nDATA\r\n`);
-              await c.next(/^250 .*\r\n/m);
-              await c.next(/^250 .*\r\n/m);
-              await c.next(/^354 .*\r\n/m);
-              c.sock.write(`${mail(id)}.\r\n`);
-              const reply = await c.next(/^\d{3} .*\r\n/m);
-              if (reply.startsWith('250')) acked.set(id, mail(id));
-              else {
-                lmtpQueue.push(id); // 4xx: the MTA keeps it and tries again
-                c.sock.write('RSET\r\n');
+      const lmtpSender = async () => {
+        for (;;) {
+          if (!lmtpQueue.length) return;
+          let c: Lines;
+          try {
+            c = await open(srv!.lmtp);
+            await c.next(/^220 .*\r\n/m);
+            c.sock.write('LHLO test\r\n');
+            await c.next(/^250 .*\r\n/m);
+          } catch {
+            failures++;
+            await sleep(50);
+            continue;
+          }
+          try {
+            while (lmtpQueue.length) {
+              const id = lmtpQueue.shift()!;
+              try {
+                c.sock.write(`MAIL FROM:<load@example.com>\r\nRCPT TO:<crash@localhost>\r\nDATA\r\n`);
                 await c.next(/^250 .*\r\n/m);
+                await c.next(/^250 .*\r\n/m);
+                await c.next(/^354 .*\r\n/m);
+                c.sock.write(`${mail(id)}.\r\n`);
+                const reply = await c.next(/^\d{3} .*\r\n/m);
+                if (reply.startsWith('250')) acked.set(id, mail(id));
+                else {
+                  lmtpQueue.push(id); // 4xx: the MTA keeps it and tries again
+                  c.sock.write('RSET\r\n');
+                  await c.next(/^250 .*\r\n/m);
+                }
+              } catch (e) {
+                lmtpQueue.push(id); // no answer: not delivered as far as the MTA knows
+                throw e;
               }
-            } catch (e) {
-              lmtpQueue.push(id); // no answer: not delivered as far as the MTA knows
-              throw e;
             }
+            c.sock.end('QUIT\r\n');
+          } catch {
+            failures++;
+            c.sock.destroy();
           }
-          c.sock.end('QUIT\r\n');
-        } catch {
-          failures++;
-          c.sock.destroy();
         }
-      }
-    };
+      };
 
-    const imapSender = async () => {
+      const imapSender = async () => {
+        for (;;) {
+          if (!imapQueue.length) return;
+          let c: RawClient;
+          try {
+            c = await RawClient.greeted(srv!.imap, 'a');
+            c.commandTimeoutMs = 5000;
+            if (!/OK/.test(await c.tagged('LOGIN crash pw'))) throw new Error('login');
+          } catch {
+            failures++;
+            await sleep(50);
+            continue;
+          }
+          try {
+            while (imapQueue.length) {
+              const id = imapQueue.shift()!;
+              let answer: string;
+              try {
+                answer = await c.tagged('APPEND INBOX', mail(id));
+              } catch (e) {
+                imapQueue.push(id);
+                throw e;
+              }
+              if (/^a\d+ OK/.test(answer)) acked.set(id, mail(id));
+              else imapQueue.push(id);
+            }
+            c.close();
+          } catch {
+            failures++;
+            c.close();
+          }
+        }
+      };
+
+      const killer = async () => {
+        for (let k = 0; k < KILLS; k++) {
+          // a random moment while the load runs: 0.4 to 2 s after the (re)start
+          await sleep(400 + Math.floor(rnd() * 1600));
+          killing = true;
+          if (lmtpQueue.length && imapQueue.length) underLoad++;
+          srv!.proc.kill('SIGKILL');
+          await new Promise((r) => srv!.proc.once('exit', r));
+          srv = await startServer(dataDir, sets);
+          killing = false;
+        }
+      };
+
+      await Promise.all([
+        killer(),
+        ...Array.from({ length: LMTP_CONNECTIONS }, lmtpSender),
+        ...Array.from({ length: IMAP_CONNECTIONS }, imapSender),
+      ]);
+      // senders that ran dry while the last restart was on may have left work queued
+      while (killing || lmtpQueue.length || imapQueue.length) {
+        await Promise.all([lmtpSender(), imapSender()]);
+        await sleep(10);
+      }
+      expect(acked.size).toBe(DELIVERIES + APPENDS);
+      expect(underLoad).toBe(KILLS); // every kill hit the load in the middle
+      expect(failures).toBeGreaterThan(0);
+
+      // every acknowledged mail is there with its bytes (LMTP prepends its trace headers)
+      const c = await RawClient.greeted(srv.imap, 'v');
+      c.commandTimeoutMs = 60000;
+      await c.tagged('LOGIN crash pw');
+      await c.tagged('SELECT INBOX');
+      const seen = new Map<string, number>();
+      c.send('v9 FETCH 1:* (BODY.PEEK[])\r\n');
       for (;;) {
-        if (!imapQueue.length) return;
-        let c: RawClient;
-        try {
-          c = await RawClient.greeted(srv!.imap, 'a');
-          c.commandTimeoutMs = 5000;
-          if (!/OK/.test(await c.tagged('LOGIN crash pw'))) throw new Error('login');
-        } catch {
-          failures++;
-          await sleep(50);
-          continue;
+        const line = await c.line(/^(\* \d+ FETCH \(BODY\[\] \{\d+\}|v9 (OK|NO|BAD))/, 60000);
+        const m = /\{(\d+)\}$/.exec(line);
+        if (!m) {
+          expect(line).toMatch(/OK/);
+          break;
         }
-        try {
-          while (imapQueue.length) {
-            const id = imapQueue.shift()!;
-            let answer: string;
-            try {
-              answer = await c.tagged('APPEND INBOX', mail(id));
-            } catch (e) {
-              imapQueue.push(id);
-              throw e;
-            }
-            if (/^a\d+ OK/.test(answer)) acked.set(id, mail(id));
-            else imapQueue.push(id);
-          }
-          c.close();
-        } catch {
-          failures++;
-          c.close();
-        }
+        const parts: Buffer[] = [];
+        await c.readLiteral(Number(m[1]), (b) => parts.push(Buffer.from(b)));
+        const text = Buffer.concat(parts).toString('latin1');
+        const id = /^Subject: (\S+)\r$/m.exec(text)?.[1] ?? '?';
+        expect(text.endsWith(acked.get(id) ?? `no such mail ${id}`)).toBe(true);
+        seen.set(id, (seen.get(id) ?? 0) + 1);
       }
-    };
+      c.close();
+      expect([...acked.keys()].filter((id) => !seen.has(id))).toEqual([]);
 
-    const killer = async () => {
-      for (let k = 0; k < KILLS; k++) {
-        // a random moment while the load runs: 0.4 to 2 s after the (re)start
-        await sleep(400 + Math.floor(rnd() * 1600));
-        killing = true;
-        if (lmtpQueue.length && imapQueue.length) underLoad++;
-        srv!.proc.kill('SIGKILL');
-        await new Promise((r) => srv!.proc.once('exit', r));
-        srv = await startServer(dataDir, sets);
-        killing = false;
-      }
-    };
-
-    await Promise.all([
-      killer(),
-      ...Array.from({ length: LMTP_CONNECTIONS }, lmtpSender),
-      ...Array.from({ length: IMAP_CONNECTIONS }, imapSender),
-    ]);
-    // senders that ran dry while the last restart was on may have left work queued
-    while (killing || lmtpQueue.length || imapQueue.length) {
-      await Promise.all([lmtpSender(), imapSender()]);
-      await sleep(10);
-    }
-    expect(acked.size).toBe(DELIVERIES + APPENDS);
-    expect(underLoad).toBe(KILLS); // every kill hit the load in the middle
-    expect(failures).toBeGreaterThan(0);
-
-    // every acknowledged mail is there with its bytes (LMTP prepends its trace headers)
-    const c = await RawClient.greeted(srv.imap, 'v');
-    c.commandTimeoutMs = 60000;
-    await c.tagged('LOGIN crash pw');
-    await c.tagged('SELECT INBOX');
-    const seen = new Map<string, number>();
-    c.send('v9 FETCH 1:* (BODY.PEEK[])\r\n');
-    for (;;) {
-      const line = await c.line(/^(\* \d+ FETCH \(BODY\[\] \{\d+\}|v9 (OK|NO|BAD))/, 60000);
-      const m = /\{(\d+)\}$/.exec(line);
-      if (!m) {
-        expect(line).toMatch(/OK/);
-        break;
-      }
-      const parts: Buffer[] = [];
-      await c.readLiteral(Number(m[1]), (b) => parts.push(Buffer.from(b)));
-      const text = Buffer.concat(parts).toString('latin1');
-      const id = /^Subject: (\S+)\r$/m.exec(text)?.[1] ?? '?';
-      expect(text.endsWith(acked.get(id) ?? `no such mail ${id}`)).toBe(true);
-      seen.set(id, (seen.get(id) ?? 0) + 1);
-    }
-    c.close();
-    expect([...acked.keys()].filter((id) => !seen.has(id))).toEqual([]);
-
-    // the store: no entry without its object; the crashes' orphans found, repaired, then nothing
-    const first = await rmb('check', 'crash', '--grace-ms', '0', '--json');
-    const counts = JSON.parse(first.out)[0].counts as Record<string, number>;
-    expect({ missingMail: counts.missingMail, counters: counts.counters }).toEqual({ missingMail: 0, counters: 0 });
-    const repaired = await rmb('check', 'crash', '--grace-ms', '0', '--repair', '--json');
-    expect(repaired.code).toBe(0);
-    const again = await rmb('check', 'crash', '--grace-ms', '0', '--json');
-    expect(again.code).toBe(0);
-    expect(JSON.parse(again.out)[0].defects).toEqual([]);
-    // for the record: what the crashes left behind
-    process.stdout.write(
-      `crash campaign (${backend}): ${JSON.stringify(counts)}, duplicates ${[...seen.values()].filter((n) => n > 1).length}\n`,
-    );
-  }, 600000);
+      // the store: no entry without its object; the crashes' orphans found, repaired, then nothing
+      const first = await rmb('check', 'crash', '--grace-ms', '0', '--json');
+      const counts = JSON.parse(first.out)[0].counts as Record<string, number>;
+      expect({ missingMail: counts.missingMail, counters: counts.counters }).toEqual({ missingMail: 0, counters: 0 });
+      const repaired = await rmb('check', 'crash', '--grace-ms', '0', '--repair', '--json');
+      expect(repaired.code).toBe(0);
+      const again = await rmb('check', 'crash', '--grace-ms', '0', '--json');
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.out)[0].defects).toEqual([]);
+      // for the record: what the crashes left behind
+      process.stdout.write(
+        `crash campaign (${backend}): ${JSON.stringify(counts)}, ` +
+          `duplicates ${[...seen.values()].filter((n) => n > 1).length}\n`,
+      );
+    },
+    600000,
+  );
 }
 
 describe('crash campaign on the embedded store', () => campaign('embedded'));
