@@ -34,6 +34,11 @@ export interface LmtpOptions {
   /** Host name in the greeting. */
   serverName: string;
   log: Log;
+  /**
+   * Told of every recipient's reply after DATA (metrics): 'ok' (250), 'temporary' (4xx) or
+   * 'permanent' (5xx), and seconds from the end of DATA to the reply.
+   */
+  observe?: (result: 'ok' | 'temporary' | 'permanent', seconds: number) => void;
 }
 
 /** What this module uses of smtp-server's connection objects. */
@@ -237,25 +242,33 @@ export function createLmtpServer(o: LmtpOptions): LmtpServer {
               deliver(o.store, r.user, from, r.address, data).catch((e: Error) => e),
             );
         }
-        const replies = await Promise.all(
-          accepted.map(async (r) => {
-            // a user still on the old server: relayed, and the old server's answer passed back
-            if (r.relay) return relay(r.relay, from, r.address, body, o.log);
-            const res = await deliveries.get(r.user)!;
-            if (!(res instanceof Error)) {
-              o.log.info({ rcpt: r.address, user: r.user, uid: res.uid, bytes: data.length }, 'delivered');
-              return `<${r.address}> Saved as UID ${res.uid}`;
-            }
-            o.log.warn({ err: res, rcpt: r.address }, 'delivery failed');
-            if (res instanceof QuotaExceeded) {
-              return res.storeFull
-                ? smtpError(452, `4.3.1 <${r.address}> Mail system full, try again later`)
-                : smtpError(452, `4.2.2 <${r.address}> Mailbox full`);
-            }
-            if (res instanceof NotFound) return smtpError(550, `<${r.address}> User unknown`);
-            return smtpError(451, `<${r.address}> Temporary storage failure, try again later`);
-          }),
-        );
+        const t0 = process.hrtime.bigint();
+        const told = (reply: string | SmtpError): string | SmtpError => {
+          const code = typeof reply === 'string' ? 250 : (reply.responseCode ?? 451);
+          o.observe?.(
+            code < 400 ? 'ok' : code < 500 ? 'temporary' : 'permanent',
+            Number(process.hrtime.bigint() - t0) / 1e9,
+          );
+          return reply;
+        };
+        const reply = async (r: (typeof accepted)[number]): Promise<string | SmtpError> => {
+          // a user still on the old server: relayed, and the old server's answer passed back
+          if (r.relay) return relay(r.relay, from, r.address, body, o.log);
+          const res = await deliveries.get(r.user)!;
+          if (!(res instanceof Error)) {
+            o.log.info({ rcpt: r.address, user: r.user, uid: res.uid, bytes: data.length }, 'delivered');
+            return `<${r.address}> Saved as UID ${res.uid}`;
+          }
+          o.log.warn({ err: res, rcpt: r.address }, 'delivery failed');
+          if (res instanceof QuotaExceeded) {
+            return res.storeFull
+              ? smtpError(452, `4.3.1 <${r.address}> Mail system full, try again later`)
+              : smtpError(452, `4.2.2 <${r.address}> Mailbox full`);
+          }
+          if (res instanceof NotFound) return smtpError(550, `<${r.address}> User unknown`);
+          return smtpError(451, `<${r.address}> Temporary storage failure, try again later`);
+        };
+        const replies = await Promise.all(accepted.map(async (r) => told(await reply(r))));
         cb(null, replies as unknown as string);
       })().catch((e) => {
         o.log.error({ err: e }, 'LMTP DATA failed');

@@ -15,6 +15,7 @@ export * from './contract.js';
 export * from './errors.js';
 export { LocalCluster, CHUNK } from './local.js';
 export { NotifyBus } from './notify-bus.js';
+export { ClusterWrapper, InstrumentedCluster, IOCTX_OPS, type OpObserver } from './instrument.js';
 export { LibradosCluster, type LibradosConfig, loadAddon } from './librados.js';
 
 /** How to reach a store. `path` is the data directory of the embedded backend. */

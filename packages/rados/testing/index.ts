@@ -9,7 +9,7 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Cluster, IoCtx, LibradosConfig, OpStats } from '../src/index.js';
+import { ClusterWrapper, IOCTX_OPS, type Cluster, type IoCtx, type LibradosConfig } from '../src/index.js';
 
 /**
  * The Ceph cluster named by the environment, for test suites and tools: RMB_CEPH_CONF (path of
@@ -99,26 +99,7 @@ export function cephSuite(name: string, fn: () => void): void {
 }
 
 /** Methods of IoCtx that are one RADOS operation each. */
-const OPS = new Set([
-  'stat',
-  'read',
-  'getXattr',
-  'getXattrs',
-  'omapGetByKeys',
-  'omapList',
-  'operate',
-  'operateRead',
-  'writeFull',
-  'write',
-  'append',
-  'remove',
-  'setXattr',
-  'omapSet',
-  'omapRm',
-  'list',
-  'watch',
-  'notify',
-]);
+const OPS = IOCTX_OPS;
 
 /** One operation seen by a SteppedCluster: IoCtx method and object. */
 export interface SteppedOp {
@@ -133,23 +114,13 @@ export interface SteppedOp {
  * the number of waves before a reply is the number of serial round trips on its path, whatever
  * the backend's speed.
  */
-export class SteppedCluster implements Cluster {
+export class SteppedCluster extends ClusterWrapper {
   private held: { op: SteppedOp; run: () => Promise<void> }[] = [];
   /** While false (set-up), operations run at once and are not counted. */
   holding = false;
   private arrived?: () => void;
-  constructor(readonly inner: Cluster) {}
-  get backend(): string {
-    return this.inner.backend;
-  }
-  get stats(): OpStats {
-    return this.inner.stats;
-  }
-  async ioCtx(pool: string, ns?: string): Promise<IoCtx> {
-    return this.wrap(await this.inner.ioCtx(pool, ns));
-  }
-  close(): Promise<void> {
-    return this.inner.close();
+  constructor(inner: Cluster) {
+    super(inner);
   }
 
   /** Operations issued and not yet released. */
@@ -181,7 +152,7 @@ export class SteppedCluster implements Cluster {
     return wave.map((w) => w.op);
   }
 
-  private wrap(io: IoCtx): IoCtx {
+  protected wrap(io: IoCtx): IoCtx {
     return new Proxy(io, {
       get: (target, prop, recv) => {
         const v = Reflect.get(target, prop, recv) as unknown;

@@ -55,7 +55,9 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
           : '',
         o.demo ? '  Log in as demo / demo (self-signed certificate).' : '',
         workers > 1 ? `  ${workers} worker processes share the listeners.` : '',
-        `READY imap=${r.ports.imap} imaps=${r.ports.imaps ?? ''} lmtp=${r.ports.lmtp ?? ''}`,
+        r.ports.metrics ? `  Metrics  ${cfg.metrics.host}:${r.ports.metrics}/metrics` : '',
+        `READY imap=${r.ports.imap} imaps=${r.ports.imaps ?? ''} lmtp=${r.ports.lmtp ?? ''} ` +
+          `metrics=${r.ports.metrics ?? ''}`,
         '',
       ]
         .filter((l) => l !== '')

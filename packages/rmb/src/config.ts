@@ -177,6 +177,11 @@ const CONFIG = z
     workers: count.max(256),
     /** On SIGTERM, how long commands and deliveries in flight may take to finish before connections are cut (ms). */
     shutdownGraceMs: count,
+    /**
+     * The Prometheus endpoint (`/metrics`, `/health`, `/ready`; metrics.ts): its port (null = off)
+     * and address (loopback unless set).
+     */
+    metrics: z.object({ port: port.nullable(), host: z.string().min(1) }).strict(),
   })
   .strict();
 
@@ -248,6 +253,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
   serverName: 'rmb',
   workers: 1,
   shutdownGraceMs: 30_000,
+  metrics: { port: null, host: '127.0.0.1' },
 };
 
 /** A configuration that cannot be used; the message is one line naming the setting. */

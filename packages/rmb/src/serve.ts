@@ -5,21 +5,23 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Server } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { generate } from 'selfsigned';
 import pino from 'pino';
-import { connect, type Cluster } from '@rmb/rados';
+import { connect, InstrumentedCluster, type Cluster, type OpObserver } from '@rmb/rados';
 import { MailStore, type Logger } from '@rmb/librmb';
 import { AuthThrottle, createImapServer, isLoopback, type ImapServer } from '@rmb/imap';
 import { createLmtpServer } from '@rmb/lmtp';
 import { resolveSecret } from '@rmb/migrate';
 import type { Config } from './config.js';
 import { PasswdFile } from './passwd.js';
+import { Metrics, processSource, serveMetrics } from './metrics.js';
 
 /** A running rmb: its listeners' bound ports and a stop function. */
 export interface Running {
-  ports: { imap: number; imaps: number | null; lmtp: number | null };
+  ports: { imap: number; imaps: number | null; lmtp: number | null; metrics: number | null };
   stop(): Promise<void>;
 }
 
@@ -98,8 +100,13 @@ async function openCluster(cfg: Config): Promise<Cluster> {
  * Open the configured cluster and the mail store on it with the configured options, and check it
  * (as `serve` does; the admin CLI uses it too). Throws an Error naming the backend and pool.
  */
-export async function openStore(cfg: Config, log: Logger): Promise<{ cluster: Cluster; store: MailStore }> {
-  const cluster = await openCluster(cfg);
+export async function openStore(
+  cfg: Config,
+  log: Logger,
+  observer?: OpObserver,
+): Promise<{ cluster: Cluster; store: MailStore }> {
+  const inner = await openCluster(cfg);
+  const cluster = observer ? new InstrumentedCluster(inner, observer) : inner;
   let store: MailStore;
   try {
     store = await MailStore.open(cluster, {
@@ -140,10 +147,22 @@ export async function prepare(cfg: Config, log = pino({ level: cfg.log.level }))
   await cluster.close();
 }
 
-/** Start every listener of `cfg`. Throws when the store cannot be opened or a port is taken. */
-export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): Promise<Running> {
+/**
+ * Start every listener of `cfg`. `worker`: a worker process of runPrimary (its metrics are served
+ * by the primary). Throws when the store cannot be opened or a port is taken.
+ */
+export async function serve(cfg: Config, log = pino({ level: cfg.log.level }), worker = false): Promise<Running> {
   mkdirSync(cfg.dataDir, { recursive: true });
-  const { cluster, store } = await openStore(cfg, log);
+  const servers: ImapServer[] = [];
+  const metrics =
+    cfg.metrics.port !== null
+      ? new Metrics(() => {
+          const all: Record<string, number> = {};
+          for (const s of servers) for (const [k, n] of Object.entries(s.sessionStates())) all[k] = (all[k] ?? 0) + n;
+          return all;
+        })
+      : undefined;
+  const { cluster, store } = await openStore(cfg, log, metrics?.rados);
   const passwd = new PasswdFile(cfg.auth.passwdFile, log);
   const tls = await tlsContext(cfg);
   if (!cfg.proxy.masterUser !== !cfg.proxy.masterSecret)
@@ -152,6 +171,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
     store,
     authenticate: (u: string, p: string) => passwd.authenticate(u, p),
     authThrottle: new AuthThrottle(cfg.auth.throttle),
+    observe: metrics?.imap,
     scramCredentials: (u: string) => passwd.scram(u),
     tlsContext: tls,
     plaintextAllowed: (addr: string) =>
@@ -169,7 +189,6 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
         }
       : undefined,
   };
-  const servers: ImapServer[] = [];
   const imap = createImapServer(env, false);
   servers.push(imap);
   const imapPort = await listen(imap, cfg.imap.port, cfg.imap.host);
@@ -191,12 +210,30 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
       idleTimeoutMs: cfg.lmtp.idleTimeoutMs,
       serverName: cfg.serverName,
       log,
+      observe: metrics?.lmtp,
     });
     lmtpPort = await listen(lmtp.server as unknown as Server, cfg.lmtp.port, cfg.lmtp.host);
   }
-  log.info({ imap: imapPort, imaps: imapsPort, lmtp: lmtpPort, backend: cluster.backend }, 'rmb started');
+  let metricsServer: HttpServer | undefined;
+  if (metrics && worker) metrics.forPrimary();
+  else if (metrics) {
+    const notReady = async (): Promise<string | null> => {
+      try {
+        await store.check();
+      } catch (e) {
+        return `store: ${(e as Error).message}`;
+      }
+      return store.root.full ? 'store full' : null;
+    };
+    metricsServer = (await serveMetrics(processSource(metrics, notReady), cfg.metrics.port!, cfg.metrics.host)).server;
+  }
+  const metricsPort = metricsServer ? (metricsServer.address() as AddressInfo).port : null;
+  log.info(
+    { imap: imapPort, imaps: imapsPort, lmtp: lmtpPort, metrics: metricsPort, backend: cluster.backend },
+    'rmb started',
+  );
   return {
-    ports: { imap: imapPort, imaps: imapsPort, lmtp: lmtpPort },
+    ports: { imap: imapPort, imaps: imapsPort, lmtp: lmtpPort, metrics: metricsPort },
     /**
      * Graceful stop (SIGTERM): no new connections; commands and deliveries in flight finish (at
      * most shutdownGraceMs), IMAP sessions get `* BYE`, LMTP connections `421 4.3.2`; then the
@@ -206,6 +243,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level })): 
       const grace = Number(cfg.shutdownGraceMs);
       log.info({ graceMs: grace }, 'rmb stopping');
       await Promise.all([...servers.map((s) => s.shutdown(grace)), lmtp?.shutdown(grace)]);
+      metricsServer?.close();
       passwd.close();
       await cluster.close();
       log.info('rmb stopped');

@@ -13,7 +13,9 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config.js';
+import type { Server as HttpServer } from 'node:http';
 import { type Running, prepare, serve } from './serve.js';
+import { clusterSource, serveMetrics } from './metrics.js';
 
 /** Ports the workers listen on (the same in every worker). */
 type Ports = Running['ports'];
@@ -50,6 +52,17 @@ export async function runPrimary(cfg: Config, n: number): Promise<{ ports: Ports
     }),
   );
   void started;
+  // the primary serves the workers' metrics summed (metrics.ts); ready while every worker runs
+  let metricsServer: HttpServer | undefined;
+  if (cfg.metrics.port !== null) {
+    const notReady = async () => {
+      const alive = Object.values(cluster.workers ?? {}).filter((w) => w && !w.isDead()).length;
+      return alive < n ? `${alive} of ${n} workers running` : null;
+    };
+    const m = await serveMetrics(clusterSource(notReady), cfg.metrics.port, cfg.metrics.host);
+    metricsServer = m.server;
+    ports = { ...ports!, metrics: m.port };
+  }
   // a worker that dies is replaced, unless the server is stopping
   cluster.on('exit', (w, code, signal) => {
     if (stopping) return;
@@ -60,6 +73,7 @@ export async function runPrimary(cfg: Config, n: number): Promise<{ ports: Ports
     ports: ports!,
     async stop() {
       stopping = true;
+      metricsServer?.close();
       const all = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
       await Promise.all(
         all.map(
@@ -104,7 +118,7 @@ export const isWorker = (): boolean => cluster.isWorker && process.env.RMB_WORKE
 export async function runWorker(cfg: Config): Promise<void> {
   let r: Running;
   try {
-    r = await serve(cfg);
+    r = await serve(cfg, undefined, true);
   } catch (e) {
     process.send?.({ type: 'failed', error: (e as Error).message } satisfies WorkerMessage);
     process.exit(1);

@@ -9,10 +9,10 @@
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { cephSuite, seededRandom } from '@rmb/rados/testing';
 import { cli, newDataDir, RawClient, startServer, storeSets, type Backend, type ServerChild } from './harness.js';
+import { LmtpClient } from './lmtp-client.js';
 
 const run = promisify(execFile);
 const DELIVERIES = 5000;
@@ -26,48 +26,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mail = (id: string) =>
   `From: load@example.com\r\nTo: crash@localhost\r\nSubject: ${id}\r\nMessage-ID: <${id}@crash>\r\n\r\n` +
   `${'line of the body '.repeat(3)}${id}\r\n`.repeat(4);
-
-/** A line reader over a socket; rejects waiting reads when the socket closes. */
-class Lines {
-  private buf = '';
-  private waiters: { re: RegExp; resolve: (s: string) => void; reject: (e: Error) => void }[] = [];
-  private closed = false;
-  constructor(readonly sock: Socket) {
-    sock.on('data', (d: Buffer) => {
-      this.buf += d.toString('latin1');
-      this.pump();
-    });
-    const end = () => {
-      this.closed = true;
-      for (const w of this.waiters.splice(0)) w.reject(new Error('connection closed'));
-    };
-    sock.on('close', end);
-    sock.on('error', end);
-  }
-  private pump(): void {
-    for (const w of [...this.waiters]) {
-      const m = w.re.exec(this.buf);
-      if (!m) continue;
-      this.buf = this.buf.slice(m.index + m[0].length);
-      this.waiters.splice(this.waiters.indexOf(w), 1);
-      w.resolve(m[0]);
-    }
-  }
-  next(re: RegExp): Promise<string> {
-    if (this.closed) return Promise.reject(new Error('connection closed'));
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ re, resolve, reject });
-      this.pump();
-    });
-  }
-}
-
-function open(port: number): Promise<Lines> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1', () => resolve(new Lines(s)));
-    s.once('error', reject);
-  });
-}
 
 function campaign(backend: Backend): void {
   let dataDir: string;
@@ -113,12 +71,9 @@ function campaign(backend: Backend): void {
       const lmtpSender = async () => {
         for (;;) {
           if (!lmtpQueue.length) return;
-          let c: Lines;
+          let c: LmtpClient;
           try {
-            c = await open(srv!.lmtp);
-            await c.next(/^220 .*\r\n/m);
-            c.sock.write('LHLO test\r\n');
-            await c.next(/^250 .*\r\n/m);
+            c = await LmtpClient.open(srv!.lmtp);
           } catch {
             failures++;
             await sleep(50);
@@ -127,28 +82,20 @@ function campaign(backend: Backend): void {
           try {
             while (lmtpQueue.length) {
               const id = lmtpQueue.shift()!;
+              let reply: string;
               try {
-                c.sock.write(`MAIL FROM:<load@example.com>\r\nRCPT TO:<crash@localhost>\r\nDATA\r\n`);
-                await c.next(/^250 .*\r\n/m);
-                await c.next(/^250 .*\r\n/m);
-                await c.next(/^354 .*\r\n/m);
-                c.sock.write(`${mail(id)}.\r\n`);
-                const reply = await c.next(/^\d{3} .*\r\n/m);
-                if (reply.startsWith('250')) acked.set(id, mail(id));
-                else {
-                  lmtpQueue.push(id); // 4xx: the MTA keeps it and tries again
-                  c.sock.write('RSET\r\n');
-                  await c.next(/^250 .*\r\n/m);
-                }
+                reply = await c.send('load@example.com', 'crash@localhost', mail(id));
               } catch (e) {
                 lmtpQueue.push(id); // no answer: not delivered as far as the MTA knows
                 throw e;
               }
+              if (reply.startsWith('250')) acked.set(id, mail(id));
+              else lmtpQueue.push(id); // 4xx: the MTA keeps it and tries again
             }
-            c.sock.end('QUIT\r\n');
+            c.close();
           } catch {
             failures++;
-            c.sock.destroy();
+            c.destroy();
           }
         }
       };

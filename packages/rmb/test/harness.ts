@@ -31,6 +31,8 @@ export interface ServerChild {
   imap: number;
   imaps: number;
   lmtp: number;
+  /** The metrics endpoint's port (0 when off). */
+  metrics: number;
   stop(): Promise<void>;
 }
 
@@ -98,7 +100,7 @@ export function waitReady(proc: ChildProcess, dataDir: string): Promise<ServerCh
     });
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /READY imap=(\d+) imaps=(\d*) lmtp=(\d*)/.exec(out);
+      const m = /READY imap=(\d+) imaps=(\d*) lmtp=(\d*) metrics=(\d*)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolvePromise({
@@ -107,6 +109,7 @@ export function waitReady(proc: ChildProcess, dataDir: string): Promise<ServerCh
           imap: Number(m[1]),
           imaps: Number(m[2]),
           lmtp: Number(m[3]),
+          metrics: Number(m[4]),
           stop: () =>
             new Promise<void>((r) => {
               if (proc.exitCode !== null) return r();

@@ -14,6 +14,8 @@ export interface ImapServer extends Server {
    * Resolves once every session is closed.
    */
   shutdown(graceMs: number): Promise<void>;
+  /** Sessions open now, by state ('not-authenticated', 'authenticated', 'selected', ...). */
+  sessionStates(): Record<string, number>;
 }
 
 /** Start an IMAP server; `implicitTls` wraps every connection in TLS from the first byte. */
@@ -102,6 +104,11 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
         for (const s of sessions) s.socket.destroy();
       }
       clearTimeout(timer);
+    },
+    sessionStates(): Record<string, number> {
+      const out: Record<string, number> = {};
+      for (const s of sessions) out[s.state] = (out[s.state] ?? 0) + 1;
+      return out;
     },
   });
 }

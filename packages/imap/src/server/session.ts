@@ -63,6 +63,11 @@ export interface SessionEnv {
   store: MailStore;
   /** Check credentials; returns the canonical username or null. */
   authenticate(username: string, password: string): Promise<string | null>;
+  /**
+   * Told of every command run (metrics): its name (UID commands by their own name), the status of
+   * its tagged reply ('OK', 'NO', 'BAD', or 'none' when the connection ended first), seconds taken.
+   */
+  observe?: { command(name: string, result: string, seconds: number): void };
   /** Failed-authentication throttling per address and user name; without it, a fixed 200 ms delay per failure. */
   authThrottle?: AuthThrottle;
   /**
@@ -424,6 +429,7 @@ export class Session {
       // only the parser's own messages reach the client, never an internal error's text
       if (!(e instanceof ParseError)) this.env.log.warn({ err: e, session: this.id }, 'tokenizer failure');
       this.reply(tag, 'BAD', e instanceof ParseError ? e.message : 'Invalid command');
+      this.env.observe?.command('(unparsed)', 'BAD', 0);
       return;
     }
     let name = cmd.name;
@@ -433,6 +439,7 @@ export class Session {
       const sub = args[0];
       if (!sub || sub.type !== 'atom') {
         this.reply(cmd.tag, 'BAD', 'Missing UID command');
+        this.env.observe?.command('UID', 'BAD', 0);
         return;
       }
       name = sub.value.toUpperCase();
@@ -442,10 +449,13 @@ export class Session {
     const spec = COMMANDS.get(name);
     if (!spec || (uid && !spec.uidForm)) {
       this.reply(cmd.tag, 'BAD', `Unknown command ${(uid ? 'UID ' : '') + name}`.slice(0, 150));
+      // one label for every unknown name: a client cannot grow the metrics without bound
+      this.env.observe?.command('(unknown)', 'BAD', 0);
       return;
     }
     if (!spec.states.includes(this.state)) {
       this.reply(cmd.tag, 'BAD', `Command ${name} not valid in state ${this.state}`);
+      this.env.observe?.command(name, 'BAD', 0);
       return;
     }
     // RFC 3501 §5.5 / §7.4.1: no EXPUNGE while this command uses sequence numbers, nor when the
@@ -453,6 +463,9 @@ export class Session {
     this.allowExpunge =
       !!spec.breaksSequenceNumbers || (!(spec.usesSequenceNumbers && !uid) && !this.queuedUsesSequenceNumbers());
     const started = Date.now();
+    const t0 = process.hrtime.bigint();
+    this.runningTag = cmd.tag;
+    this.runningStatus = undefined;
     if (this.state !== 'not-authenticated') this.touch();
     try {
       const base: CommandContext = { session: this, tag: cmd.tag, name, args, uid, streamed: raw.streamed };
@@ -473,6 +486,8 @@ export class Session {
       if (this.state !== 'not-authenticated') this.touch();
       this.allowExpunge = true;
       this.env.log.debug({ session: this.id, command: name, ms: Date.now() - started }, 'command');
+      this.env.observe?.command(name, this.runningStatus ?? 'none', Number(process.hrtime.bigint() - t0) / 1e9);
+      this.runningTag = undefined;
     }
   }
 
@@ -537,8 +552,12 @@ export class Session {
    * lines: commands that must not send updates first, and the session's own BAD/NO answers).
    */
   reply(tag: string, status: Status, text: string, code?: ResponseCode | null): void {
+    if (tag === this.runningTag) this.runningStatus = status;
     this.write(taggedLine(tag, status, text, code));
   }
+  /** The tag of the command being run, and the status its tagged reply gave (metrics). */
+  private runningTag?: string;
+  private runningStatus?: Status;
 
   /**
    * Send response chunks in order, lazy literals (large message bodies) piece by piece as they
