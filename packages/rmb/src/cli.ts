@@ -11,7 +11,7 @@ import { userNameProblem } from '@rmb/librmb';
 import { addMigrateCommands } from './migrate-cli.js';
 import { addAdminCommands } from './admin-cli.js';
 import { openStore, serve } from './serve.js';
-import { exitAfter, isWorker, runPrimary, runWorker } from './workers.js';
+import { exitAfter, isWorker, reloadOn, runPrimary, runWorker } from './workers.js';
 import { availableParallelism } from 'node:os';
 
 /** The configuration, or exit 1 with one line naming the setting that is wrong. */
@@ -38,7 +38,9 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
   .option('--demo', 'create a demo user (demo / demo) if the passwd file has none')
   .action(async (o: { config?: string; set: string[]; demo?: boolean }) => {
     const cfg = configOrExit(o.config, o.set);
-    if (isWorker()) return runWorker(cfg);
+    // SIGHUP: read the config file again (the same --set overrides apply) and reload (Running.reload)
+    const reread = () => loadConfig(o.config, o.set);
+    if (isWorker()) return runWorker(cfg, reread);
     const passwd = new PasswdFile(cfg.auth.passwdFile);
     if (o.demo && !passwd.find('demo')) passwd.set('demo', 'demo');
     const workers = cfg.workers || availableParallelism();
@@ -66,6 +68,7 @@ common(program.command('serve').description('run the IMAP, IMAPS and LMTP listen
     const stop = exitAfter(() => r.stop());
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    process.on('SIGHUP', () => void reloadOn(r, reread));
   });
 
 const user = program.command('user').description('manage users (passwd file) and their quota');

@@ -196,6 +196,12 @@ export class PasswdFile {
     this.watcher = undefined;
   }
 
+  /** Read the file again at the next lookup (SIGHUP), whether or not its watch saw a change. */
+  reload(): void {
+    this.cached = undefined;
+    this.mtime = -1;
+  }
+
   /** The canonical username for `user` (case-insensitive), or null (async; see the class). */
   async lookup(user: string): Promise<string | null> {
     return (await this.current()).get(user.toLowerCase())?.user ?? null;

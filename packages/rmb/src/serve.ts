@@ -23,7 +23,19 @@ import { Metrics, processSource, serveMetrics } from './metrics.js';
 export interface Running {
   ports: { imap: number; imaps: number | null; lmtp: number | null; metrics: number | null };
   stop(): Promise<void>;
+  /**
+   * Reload without a restart (SIGHUP): the passwd file, the TLS certificate (for new
+   * connections), and the settings that apply live (imap.* limits, auth.*, log.level). Sessions
+   * keep running. Resolves with the changed settings that need a restart (ports, store, ...).
+   * Throws when the new certificate cannot be read (the old one stays).
+   */
+  reload(next: Config): Promise<string[]>;
 }
+
+/** Top-level settings a reload applies (the rest needs a restart). */
+const LIVE = new Set(['imap', 'auth', 'log', 'tls']);
+/** imap.* settings bound to a listener (need a restart). */
+const IMAP_BOUND = ['port', 'tlsPort', 'host'] as const;
 
 /** Load or create (self-signed, 2048-bit RSA) the TLS certificate. */
 async function tlsContext(cfg: Config): Promise<SecureContext> {
@@ -165,18 +177,20 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level }), w
   const { cluster, store } = await openStore(cfg, log, metrics?.rados);
   const passwd = new PasswdFile(cfg.auth.passwdFile, log);
   const tls = await tlsContext(cfg);
+  /** The settings in force (replaced by a reload). */
+  let live = cfg;
   if (!cfg.proxy.masterUser !== !cfg.proxy.masterSecret)
     throw new Error('config: proxy.masterUser and proxy.masterSecret go together');
   const env = {
     store,
     authenticate: (u: string, p: string) => passwd.authenticate(u, p),
-    authThrottle: new AuthThrottle(cfg.auth.throttle),
+    authThrottle: new AuthThrottle({ ...cfg.auth.throttle }),
     observe: metrics?.imap,
     scramCredentials: (u: string) => passwd.scram(u),
     tlsContext: tls,
     plaintextAllowed: (addr: string) =>
-      cfg.auth.plaintextAuth === 'always' || (cfg.auth.plaintextAuth === 'loopback' && isLoopback(addr)),
-    limits: cfg.imap,
+      live.auth.plaintextAuth === 'always' || (live.auth.plaintextAuth === 'loopback' && isLoopback(addr)),
+    limits: { ...cfg.imap },
     log,
     serverName: cfg.serverName,
     collectGarbage: garbageCollector(),
@@ -247,6 +261,21 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level }), w
       passwd.close();
       await cluster.close();
       log.info('rmb stopped');
+    },
+    async reload(next: Config): Promise<string[]> {
+      const restart = Object.keys(next).filter(
+        (k) => !LIVE.has(k) && JSON.stringify(next[k as keyof Config]) !== JSON.stringify(live[k as keyof Config]),
+      );
+      for (const k of IMAP_BOUND) if (next.imap[k] !== live.imap[k]) restart.push(`imap.${k}`);
+      if (next.auth.passwdFile !== live.auth.passwdFile) restart.push('auth.passwdFile');
+      env.tlsContext = await tlsContext(next);
+      Object.assign(env.limits, next.imap);
+      Object.assign(env.authThrottle.limits, next.auth.throttle);
+      log.level = next.log.level;
+      passwd.reload();
+      live = next;
+      log.info({ restart }, 'configuration reloaded');
+      return restart;
     },
   };
 }

@@ -28,7 +28,10 @@ type WorkerMessage = { type: 'ready'; ports: Ports } | { type: 'failed'; error: 
  * listen. Rejects when a worker fails to start. `onStop` is called once every worker has exited
  * after a stop signal.
  */
-export async function runPrimary(cfg: Config, n: number): Promise<{ ports: Ports; stop(): Promise<void> }> {
+export async function runPrimary(
+  cfg: Config,
+  n: number,
+): Promise<{ ports: Ports; stop(): Promise<void>; reload(next: Config): Promise<string[]> }> {
   await prepare(cfg);
   let stopping = false;
   let ports: Ports | undefined;
@@ -71,6 +74,11 @@ export async function runPrimary(cfg: Config, n: number): Promise<{ ports: Ports
   });
   return {
     ports: ports!,
+    /** SIGHUP is passed on: each worker reads the config again and reloads (runWorker). */
+    async reload() {
+      for (const w of Object.values(cluster.workers ?? {})) if (w && !w.isDead()) w.process.kill('SIGHUP');
+      return [];
+    },
     async stop() {
       stopping = true;
       metricsServer?.close();
@@ -115,7 +123,7 @@ export const isWorker = (): boolean => cluster.isWorker && process.env.RMB_WORKE
  * Run one worker: serve, tell the primary the ports, stop gracefully on SIGTERM, and at once
  * when the primary is gone. Never resolves while serving.
  */
-export async function runWorker(cfg: Config): Promise<void> {
+export async function runWorker(cfg: Config, reread: () => Config): Promise<void> {
   let r: Running;
   try {
     r = await serve(cfg, undefined, true);
@@ -129,6 +137,21 @@ export async function runWorker(cfg: Config): Promise<void> {
     exitAfter(() => r.stop()),
   );
   process.on('SIGINT', () => undefined); // the primary decides; a terminal's ^C reaches every process
+  process.on('SIGHUP', () => void reloadOn(r, reread));
   // the primary was killed: nobody hands out connections any more
   process.on('disconnect', () => process.exit(1));
+}
+
+/**
+ * Reload `r` with the config `reread` gives (SIGHUP); a config that does not load, or a
+ * certificate that does not read, leaves everything as it was. Errors and the settings that need
+ * a restart go to stderr.
+ */
+export async function reloadOn(r: { reload(next: Config): Promise<string[]> }, reread: () => Config): Promise<void> {
+  try {
+    const restart = await r.reload(reread());
+    if (restart.length) process.stderr.write(`rmb: reloaded; a restart is needed for: ${restart.join(', ')}\n`);
+  } catch (e) {
+    process.stderr.write(`rmb: reload failed, nothing changed: ${(e as Error).message}\n`);
+  }
 }

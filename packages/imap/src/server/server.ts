@@ -76,12 +76,12 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
   poll.unref();
   let server: Server;
   if (implicitTls) {
-    const secureContext = env.tlsContext;
-    if (!secureContext) throw new Error('implicit TLS needs a TLS context');
+    if (!env.tlsContext) throw new Error('implicit TLS needs a TLS context');
     // every handshake gets the one certificate, whether or not the client sends SNI (clients
-    // connecting by IP address send none); as STARTTLS does, the TLS layer wraps the TCP socket
+    // connecting by IP address send none); as STARTTLS does, the TLS layer wraps the TCP socket.
+    // The context is read per connection: a reload (SIGHUP) replaces it for new connections.
     server = createServer((raw) => {
-      const s = new TLSSocket(raw, { isServer: true, secureContext });
+      const s = new TLSSocket(raw, { isServer: true, secureContext: env.tlsContext });
       s.on('error', (e) => {
         env.log.debug({ err: e }, 'TLS handshake failed');
         raw.destroy();
