@@ -267,7 +267,11 @@ export class IndexCaches {
     c.lastUsed = ++uses;
   }
 
-  /** A reader is done with `c`; idle caches beyond the bound are dropped, least recently used first. */
+  /**
+   * A reader is done with `c`; idle caches beyond the bound are dropped, least recently used first.
+   * The most recently used one always stays, even alone beyond the bound: a mailbox larger than the
+   * bound would otherwise be read whole again by every SELECT after its last session left.
+   */
   detach(c: CachedIndex, r: CacheReader): void {
     c.readers.delete(r);
     c.lastUsed = ++uses;
@@ -280,10 +284,10 @@ export class IndexCaches {
       .filter(([, c]) => !c.readers.size)
       .sort((a, b) => b[1].lastUsed - a[1].lastUsed);
     let held = 0;
-    for (const [id, c] of idle) {
+    idle.forEach(([id, c], i) => {
       held += c.size;
-      if (held > this.maxMessages) this.caches.delete(id);
-    }
+      if (held > this.maxMessages && i > 0) this.caches.delete(id);
+    });
   }
 
   /** Messages held by all caches (for tests and metrics). */

@@ -202,7 +202,7 @@ export const DEFAULTS: Omit<Config, 'auth'> & { auth: Omit<Config['auth'], 'pass
     userShards: 64,
     maxMailboxes: 10_000,
     indexCacheMessages: 1_000_000,
-    indexShardEntries: 100_000,
+    indexShardEntries: 10_000,
     changeLogRecords: 10_000,
     ceph: { client: 'client.admin', opTimeoutMs: 10_000, fullCheckIntervalMs: 5000 },
   },
