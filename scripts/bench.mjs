@@ -307,7 +307,8 @@ const lines = [
   ...rows.map(
     (r) =>
       `| ${r.name} | ${fmt(r.perSec, 0)} | ${fmt(r.perSec / dv.perSec)} | ${fmt(r.bigPerSec, 0)} | ` +
-      `${fmt(r.bigPerSec / dv.bigPerSec)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p50 / dv.p50)} | ${fmt(r.flagsMs, 1)} |`,
+      `${fmt(r.bigPerSec / dv.bigPerSec)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p50 / dv.p50)} | ` +
+      `${fmt(r.flagsMs, 1)} |`,
   ),
   ...(notes.length ? ['', ...notes] : []),
   '<!-- bench:end -->',
