@@ -47,3 +47,4 @@ export { LogTrimmer, DEFAULT_LOG_RECORDS } from './log-trim.js';
 export { rebuildIndex, type RebuildReport } from './index-rebuild.js';
 export { refXattr, refPrefix } from './mail.js';
 export { checkUser, DEFECT_KINDS, type CheckReport, type CheckOptions, type Defect, type DefectKind } from './check.js';
+export { deleteUser } from './user-delete.js';

@@ -20,6 +20,9 @@ import {
 } from './errors.js';
 import { DEFAULT_EXPUNGE_GRACE_MS, DEFAULT_STRIPE, type Logger, MailObjects, type StoredMeta } from './mail.js';
 import { Mailbox, createIndex, indexOid } from './mailbox.js';
+import { SEPARATOR, normalizeName } from './mailbox-names.js';
+
+export { SEPARATOR, normalizeName };
 import { Compactor, DEFAULT_SHARD_WIDTH } from './index-shards.js';
 import { DEFAULT_LOG_RECORDS, LogTrimmer } from './log-trim.js';
 import { Reserves } from './reserve.js';
@@ -41,9 +44,6 @@ import { withRetry } from './retry.js';
 import { DEFAULT_USER_SHARDS, UserDirectory, userNameProblem } from './user-directory.js';
 import { DEFAULT_METADATA, dropMetadata, getMetadata, type MetadataDepth, setMetadata } from './metadata.js';
 import type { IndexEntry, MailboxInfo, NewMessage, SavedMessage, StagedMessage } from './types.js';
-
-/** Hierarchy separator of mailbox names. */
-export const SEPARATOR = '/';
 
 /** Mailboxes every new user gets, with their RFC 6154 special-use attribute. */
 export const DEFAULT_MAILBOXES: [string, string | null][] = [
@@ -144,6 +144,11 @@ export class MailStore {
     }
   }
 
+  /** Drop the cached id of `username` (the user was deleted). */
+  forgetUser(username: string): void {
+    this.userIds.delete(username);
+  }
+
   /** The user's id, or null when the user has no mail store yet (1 round trip, 0 when cached). */
   async userId(username: string): Promise<string | null> {
     const known = this.userIds.get(username);
@@ -183,23 +188,6 @@ export class MailStore {
   async users(): Promise<string[]> {
     return this.directory.names();
   }
-}
-
-/** Normalise a mailbox name: INBOX case-insensitively, validity checks (RFC 3501 §5.1). */
-export function normalizeName(name: string, maxBytes = 512, maxDepth = 32): string {
-  if (/^inbox$/i.test(name)) return 'INBOX';
-  if (/^inbox\//i.test(name)) name = 'INBOX' + name.slice(5);
-  if (!name || name.startsWith(SEPARATOR) || name.endsWith(SEPARATOR) || name.includes(SEPARATOR + SEPARATOR)) {
-    throw new InvalidName(`invalid mailbox name ${JSON.stringify(name)}`);
-  }
-  if (/[\u0000-\u001f\u007f*%]/.test(name) || name.includes('\ufffd'))
-    throw new InvalidName('mailbox name contains invalid characters');
-  if (Buffer.byteLength(name) > maxBytes) throw new InvalidName('mailbox name too long');
-  // a "." or ".." level could escape a directory where a tool (export, a Maildir) puts the mailbox
-  if (name.split(SEPARATOR).some((level) => level === '.' || level === '..'))
-    throw new InvalidName('mailbox name has a "." or ".." level');
-  if (name.split(SEPARATOR).length > maxDepth) throw new InvalidName('mailbox hierarchy too deep');
-  return name;
 }
 
 /** Thrown inside a list change that needs the default mailboxes made first (see createMailbox). */

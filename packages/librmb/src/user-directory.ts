@@ -157,6 +157,17 @@ export class UserDirectory {
     });
   }
 
+  /** Forget `name` (its shard's key, and the pre-sharding directory's). Throws the store's typed errors. */
+  async remove(name: string): Promise<void> {
+    const oid = await this.shardOf(name);
+    const { legacy } = await this.readLayout();
+    for (const o of legacy ? [oid, USERS_OID] : [oid]) {
+      await this.root.omapRm(o, [name]).catch((e: unknown) => {
+        if (!isErrno(e, 'ENOENT')) throw fromStoreError(e, 'remove user');
+      });
+    }
+  }
+
   /**
    * Record many users at once (bulk provisioning): the names grouped by shard, one op per shard,
    * each name guarded as in create(). Names that exist keep their id. Returns name -> id for

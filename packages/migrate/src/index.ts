@@ -19,3 +19,5 @@ export * from './report.js';
 export { cutover, CutoverFailed, type CutoverResult } from './cutover.js';
 export { rollback, RollbackFailed, type RollbackResult } from './rollback.js';
 export { postSync, type PostSyncResult } from './post-sync.js';
+export { openMboxSource } from './source-mbox.js';
+export { exportMaildir, exportMbox, mboxRecord, MBOX_META_HEADERS, type ExportReport } from './export.js';

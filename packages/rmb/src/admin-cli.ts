@@ -3,30 +3,8 @@
  * `rmb index rebuild`. Output as aligned text, or one JSON document with `--json`.
  */
 import type { Command } from 'commander';
-import pino from 'pino';
 import { DEFECT_KINDS, checkUser, rebuildIndex, type CheckReport } from '@rmb/librmb';
-import type { Config } from './config.js';
-import { openStore } from './serve.js';
-
-type Common = (c: Command) => Command;
-type ConfigOrExit = (file: string | undefined, sets: string[]) => Config;
-interface Base {
-  config?: string;
-  set: string[];
-  json?: boolean;
-}
-
-/** Run `fn` on the store of `cfg`, closing it after. */
-async function withStore<T>(cfg: Config, fn: (store: Awaited<ReturnType<typeof openStore>>['store']) => Promise<T>) {
-  const { cluster, store } = await openStore(cfg, pino({ level: 'warn' }));
-  try {
-    return await fn(store);
-  } finally {
-    await store.compactor.settle();
-    await store.logTrimmer.settle();
-    await cluster.close();
-  }
-}
+import { type Base, type Common, type ConfigOrExit, withStore } from './cli-common.js';
 
 /** A non-negative whole number of milliseconds for an option. */
 function ms(v: string): number {

@@ -10,6 +10,7 @@ import { PasswdFile, type WritableScheme } from './passwd.js';
 import { userNameProblem } from '@rmb/librmb';
 import { addMigrateCommands } from './migrate-cli.js';
 import { addAdminCommands } from './admin-cli.js';
+import { addMailCommands, addUserDelete } from './admin-mail-cli.js';
 import { openStore, serve } from './serve.js';
 import { exitAfter, isWorker, reloadOn, runPrimary, runWorker } from './workers.js';
 import { availableParallelism } from 'node:os';
@@ -159,6 +160,8 @@ common(
 
 addMigrateCommands(program, common, configOrExit);
 addAdminCommands(program, common, configOrExit);
+addMailCommands(program, common, configOrExit);
+addUserDelete(user, common, configOrExit);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`rmb: ${e.message}\n`);

@@ -238,6 +238,19 @@ export class PasswdFile {
     return [...this.entries.values()].map((e) => e.user).sort();
   }
 
+  /** Remove a user's line (written atomically via rename; synchronous: admin CLI). Returns whether it was there. */
+  remove(user: string): boolean {
+    this.load();
+    if (!this.entries.delete(user.toLowerCase())) return false;
+    const lines = [...this.entries.values()].map((e) => `${e.user}:{${e.scheme}}${e.hash}${e.rest}`);
+    const tmp = `${this.path}.tmp`;
+    writeFileSync(tmp, lines.length ? lines.join('\n') + '\n' : '', { mode: 0o600 });
+    renameSync(tmp, this.path);
+    this.mtime = -1;
+    this.cached = undefined;
+    return true;
+  }
+
   /** Add or replace a user's password (written atomically via rename; synchronous: admin CLI). */
   set(user: string, password: string, scheme?: WritableScheme): void {
     this.load();
