@@ -18,3 +18,4 @@ export {
   type ScramCredentials,
 } from './protocol/scram.js';
 export { formatDateTime, parseDateTime, parseSearchDate } from './protocol/dates.js';
+export { searchMailbox } from './server/offline-search.js';

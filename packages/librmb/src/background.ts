@@ -42,3 +42,22 @@ export class BackgroundJobs {
     }
   }
 }
+
+/** A count of background writes in flight across a MailStore (mail object references, reserves), to wait for at the end. */
+export class InFlight {
+  private n = 0;
+  private waiters: (() => void)[] = [];
+  /** Count `p` until it settles; returns it. */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.n++;
+    const done = () => {
+      if (--this.n === 0) for (const w of this.waiters.splice(0)) w();
+    };
+    p.then(done, done);
+    return p;
+  }
+  /** Resolves once nothing is in flight. */
+  idle(): Promise<void> {
+    return this.n ? new Promise((r) => this.waiters.push(r)) : Promise.resolve();
+  }
+}

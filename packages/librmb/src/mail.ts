@@ -24,6 +24,7 @@ import { type MessageMeta, parseMessage, parseSource } from './mime.js';
 import { MessageScanner } from './mime-stream.js';
 import { withRetry } from './retry.js';
 import type { IndexEntry } from './types.js';
+import type { InFlight } from './background.js';
 
 /** Version of the rmb.meta layout. */
 export const META_VERSION = 1;
@@ -101,6 +102,8 @@ export class MailObjects {
     cache: LRUCache<string, StoredMeta>,
     private readonly log?: Logger,
     readonly stripe: StripeOptions = DEFAULT_STRIPE,
+    /** The store's count of background writes (MailStore.settle waits for them). */
+    private readonly inFlight?: InFlight,
   ) {
     this.cache = cache;
   }
@@ -283,7 +286,9 @@ export class MailObjects {
     while (this.active < BACKGROUND_OPS && this.queued.length) {
       const job = this.queued.shift()!;
       this.active++;
-      job()
+      const run = job();
+      this.inFlight?.track(run.catch(() => undefined));
+      run
         .catch((e: unknown) => {
           if (!isErrno(e, 'ENOENT')) this.log?.warn({ err: e }, 'background mail object update failed');
         })

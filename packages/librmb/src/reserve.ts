@@ -11,6 +11,7 @@ import { LRUCache } from 'lru-cache';
 import type { IoCtx } from '@rmb/rados';
 import { MAILBOXES_OID, reserveKey } from './layout.js';
 import type { Counters } from './types.js';
+import type { InFlight } from './background.js';
 
 /** Modseqs and UIDs between reserve writes. */
 export const RESERVE_STEP = 1000;
@@ -25,7 +26,10 @@ export interface Reserve {
 export class Reserves {
   private readonly last = new LRUCache<string, string>({ max: 100_000 });
 
-  constructor(private readonly log?: { warn(o: object, msg: string): void }) {}
+  constructor(
+    private readonly log?: { warn(o: object, msg: string): void },
+    private readonly inFlight?: InFlight,
+  ) {}
 
   /** After a commit of index `oid` (in `io`) that left counters `c`: write the reserve when a step was passed. */
   consider(io: IoCtx, oid: string, c: Counters): void {
@@ -35,10 +39,11 @@ export class Reserves {
     if (this.last.get(key) === `${m}:${u}`) return;
     this.last.set(key, `${m}:${u}`);
     const r: Reserve = { modseq: (m + 2) * RESERVE_STEP, uidnext: (u + 2) * RESERVE_STEP };
-    io.omapSet(MAILBOXES_OID, { [reserveKey(oid.slice(2))]: JSON.stringify(r) }).catch((e: unknown) => {
+    const write = io.omapSet(MAILBOXES_OID, { [reserveKey(oid.slice(2))]: JSON.stringify(r) }).catch((e: unknown) => {
       this.last.delete(key);
       this.log?.warn({ err: e, index: oid }, 'modseq reserve not written; written after a later change');
     });
+    this.inFlight?.track(write);
   }
 }
 

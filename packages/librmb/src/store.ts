@@ -25,6 +25,7 @@ import { SEPARATOR, normalizeName } from './mailbox-names.js';
 export { SEPARATOR, normalizeName };
 import { Compactor, DEFAULT_SHARD_WIDTH } from './index-shards.js';
 import { DEFAULT_LOG_RECORDS, LogTrimmer } from './log-trim.js';
+import { InFlight } from './background.js';
 import { Reserves } from './reserve.js';
 import {
   emailIdOf,
@@ -84,12 +85,23 @@ export class MailStore {
     this.directory = new UserDirectory(root, opts.userShards);
     this.compactor = new Compactor(this.lanes, opts.log);
     this.logTrimmer = new LogTrimmer(this.lanes, opts.changeLogRecords, opts.log);
-    this.reserves = new Reserves(opts.log);
+    this.reserves = new Reserves(opts.log, this.inFlight);
     this.lanes.afterCommit = (io, oid, c) => {
       this.compactor.consider(io, oid, c);
       this.logTrimmer.consider(io, oid, c);
       this.reserves.consider(io, oid, c);
     };
+  }
+
+  /** Background writes in flight (mail object references, reserves), for settle(). */
+  readonly inFlight = new InFlight();
+
+  /**
+   * Wait until the store's background work is done: compactions, change-log trims, and the writes
+   * after commits (references on mail objects, reserves). Tools call it before closing the cluster.
+   */
+  async settle(): Promise<void> {
+    await Promise.all([this.compactor.settle(), this.logTrimmer.settle(), this.inFlight.idle()]);
   }
 
   /** Writes each mailbox's modseq and UID reserve in its user's mailbox list (reserve.ts). */
@@ -204,7 +216,7 @@ export class UserStore {
     readonly io: IoCtx,
     cache: LRUCache<string, StoredMeta>,
   ) {
-    this.mails = new MailObjects(io, cache, store.opts.log, store.opts.stripe);
+    this.mails = new MailObjects(io, cache, store.opts.log, store.opts.stripe, store.inFlight);
     this.mails.expungeGraceMs = store.opts.expungeGraceMs;
   }
 

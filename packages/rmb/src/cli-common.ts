@@ -25,8 +25,7 @@ export async function withStore<T>(cfg: Config, fn: (store: MailStore, cfg: Conf
   try {
     return await fn(store, cfg);
   } finally {
-    await store.compactor.settle();
-    await store.logTrimmer.settle();
+    await store.settle();
     await cluster.close();
   }
 }

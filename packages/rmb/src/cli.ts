@@ -11,6 +11,7 @@ import { userNameProblem } from '@rmb/librmb';
 import { addMigrateCommands } from './migrate-cli.js';
 import { addAdminCommands } from './admin-cli.js';
 import { addMailCommands, addUserDelete } from './admin-mail-cli.js';
+import { addFetchCommands } from './admin-fetch-cli.js';
 import { openStore, serve } from './serve.js';
 import { exitAfter, isWorker, reloadOn, runPrimary, runWorker } from './workers.js';
 import { availableParallelism } from 'node:os';
@@ -161,6 +162,7 @@ common(
 addMigrateCommands(program, common, configOrExit);
 addAdminCommands(program, common, configOrExit);
 addMailCommands(program, common, configOrExit);
+addFetchCommands(program, common, configOrExit);
 addUserDelete(user, common, configOrExit);
 
 program.parseAsync(process.argv).catch((e: Error) => {

@@ -259,6 +259,8 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level }), w
       await Promise.all([...servers.map((s) => s.shutdown(grace)), lmtp?.shutdown(grace)]);
       metricsServer?.close();
       passwd.close();
+      // the background writes after commits (references, reserves, compactions) finish first
+      await store.settle();
       await cluster.close();
       log.info('rmb stopped');
     },

@@ -115,3 +115,40 @@ test('export to Maildir and mbox, import into new users: the same mail over IMAP
   gone.close();
   await expect(rmb('mailbox', 'list', 'viambox')).rejects.toThrow(/no mail store for user viambox/);
 }, 120000);
+
+test('rmb search, fetch and expunge answer as the IMAP server does', async () => {
+  const c = await RawClient.greeted(srv.imap);
+  await c.tagged('LOGIN src pw');
+  await c.tagged('SELECT INBOX');
+  const imapSearch = async (q: string) =>
+    (/^\* SEARCH ?(.*)$/m.exec(await c.command(`UID SEARCH ${q}`))?.[1] ?? '')
+      .trim()
+      .split(' ')
+      .filter(Boolean)
+      .map(Number);
+  for (const q of [
+    'UNSEEN',
+    'FROM a@example.com SUBJECT two',
+    'OR KEYWORD Work DRAFT',
+    'BODY "From the start"',
+    'ALL',
+  ]) {
+    const viaCli = JSON.parse(await rmb('search', 'src', 'INBOX', ...q.split(' '), '--json')) as number[];
+    expect([q, viaCli]).toEqual([q, await imapSearch(q)]);
+  }
+  expect(JSON.parse(await rmb('search', 'src', 'INBOX', 'UNSEEN', '--json'))).toEqual([1, 2, 3]);
+  const two = JSON.parse(await rmb('fetch', 'src', 'INBOX', '2', '--fields', 'uid,flags,hdr,guid', '--json')) as Record<
+    string,
+    string
+  >[];
+  expect(two).toHaveLength(1);
+  expect(two[0].flags.split(' ').sort()).toEqual(['$Label1', 'Work', '\\Answered', '\\Flagged'].sort());
+  expect(two[0].hdr).toMatch(/^From: a@example.com\r\n[\s\S]*Subject: two\r\n[\s\S]*\r\n\r\n$/);
+  expect(two[0].guid).toMatch(/^M[0-9a-f-]{36}$/);
+  const range = JSON.parse(await rmb('fetch', 'src', 'INBOX', '2:*', '--fields', 'uid', '--json')) as { uid: string }[];
+  expect(range.map((r) => r.uid)).toEqual(['2', '3', '4']);
+  expect(await rmb('expunge', 'src', 'INBOX', 'SUBJECT', 'three')).toBe('1 expunged\n');
+  await c.command('NOOP');
+  expect(await imapSearch('ALL')).toEqual([1, 2, 4]);
+  c.close();
+});
