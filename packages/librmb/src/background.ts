@@ -43,7 +43,7 @@ export class BackgroundJobs {
   }
 }
 
-/** A count of background writes in flight across a MailStore (mail object references, reserves), to wait for at the end. */
+/** A count of background writes in flight across a MailStore (mail object references, reserves), to wait for. */
 export class InFlight {
   private n = 0;
   private waiters: (() => void)[] = [];
