@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { DEFECT_KINDS, checkUser, rebuildIndex, type CheckReport } from '@rmb/librmb';
 import { type Base, type Common, type ConfigOrExit, withStore } from './cli-common.js';
+import { kick, who } from './sessions.js';
 
 /** A non-negative whole number of milliseconds for an option. */
 function ms(v: string): number {
@@ -63,6 +64,23 @@ export function addAdminCommands(program: Command, common: Common, configOrExit:
       process.exitCode = left ? 1 : 0;
     },
   );
+
+  common(
+    program.command('who').description('IMAP sessions on every server process (doveadm who)').option('--json'),
+  ).action(async (o: Base) => {
+    const rows = await withStore(configOrExit(o.config, o.set), (store) => who(store.root));
+    if (o.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    else
+      for (const r of rows)
+        process.stdout.write(`${r.user}\t${r.remote}\t${r.state}\t${new Date(r.since).toISOString()}\t${r.node}\n`);
+  });
+  common(
+    program.command('kick <user>').description("end a user's IMAP sessions on every server process (doveadm kick)"),
+  ).action(async (user: string, o: Base) => {
+    const r = await withStore(configOrExit(o.config, o.set), (store) => kick(store.root, user));
+    process.stdout.write(`${user}: ${r.before - r.left} session(s) ended, ${r.left} left\n`);
+    process.exitCode = r.left ? 1 : 0;
+  });
 
   const index = program.command('index').description('mailbox indexes');
   common(

@@ -18,6 +18,7 @@ import { resolveSecret } from '@rmb/migrate';
 import type { Config } from './config.js';
 import { PasswdFile } from './passwd.js';
 import { Metrics, processSource, serveMetrics } from './metrics.js';
+import { startRegistry } from './sessions.js';
 
 /** A running rmb: its listeners' bound ports and a stop function. */
 export interface Running {
@@ -242,6 +243,14 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level }), w
     metricsServer = (await serveMetrics(processSource(metrics, notReady), cfg.metrics.port!, cfg.metrics.host)).server;
   }
   const metricsPort = metricsServer ? (metricsServer.address() as AddressInfo).port : null;
+  const stopRegistry = await startRegistry(
+    store.root,
+    {
+      list: () => servers.flatMap((s) => s.sessionList()),
+      kick: (user) => servers.reduce((n, s) => n + s.kickUser(user, 'Disconnected by the administrator.'), 0),
+    },
+    log,
+  );
   log.info(
     { imap: imapPort, imaps: imapsPort, lmtp: lmtpPort, metrics: metricsPort, backend: cluster.backend },
     'rmb started',
@@ -257,6 +266,7 @@ export async function serve(cfg: Config, log = pino({ level: cfg.log.level }), w
       const grace = Number(cfg.shutdownGraceMs);
       log.info({ graceMs: grace }, 'rmb stopping');
       await Promise.all([...servers.map((s) => s.shutdown(grace)), lmtp?.shutdown(grace)]);
+      await stopRegistry();
       metricsServer?.close();
       passwd.close();
       // the background writes after commits (references, reserves, compactions) finish first

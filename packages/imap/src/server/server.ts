@@ -16,6 +16,10 @@ export interface ImapServer extends Server {
   shutdown(graceMs: number): Promise<void>;
   /** Sessions open now, by state ('not-authenticated', 'authenticated', 'selected', ...). */
   sessionStates(): Record<string, number>;
+  /** Every open session: id, user (once logged in), peer address, state, start (ms since epoch). */
+  sessionList(): { id: string; user?: string; remote: string; state: string; since: number }[];
+  /** End every session of `user` (case-insensitive) with `* BYE text`; returns how many. */
+  kickUser(user: string, text: string): number;
 }
 
 /** Start an IMAP server; `implicitTls` wraps every connection in TLS from the first byte. */
@@ -104,6 +108,25 @@ export function createImapServer(env: SessionEnv, implicitTls = false): ImapServ
         for (const s of sessions) s.socket.destroy();
       }
       clearTimeout(timer);
+    },
+    sessionList() {
+      return [...sessions].map((s) => ({
+        id: s.id,
+        user: s.username,
+        remote: s.remoteAddress,
+        state: s.state,
+        since: s.startedAt,
+      }));
+    },
+    kickUser(user: string, text: string): number {
+      let n = 0;
+      for (const s of sessions)
+        if (s.username?.toLowerCase() === user.toLowerCase() && !s.isClosed) {
+          env.log.info({ session: s.id, user: s.username }, 'session ended by an administrator');
+          s.kick(text);
+          n++;
+        }
+      return n;
     },
     sessionStates(): Record<string, number> {
       const out: Record<string, number> = {};

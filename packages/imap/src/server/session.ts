@@ -114,6 +114,8 @@ export class Session {
   enabled = new Set<string>();
   authFailures = 0;
   readonly id: string;
+  /** When the connection was accepted, ms since epoch. */
+  readonly startedAt = Date.now();
   private reader: CommandReader;
   private queue: ReaderEvent[] = [];
   private running = false;
