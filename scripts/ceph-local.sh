@@ -2,13 +2,15 @@
 # A throwaway single-node Ceph cluster for tests and benchmarks, every file under one directory,
 # listening on 127.0.0.1 only. Needs Debian's ceph-mon ceph-osd ceph-common.
 #
-#   scripts/ceph-local.sh start DIR [--osds N] [--store memstore|bluestore] [--size MiB] [--pool NAME]
-#       starts 1 mon + N OSDs (default 1, memstore, 1024 MiB per OSD, pool "mail") and prints
-#       the environment a caller evals:  eval "$(scripts/ceph-local.sh start /tmp/c)"
+#   scripts/ceph-local.sh start DIR [--osds N] [--replicas R] [--store memstore|bluestore] [--size MiB] [--pool NAME]
+#       starts 1 mon + N OSDs (default 1, memstore, 1024 MiB per OSD, pool "mail" with R copies,
+#       default 1; min_size R-1 when R > 2) and prints the environment a caller evals:
+#       eval "$(scripts/ceph-local.sh start /tmp/c)"; with several OSDs one that stops answering is
+#       marked down within about 4 s (heartbeat grace 4 s, one reporter), so its PGs move on quickly
 #   scripts/ceph-local.sh stop DIR          stops the daemons this script started there, removes DIR
 #   scripts/ceph-local.sh env DIR           prints the environment again
-#   scripts/ceph-local.sh osd stop|start DIR ID
-#       stops (SIGTERM, waits) or restarts one OSD; with memstore a restarted OSD is empty
+#   scripts/ceph-local.sh osd stop|kill|start DIR ID
+#       stops (SIGTERM, waits; kill: SIGKILL) or restarts one OSD; with memstore a restarted OSD is empty
 #   scripts/ceph-local.sh osd pause|resume DIR ID
 #       freezes (SIGSTOP) or thaws (SIGCONT) one OSD: clients see it as unreachable, data survives
 #
@@ -67,10 +69,11 @@ wait_io() {
 }
 
 cmd_start() {
-  local dir="" osds=1 store=memstore size=1024 pool=mail
+  local dir="" osds=1 store=memstore size=1024 pool=mail replicas=1
   while [ $# -gt 0 ]; do
     case $1 in
       --osds) osds=$2; shift 2 ;;
+      --replicas) replicas=$2; shift 2 ;;
       --store) store=$2; shift 2 ;;
       --size) size=$2; shift 2 ;;
       --pool) pool=$2; shift 2 ;;
@@ -78,7 +81,8 @@ cmd_start() {
       *) dir=$1; shift ;;
     esac
   done
-  [ -n "$dir" ] || die "usage: start DIR [--osds N] [--store memstore|bluestore] [--size MiB] [--pool NAME]"
+  [ -n "$dir" ] || die "usage: start DIR [--osds N] [--replicas R] [--store memstore|bluestore] [--size MiB] [--pool NAME]"
+  [ "$replicas" -ge 1 ] && [ "$replicas" -le "$osds" ] || die "--replicas must be between 1 and the number of OSDs"
   case $store in memstore|bluestore) ;; *) die "--store must be memstore or bluestore" ;; esac
   need ceph-mon; need ceph-osd; need ceph; need rados; need monmaptool; need ceph-authtool
   mkdir -p "$dir"
@@ -122,6 +126,8 @@ mon data avail crit = 1
 mon osd full ratio = .95
 mon osd nearfull ratio = .90
 osd objectstore = $store
+$( [ "$osds" -gt 1 ] && printf '%s\n' 'osd heartbeat interval = 1' 'osd heartbeat grace = 4' \
+  'mon osd min down reporters = 1' 'mon osd reporter subtree level = osd' )
 
 [client]
 # many short-lived clients (tests, rados CLI) would fight over one admin socket path
@@ -158,6 +164,10 @@ EOF
     cmds+="osd new ${uuids[$i]} $i"$'\n'
   done
   cmds+="osd pool create $pool 8 8 replicated"$'\n'"osd pool application enable $pool rados"$'\n'
+  if [ "$replicas" -gt 1 ]; then
+    cmds+="osd pool set $pool size $replicas --yes-i-really-mean-it"$'\n'
+    cmds+="osd pool set $pool min_size $(( replicas > 2 ? replicas - 1 : 1 ))"$'\n'
+  fi
   printf '%s' "$cmds" | timeout 60 ceph -c "$dir/ceph.conf" >>"$dir/log/ceph-cli.out" 2>&1 \
     || die "ceph CLI set-up failed (see $dir/log/ceph-cli.out)"
   for i in $(seq 0 $((osds - 1))); do
@@ -187,11 +197,16 @@ cmd_stop() {
 
 cmd_osd() {
   local action=${1:-} dir=${2:-} id=${3:-}
-  [ -n "$action" ] && [ -n "$dir" ] && [ -n "$id" ] || die "usage: osd stop|start|pause|resume DIR ID"
+  [ -n "$action" ] && [ -n "$dir" ] && [ -n "$id" ] || die "usage: osd stop|kill|start|pause|resume DIR ID"
   dir=$(cd "$dir" && pwd)
   local pid
   case $action in
     stop) stop_daemon "$dir" "osd.$id" ;;
+    kill)
+      pid=$(daemon_pid "$dir" "osd.$id") || die "osd.$id does not run"
+      kill -KILL "$pid"
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+      rm -f "$dir/run/osd.$id.pid" ;;
     start)
       daemon_pid "$dir" "osd.$id" >/dev/null && die "osd.$id already runs"
       start_osd "$dir" "$id" ;;
@@ -206,5 +221,5 @@ case ${1:-} in
   stop) shift; cmd_stop "$@" ;;
   env) shift; [ -f "${1:-}/ceph.conf" ] || die "no cluster in ${1:-}"; print_env "$(cd "$1" && pwd)" ;;
   osd) shift; cmd_osd "$@" ;;
-  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
 esac

@@ -1,5 +1,7 @@
 /**
  * B4: faults on a real Ceph cluster of the test's own (scripts/ceph-local.sh), with rmb serve on it.
+ *  - Issue 15 O2: 3 OSDs, pool size 3, min_size 2: one OSD killed under load goes unnoticed by the
+ *    clients; two stopped give NO [UNAVAILABLE] / 451 4.3.0; when they return work goes on by itself.
  *  - OSD stopped (bluestore, so its data survives a restart): APPEND answers NO [UNAVAILABLE] and
  *    LMTP 451 4.3.0 within the op timeout, the server stays up, and once the OSD is back work
  *    resumes without a restart and every acknowledged mail is there, byte for byte.
@@ -77,6 +79,20 @@ const mail = (id: string, pad = 0) =>
   `From: a@example.org\r\nSubject: ${id}\r\nMessage-ID: <${id}@b4>\r\n\r\nbody ` +
   `${id}\r\n${'x'.repeat(pad)}${pad ? '\r\n' : ''}`;
 
+/** Every mail in `acked` (Message-ID local part -> bytes) is in alice's INBOX with exactly those bytes. */
+async function allThere(srv: ServerChild, acked: Map<string, string>): Promise<void> {
+  const f = plainImapFlow(srv.imap, 'alice', USERS.alice);
+  await f.connect();
+  const lock = await f.getMailboxLock('INBOX');
+  const found = new Map<string, Buffer>();
+  for await (const m of f.fetch('1:*', { source: true, envelope: true }))
+    found.set(m.envelope!.messageId!.replace(/[<>]|@b4/g, ''), m.source!);
+  lock.release();
+  await f.logout();
+  for (const [id, bytes] of acked)
+    expect({ id, same: found.get(id)?.equals(Buffer.from(bytes)) }).toEqual({ id, same: true });
+}
+
 cephSuite('faults on a private Ceph cluster', () => {
   const dirs: string[] = [];
   const servers: ServerChild[] = [];
@@ -92,7 +108,7 @@ cephSuite('faults on a private Ceph cluster', () => {
     }
   }, 120000);
 
-  async function setup(store: string[]): Promise<{ dir: string; srv: ServerChild }> {
+  async function setup(store: string[], opTimeoutMs = OP_TIMEOUT_MS): Promise<{ dir: string; srv: ServerChild }> {
     const dir = join(mkdtempSync(join(tmpdir(), 'rmb-fault-')), 'ceph');
     dirs.push(dir);
     cluster(['start', dir, ...store]);
@@ -102,7 +118,7 @@ cephSuite('faults on a private Ceph cluster', () => {
       'store.backend=librados',
       `store.ceph.conf=${join(dir, 'ceph.conf')}`,
       'store.pool=mail',
-      `store.ceph.opTimeoutMs=${OP_TIMEOUT_MS}`,
+      `store.ceph.opTimeoutMs=${opTimeoutMs}`,
       'store.ceph.fullCheckIntervalMs=1000',
     ]);
     servers.push(srv);
@@ -147,20 +163,67 @@ cephSuite('faults on a private Ceph cluster', () => {
       expect(await lmtp(srv.lmtp, 'alice@example.org', mail('after-l'))).toMatch(/^250 /);
       acked.set('after-l', `Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\n${mail('after-l')}`);
       c.close();
-
-      const f = plainImapFlow(srv.imap, 'alice', USERS.alice);
-      await f.connect();
-      const lock = await f.getMailboxLock('INBOX');
-      const found = new Map<string, Buffer>();
-      for await (const m of f.fetch('1:*', { source: true, envelope: true }))
-        found.set(m.envelope!.messageId!.replace(/[<>]|@b4/g, ''), m.source!);
-      lock.release();
-      await f.logout();
-      for (const [id, bytes] of acked)
-        expect({ id, same: found.get(id)?.equals(Buffer.from(bytes)) }).toEqual({ id, same: true });
+      await allThere(srv, acked);
       await srv.stop();
     },
     300000,
+  );
+
+  test(
+    'O2: 3 OSDs, pool size 3 / min_size 2: one OSD killed under IMAP and LMTP load, no client error; ' +
+      'two stopped: NO [UNAVAILABLE] and 451 4.3.0; back, everything goes on by itself, nothing lost',
+    async () => {
+      const OP_MS = 20000; // above the time the monitors take to mark a killed OSD down (about 4 s)
+      const { dir, srv } = await setup(
+        ['--osds', '3', '--replicas', '3', '--store', 'bluestore', '--size', '1024'],
+        OP_MS,
+      );
+      expect(ceph(dir, 'osd', 'pool', 'get', 'mail', 'size')).toMatch(/size: 3/);
+      const acked = new Map<string, string>();
+      const c = await imapRaw(srv.imap);
+      const delivered = (id: string) =>
+        `Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\n${mail(id)}`;
+      // the load: APPEND and LMTP in turn; every answer must be OK / 250
+      const load = async (tag: string, n: number) => {
+        const answers: string[] = [];
+        for (let i = 0; i < n; i++) {
+          const a = await c.tagged('APPEND INBOX', mail(`${tag}-a${i}`));
+          answers.push(a);
+          if (/^t\d+ OK/.test(a)) acked.set(`${tag}-a${i}`, mail(`${tag}-a${i}`));
+          const l = await lmtp(srv.lmtp, 'alice@example.org', mail(`${tag}-l${i}`));
+          answers.push(l);
+          if (/^250 /.test(l)) acked.set(`${tag}-l${i}`, delivered(`${tag}-l${i}`));
+        }
+        return answers.filter((x) => !/^(t\d+ OK|250 )/.test(x));
+      };
+      expect(await load('before', 5)).toEqual([]);
+      // one OSD killed in the middle of the load: the clients see no error
+      const running = load('one-down', 30);
+      const oneDown = () => [...acked.keys()].filter((k) => k.startsWith('one-down')).length;
+      while (oneDown() < 4) await sleep(10); // the load is under way
+      cluster(['osd', 'kill', dir, '2']);
+      const atKill = oneDown();
+      expect(await running).toEqual([]);
+      expect(oneDown() - atKill).toBeGreaterThan(20); // most of the load ran with the OSD dead
+      // a second one stopped: under min_size, writes wait and fail after the op timeout
+      cluster(['osd', 'stop', dir, '1']);
+      expect(await c.tagged('APPEND INBOX', mail('two-down-a'))).toMatch(/^t\d+ NO \[UNAVAILABLE\]/);
+      expect(await lmtp(srv.lmtp, 'alice@example.org', mail('two-down-l'))).toMatch(/^451 4\.3\.0 /);
+      expect(srv.proc.exitCode).toBeNull();
+      // both back: the same server and session go on without a restart
+      cluster(['osd', 'start', dir, '1']);
+      cluster(['osd', 'start', dir, '2']);
+      await eventually('APPEND to work again', 120000, async () => {
+        const r = await c.tagged('APPEND INBOX', mail('back-a'));
+        if (/^t\d+ OK/.test(r)) acked.set('back-a', mail('back-a'));
+        return /^t\d+ OK/.test(r);
+      });
+      expect(await load('after', 5)).toEqual([]);
+      c.close();
+      await allThere(srv, acked);
+      await srv.stop();
+    },
+    600000,
   );
 
   test(
