@@ -13,7 +13,7 @@
 // the commands it sends), errors (NO/BAD/failed connections) and the state check.
 // Writes BENCHMARKS.md between the bench-load markers.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ImapFlow } from 'imapflow';
@@ -195,6 +195,50 @@ const rmb = await measure('rmb', imap, lmtp);
 rows.push({ name: 'rmb, embedded store', ...rmb });
 server.kill('SIGTERM');
 
+// rmb on a local Ceph cluster (scripts/ceph-local.sh: 1 mon, 1 memstore OSD), as issue 14 measured it
+let ceph = null;
+const cephScript = join(root, 'scripts', 'ceph-local.sh');
+const addon = join(root, 'packages', 'rados', 'build', 'Release', 'rados_addon.node');
+let hasCeph = false;
+try {
+  execFileSync('sh', ['-c', 'command -v ceph-osd'], { stdio: 'ignore' });
+  hasCeph = existsSync(addon) && !process.env.BENCH_NO_CEPH;
+} catch {
+  hasCeph = false;
+}
+if (hasCeph) {
+  const cdir = join(tmp, 'ceph');
+  try {
+    execFileSync(cephScript, ['start', cdir, '--size', '4096'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const cdata = join(tmp, 'rmb-ceph');
+    const cephSets = ['store.backend=librados', `store.ceph.conf=${join(cdir, 'ceph.conf')}`, 'store.pool=mail'];
+    for (const u of [...users, 'shared'])
+      execFileSync(process.execPath, [
+        cli,
+        'user',
+        'add',
+        u,
+        '-p',
+        'pw',
+        '-s',
+        `dataDir=${cdata}`,
+        ...cephSets.flatMap((s) => ['-s', s]),
+      ]);
+    const r = await startRmb(cli, cdata, ['lmtp.port=0', ...cephSets]);
+    ceph = await measure('rmb on Ceph', r.imap, r.lmtp);
+    rows.push({ name: 'rmb, local Ceph (librados; 1 mon, 1 memstore OSD)', ...ceph });
+    r.server.kill('SIGTERM');
+  } catch (e) {
+    console.error(`bench-load: Ceph not measured: ${e.message.split('\n')[0]}`);
+  } finally {
+    try {
+      execFileSync(cephScript, ['stop', cdir], { stdio: 'ignore' });
+    } catch {
+      /* not started */
+    }
+  }
+} else console.error('bench-load: *** the Ceph row did not run: ceph-osd or the librados addon is missing');
+
 const lines = [
   runLine('bench-load.mjs'),
   `imapflow clients, ${CLIENTS} at once, ${SECONDS} s per load (imaptest is not in Debian; this is the load of the ` +
@@ -214,7 +258,11 @@ if (dovecot) {
   lines.push(
     '',
     `rmb ÷ Dovecot (higher is better for rmb): many users ${(rmb.many.rate / dovecot.many.rate).toFixed(2)} ×, ` +
-      `one mailbox ${(rmb.one.rate / dovecot.one.rate).toFixed(2)} ×.`,
+      `one mailbox ${(rmb.one.rate / dovecot.one.rate).toFixed(2)} ×` +
+      (ceph
+        ? `; on Ceph: many users ${(ceph.many.rate / dovecot.many.rate).toFixed(2)} ×, one mailbox ` +
+          `${(ceph.one.rate / dovecot.one.rate).toFixed(2)} ×.`
+        : '.'),
   );
 }
 writeSection(root, 'bench-load', 'IMAP load', lines);
