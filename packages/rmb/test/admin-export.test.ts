@@ -107,6 +107,15 @@ test('export to Maildir and mbox, import into new users: the same mail over IMAP
   const status = JSON.parse(await rmb('mailbox', 'status', 'viambox', 'INBOX', '--json')) as { messages: number }[];
   expect(status[0].messages).toBe(4);
   expect(await rmb('mailbox', 'list', 'viamaildir')).toMatch(/Work\/Projects/);
+  await rmb('mailbox', 'create', 'viamaildir', 'Fresh/Sub');
+  await rmb('mailbox', 'rename', 'viamaildir', 'Fresh', 'Renamed');
+  await rmb('mailbox', 'delete', 'viamaildir', 'Dots.in.name');
+  const names = (JSON.parse(await rmb('mailbox', 'list', 'viamaildir', '--json')) as { mailbox: string }[]).map(
+    (r) => r.mailbox,
+  );
+  expect(names).toEqual(expect.arrayContaining(['Renamed', 'Renamed/Sub']));
+  expect(names).not.toContain('Fresh');
+  expect(names).not.toContain('Dots.in.name');
 
   // a user deleted is gone whole: no login, no objects
   expect(await rmb('user', 'delete', 'viambox')).toMatch(/passwd entry removed, \d+ objects removed/);
