@@ -80,8 +80,8 @@ export async function startRmb(cli, dataDir, sets = []) {
     let out = '';
     server.stdout.on('data', (d) => {
       out += d;
-      const m = /READY imap=(\d*) imaps=\S* lmtp=(\d*)/.exec(out);
-      if (m) resolve({ server, imap: Number(m[1] || 0), lmtp: Number(m[2] || 0) });
+      const m = /READY imap=(\d*) imaps=\S* lmtp=(\d*)(?: metrics=(\d*))?/.exec(out);
+      if (m) resolve({ server, imap: Number(m[1] || 0), lmtp: Number(m[2] || 0), metrics: Number(m[3] || 0) });
     });
   });
 }
@@ -146,4 +146,35 @@ export async function startDovecot(script, dir, users) {
     out = execFileSync(script, ['start', dir, ...users], { encoding: 'utf8' });
   }
   return { imap: Number(/DOVECOT_IMAP_PORT=(\d+)/.exec(out)[1]), lmtp: Number(/DOVECOT_LMTP_PORT=(\d+)/.exec(out)[1]) };
+}
+
+/**
+ * Where a server's time went, from its metrics endpoint (`metrics.port`): seconds spent in RADOS
+ * operations and in IMAP commands, by kind (sums of the latency histograms), sorted, as one line.
+ */
+export async function timeProfile(port) {
+  const { get } = await import('node:http');
+  const text = await new Promise((resolve, reject) =>
+    get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+      let t = '';
+      res.on('data', (d) => (t += d));
+      res.on('end', () => resolve(t));
+    }).on('error', reject),
+  );
+  const sums = (name, label) =>
+    [...text.matchAll(new RegExp(`^${name}_sum\\{${label}="([^"]+)"\\} (\\S+)$`, 'gm'))]
+      .map((m) => [m[1], Number(m[2])])
+      .sort((a, b) => b[1] - a[1]);
+  const fmt = (list) =>
+    list
+      .slice(0, 6)
+      .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+      .join(', ');
+  const count = (name) =>
+    [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  return (
+    `RADOS operations: ${fmt(sums('rmb_rados_op_seconds', 'op'))}; ` +
+    `IMAP commands: ${fmt(sums('rmb_imap_command_seconds', 'command'))}; ` +
+    `index commits ${count('rmb_index_commits_total')}, lost races ${count('rmb_index_commit_retries_total')}`
+  );
 }
