@@ -28,6 +28,7 @@ import type { Counters } from './types.js';
 
 /** Kinds of defect `rmb check` reports. */
 export const DEFECT_KINDS = ['orphanMail', 'missingMail', 'refcount', 'counters', 'logGap', 'orphanIndex'] as const;
+/** One kind of defect (a name of DEFECT_KINDS). */
 export type DefectKind = (typeof DEFECT_KINDS)[number];
 
 /** One defect: its kind, the object or mailbox, and what was found. */
