@@ -18,4 +18,5 @@ export {
   type ScramCredentials,
 } from './protocol/scram.js';
 export { formatDateTime, parseDateTime, parseSearchDate } from './protocol/dates.js';
+export { parseSeqSet, inSet, type SeqSet } from './protocol/sequence.js';
 export { searchMailbox } from './server/offline-search.js';

@@ -20,7 +20,7 @@
  */
 import { ObjectNotFound, WriteOp } from '@rmb/rados';
 import { countFlags } from './counters.js';
-import { COUNTERS_KEY, META_XATTR, REFCOUNT_XATTR } from './layout.js';
+import { COUNTERS_KEY, META_XATTR, REFCOUNT_XATTR, isMailOid } from './layout.js';
 import type { StoredMeta } from './mail.js';
 import { newCounters } from './mailbox.js';
 import type { UserStore } from './store.js';
@@ -61,7 +61,6 @@ export interface CheckOptions {
   graceMs?: number;
 }
 
-const MAIL_OID = /^m\.[0-9a-f-]{36}$/;
 const STRIPE_OID = /^(m\.[0-9a-f-]{36})\.\d+$/;
 const INDEX_OID = /^i\.([0-9a-f-]{36})$/;
 const SHARD_OID = /^i\.[0-9a-f-]{36}\.\d+\.[0-9a-f]+$/;
@@ -155,7 +154,7 @@ export async function checkUser(user: UserStore, o: CheckOptions = {}): Promise<
     return !!st && Date.now() - st.mtimeMs >= grace;
   };
   const look = async (oid: string): Promise<void> => {
-    if (MAIL_OID.test(oid)) {
+    if (isMailOid(oid)) {
       objects++;
       seen.add(oid);
       const want = refs.get(oid) ?? 0;

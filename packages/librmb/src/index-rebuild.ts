@@ -16,7 +16,7 @@
  */
 import { ObjectNotFound, WriteOp } from '@rmb/rados';
 import { countFlags } from './counters.js';
-import { COUNTERS_KEY, META_XATTR, ORIGIN_XATTR, expungedKey, uidKey } from './layout.js';
+import { COUNTERS_KEY, META_XATTR, ORIGIN_XATTR, expungedKey, uidKey, isMailOid } from './layout.js';
 import { refPrefix, type StoredMeta } from './mail.js';
 import { newCounters } from './mailbox.js';
 import { DEFAULT_SHARD_WIDTH } from './index-shards.js';
@@ -40,8 +40,6 @@ export interface RebuildReport {
 
 /** Objects read at once. */
 const PARALLEL = 16;
-/** Mail objects' names: `m.<uuid>` (stripes `m.<uuid>.<k>` are data only). */
-const MAIL_OID = /^m\.[0-9a-f-]{36}$/;
 
 /**
  * Rebuild the index of mailbox `name` of `user` from the mail objects (see the module comment),
@@ -121,7 +119,7 @@ export async function rebuildIndex(user: UserStore, name: string, graceMs = 3_60
   };
   for (let cursor: string | undefined, first = true; first || cursor; first = false) {
     const page = await io.list(cursor, 1000);
-    const oids = page.objects.map((o) => o.oid).filter((o) => MAIL_OID.test(o));
+    const oids = page.objects.map((o) => o.oid).filter((o) => isMailOid(o));
     for (let i = 0; i < oids.length; i += PARALLEL) await Promise.all(oids.slice(i, i + PARALLEL).map(look));
     cursor = page.cursor;
   }

@@ -75,6 +75,8 @@ export const expungedAt = (key: string): number => Number(key.slice(2, 17));
 /** Object name of a mailbox's index. */
 export const indexOid = (mailboxId: string): string => `i.${mailboxId}`;
 
+/** Whether `oid` names a mail object (`m.<uuid>`; its stripes `m.<uuid>.<k>` do not match). */
+export const isMailOid = (oid: string): boolean => /^m\.[0-9a-f-]{36}$/.test(oid);
 /** Object name of a new mail. */
 export const newMailOid = (): string => `m.${randomUUID()}`;
 /** The EMAILID (RFC 8474) of mail object `oid`: "M" and its uuid. */

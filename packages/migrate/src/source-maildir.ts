@@ -120,7 +120,7 @@ function sizeField(name: string): number | undefined {
 }
 
 /** A stable 32-bit UIDVALIDITY for a folder without dovecot-uidlist (from its path). */
-function pathUidvalidity(dir: P): number {
+export function pathUidvalidity(dir: P): number {
   let h = 2166136261;
   for (const c of Buffer.from(dir)) h = Math.imul(h ^ c, 16777619) >>> 0;
   return (h % 2147483647) + 1;

@@ -15,19 +15,13 @@ import { mboxReader } from 'mbox-reader';
 import { SourceUnavailable } from './errors.js';
 import { specialUseByName } from './names.js';
 import { MBOX_META_HEADERS } from './export.js';
+import { pathUidvalidity } from './source-maildir.js';
 import type { OpenFolder, Source, SourceFolder, SourceMessage, SourceMeta } from './source.js';
 
 /** One parsed folder. */
 interface Folder {
   status: SourceFolder;
   messages: SourceMessage[];
-}
-
-/** A stable 32-bit UIDVALIDITY for a file without X-IMAPbase (from its path). */
-function pathUidvalidity(path: string): number {
-  let h = 2166136261;
-  for (const c of Buffer.from(path)) h = Math.imul(h ^ c, 16777619) >>> 0;
-  return (h % 2147483647) + 1;
 }
 
 /** The message without mbox's metadata headers (header section only), CRLF line ends. */

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { findPart, layout, type IndexEntry, type UserStore } from '@rmb/librmb';
-import { searchMailbox } from '@rmb/imap';
+import { inSet, parseSeqSet, searchMailbox } from '@rmb/imap';
 import { type Base, type Common, type ConfigOrExit, withStore } from './cli-common.js';
 
 /** Fetch fields, doveadm's names, and how each is rendered. */
@@ -24,20 +24,11 @@ const FIELDS = [
   'text',
 ];
 
-/** A UID set (`1:5,9`, `*` = the last UID) as a predicate. */
+/** A UID set (`1:5,9`, `*` = the last UID) as a predicate, by IMAP's own sequence-set parser. */
 function uidSet(spec: string): (uid: number, max: number) => boolean {
-  const ranges = spec.split(',').map((r) => {
-    const [a, b] = r.split(':');
-    const n = (x: string) => (x === '*' ? Infinity : Number(x));
-    if (!/^(\d+|\*)(:(\d+|\*))?$/.test(r)) throw new Error(`not a UID set: ${spec}`);
-    return [n(a), n(b ?? a)];
-  });
-  return (uid, max) =>
-    ranges.some(([a, b]) => {
-      const lo = Math.min(a === Infinity ? max : a, b === Infinity ? max : b);
-      const hi = Math.max(a === Infinity ? max : a, b === Infinity ? max : b);
-      return uid >= lo && uid <= hi;
-    });
+  const set = parseSeqSet(spec);
+  if (!('ranges' in set)) throw new Error(`not a UID set: ${spec}`);
+  return (uid, max) => inSet(set, uid, max);
 }
 
 /** One message's fields as doveadm fetch prints them. */

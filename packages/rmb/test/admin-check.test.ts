@@ -6,15 +6,12 @@
  *   reference count, a wrong counter), `--repair` fixes each, a second check finds none, and IMAP
  *   shows the repaired mailbox.
  */
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { connect as connectStore } from '@rmb/rados';
 import { MailStore, type Counters } from '@rmb/librmb';
-import { cli, newDataDir, RawClient, startServer, type ServerChild } from './harness.js';
+import { newDataDir, RawClient, rmbCli, startServer, type ServerChild } from './harness.js';
 
-const run = promisify(execFile);
 let dataDir: string;
 let srv: ServerChild;
 beforeAll(async () => {
@@ -27,15 +24,7 @@ afterAll(async () => {
 });
 
 /** `rmb <args>` on the test's data directory: stdout and exit code. */
-async function rmb(...args: string[]): Promise<{ out: string; code: number }> {
-  try {
-    const r = await run(process.execPath, [cli, ...args, '-s', `dataDir=${dataDir}`, '-s', 'log.level=warn']);
-    return { out: r.stdout, code: 0 };
-  } catch (e) {
-    const x = e as { stdout: string; code: number };
-    return { out: x.stdout, code: x.code };
-  }
-}
+const rmb = (...args: string[]) => rmbCli(dataDir, args);
 
 /** Work on the store beside the server (the embedded store is shared by processes). */
 async function withStore<T>(fn: (store: MailStore) => Promise<T>): Promise<T> {

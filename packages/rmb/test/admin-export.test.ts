@@ -6,14 +6,11 @@
  * UIDVALIDITY, which both formats keep). Then `rmb user delete` removes one of them whole. While
  * `rmb serve` runs on the embedded store.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { cli, newDataDir, plainImapFlow, RawClient, startServer, type ServerChild } from './harness.js';
+import { rmbOut, newDataDir, plainImapFlow, RawClient, startServer, type ServerChild } from './harness.js';
 
-const run = promisify(execFile);
 let dataDir: string;
 let out: string;
 let srv: ServerChild;
@@ -28,8 +25,7 @@ afterAll(async () => {
   rmSync(out, { recursive: true, force: true });
 });
 
-const rmb = async (...args: string[]) =>
-  (await run(process.execPath, [cli, ...args, '-s', `dataDir=${dataDir}`, '-s', 'log.level=warn'])).stdout;
+const rmb = (...args: string[]) => rmbOut(dataDir, ...args);
 
 /** Every mailbox of `user` over IMAP: name -> UIDVALIDITY and [uid, flags, INTERNALDATE ms, bytes] per message. */
 async function snapshot(user: string): Promise<Record<string, unknown>> {

@@ -3,12 +3,9 @@
  * ends that user's sessions on all of them (doveadm who / kick). Two `rmb serve` instances on
  * one embedded store; the CLI is a third process.
  */
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { cli, newDataDir, RawClient, startServer, type ServerChild } from './harness.js';
+import { rmbOut, newDataDir, RawClient, startServer, type ServerChild } from './harness.js';
 
-const run = promisify(execFile);
 let dataDir: string;
 let a: ServerChild;
 let b: ServerChild;
@@ -23,8 +20,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const rmb = async (...args: string[]) =>
-  (await run(process.execPath, [cli, ...args, '-s', `dataDir=${dataDir}`, '-s', 'log.level=warn'])).stdout;
+const rmb = (...args: string[]) => rmbOut(dataDir, ...args);
 
 test('who lists the sessions of both servers; kick ends one user everywhere', async () => {
   const open = async (s: ServerChild, user: string) => {

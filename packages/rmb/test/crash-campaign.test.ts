@@ -7,14 +7,11 @@
  * found and removed by `rmb check --repair`, and a second check finds nothing of any kind.
  * On the embedded store, and on Ceph when configured (`.ci/run` does).
  */
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { cephSuite, seededRandom } from '@rmb/rados/testing';
-import { cli, newDataDir, RawClient, startServer, storeSets, type Backend, type ServerChild } from './harness.js';
+import { newDataDir, rmbCli, RawClient, startServer, storeSets, type Backend, type ServerChild } from './harness.js';
 import { LmtpClient } from './lmtp-client.js';
 
-const run = promisify(execFile);
 const DELIVERIES = 5000;
 const APPENDS = 600;
 const LMTP_CONNECTIONS = 4;
@@ -40,14 +37,7 @@ function campaign(backend: Backend): void {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const rmb = async (...args: string[]) => {
-    const all = [cli, ...args, '-s', `dataDir=${dataDir}`, '-s', 'log.level=warn', ...sets.flatMap((s) => ['-s', s])];
-    try {
-      return { out: (await run(process.execPath, all, { maxBuffer: 64 << 20 })).stdout, code: 0 };
-    } catch (e) {
-      return { out: (e as { stdout: string }).stdout, code: (e as { code: number }).code };
-    }
-  };
+  const rmb = (...args: string[]) => rmbCli(dataDir, args, sets);
 
   const title =
     `kill -9 three times under ${DELIVERIES} LMTP deliveries and ${APPENDS} APPENDs: ` +

@@ -2,7 +2,7 @@
  * Test harness: runs `rmb serve` as a child process on a temporary data directory with ports
  * chosen by the OS, and helpers to talk to it (raw sockets, the test corpus).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -63,6 +63,30 @@ export function newDataDir(users: Record<string, string>): string {
   const p = new PasswdFile(join(dir, 'passwd'));
   for (const [u, pw] of Object.entries(users)) p.set(u, pw);
   return dir;
+}
+
+/**
+ * Run the admin CLI, `rmb <args>` on `dataDir` with `sets` (e.g. storeSets), as an operator would
+ * beside a running server: its stdout, stderr and exit code (never throws for a non-zero exit).
+ */
+export function rmbCli(
+  dataDir: string,
+  args: string[],
+  sets: string[] = [],
+): Promise<{ out: string; err: string; code: number }> {
+  const all = [cli, ...args, '-s', `dataDir=${dataDir}`, '-s', 'log.level=warn', ...sets.flatMap((s) => ['-s', s])];
+  return new Promise((resolve) => {
+    execFile(process.execPath, all, { maxBuffer: 64 << 20 }, (e, out, err) =>
+      resolve({ out, err, code: e ? Number((e as { code?: number }).code ?? 1) : 0 }),
+    );
+  });
+}
+
+/** rmbCli's stdout; rejects with its stderr when it exits non-zero. */
+export async function rmbOut(dataDir: string, ...args: string[]): Promise<string> {
+  const r = await rmbCli(dataDir, args);
+  if (r.code) throw new Error(r.err || `rmb ${args.join(' ')} exited ${r.code}`);
+  return r.out;
 }
 
 /** Start `rmb serve` on `dataDir` with extra `--set` overrides; resolves once it prints READY. */
